@@ -1,0 +1,98 @@
+"""The one versioned envelope every Tandem event travels in (CloudEvents attribute names)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+SPEC_VERSION = "1.0"
+CONTENT_TYPE = "application/json"
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class EnvelopeError(ValueError):
+    """Raised when bytes on a topic are not a valid Tandem envelope."""
+
+
+def new_id() -> str:
+    """Return a fresh event id."""
+    return str(uuid.uuid4())
+
+
+def utcnow() -> datetime:
+    """Return the current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+class Envelope(BaseModel):
+    """A CloudEvents-shaped envelope; `subject` is the account key and the Kafka key."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    specversion: str = SPEC_VERSION
+    id: str = Field(default_factory=new_id)
+    type: str
+    source: str
+    subject: str | None = None
+    time: datetime = Field(default_factory=utcnow)
+    datacontenttype: str = CONTENT_TYPE
+    schemaversion: int = 1
+    # Distributed tracing extension: W3C trace context of the producing span.
+    traceparent: str | None = None
+    tracestate: str | None = None
+    # The event this one was caused by, so decisions can be traced back to their inputs.
+    causationid: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+
+    @classmethod
+    def wrap(
+        cls,
+        payload: BaseModel,
+        *,
+        type: str,
+        source: str,
+        subject: str | None,
+        id: str | None = None,
+        time: datetime | None = None,
+        causationid: str | None = None,
+        schemaversion: int = 1,
+    ) -> Envelope:
+        """Build an envelope around a canonical payload model."""
+        return cls(
+            id=id or new_id(),
+            type=type,
+            source=source,
+            subject=subject,
+            time=time or utcnow(),
+            causationid=causationid,
+            schemaversion=schemaversion,
+            data=payload.model_dump(mode="json"),
+        )
+
+    def payload(self, model: type[M]) -> M:
+        """Validate `data` as the given canonical model."""
+        return model.model_validate(self.data)
+
+    @property
+    def key(self) -> bytes:
+        """The Kafka key: the account key, so one partition sees an account in order."""
+        return (self.subject or self.id).encode()
+
+    def to_bytes(self) -> bytes:
+        """Serialize to JSON bytes (structured content mode)."""
+        return orjson.dumps(self.model_dump(mode="json", exclude_none=True))
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> Envelope:
+        """Parse JSON bytes, raising EnvelopeError with the reason when they are not an envelope."""
+        try:
+            return cls.model_validate(orjson.loads(raw))
+        except orjson.JSONDecodeError as exc:
+            raise EnvelopeError(f"not JSON: {exc}") from exc
+        except ValueError as exc:
+            raise EnvelopeError(f"not an envelope: {exc}") from exc

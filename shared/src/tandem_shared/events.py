@@ -1,0 +1,436 @@
+"""Canonical event payloads and their type names: the contract between Tandem's services."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Model(BaseModel):
+    """Base of canonical payloads: tolerant of new fields, so producers can evolve first."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+# ---- event type names -------------------------------------------------------------------
+
+class EventType(StrEnum):
+    """Every canonical event type (the envelope's `type`)."""
+
+    ACCOUNT_UPSERTED = "tandem.crm.account.upserted"
+    CONTACT_UPSERTED = "tandem.crm.contact.upserted"
+    LEAD_UPSERTED = "tandem.crm.lead.upserted"
+    DEAL_UPSERTED = "tandem.crm.deal.upserted"
+    ACTIVITY_LOGGED = "tandem.crm.activity.logged"
+    RECORD_DELETED = "tandem.crm.record.deleted"
+    RECORDS_MERGED = "tandem.crm.records.merged"
+    ENGAGEMENT_RECORDED = "tandem.engagement.recorded"
+    INTENT_OBSERVED = "tandem.intent.observed"
+    TAL_FINALIZED = "tandem.tal.finalized"
+    TAL_REMOVED = "tandem.tal.removed"
+    ROUTING_DECIDED = "tandem.routing.decided"
+    ROUTING_CONFLICT = "tandem.routing.conflict"
+    ALERT_REQUESTED = "tandem.alert.requested"
+    ALERT_DELIVERED = "tandem.alert.delivered"
+    ALERT_FAILED = "tandem.alert.failed"
+    SLA_STARTED = "tandem.sla.started"
+    SLA_WARNING = "tandem.sla.warning"
+    SLA_BREACHED = "tandem.sla.breached"
+    SLA_MET = "tandem.sla.met"
+    SLA_ESCALATED = "tandem.sla.escalated"
+    SLA_ACKNOWLEDGED = "tandem.sla.acknowledged"
+    HANDOFF_ACKNOWLEDGED = "tandem.handoff.acknowledged"
+    HANDOFF_REASSIGN_REQUESTED = "tandem.handoff.reassign-requested"
+
+
+class Tier(StrEnum):
+    """Account tiers of the ABM programme (3 also covers accounts outside the TAL)."""
+
+    T1 = "1"
+    T2 = "2"
+    T3 = "3"
+
+
+class Signal(StrEnum):
+    """Handoff signals: why marketing hands an account to sales now."""
+
+    MEETING_REQUEST = "meeting_request"
+    ENGAGEMENT_SPIKE = "engagement_spike"
+    MULTIPLE_CONTACTS = "multiple_contacts"
+    INTENT_SURGE = "intent_surge"
+    INBOUND_LEAD = "inbound_lead"
+
+
+class CrmSystem(StrEnum):
+    HUBSPOT = "hubspot"
+    SALESFORCE = "salesforce"
+
+
+# ---- CRM ----------------------------------------------------------------------------------
+
+class AccountUpserted(Model):
+    """An account (company) created or changed in a CRM; None means 'not in this change'."""
+
+    crm: CrmSystem
+    crm_id: str
+    account_key: str | None = None
+    name: str | None = None
+    domain: str | None = None
+    tier: Tier | None = None
+    target_account: bool | None = None
+    owner_id: str | None = None  # the account owner (AE), as a CRM user id
+    sdr_id: str | None = None
+    marketer_id: str | None = None
+    territory: str | None = None
+    changed: dict[str, Any] = Field(default_factory=dict)  # raw CRM property -> new value
+    occurred_at: datetime
+
+
+class ContactUpserted(Model):
+    """A contact or lead created or changed in a CRM."""
+
+    crm: CrmSystem
+    crm_id: str
+    is_lead: bool = False
+    email: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    title: str | None = None
+    company_name: str | None = None
+    account_key: str | None = None
+    account_crm_id: str | None = None
+    owner_id: str | None = None
+    lifecycle_stage: str | None = None
+    changed: dict[str, Any] = Field(default_factory=dict)
+    occurred_at: datetime
+
+
+class DealUpserted(Model):
+    """A deal / opportunity created or changed."""
+
+    crm: CrmSystem
+    crm_id: str
+    account_key: str | None = None
+    account_crm_id: str | None = None
+    name: str | None = None
+    stage: str | None = None
+    amount: float | None = None
+    currency: str | None = None
+    is_closed: bool | None = None
+    is_won: bool | None = None
+    owner_id: str | None = None
+    changed: dict[str, Any] = Field(default_factory=dict)
+    occurred_at: datetime
+
+
+class ActivityKind(StrEnum):
+    CALL = "call"
+    EMAIL = "email"
+    MEETING = "meeting"
+    TASK = "task"
+    NOTE = "note"
+    OTHER = "other"
+
+
+class ActivityLogged(Model):
+    """Sales activity logged in a CRM: what stops an SLA clock."""
+
+    crm: CrmSystem
+    activity_id: str
+    kind: ActivityKind
+    account_key: str | None = None
+    account_crm_id: str | None = None
+    contact_email: str | None = None
+    actor_id: str | None = None  # CRM user id of the rep who did it
+    subject: str | None = None
+    occurred_at: datetime
+
+
+class RecordDeleted(Model):
+    crm: CrmSystem
+    object_type: str
+    crm_id: str
+    account_key: str | None = None
+    occurred_at: datetime
+
+
+class RecordsMerged(Model):
+    crm: CrmSystem
+    object_type: str
+    winner_id: str
+    merged_ids: list[str]
+    account_key: str | None = None
+    occurred_at: datetime
+
+
+# ---- engagement and intent ----------------------------------------------------------------
+
+class EngagementKind(StrEnum):
+    PAGE_VIEW = "page_view"
+    CONTENT_DOWNLOAD = "content_download"
+    FORM_FILL = "form_fill"
+    MEETING_REQUEST = "meeting_request"
+    EVENT_ATTENDANCE = "event_attendance"
+    AD_CLICK = "ad_click"
+    EMAIL_ENGAGEMENT = "email_engagement"
+    IDENTIFY = "identify"
+    GROUP = "group"
+    OTHER = "other"
+
+
+class EngagementRecorded(Model):
+    """A marketing engagement by a person (known or anonymous) at an account."""
+
+    engagement_id: str
+    source: str  # e.g. "segment", "generic"
+    kind: EngagementKind
+    name: str | None = None  # the vendor's event name, e.g. "Whitepaper Downloaded"
+    account_key: str | None = None
+    company_name: str | None = None
+    contact_email: str | None = None
+    contact_name: str | None = None
+    user_id: str | None = None
+    anonymous_id: str | None = None
+    url: str | None = None
+    content_title: str | None = None
+    properties: dict[str, Any] = Field(default_factory=dict)
+    occurred_at: datetime
+
+
+class IntentObserved(Model):
+    """A third-party intent observation: an account researching a topic."""
+
+    provider: str  # bombora, clearbit, 6sense, g2, demandbase, zoominfo, ...
+    account_key: str
+    company_name: str | None = None
+    topic: str
+    score: float | None = None  # 0-100
+    surging: bool = False
+    segment: str | None = None  # Clearbit audience / segment id
+    entered: bool | None = None  # Clearbit segment_enter / segment_exit
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    observed_at: datetime
+
+
+# ---- target account list ------------------------------------------------------------------
+
+class TalFinalized(Model):
+    """An account finalized on the target account list by marketing and sales together."""
+
+    account_key: str
+    name: str | None = None
+    tier: Tier
+    ae_id: str | None = None
+    sdr_id: str | None = None
+    marketer_id: str | None = None
+    territory: str | None = None
+    decided_by: list[str] = Field(default_factory=list)
+    reason: str | None = None
+    finalized_at: datetime
+
+
+class TalRemoved(Model):
+    account_key: str
+    decided_by: list[str] = Field(default_factory=list)
+    reason: str | None = None
+    removed_at: datetime
+
+
+# ---- routing and handoffs -----------------------------------------------------------------
+
+class EngagementItem(Model):
+    occurred_at: datetime
+    kind: str
+    name: str | None = None
+    contact: str | None = None
+
+
+class IntentItem(Model):
+    provider: str
+    topic: str
+    score: float | None = None
+    surging: bool = False
+
+
+class HandoffContext(Model):
+    """What marketing hands over with an account, so the rep can act."""
+
+    research_summary: str = ""
+    engagement_history: list[EngagementItem] = Field(default_factory=list)
+    content_consumed: list[str] = Field(default_factory=list)
+    intent_signals: list[IntentItem] = Field(default_factory=list)
+    suggested_approach: str = ""
+
+
+class MatchInfo(Model):
+    method: Literal["domain", "alias_domain", "crm_id", "fuzzy_name", "none"]
+    score: float = 1.0
+    matched_value: str | None = None
+
+
+class RoutingDecided(Model):
+    """Who owns a handoff and why."""
+
+    decision_id: str
+    handoff_id: str
+    account_key: str | None = None
+    account_name: str | None = None
+    tier: Tier
+    in_tal: bool
+    signal: Signal
+    assignee_id: str
+    assignee_role: str
+    notified_ids: list[str] = Field(default_factory=list)
+    contact_email: str | None = None
+    match: MatchInfo
+    rule_set_version: str
+    explanation: list[str] = Field(default_factory=list)
+    context: HandoffContext = Field(default_factory=HandoffContext)
+    decided_at: datetime
+
+
+class RoutingConflict(Model):
+    """Ownership sources disagree: escalated instead of a silent pick."""
+
+    account_key: str | None = None
+    handoff_id: str | None = None
+    candidates: dict[str, str] = Field(default_factory=dict)  # source -> person id
+    reason: str
+    rule_set_version: str
+    occurred_at: datetime
+
+
+class HandoffAcknowledged(Model):
+    handoff_id: str
+    person_id: str
+    via: Literal["slack", "api"]
+    acknowledged_at: datetime
+
+
+class HandoffReassignRequested(Model):
+    handoff_id: str
+    account_key: str | None = None
+    previous_assignee_id: str
+    reason: str
+    requested_at: datetime
+
+
+# ---- alerts -------------------------------------------------------------------------------
+
+class AlertKind(StrEnum):
+    HANDOFF = "handoff"  # you own this now
+    HANDOFF_FYI = "handoff_fyi"  # e.g. the AE of a Tier 2 account
+    MARKETING_FYI = "marketing_fyi"
+    SLA_WARNING = "sla_warning"
+    SLA_BREACH = "sla_breach"
+    SLA_ESCALATION = "sla_escalation"
+    ROUTING_CONFLICT = "routing_conflict"
+
+
+class Urgency(StrEnum):
+    URGENT = "urgent"
+    NORMAL = "normal"
+    LOW = "low"
+
+
+class AlertRequested(Model):
+    """Ask the alerts service to tell people something; one delivery per recipient and channel."""
+
+    alert_id: str
+    kind: AlertKind
+    urgency: Urgency = Urgency.NORMAL
+    recipient_ids: list[str]
+    channel_ids: list[str] = Field(default_factory=list)  # extra Slack channels, e.g. #abm-marketing
+    title: str
+    summary: str = ""
+    account_key: str | None = None
+    account_name: str | None = None
+    tier: Tier | None = None
+    signal: Signal | None = None
+    handoff_id: str | None = None
+    assignee_id: str | None = None
+    reason: str | None = None  # why this person, in words
+    sla_deadline: datetime | None = None
+    crm_url: str | None = None
+    context: HandoffContext = Field(default_factory=HandoffContext)
+    requested_at: datetime
+
+
+class DeliveryChannel(StrEnum):
+    SLACK = "slack"
+    EMAIL = "email"
+    LOG = "log"  # the local sink when no Slack or SMTP credentials are configured
+
+
+class AlertDelivered(Model):
+    alert_id: str
+    recipient_id: str
+    channel: DeliveryChannel
+    destination: str
+    attempts: int
+    coalesced: bool = False
+    delivered_at: datetime
+
+
+class AlertFailed(Model):
+    alert_id: str
+    recipient_id: str
+    channel: DeliveryChannel
+    destination: str | None = None
+    attempts: int
+    error: str
+    permanent: bool
+    failed_at: datetime
+
+
+# ---- SLA ----------------------------------------------------------------------------------
+
+class SlaEvent(Model):
+    """A follow-up clock's life event (started, warning, breached, met, escalated, acknowledged)."""
+
+    handoff_id: str
+    account_key: str | None = None
+    assignee_id: str
+    tier: Tier
+    signal: Signal
+    started_at: datetime
+    deadline: datetime
+    allowed_seconds: int  # business seconds allowed by the policy in force at start
+    policy_version: str
+    elapsed_business_seconds: int | None = None
+    escalation_level: int | None = None
+    escalated_to: list[str] = Field(default_factory=list)
+    met_by_activity_id: str | None = None
+    occurred_at: datetime
+
+
+# The payload model of each event type, for consumers that decode generically.
+PAYLOADS: dict[str, type[Model]] = {
+    EventType.ACCOUNT_UPSERTED: AccountUpserted,
+    EventType.CONTACT_UPSERTED: ContactUpserted,
+    EventType.LEAD_UPSERTED: ContactUpserted,
+    EventType.DEAL_UPSERTED: DealUpserted,
+    EventType.ACTIVITY_LOGGED: ActivityLogged,
+    EventType.RECORD_DELETED: RecordDeleted,
+    EventType.RECORDS_MERGED: RecordsMerged,
+    EventType.ENGAGEMENT_RECORDED: EngagementRecorded,
+    EventType.INTENT_OBSERVED: IntentObserved,
+    EventType.TAL_FINALIZED: TalFinalized,
+    EventType.TAL_REMOVED: TalRemoved,
+    EventType.ROUTING_DECIDED: RoutingDecided,
+    EventType.ROUTING_CONFLICT: RoutingConflict,
+    EventType.ALERT_REQUESTED: AlertRequested,
+    EventType.ALERT_DELIVERED: AlertDelivered,
+    EventType.ALERT_FAILED: AlertFailed,
+    EventType.SLA_STARTED: SlaEvent,
+    EventType.SLA_WARNING: SlaEvent,
+    EventType.SLA_BREACHED: SlaEvent,
+    EventType.SLA_MET: SlaEvent,
+    EventType.SLA_ESCALATED: SlaEvent,
+    EventType.SLA_ACKNOWLEDGED: SlaEvent,
+    EventType.HANDOFF_ACKNOWLEDGED: HandoffAcknowledged,
+    EventType.HANDOFF_REASSIGN_REQUESTED: HandoffReassignRequested,
+}
