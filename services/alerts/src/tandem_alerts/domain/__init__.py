@@ -1,0 +1,1 @@
+"""Pure decisions of the alerts service: no I/O imports."""

@@ -1,0 +1,1 @@
+"""Pure decisions of the api-gateway service: no I/O imports."""

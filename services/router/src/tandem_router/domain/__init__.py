@@ -1,0 +1,1 @@
+"""Pure decisions of the router service: no I/O imports."""

@@ -1,0 +1,1 @@
+"""Pure decisions of the sla-monitor service: no I/O imports."""
