@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -74,7 +75,7 @@ class Envelope(BaseModel):
             data=payload.model_dump(mode="json"),
         )
 
-    def payload(self, model: type[M]) -> M:
+    def payload(self, model: builtins.type[M]) -> M:
         """Validate `data` as the given canonical model."""
         return model.model_validate(self.data)
 

@@ -17,6 +17,7 @@ class Model(BaseModel):
 
 # ---- event type names -------------------------------------------------------------------
 
+
 class EventType(StrEnum):
     """Every canonical event type (the envelope's `type`)."""
 
@@ -70,6 +71,7 @@ class CrmSystem(StrEnum):
 
 
 # ---- CRM ----------------------------------------------------------------------------------
+
 
 class AccountUpserted(Model):
     """An account (company) created or changed in a CRM; None means 'not in this change'."""
@@ -168,6 +170,7 @@ class RecordsMerged(Model):
 
 # ---- engagement and intent ----------------------------------------------------------------
 
+
 class EngagementKind(StrEnum):
     PAGE_VIEW = "page_view"
     CONTENT_DOWNLOAD = "content_download"
@@ -217,6 +220,7 @@ class IntentObserved(Model):
 
 # ---- target account list ------------------------------------------------------------------
 
+
 class TalFinalized(Model):
     """An account finalized on the target account list by marketing and sales together."""
 
@@ -240,6 +244,7 @@ class TalRemoved(Model):
 
 
 # ---- routing and handoffs -----------------------------------------------------------------
+
 
 class EngagementItem(Model):
     occurred_at: datetime
@@ -320,6 +325,7 @@ class HandoffReassignRequested(Model):
 
 # ---- alerts -------------------------------------------------------------------------------
 
+
 class AlertKind(StrEnum):
     HANDOFF = "handoff"  # you own this now
     HANDOFF_FYI = "handoff_fyi"  # e.g. the AE of a Tier 2 account
@@ -343,7 +349,9 @@ class AlertRequested(Model):
     kind: AlertKind
     urgency: Urgency = Urgency.NORMAL
     recipient_ids: list[str]
-    channel_ids: list[str] = Field(default_factory=list)  # extra Slack channels, e.g. #abm-marketing
+    channel_ids: list[str] = Field(
+        default_factory=list
+    )  # extra Slack channels, e.g. #abm-marketing
     title: str
     summary: str = ""
     account_key: str | None = None
@@ -387,6 +395,7 @@ class AlertFailed(Model):
 
 
 # ---- SLA ----------------------------------------------------------------------------------
+
 
 class SlaEvent(Model):
     """A follow-up clock's life event (started, warning, breached, met, escalated, acknowledged)."""

@@ -1,0 +1,110 @@
+"""What every service's composition root uses: clients from settings, the CLI, the run."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from tandem_shared.consumer import ConsumerLoop, Handler
+from tandem_shared.db import create_engine, migrate, session_factory
+from tandem_shared.kafka import create_producer
+from tandem_shared.relay import OutboxRelay
+from tandem_shared.service import Runtime, Worker, serve, started
+from tandem_shared.settings import Settings
+from tandem_shared.telemetry import configure_logging, configure_tracing
+
+
+@dataclass
+class Infra:
+    """A service's clients: database engine and sessions, producer, outbox relay."""
+
+    settings: Settings
+    schema: str
+    engine: AsyncEngine
+    sessions: async_sessionmaker  # type: ignore[type-arg]
+    producer: AIOKafkaProducer
+    relay: OutboxRelay
+    workers: list[Worker] = field(default_factory=list)
+
+    def consumer(self, *, group: str, topics: Sequence[str], handler: Handler) -> ConsumerLoop:
+        """Create a consumer loop of this service and register it as a worker."""
+        loop = ConsumerLoop(
+            group=group,
+            topics=topics,
+            handler=handler,
+            sessions=self.sessions,
+            producer=self.producer,
+            settings=self.settings.kafka,
+        )
+        self.workers.append(loop)
+        return loop
+
+    @property
+    def runtime(self) -> Runtime:
+        return Runtime(engine=self.engine, producer=self.producer, workers=self.workers)
+
+
+def listen_dsn(url: str) -> str:
+    """The plain libpq DSN asyncpg's LISTEN connection needs."""
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+def build_infra(settings: Settings, *, schema: str, with_relay: bool = True) -> Infra:
+    """Create (not start) the clients of a service."""
+    engine = create_engine(settings.database, schema=schema)
+    producer = create_producer(settings.kafka, client_id=settings.service)
+    relay = OutboxRelay(
+        engine=engine,
+        producer=producer,
+        schema=schema,
+        settings=settings.outbox,
+        listen_dsn=listen_dsn(settings.database.url),
+    )
+    infra = Infra(settings, schema, engine, session_factory(engine), producer, relay)
+    if with_relay:
+        infra.workers.append(relay)
+    return infra
+
+
+async def run(infra: Infra, app: FastAPI) -> None:
+    """Start the producer, serve HTTP and run the workers until a stop signal."""
+    async with started(infra.producer, infra.engine):
+        await serve(
+            app, host=infra.settings.http.host, port=infra.settings.http.port, workers=infra.workers
+        )
+
+
+def cli(
+    *,
+    service: str,
+    schema: str,
+    migrations: Path,
+    serve_fn: Callable[[Settings], Coroutine[Any, Any, None]],
+    settings_factory: Callable[[], Settings] = Settings,
+    commands: dict[str, Callable[[Settings, list[str]], int]] | None = None,
+) -> None:
+    """Run a service's command line: `serve` (default), `migrate` or a service command."""
+    extra = commands or {}
+    parser = argparse.ArgumentParser(prog=f"tandem-{service}")
+    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate", *extra])
+    args, rest = parser.parse_known_args()
+    settings = settings_factory()
+    settings = settings.model_copy(update={"service": service})
+    configure_logging(settings.telemetry, service=service)
+    if args.command == "migrate":
+        asyncio.run(migrate(settings=settings.database, schema=schema, script_location=migrations))
+        return
+    if args.command == "serve":
+        configure_tracing(settings.telemetry, service=service)
+        asyncio.run(serve_fn(settings))
+        return
+    sys.exit(extra[args.command](settings, rest))

@@ -1,0 +1,1 @@
+"""The local stack: embedded broker and PostgreSQL, for `make up` and the tests."""

@@ -1,0 +1,104 @@
+"""The transactional outbox and inbox every stateful service keeps in its own schema.
+
+Rows are written in the handler's transaction; a relay publishes them afterwards, so an event
+leaves the service exactly when its state change committed (at least once, never before).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tandem_shared.envelope import Envelope
+
+runtime_metadata = sa.MetaData()
+
+outbox = sa.Table(
+    "outbox",
+    runtime_metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("event_id", sa.Text, nullable=False),
+    sa.Column("topic", sa.Text, nullable=False),
+    sa.Column("key", sa.LargeBinary, nullable=False),
+    sa.Column("value", sa.LargeBinary, nullable=False),
+    sa.Column("headers", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+    sa.Column(
+        "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+    sa.Column("published_at", sa.DateTime(timezone=True)),
+)
+# The relay only ever scans unpublished rows, in order.
+sa.Index("outbox_pending", outbox.c.id, postgresql_where=outbox.c.published_at.is_(None))
+
+inbox = sa.Table(
+    "inbox",
+    runtime_metadata,
+    sa.Column("event_id", sa.Text, primary_key=True),
+    sa.Column("topic", sa.Text, nullable=False),
+    sa.Column(
+        "processed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+)
+
+NOTIFY_CHANNEL_SUFFIX = "_outbox"
+
+
+def notify_channel(schema: str) -> str:
+    """The LISTEN/NOTIFY channel that wakes a schema's relay."""
+    return f"{schema}{NOTIFY_CHANNEL_SUFFIX}"
+
+
+def create_runtime_tables(schema: str) -> None:
+    """Alembic step: create the outbox and inbox (call from a service's first migration)."""
+    runtime_metadata.create_all(op.get_bind())
+    # A statement-level trigger wakes the relay once per transaction that wrote to the outbox.
+    channel = notify_channel(schema)
+    op.execute(
+        f"""
+        CREATE FUNCTION outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN PERFORM pg_notify('{channel}', ''); RETURN NULL; END $$;
+        CREATE TRIGGER outbox_notify AFTER INSERT ON outbox
+        FOR EACH STATEMENT EXECUTE FUNCTION outbox_notify();
+        """
+    )
+
+
+def outbox_row(
+    topic: str, envelope: Envelope, headers: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Return the outbox row that publishes `envelope` on `topic`."""
+    return {
+        "event_id": envelope.id,
+        "topic": topic,
+        "key": envelope.key,
+        "value": envelope.to_bytes(),
+        "headers": {"ce_type": envelope.type, **(headers or {})},
+    }
+
+
+async def add_to_outbox(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Insert outbox rows in the session's transaction."""
+    if rows:
+        await session.execute(sa.insert(outbox), rows)
+
+
+async def claim_inbox(session: AsyncSession, *, event_id: str, topic: str) -> bool:
+    """Record an event as processed in this transaction; False when it already was."""
+    result = await session.execute(
+        insert(inbox)
+        .values(event_id=event_id, topic=topic)
+        .on_conflict_do_nothing(index_elements=["event_id"])
+        .returning(inbox.c.event_id)
+    )
+    return result.first() is not None
+
+
+async def purge_published(session: AsyncSession, *, older_than: datetime) -> int:
+    """Delete outbox rows published before `older_than`; return how many."""
+    result = await session.execute(sa.delete(outbox).where(outbox.c.published_at < older_than))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -1,0 +1,138 @@
+"""The outbox relay: publishes committed outbox rows, then marks them published.
+
+Rows are claimed with FOR UPDATE SKIP LOCKED so replicas share the work; NOTIFY only wakes the
+relay early, the poll interval is what guarantees progress. A relay that dies between publishing
+and marking publishes those rows again: consumers' inboxes absorb the duplicates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+import sqlalchemy as sa
+import structlog
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from prometheus_client import Counter
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from tandem_shared.envelope import utcnow
+from tandem_shared.outbox import notify_channel, outbox, purge_published
+from tandem_shared.settings import OutboxSettings
+
+log = structlog.get_logger(__name__)
+
+PUBLISHED = Counter("tandem_events_published_total", "Events published to Kafka", ["topic"])
+
+
+class OutboxRelay:
+    """Moves committed outbox rows of one schema onto Kafka."""
+
+    def __init__(
+        self,
+        *,
+        engine: AsyncEngine,
+        producer: AIOKafkaProducer,
+        schema: str,
+        settings: OutboxSettings,
+        listen_dsn: str | None = None,
+    ) -> None:
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self._producer = producer
+        self._schema = schema
+        self._settings = settings
+        self._listen_dsn = listen_dsn
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self.last_run_at = utcnow()
+
+    def stop(self) -> None:
+        """Ask the relay to finish its current batch and return."""
+        self._stopping.set()
+        self._wake.set()
+
+    async def publish_batch(self) -> int:
+        """Publish one batch of pending rows; return how many were published."""
+        async with self._sessions() as session, session.begin():
+            rows = (
+                await session.execute(
+                    sa.select(outbox)
+                    .where(outbox.c.published_at.is_(None))
+                    .order_by(outbox.c.id)
+                    .limit(self._settings.batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            if not rows:
+                return 0
+            await self._send(rows)
+            await self._mark_published(session, [row.id for row in rows])
+        for row in rows:
+            PUBLISHED.labels(row.topic).inc()
+        return len(rows)
+
+    async def _send(self, rows: Sequence[sa.Row[Any]]) -> None:
+        futures = [
+            await self._producer.send(
+                row.topic,
+                value=row.value,
+                key=row.key,
+                headers=[(k, str(v).encode()) for k, v in row.headers.items()],
+            )
+            for row in rows
+        ]
+        # Every send must be acknowledged (acks=all) before the rows count as published.
+        await asyncio.gather(*futures)
+
+    async def _mark_published(self, session: AsyncSession, ids: list[int]) -> None:
+        await session.execute(
+            sa.update(outbox).where(outbox.c.id.in_(ids)).values(published_at=sa.func.now())
+        )
+
+    async def run(self) -> None:
+        """Publish until stopped, woken by NOTIFY or the poll interval."""
+        listener = await self._listen()
+        last_purge = utcnow()
+        try:
+            while not self._stopping.is_set():
+                self.last_run_at = utcnow()
+                try:
+                    published = await self.publish_batch()
+                except (KafkaError, OSError, sa.exc.DBAPIError) as exc:
+                    # Rows stay pending and are retried: nothing is lost, progress waits.
+                    log.warning("outbox publish failed; retrying", error=repr(exc))
+                    await asyncio.sleep(self._settings.poll_seconds)
+                    continue
+                if published >= self._settings.batch_size:
+                    continue  # more are waiting
+                if utcnow() - last_purge > timedelta(minutes=10):
+                    await self._purge()
+                    last_purge = utcnow()
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._settings.poll_seconds)
+            # Drain what committed before the stop.
+            while await self.publish_batch():
+                pass
+        finally:
+            if listener is not None:
+                await listener.close()
+
+    async def _purge(self) -> None:
+        cutoff = utcnow() - timedelta(hours=self._settings.keep_published_hours)
+        async with self._sessions() as session, session.begin():
+            purged = await purge_published(session, older_than=cutoff)
+        if purged:
+            log.info("outbox purged", rows=purged)
+
+    async def _listen(self) -> Any:
+        if self._listen_dsn is None:
+            return None
+        conn = await asyncpg.connect(self._listen_dsn)
+        await conn.add_listener(notify_channel(self._schema), lambda *_: self._wake.set())
+        return conn

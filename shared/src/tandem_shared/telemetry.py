@@ -1,0 +1,103 @@
+"""Structured JSON logs with trace ids, OpenTelemetry tracing, W3C context in Kafka headers."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterable, MutableMapping
+from typing import Any
+
+import structlog
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+from tandem_shared.settings import TelemetrySettings
+
+KafkaHeaders = list[tuple[str, bytes]]
+
+
+def _add_trace_ids(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    ctx = trace.get_current_span().get_span_context()
+    if ctx.is_valid:
+        event["trace_id"] = format(ctx.trace_id, "032x")
+        event["span_id"] = format(ctx.span_id, "016x")
+    return event
+
+
+def configure_logging(settings: TelemetrySettings, *, service: str) -> None:
+    """Send structlog and stdlib logging to stdout as JSON lines (or pretty in a terminal)."""
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if settings.json_logs
+        else structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())
+    )
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _add_trace_ids,
+        lambda _, __, ev: {"service": service, **ev},
+    ]
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        cache_logger_on_first_use=True,
+    )
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(settings.log_level.upper())
+    for noisy in ("aiokafka", "kafka", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def configure_tracing(
+    settings: TelemetrySettings, *, service: str, extra_processors: Iterable[SpanProcessor] = ()
+) -> TracerProvider:
+    """Install the tracer provider: OTLP/HTTP export when an endpoint is set, else none."""
+    provider = TracerProvider(resource=Resource.create({"service.name": f"tandem-{service}"}))
+    if settings.otlp_endpoint:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        endpoint = settings.otlp_endpoint.rstrip("/") + "/v1/traces"
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
+    for processor in extra_processors:
+        provider.add_span_processor(processor)
+    trace.set_tracer_provider(provider)
+    return provider
+
+
+def tracer(name: str) -> trace.Tracer:
+    """Return a tracer for a module."""
+    return trace.get_tracer(name)
+
+
+def inject_headers(headers: KafkaHeaders | None = None) -> KafkaHeaders:
+    """Return Kafka headers with the current W3C trace context added."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    out = list(headers or [])
+    out.extend((k, v.encode()) for k, v in carrier.items())
+    return out
+
+
+def extract_context(headers: Iterable[tuple[str, bytes]] | None) -> otel_context.Context:
+    """Return the trace context carried in Kafka headers."""
+    carrier = {k: v.decode(errors="replace") for k, v in (headers or ()) if v is not None}
+    return propagate.extract(carrier)
+
+
+def current_traceparent() -> dict[str, str]:
+    """Return the current trace context as a dict (traceparent, tracestate)."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier

@@ -1,0 +1,257 @@
+"""The consumer runtime against the real broker and database: DLQ, crash recovery, stop."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+import sqlalchemy as sa
+from aiokafka import AIOKafkaProducer
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from kafka_tools import create_topic, produce, produce_envelopes, read_all
+from tandem_shared.consumer import ConsumerLoop, UnitOfWork
+from tandem_shared.db import create_engine, session_factory
+from tandem_shared.envelope import Envelope
+from tandem_shared.kafka import create_producer
+from tandem_shared.outbox import runtime_metadata
+from tandem_shared.settings import KafkaSettings
+from tandem_shared.topics import dead_letter_topic
+
+side_effects = sa.Table(
+    "side_effects",
+    sa.MetaData(),
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("event_id", sa.Text, nullable=False),  # not unique: a double effect must show
+)
+
+
+@dataclass
+class Db:
+    engine: AsyncEngine
+    sessions: async_sessionmaker  # type: ignore[type-arg]
+
+    async def effects(self) -> list[str]:
+        async with self.engine.connect() as conn:
+            return list((await conn.execute(sa.select(side_effects.c.event_id))).scalars())
+
+
+@pytest.fixture
+async def db(infra, unique) -> AsyncIterator[Db]:  # type: ignore[no-untyped-def]
+    schema = f"rt_{unique}"
+    engine = create_engine(infra.settings().database, schema=schema)
+    async with engine.begin() as conn:
+        await conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+        await conn.execute(sa.text(f'SET search_path TO "{schema}"'))
+        await conn.run_sync(runtime_metadata.create_all)
+        await conn.run_sync(side_effects.metadata.create_all)
+    yield Db(engine, session_factory(engine))
+    await engine.dispose()
+
+
+@pytest.fixture
+async def producer(kafka_settings: KafkaSettings) -> AsyncIterator[AIOKafkaProducer]:
+    p = create_producer(kafka_settings, client_id="test")
+    await p.start()
+    yield p
+    await p.stop()
+
+
+async def wait_caught_up(loop: ConsumerLoop, topic: str, timeout: float = 30.0) -> None:
+    """Wait until the loop holds the topic's partitions and has polled to their end."""
+    async with asyncio.timeout(timeout):
+        while not loop.caught_up():
+            await asyncio.sleep(0.05)
+
+
+def events(n: int, prefix: str) -> list[Envelope]:
+    return [
+        Envelope(
+            id=f"{prefix}-{i}",
+            type="test.event",
+            source="/test",
+            subject=f"acct{i % 4}.com",
+            data={"n": i},
+        )
+        for i in range(n)
+    ]
+
+
+async def record_effect(envelope: Envelope, uow: UnitOfWork) -> None:
+    await uow.session.execute(sa.insert(side_effects).values(event_id=envelope.id))
+
+
+async def run_until(loop: ConsumerLoop, db: Db, count: int, timeout: float = 30.0) -> None:
+    task = asyncio.create_task(loop.run())
+    try:
+        async with asyncio.timeout(timeout):
+            while len(await db.effects()) < count:
+                await asyncio.sleep(0.05)
+    finally:
+        loop.stop()
+        await task
+
+
+async def test_failing_message_goes_to_dead_letter_topic_and_the_rest_are_processed(
+    infra,
+    unique,
+    db,
+    producer,
+    kafka_settings,  # type: ignore[no-untyped-def]
+) -> None:
+    topic, group = f"t-dlq-{unique}", f"g-dlq-{unique}"
+    await create_topic(infra.bootstrap_servers, topic, partitions=1)
+    await create_topic(infra.bootstrap_servers, dead_letter_topic(group), partitions=1)
+    batch = events(5, unique)
+    await produce_envelopes(infra.bootstrap_servers, topic, batch)
+
+    async def handler(envelope: Envelope, uow: UnitOfWork) -> None:
+        if envelope.data["n"] == 2:
+            raise ValueError("cannot route account acct2.com")
+        await record_effect(envelope, uow)
+
+    loop = ConsumerLoop(
+        group=group,
+        topics=[topic],
+        handler=handler,
+        sessions=db.sessions,
+        producer=producer,
+        settings=kafka_settings,
+    )
+    await run_until(loop, db, 4)
+
+    assert sorted(await db.effects()) == sorted(e.id for e in batch if e.data["n"] != 2)
+    dead = await read_all(infra.bootstrap_servers, dead_letter_topic(group), expect=1)
+    assert len(dead) == 1
+    headers = dict(dead[0].headers)
+    assert Envelope.from_bytes(dead[0].value).id == f"{unique}-2"
+    assert b"cannot route account acct2.com" in headers["dlq.reason"]
+    assert headers["dlq.topic"] == topic.encode()
+    assert headers["dlq.attempts"] == str(kafka_settings.max_attempts).encode()
+
+
+async def test_undecodable_message_is_dead_lettered_without_retries(
+    infra,
+    unique,
+    db,
+    producer,
+    kafka_settings,  # type: ignore[no-untyped-def]
+) -> None:
+    topic, group = f"t-poison-{unique}", f"g-poison-{unique}"
+    await create_topic(infra.bootstrap_servers, topic, partitions=1)
+    await create_topic(infra.bootstrap_servers, dead_letter_topic(group), partitions=1)
+    good = events(1, unique)[0]
+    await produce(
+        infra.bootstrap_servers, topic, [(b"k", b"{not json"), (good.key, good.to_bytes())]
+    )
+    loop = ConsumerLoop(
+        group=group,
+        topics=[topic],
+        handler=record_effect,
+        sessions=db.sessions,
+        producer=producer,
+        settings=kafka_settings,
+    )
+    await run_until(loop, db, 1)
+    dead = await read_all(infra.bootstrap_servers, dead_letter_topic(group), expect=1)
+    assert [r.value for r in dead] == [b"{not json"]
+    assert dict(dead[0].headers)["dlq.reason"].startswith(b"undecodable")
+    assert dict(dead[0].headers)["dlq.attempts"] == b"0"
+
+
+class CrashBeforeOffsetCommit(ConsumerLoop):
+    """Commits database transactions but dies before any offset commit."""
+
+    async def commit(self, only=None) -> None:  # type: ignore[no-untyped-def]
+        return None
+
+
+async def test_crash_after_db_commit_before_offset_commit_causes_no_second_effect(
+    infra,
+    unique,
+    db,
+    producer,
+    kafka_settings,  # type: ignore[no-untyped-def]
+) -> None:
+    topic, group = f"t-crash-{unique}", f"g-crash-{unique}"
+    await create_topic(infra.bootstrap_servers, topic)
+    batch = events(30, unique)
+    await produce_envelopes(infra.bootstrap_servers, topic, batch)
+
+    crashing = CrashBeforeOffsetCommit(
+        group=group,
+        topics=[topic],
+        handler=record_effect,
+        sessions=db.sessions,
+        producer=producer,
+        settings=kafka_settings,
+    )
+    await run_until(crashing, db, 30)
+    # The restarted consumer gets every message again (no offset was committed)...
+    seen: list[str] = []
+
+    async def counting(envelope: Envelope, uow: UnitOfWork) -> None:
+        seen.append(envelope.id)
+        await record_effect(envelope, uow)
+
+    restarted = ConsumerLoop(
+        group=group,
+        topics=[topic],
+        handler=counting,
+        sessions=db.sessions,
+        producer=producer,
+        settings=kafka_settings,
+    )
+    task = asyncio.create_task(restarted.run())
+    await wait_caught_up(restarted, topic)
+    restarted.stop()
+    await task
+    effects = await db.effects()
+    # ...and the inbox keeps the handler from running twice for any of them.
+    assert sorted(effects) == sorted(e.id for e in batch)
+    assert seen == []
+
+
+async def test_stop_under_load_loses_nothing_and_duplicates_nothing(
+    infra,
+    unique,
+    db,
+    producer,
+    kafka_settings,  # type: ignore[no-untyped-def]
+) -> None:
+    topic, group = f"t-stop-{unique}", f"g-stop-{unique}"
+    await create_topic(infra.bootstrap_servers, topic)
+    batch = events(600, unique)
+    await produce_envelopes(infra.bootstrap_servers, topic, batch)
+
+    first = ConsumerLoop(
+        group=group,
+        topics=[topic],
+        handler=record_effect,
+        sessions=db.sessions,
+        producer=producer,
+        settings=kafka_settings,
+    )
+    task = asyncio.create_task(first.run())
+    async with asyncio.timeout(15):
+        while len(await db.effects()) < 100:
+            await asyncio.sleep(0.01)
+    first.stop()  # what SIGTERM does in a service
+    await task
+    stopped_at = len(await db.effects())
+    assert stopped_at < 600, "the stop should land mid-stream for this test to mean anything"
+
+    second = ConsumerLoop(
+        group=group,
+        topics=[topic],
+        handler=record_effect,
+        sessions=db.sessions,
+        producer=producer,
+        settings=kafka_settings,
+    )
+    await run_until(second, db, 600)
+    effects = await db.effects()
+    assert len(effects) == 600
+    assert len(set(effects)) == 600

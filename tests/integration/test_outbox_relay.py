@@ -1,0 +1,129 @@
+"""The outbox relay against the real broker and database."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+import sqlalchemy as sa
+from aiokafka import AIOKafkaProducer
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from kafka_tools import create_topic, read_all
+from tandem_shared.consumer import ConsumerLoop, UnitOfWork
+from tandem_shared.db import create_engine, session_factory
+from tandem_shared.envelope import Envelope
+from tandem_shared.kafka import create_producer
+from tandem_shared.outbox import add_to_outbox, outbox, outbox_row, runtime_metadata
+from tandem_shared.relay import OutboxRelay
+from tandem_shared.settings import KafkaSettings, OutboxSettings
+
+
+@pytest.fixture
+async def engine(infra, unique) -> AsyncIterator[AsyncEngine]:  # type: ignore[no-untyped-def]
+    schema = f"ob_{unique}"
+    engine = create_engine(infra.settings().database, schema=schema)
+    async with engine.begin() as conn:
+        await conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+        await conn.execute(sa.text(f'SET search_path TO "{schema}"'))
+        await conn.run_sync(runtime_metadata.create_all)
+        await conn.execute(sa.text("CREATE TABLE effects (event_id text NOT NULL)"))
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def producer(kafka_settings: KafkaSettings) -> AsyncIterator[AIOKafkaProducer]:
+    p = create_producer(kafka_settings, client_id="relay-test")
+    await p.start()
+    yield p
+    await p.stop()
+
+
+class DiesBeforeMarking(OutboxRelay):
+    """Publishes, then dies before marking the rows published."""
+
+    async def _mark_published(self, session: AsyncSession, ids: list[int]) -> None:
+        raise ConnectionResetError("relay killed")
+
+
+async def test_relay_that_dies_after_publishing_republishes_and_inbox_absorbs_duplicates(
+    infra,
+    unique,
+    engine,
+    producer,
+    kafka_settings,  # type: ignore[no-untyped-def]
+) -> None:
+    topic = f"t-outbox-{unique}"
+    await create_topic(infra.bootstrap_servers, topic)
+    sessions = session_factory(engine)
+    envelopes = [
+        Envelope(id=f"{unique}-{i}", type="test", source="/t", subject=f"a{i}.com")
+        for i in range(20)
+    ]
+    async with sessions() as s, s.begin():
+        await add_to_outbox(s, [outbox_row(topic, e) for e in envelopes])
+
+    settings = OutboxSettings(batch_size=100)
+    with pytest.raises(ConnectionResetError):
+        await DiesBeforeMarking(
+            engine=engine, producer=producer, schema="x", settings=settings
+        ).publish_batch()
+    async with engine.connect() as conn:
+        pending = await conn.scalar(
+            sa.select(sa.func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
+        )
+    assert pending == 20  # nothing was marked: the rows are still owed
+
+    relay = OutboxRelay(engine=engine, producer=producer, schema="x", settings=settings)
+    assert await relay.publish_batch() == 20
+    assert await relay.publish_batch() == 0
+    on_topic = await read_all(infra.bootstrap_servers, topic, expect=40)
+    assert len(on_topic) == 40  # every event twice: published, then republished
+
+    async def effect(envelope: Envelope, uow: UnitOfWork) -> None:
+        await uow.session.execute(sa.text("INSERT INTO effects VALUES (:id)"), {"id": envelope.id})
+
+    loop = ConsumerLoop(
+        group=f"g-ob-{unique}",
+        topics=[topic],
+        handler=effect,
+        sessions=sessions,
+        producer=producer,
+        settings=kafka_settings,
+    )
+    task = asyncio.create_task(loop.run())
+    async with asyncio.timeout(30):
+        while not loop.caught_up():
+            await asyncio.sleep(0.05)
+    loop.stop()
+    await task
+    async with engine.connect() as conn:
+        rows = list((await conn.execute(sa.text("SELECT event_id FROM effects"))).scalars())
+    assert sorted(rows) == sorted(e.id for e in envelopes)
+
+
+async def test_relay_run_publishes_new_rows_and_drains_on_stop(
+    infra,
+    unique,
+    engine,
+    producer,  # type: ignore[no-untyped-def]
+) -> None:
+    topic = f"t-run-{unique}"
+    await create_topic(infra.bootstrap_servers, topic)
+    sessions = session_factory(engine)
+    relay = OutboxRelay(
+        engine=engine, producer=producer, schema="x", settings=OutboxSettings(poll_seconds=0.1)
+    )
+    task = asyncio.create_task(relay.run())
+    for i in range(3):
+        async with sessions() as s, s.begin():
+            env = Envelope(id=f"{unique}-{i}", type="test", source="/t", subject="a.com")
+            await add_to_outbox(s, [outbox_row(topic, env)])
+    relay.stop()
+    await task
+    records = await read_all(infra.bootstrap_servers, topic, expect=3)
+    assert sorted(Envelope.from_bytes(r.value).id for r in records) == [
+        f"{unique}-{i}" for i in range(3)
+    ]
