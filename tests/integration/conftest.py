@@ -79,7 +79,7 @@ def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
     if os.environ.get("TANDEM_TEST_BACKEND") == "containers":
         yield from _containers()
         return
-    from tandem_shared.local.embedded import start_broker, start_postgres
+    from tandem_shared.local.embedded import ensure_database, start_broker, start_postgres
 
     broker = None
     pg = None
@@ -93,6 +93,7 @@ def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
             url = asyncio.run(_create_database(async_url(external_db)))
         else:
             pg = start_postgres(tmp_path_factory.mktemp("pg") / "data", keep=False)
+            asyncio.run(ensure_database(pg))
             url = pg.url()
         asyncio.run(ensure_topics(KafkaSettings(bootstrap_servers=bootstrap)))
         yield Infra(bootstrap, url)

@@ -413,6 +413,8 @@ class SlaEvent(Model):
     escalation_level: int | None = None
     escalated_to: list[str] = Field(default_factory=list)
     met_by_activity_id: str | None = None
+    # On SLA_MET: whether the first touch came within the allowed time (a late touch is not met).
+    within_sla: bool | None = None
     occurred_at: datetime
 
 

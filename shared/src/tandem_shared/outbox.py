@@ -61,10 +61,12 @@ def create_runtime_tables(schema: str) -> None:
     op.execute(
         f"""
         CREATE FUNCTION outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN PERFORM pg_notify('{channel}', ''); RETURN NULL; END $$;
-        CREATE TRIGGER outbox_notify AFTER INSERT ON outbox
-        FOR EACH STATEMENT EXECUTE FUNCTION outbox_notify();
+        BEGIN PERFORM pg_notify('{channel}', ''); RETURN NULL; END $$
         """
+    )
+    op.execute(
+        "CREATE TRIGGER outbox_notify AFTER INSERT ON outbox "
+        "FOR EACH STATEMENT EXECUTE FUNCTION outbox_notify()"
     )
 
 

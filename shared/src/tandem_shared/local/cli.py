@@ -22,7 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tandem_shared.kafka import ensure_topics
-from tandem_shared.local.embedded import Broker, Postgres, start_broker, start_postgres
+from tandem_shared.local.embedded import (
+    Broker,
+    Postgres,
+    ensure_database,
+    start_broker,
+    start_postgres,
+)
 from tandem_shared.settings import KafkaSettings, async_url
 
 STATE_DIR = Path(".tandem")
@@ -114,6 +120,7 @@ async def _up() -> int:
             database_url = async_url(database_url)
         else:
             pg = start_postgres((STATE_DIR / "pgdata").resolve())
+            await ensure_database(pg)
             database_url = pg.url()
             _say(f"embedded PostgreSQL, data in {STATE_DIR / 'pgdata'}")
         created = await ensure_topics(KafkaSettings(bootstrap_servers=bootstrap))

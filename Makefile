@@ -1,0 +1,54 @@
+# Tandem: `make up` runs the whole system locally, `make test` runs every test.
+# Both install what they need first (uv, then the locked workspace).
+
+SHELL := /bin/bash
+PY ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+VENV := .venv
+RUN := $(VENV)/bin
+
+.PHONY: install up down demo test test-unit test-integration lint format bench bench-ingest k8s-validate clean
+
+$(UV):
+	$(PY) -m pip install --user --quiet uv || $(PY) -m pip install --quiet uv
+
+install: $(UV)
+	$(UV) sync --frozen --all-packages
+
+up: install
+	$(RUN)/tandem-local up
+
+down:
+	@if [ -x $(RUN)/tandem-local ]; then $(RUN)/tandem-local down; else echo "nothing to stop"; fi
+
+demo:
+	$(RUN)/python scripts/demo.py
+
+test: install
+	$(RUN)/pytest -q
+
+test-unit: install
+	$(RUN)/pytest -q -m "not integration" shared/tests services
+
+test-integration: install
+	$(RUN)/pytest -q tests/integration
+
+lint: install
+	$(RUN)/ruff check .
+	$(RUN)/ruff format --check .
+	$(RUN)/mypy shared/src services/*/src
+
+format: install
+	$(RUN)/ruff check --fix .
+	$(RUN)/ruff format .
+
+bench: bench-ingest
+
+bench-ingest: install
+	$(RUN)/python -m benchmarks.ingest
+
+k8s-validate:
+	bash deploy/validate.sh
+
+clean: down
+	rm -rf .tandem

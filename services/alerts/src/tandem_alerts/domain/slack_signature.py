@@ -1,0 +1,125 @@
+"""Slack interactivity: verify the request signature and read an Acknowledge click."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from datetime import datetime, timedelta
+from urllib.parse import parse_qs
+
+from pydantic import BaseModel, ConfigDict
+
+from tandem_alerts.domain.slack_blocks import ACK_ACTION_ID
+
+SIGNATURE_VERSION = "v0"
+DEFAULT_TOLERANCE = timedelta(minutes=5)
+
+
+class SlackSignatureError(ValueError):
+    """The request did not come from Slack, or came too long ago to trust."""
+
+
+class InteractionPayloadError(ValueError):
+    """The interaction body is not the form-encoded JSON payload Slack sends."""
+
+
+class AckClick(BaseModel):
+    """Someone pressed Acknowledge on a handoff alert."""
+
+    model_config = ConfigDict(frozen=True)
+
+    handoff_id: str
+    slack_user_id: str
+    team_id: str | None = None
+    channel_id: str | None = None
+    message_ts: str | None = None
+    response_url: str | None = None
+
+
+def compute_signature(*, signing_secret: str, timestamp: str, body: bytes) -> str:
+    """Return the `v0=<hex>` signature Slack sends for this timestamp and raw body."""
+    base = f"{SIGNATURE_VERSION}:{timestamp}:".encode() + body
+    digest = hmac.new(signing_secret.encode(), base, hashlib.sha256).hexdigest()
+    return f"{SIGNATURE_VERSION}={digest}"
+
+
+def verify_signature(
+    *,
+    signing_secret: str,
+    timestamp: str | None,
+    signature: str | None,
+    body: bytes,
+    now: datetime,
+    tolerance: timedelta = DEFAULT_TOLERANCE,
+) -> None:
+    """Raise SlackSignatureError unless the headers prove Slack sent this body recently."""
+    if not signing_secret:
+        raise SlackSignatureError("no signing secret configured")
+    if not timestamp or not signature:
+        raise SlackSignatureError("missing X-Slack-Request-Timestamp or X-Slack-Signature")
+    try:
+        sent_at = int(timestamp)
+    except ValueError as exc:
+        raise SlackSignatureError("X-Slack-Request-Timestamp is not an integer") from exc
+    if abs(now.timestamp() - sent_at) > tolerance.total_seconds():
+        raise SlackSignatureError("request timestamp outside the allowed window (replay?)")
+    expected = compute_signature(signing_secret=signing_secret, timestamp=timestamp, body=body)
+    if not hmac.compare_digest(expected.encode(), signature.encode()):
+        raise SlackSignatureError("signature mismatch")
+
+
+def parse_ack_click(body: bytes) -> AckClick | None:
+    """Return the Acknowledge click in an interaction body, or None for any other interaction."""
+    payload = _payload(body)
+    if payload.get("type") != "block_actions":
+        return None
+    actions = payload.get("actions")
+    if not isinstance(actions, list):
+        raise InteractionPayloadError("block_actions payload without an actions list")
+    action = next(
+        (a for a in actions if isinstance(a, dict) and a.get("action_id") == ACK_ACTION_ID), None
+    )
+    if action is None:
+        return None
+    handoff_id = action.get("value")
+    user = payload.get("user")
+    user_id = user.get("id") if isinstance(user, dict) else None
+    if not isinstance(handoff_id, str) or not handoff_id:
+        raise InteractionPayloadError("ack_handoff action without a handoff id value")
+    if not isinstance(user_id, str) or not user_id:
+        raise InteractionPayloadError("interaction without a user id")
+    return AckClick(
+        handoff_id=handoff_id,
+        slack_user_id=user_id,
+        team_id=_nested_str(payload, "team", "id"),
+        channel_id=_nested_str(payload, "channel", "id"),
+        message_ts=_nested_str(payload, "container", "message_ts"),
+        response_url=_str_or_none(payload.get("response_url")),
+    )
+
+
+def _payload(body: bytes) -> dict[str, object]:
+    try:
+        form = parse_qs(body.decode("utf-8"), strict_parsing=True)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InteractionPayloadError("body is not a url-encoded form") from exc
+    values = form.get("payload")
+    if not values:
+        raise InteractionPayloadError("form has no payload field")
+    try:
+        payload = json.loads(values[0])
+    except json.JSONDecodeError as exc:
+        raise InteractionPayloadError("payload is not JSON") from exc
+    if not isinstance(payload, dict):
+        raise InteractionPayloadError("payload is not a JSON object")
+    return payload
+
+
+def _nested_str(payload: dict[str, object], key: str, field: str) -> str | None:
+    inner = payload.get(key)
+    return _str_or_none(inner.get(field)) if isinstance(inner, dict) else None
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None

@@ -1,0 +1,205 @@
+"""HubSpot webhook batches (a JSON array of events) -> canonical CRM events."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
+
+from tandem_ingest.domain.crm_fields import build_payload, map_properties
+from tandem_ingest.domain.errors import SchemaError
+from tandem_ingest.domain.normalized import ElementError, NormalizedEvent, NormalizeResult, Outcome
+from tandem_ingest.domain.parsing import from_epoch, load_json, require_aware, validation_errors
+from tandem_shared import topics
+from tandem_shared.events import (
+    AccountUpserted,
+    ContactUpserted,
+    CrmSystem,
+    DealUpserted,
+    EventType,
+    Model,
+    RecordDeleted,
+    RecordsMerged,
+)
+
+SOURCE = "/ingest/hubspot"
+
+DEFAULT_PROPERTY_MAP: dict[str, str] = {
+    "hubspot_owner_id": "owner_id",
+    "abm_tier": "tier",
+    "hs_ideal_customer_profile": "tier",
+    "hs_is_target_account": "target_account",
+    "lifecyclestage": "lifecycle_stage",
+    "dealstage": "stage",
+    "amount": "amount",
+    "deal_currency_code": "currency",
+    "hs_is_closed": "is_closed",
+    "hs_is_closed_won": "is_won",
+    "domain": "domain",
+    "website": "domain",
+    "name": "name",
+    "dealname": "name",
+    "email": "email",
+    "company": "company_name",
+    "firstname": "first_name",
+    "lastname": "last_name",
+    "jobtitle": "title",
+    "associatedcompanyid": "account_crm_id",
+}
+
+
+class HubSpotConfig(BaseModel):
+    """How HubSpot properties map onto canonical fields; every change is also kept in `changed`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    property_map: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_PROPERTY_MAP))
+
+
+class HubSpotEvent(BaseModel):
+    """One element of a HubSpot webhook batch, as far as Tandem reads it."""
+
+    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
+
+    object_id: str = Field(alias="objectId", min_length=1)
+    type: str = Field(validation_alias=AliasChoices("subscriptionType", "eventType"))
+    object_type_id: str | None = Field(None, alias="objectTypeId")
+    occurred_at: int | None = Field(None, alias="occurredAt")
+    portal_id: str | None = Field(None, alias="portalId")
+    subscription_id: str | None = Field(None, alias="subscriptionId")
+    property_name: str | None = Field(None, alias="propertyName")
+    property_value: str | None = Field(None, alias="propertyValue")
+    primary_object_id: str | None = Field(None, alias="primaryObjectId")
+    merged_object_ids: list[str] = Field(default_factory=list, alias="mergedObjectIds")
+    new_object_id: str | None = Field(None, alias="newObjectId")
+
+    def dedupe_key(self) -> str:
+        """Return a key unique per change: HubSpot's eventId alone is not."""
+        parts = (
+            self.portal_id,
+            self.subscription_id,
+            self.object_id,
+            self.type,
+            self.occurred_at,
+            self.property_name,
+        )
+        return ":".join("" if part is None else str(part) for part in parts)
+
+
+# HubSpot object -> (canonical model, event type, canonical object type)
+_OBJECTS: dict[str, tuple[type[Model], EventType, str]] = {
+    "contact": (ContactUpserted, EventType.CONTACT_UPSERTED, "contact"),
+    "company": (AccountUpserted, EventType.ACCOUNT_UPSERTED, "account"),
+    "deal": (DealUpserted, EventType.DEAL_UPSERTED, "deal"),
+}
+# Generic "object.*" subscriptions name the object by its type id.
+_OBJECT_TYPE_IDS = {"0-1": "contact", "0-2": "company", "0-3": "deal"}
+_UPSERT_ACTIONS = frozenset({"creation", "restore", "propertyChange"})
+_DELETE_ACTIONS = frozenset({"deletion", "privacyDeletion"})
+
+
+def normalize_hubspot(
+    body: bytes | object, *, config: HubSpotConfig | None = None, received_at: datetime
+) -> NormalizeResult:
+    """Normalize a HubSpot webhook batch; association changes and other objects are ignored."""
+    require_aware(received_at, "received_at")
+    data = load_json(body)
+    if not isinstance(data, list):
+        raise SchemaError([ElementError(None, (), "expected a JSON array of HubSpot events")])
+    settings = config or HubSpotConfig()
+    return NormalizeResult.collect(
+        _normalize_element(element, index, settings, received_at)
+        for index, element in enumerate(data)
+    )
+
+
+def _normalize_element(
+    element: object, index: int, config: HubSpotConfig, received_at: datetime
+) -> Outcome:
+    try:
+        event = HubSpotEvent.model_validate(element)
+    except ValidationError as exc:
+        return validation_errors(exc, index=index, prefix=(index,))
+    object_name, _, action = event.type.partition(".")
+    if object_name == "object":
+        object_name = _OBJECT_TYPE_IDS.get(event.object_type_id or "", "")
+    if object_name not in _OBJECTS:
+        return []
+    occurred_at = from_epoch(event.occurred_at, "ms") if event.occurred_at else received_at
+    if action in _UPSERT_ACTIONS:
+        return _upsert(event, object_name, index, config, occurred_at)
+    if action in _DELETE_ACTIONS:
+        deleted = RecordDeleted(
+            crm=CrmSystem.HUBSPOT,
+            object_type=_OBJECTS[object_name][2],
+            crm_id=event.object_id,
+            occurred_at=occurred_at,
+        )
+        return [_event(event, EventType.RECORD_DELETED, deleted, None, occurred_at)]
+    if action == "merge":
+        return [
+            _event(
+                event,
+                EventType.RECORDS_MERGED,
+                _merged(event, object_name, occurred_at),
+                None,
+                occurred_at,
+            )
+        ]
+    return []
+
+
+def _upsert(
+    event: HubSpotEvent, object_name: str, index: int, config: HubSpotConfig, occurred_at: datetime
+) -> Outcome:
+    model, event_type, _ = _OBJECTS[object_name]
+    changed: dict[str, Any] = {}
+    if event.type.endswith(".propertyChange"):
+        if not event.property_name:
+            return [ElementError(index, (index, "propertyName"), "required for a property change")]
+        changed[event.property_name] = event.property_value
+    mapped = map_properties(changed, field_map=config.property_map, model=model)
+    base = {"crm": CrmSystem.HUBSPOT, "crm_id": event.object_id, "changed": changed}
+    payload = build_payload(
+        model,
+        base={**base, "occurred_at": occurred_at},
+        mapped=mapped,
+        index=index,
+        loc_of=lambda _: (index, "propertyValue"),
+    )
+    if isinstance(payload, list):
+        return payload
+    subject = getattr(payload, "account_key", None)
+    return [_event(event, event_type, payload, subject, occurred_at)]
+
+
+def _merged(event: HubSpotEvent, object_name: str, occurred_at: datetime) -> RecordsMerged:
+    winner = event.new_object_id or event.primary_object_id or event.object_id
+    losers = [*event.merged_object_ids, event.primary_object_id or "", event.object_id]
+    merged = list(dict.fromkeys(i for i in losers if i and i != winner))
+    return RecordsMerged(
+        crm=CrmSystem.HUBSPOT,
+        object_type=_OBJECTS[object_name][2],
+        winner_id=winner,
+        merged_ids=merged,
+        occurred_at=occurred_at,
+    )
+
+
+def _event(
+    event: HubSpotEvent,
+    event_type: EventType,
+    payload: Model,
+    subject: str | None,
+    occurred_at: datetime,
+) -> NormalizedEvent:
+    return NormalizedEvent(
+        source=SOURCE,
+        topic=topics.CRM,
+        type=event_type,
+        subject=subject,
+        dedupe_key=event.dedupe_key(),
+        occurred_at=occurred_at,
+        payload=payload,
+    )

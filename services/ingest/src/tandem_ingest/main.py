@@ -1,0 +1,24 @@
+"""Composition root of the Ingest service: wires settings, clients and handlers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tandem_ingest.app import create_app
+from tandem_shared.bootstrap import build_infra, cli, run
+from tandem_shared.settings import Settings
+
+SCHEMA = "ingest"
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+async def serve(settings: Settings) -> None:
+    """Build the service and run it until a stop signal."""
+    infra = build_infra(settings, schema=SCHEMA)
+    app = create_app(runtime_getter=lambda: infra.runtime)
+    await run(infra, app)
+
+
+def main() -> None:
+    """Entry point of `tandem-ingest`."""
+    cli(service="ingest", schema=SCHEMA, migrations=MIGRATIONS, serve_fn=serve)

@@ -1,0 +1,159 @@
+"""Tier paths: tier 1 -> the account AE, tier 2 -> the account SDR else the territory pool (with an
+FYI to the AE), tier 3 -> round robin over the SDR pool. The rule set maps tiers to paths."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from tandem_router.domain.model import RoundRobinState
+from tandem_router.domain.ownership import Ownership
+from tandem_router.domain.round_robin import pick, unavailability
+from tandem_router.domain.rules import RouteKind, RuleSet
+from tandem_shared.directory import Directory, Person
+from tandem_shared.events import Tier
+
+
+@dataclass(frozen=True)
+class Route:
+    """Who takes the handoff (None: nobody, see `failure`), who hears about it, and why."""
+
+    assignee: Person | None
+    rule: str
+    explanation: tuple[str, ...]
+    round_robin: RoundRobinState
+    fyi: tuple[Person, ...] = ()
+    failure: str | None = None
+    blocked_by_conflict: bool = False
+
+
+@dataclass(frozen=True)
+class Roster:
+    """The run-time facts routing reads: people, pool state, open handoffs, the clock."""
+
+    directory: Directory
+    round_robin: RoundRobinState
+    open_handoffs: Mapping[str, int]
+    now: datetime
+
+
+def route_handoff(
+    *,
+    tier: Tier,
+    territory: str | None,
+    ownership: Ownership,
+    rules: RuleSet,
+    roster: Roster,
+    exclude: Collection[str] = (),
+) -> Route:
+    """Return the route of a handoff at an account of this tier, by the rule set's tier path."""
+    tier_rule = rules.tiers[tier]
+    rule = f"tier {tier.value} -> {_describe(tier_rule.route)}"
+    if tier_rule.route == "ae":
+        route = _to_ae(rule, territory, ownership, rules, roster, exclude)
+    elif tier_rule.route == "sdr":
+        route = _to_sdr(rule, territory, ownership, rules, roster, exclude)
+    else:
+        route = _to_pool(rule, territory, rules, roster, exclude)
+    if tier_rule.fyi_ae and route.assignee is not None:
+        route = _with_ae_fyi(route, ownership)
+    return route
+
+
+def _describe(route: RouteKind) -> str:
+    return {
+        "ae": "the account AE",
+        "sdr": "the account SDR, else the territory pool",
+        "round_robin": "round robin over the territory's SDR pool",
+    }[route]
+
+
+def _to_ae(
+    rule: str,
+    territory: str | None,
+    ownership: Ownership,
+    rules: RuleSet,
+    roster: Roster,
+    exclude: Collection[str],
+) -> Route:
+    conflict = ownership.conflict("ae")
+    if conflict is not None:
+        return Route(
+            None, rule, (), roster.round_robin, failure=conflict.reason, blocked_by_conflict=True
+        )
+    ae = ownership.ae
+    if ae is not None and ae.id not in exclude:
+        return Route(ae, rule, (f"{ae.id} owns the account as its AE",), roster.round_robin)
+    why = "no AE owns the account" if ae is None else f"{ae.id} asked to hand it on"
+    fallback = _to_sdr(rule, territory, ownership, rules, roster, exclude)
+    return _prefixed(fallback, f"{why}: falling back to the SDR path")
+
+
+def _to_sdr(
+    rule: str,
+    territory: str | None,
+    ownership: Ownership,
+    rules: RuleSet,
+    roster: Roster,
+    exclude: Collection[str],
+) -> Route:
+    conflict = ownership.conflict("sdr")
+    if conflict is not None:
+        return Route(
+            None, rule, (), roster.round_robin, failure=conflict.reason, blocked_by_conflict=True
+        )
+    sdr = ownership.sdr
+    if sdr is None:
+        return _prefixed(_to_pool(rule, territory, rules, roster, exclude), "no account SDR")
+    why_not = (
+        "excluded (previous assignee)"
+        if sdr.id in exclude
+        else unavailability(
+            sdr,
+            now=roster.now,
+            open_handoffs=roster.open_handoffs.get(sdr.id, 0),
+            enforce_working_hours=rules.enforce_working_hours,
+        )
+    )
+    if why_not is None:
+        return Route(sdr, rule, (f"{sdr.id} is the account's SDR",), roster.round_robin)
+    fallback = _to_pool(rule, territory, rules, roster, exclude)
+    return _prefixed(fallback, f"account SDR {sdr.id} is {why_not}")
+
+
+def _to_pool(
+    rule: str, territory: str | None, rules: RuleSet, roster: Roster, exclude: Collection[str]
+) -> Route:
+    names = [rules.pool_for(territory)]
+    if names[0] != rules.default_pool:
+        names.append(rules.default_pool)
+    notes: list[str] = []
+    state = roster.round_robin
+    for name in names:
+        result = pick(
+            pool=name,
+            members=rules.pools[name].members,
+            directory=roster.directory,
+            state=state,
+            open_handoffs=roster.open_handoffs,
+            now=roster.now,
+            enforce_working_hours=rules.enforce_working_hours,
+            exclude=exclude,
+        )
+        notes.append(result.reason)
+        if result.person is not None:
+            return Route(result.person, rule, tuple(notes), result.state)
+    return Route(None, rule, tuple(notes), state, failure="; ".join(notes))
+
+
+def _with_ae_fyi(route: Route, ownership: Ownership) -> Route:
+    ae = ownership.ae
+    if ae is None or route.assignee is None or ae.id == route.assignee.id:
+        return route
+    note = f"{ae.id}, the account AE, gets an FYI"
+    return replace(route, explanation=(*route.explanation, note), fyi=(*route.fyi, ae))
+
+
+def _prefixed(route: Route, note: str) -> Route:
+    return replace(route, explanation=(note, *route.explanation))
