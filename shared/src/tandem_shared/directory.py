@@ -140,6 +140,10 @@ class Directory(Strict):
             (p for p in self.people if crm_user_id == p.id or crm_user_id in p.crm_user_ids), None
         )
 
+    def by_slack_user(self, slack_user_id: str) -> Person | None:
+        """Return the person with this Slack user id, or None."""
+        return next((p for p in self.people if p.slack_user_id == slack_user_id), None)
+
     def channel(self, channel_id: str) -> Channel | None:
         return next((c for c in self.channels if c.id == channel_id), None)
 

@@ -87,6 +87,7 @@ class AccountUpserted(Model):
     sdr_id: str | None = None
     marketer_id: str | None = None
     territory: str | None = None
+    alias_domains: list[str] | None = None  # other domains of the same account
     changed: dict[str, Any] = Field(default_factory=dict)  # raw CRM property -> new value
     occurred_at: datetime
 
@@ -271,7 +272,7 @@ class HandoffContext(Model):
 
 
 class MatchInfo(Model):
-    method: Literal["domain", "alias_domain", "crm_id", "fuzzy_name", "none"]
+    method: Literal["domain", "alias_domain", "subsidiary_domain", "crm_id", "fuzzy_name", "none"]
     score: float = 1.0
     matched_value: str | None = None
 
@@ -319,6 +320,8 @@ class HandoffReassignRequested(Model):
     handoff_id: str
     account_key: str | None = None
     previous_assignee_id: str
+    tier: Tier | None = None
+    signal: Signal | None = None
     reason: str
     requested_at: datetime
 
@@ -386,7 +389,7 @@ class AlertDelivered(Model):
 class AlertFailed(Model):
     alert_id: str
     recipient_id: str
-    channel: DeliveryChannel
+    channel: DeliveryChannel | None = None  # None when no channel could be chosen
     destination: str | None = None
     attempts: int
     error: str

@@ -7,6 +7,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from slack_sdk.models.blocks import Block
 
 from tandem_alerts.domain.slack_blocks import (
     ACK_ACTION_ID,
@@ -101,7 +102,7 @@ def test_no_actions_without_handoff_or_crm_link(make_alert):
     assert not [b for b in blocks if b["type"] == "actions"]
 
 
-def test_cover_is_told_whom_they_cover_for(make_alert, ava, make_person):
+def test_cover_is_told_whom_they_cover_for(make_alert, ava):
     message = render_alert(make_alert(), covering_for=ava)
     assert "You are covering for Ava" in all_text(message.blocks)
 

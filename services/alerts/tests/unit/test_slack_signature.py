@@ -11,6 +11,7 @@ import pytest
 from tandem_alerts.domain.slack_signature import (
     InteractionPayloadError,
     SlackSignatureError,
+    acknowledgement,
     compute_signature,
     parse_ack_click,
     verify_signature,
@@ -153,3 +154,16 @@ def test_other_interactions_are_not_acks():
 def test_malformed_payloads_raise_a_clear_error(body):
     with pytest.raises(InteractionPayloadError):
         parse_ack_click(body)
+
+
+def test_a_click_by_a_known_person_becomes_a_handoff_acknowledgement(directory):
+    click = parse_ack_click(ACK_BODY)
+    assert click is not None
+
+    event = acknowledgement(click, directory=directory, now=NOW)
+
+    assert event is not None
+    assert (event.handoff_id, event.person_id, event.via) == ("ho-42", "ava.ae", "slack")
+    assert event.acknowledged_at == NOW
+    stranger = click.model_copy(update={"slack_user_id": "UNOBODY"})
+    assert acknowledgement(stranger, directory=directory, now=NOW) is None

@@ -3,6 +3,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+
+from tandem_router.domain.decide import Decision, decide
+from tandem_router.domain.matching import AccountIndex, AccountRef, locate_account
+from tandem_router.domain.model import AccountState, Assignment, RoundRobinState
 from tandem_shared.directory import Period, Role
 from tandem_shared.events import (
     AccountUpserted,
@@ -15,39 +19,67 @@ from tandem_shared.events import (
     Urgency,
 )
 
-from tandem_router.domain.decide import Decision, decide
-from tandem_router.domain.matching import AccountIndex, AccountRef, locate_account
-from tandem_router.domain.model import AccountState, Assignment, RoundRobinState
-
 
 @pytest.fixture
 def accounts(make) -> dict[str, AccountState]:
     def listed(key, name, tier, territory, **team):
         tal = Assignment(tier=tier, territory=territory, **team)
-        return AccountState(account_key=key, name=name, tier=tier, in_tal=True,
-                            territory=territory, tal=tal)
+        return AccountState(
+            account_key=key, name=name, tier=tier, in_tal=True, territory=territory, tal=tal
+        )
 
     states = [
         make.acme(),
-        listed("globex.com", "Globex", Tier.T2, "na-central", ae_id="ben.ae", sdr_id="dan.sdr",
-               marketer_id="mia.marketing"),
-        listed("initech.fr", "Initech France", Tier.T2, "emea", ae_id="chloe.ae",
-               marketer_id="mia.marketing"),
+        listed(
+            "globex.com",
+            "Globex",
+            Tier.T2,
+            "na-central",
+            ae_id="ben.ae",
+            sdr_id="dan.sdr",
+            marketer_id="mia.marketing",
+        ),
+        listed(
+            "initech.fr",
+            "Initech France",
+            Tier.T2,
+            "emea",
+            ae_id="chloe.ae",
+            marketer_id="mia.marketing",
+        ),
         listed("hooli.com", "Hooli", Tier.T3, "na-west"),
     ]
     return {s.account_key: s for s in states}
 
 
-def run(make, accounts, event, *, event_id="evt-1", directory=None, rules=None,
-        round_robin=None, open_handoffs=None, state=None) -> Decision:
+def run(
+    make,
+    accounts,
+    event,
+    *,
+    event_id="evt-1",
+    directory=None,
+    rules=None,
+    round_robin=None,
+    open_handoffs=None,
+    state=None,
+) -> Decision:
     rules = rules or make.rules()
     index = AccountIndex.build(AccountRef.of(s) for s in accounts.values())
     match = locate_account(event, index, fuzzy_threshold=rules.fuzzy_threshold)
     if state is None and match.account_key:
         state = accounts.get(match.account_key)
-    return decide(event_id=event_id, event=event, match=match, state=state,
-                  directory=directory or make.directory(), round_robin=round_robin or RoundRobinState(),
-                  open_handoffs=open_handoffs or {}, rules=rules, now=make.now)
+    return decide(
+        event_id=event_id,
+        event=event,
+        match=match,
+        state=state,
+        directory=directory or make.directory(),
+        round_robin=round_robin or RoundRobinState(),
+        open_handoffs=open_handoffs or {},
+        rules=rules,
+        now=make.now,
+    )
 
 
 def alerts_by_kind(decision):
@@ -62,13 +94,21 @@ def test_tier1_goes_to_the_account_ae_with_a_full_trail(make, accounts):
     decision = run(make, accounts, meeting(make, "jo@acme.io"))
     routing = decision.routing
     assert (routing.assignee_id, routing.assignee_role, routing.tier, routing.signal) == (
-        "ava.ae", "ae", Tier.T1, Signal.MEETING_REQUEST)
+        "ava.ae",
+        "ae",
+        Tier.T1,
+        Signal.MEETING_REQUEST,
+    )
     assert routing.in_tal and routing.contact_email == "jo@acme.io"
     assert routing.match.method == "alias_domain" and routing.rule_set_version == "2026-11-23.1"
     trail = "\n".join(routing.explanation)
-    for expected in ("rule set 2026-11-23.1", "match: alias_domain (score 1.00)",
-                     "signal: meeting_request", "rule: tier 1 -> the account AE",
-                     "ava.ae owns the account"):
+    for expected in (
+        "rule set 2026-11-23.1",
+        "match: alias_domain (score 1.00)",
+        "signal: meeting_request",
+        "rule: tier 1 -> the account AE",
+        "ava.ae owns the account",
+    ):
         assert expected in trail
     alerts = alerts_by_kind(decision)
     assert set(alerts) == {AlertKind.HANDOFF, AlertKind.MARKETING_FYI}
@@ -113,10 +153,14 @@ def test_tier2_without_an_available_sdr_uses_the_territory_pool(make, accounts):
 
 
 def test_tier2_sdr_out_of_office_falls_back_to_the_default_pool(make, accounts):
-    away = make.person("dan.sdr", Role.SDR, out_of_office=(
-        Period(start=make.now - timedelta(hours=1), end=make.now + timedelta(days=2)),))
-    decision = run(make, accounts, meeting(make, "kim@globex.com"),
-                   directory=make.directory(away))
+    away = make.person(
+        "dan.sdr",
+        Role.SDR,
+        out_of_office=(
+            Period(start=make.now - timedelta(hours=1), end=make.now + timedelta(days=2)),
+        ),
+    )
+    decision = run(make, accounts, meeting(make, "kim@globex.com"), directory=make.directory(away))
     assert decision.routing.assignee_id in {"eve.sdr", "finn.sdr"}
     trail = "\n".join(decision.routing.explanation)
     assert "account SDR dan.sdr is out of office" in trail
@@ -125,7 +169,10 @@ def test_tier2_sdr_out_of_office_falls_back_to_the_default_pool(make, accounts):
 
 def test_tier3_is_round_robin_and_marketing_goes_to_the_channel(make, accounts):
     decision = run(make, accounts, make.lead("cto@hooli.com"))
-    assert decision.routing.assignee_id == "finn.sdr" and decision.routing.signal == Signal.INBOUND_LEAD
+    assert (
+        decision.routing.assignee_id == "finn.sdr"
+        and decision.routing.signal == Signal.INBOUND_LEAD
+    )
     assert "round robin in pool na-west-sdrs" in "\n".join(decision.routing.explanation)
     marketing = alerts_by_kind(decision)[AlertKind.MARKETING_FYI]
     assert marketing.recipient_ids == [] and marketing.channel_ids == ["abm-marketing"]
@@ -134,26 +181,22 @@ def test_tier3_is_round_robin_and_marketing_goes_to_the_channel(make, accounts):
 
 def test_unmatched_leads_go_through_the_tier3_process(make, accounts):
     rr = RoundRobinState()
-    assignees = []
-    for i in range(6):
-        decision = run(make, accounts, make.lead(f"person{i}@gmail.com"), event_id=f"e{i}",
-                       round_robin=rr)
+    for i in range(8):
+        decision = run(
+            make, accounts, make.lead(f"person{i}@gmail.com"), event_id=f"e{i}", round_robin=rr
+        )
         assert decision.state is None
         assert decision.routing.account_key is None and decision.routing.tier == Tier.T3
         assert decision.routing.match.method == "none"
         rr = decision.round_robin
-        assignees.append(decision.routing.assignee_id)
-    assert sorted(assignees) == ["dan.sdr", "dan.sdr", "eve.sdr", "eve.sdr", "finn.sdr", "finn.sdr"][:0] + sorted(
-        ["dan.sdr", "eve.sdr", "finn.sdr", "finn.sdr", "dan.sdr", "eve.sdr"]) or assignees
-    assert rr.pool("all-sdrs").assigned == {"dan.sdr": 1, "eve.sdr": 1, "finn.sdr": 2} | {
-        k: v for k, v in rr.pool("all-sdrs").assigned.items() if False}
+    # the default pool, by weight: Finn counts double
+    assert rr.pool("all-sdrs").assigned == {"dan.sdr": 2, "eve.sdr": 2, "finn.sdr": 4}
 
 
 def test_new_business_domain_becomes_a_tier3_account(make, accounts):
     decision = run(make, accounts, make.lead("cfo@newco.io"))
     assert decision.state.account_key == "newco.io" and decision.state.tier == Tier.T3
     assert decision.routing.account_key == "newco.io"
-    assert "new@" not in "".join(decision.state.known_contacts)
     assert decision.state.known_contacts == ("cfo@newco.io",)
 
 
@@ -183,8 +226,13 @@ def test_tier2_ae_conflict_still_routes_to_the_sdr_and_escalates(make, accounts)
 
 
 def test_crm_change_that_creates_a_conflict_is_raised_at_once(make, accounts):
-    change = AccountUpserted(crm=CrmSystem.HUBSPOT, crm_id="hs-acme-1", account_key="acme.com",
-                             owner_id="hs-owner-103", occurred_at=make.now)
+    change = AccountUpserted(
+        crm=CrmSystem.HUBSPOT,
+        crm_id="hs-acme-1",
+        account_key="acme.com",
+        owner_id="hs-owner-103",
+        occurred_at=make.now,
+    )
     decision = run(make, accounts, change)
     assert decision.routing is None
     [conflict] = decision.conflicts
@@ -207,8 +255,9 @@ def test_nobody_available_is_escalated(make, accounts):
 
 
 def test_tier1_without_an_ae_falls_back_to_the_sdr_path(make, accounts):
-    accounts["acme.com"] = make.acme(tal=Assignment(sdr_id="dan.sdr", tier=Tier.T1),
-                                     crm=Assignment(), territory="apac")
+    accounts["acme.com"] = make.acme(
+        tal=Assignment(sdr_id="dan.sdr", tier=Tier.T1), crm=Assignment(), territory="apac"
+    )
     decision = run(make, accounts, meeting(make))
     assert decision.routing.assignee_id == "dan.sdr"
     assert "no AE owns the account: falling back to the SDR path" in decision.routing.explanation
@@ -231,9 +280,13 @@ def test_cooldown_suppresses_a_second_handoff(make, accounts):
 def test_reassignment_skips_the_previous_assignee_and_keeps_the_handoff(make, accounts):
     first = run(make, accounts, meeting(make, "kim@globex.com"))
     accounts["globex.com"] = first.state
-    request = HandoffReassignRequested(handoff_id=first.routing.handoff_id, account_key="globex.com",
-                                       previous_assignee_id="dan.sdr", reason="on a deal desk week",
-                                       requested_at=make.now)
+    request = HandoffReassignRequested(
+        handoff_id=first.routing.handoff_id,
+        account_key="globex.com",
+        previous_assignee_id="dan.sdr",
+        reason="on a deal desk week",
+        requested_at=make.now,
+    )
     decision = run(make, accounts, request, event_id="evt-2", round_robin=first.round_robin)
     assert decision.routing.handoff_id == first.routing.handoff_id
     assert decision.routing.decision_id != first.routing.decision_id
@@ -241,13 +294,19 @@ def test_reassignment_skips_the_previous_assignee_and_keeps_the_handoff(make, ac
     assert decision.routing.signal == Signal.MEETING_REQUEST
     assert "reassigned from dan.sdr: on a deal desk week" in decision.routing.explanation
     assert AlertKind.MARKETING_FYI not in alerts_by_kind(decision)
-    assert decision.state.handoff(first.routing.handoff_id).assignee_id == decision.routing.assignee_id
+    assert (
+        decision.state.handoff(first.routing.handoff_id).assignee_id == decision.routing.assignee_id
+    )
 
 
 def test_reassignment_of_an_unknown_handoff_is_escalated(make, accounts):
-    request = HandoffReassignRequested(handoff_id="h-unknown", account_key="globex.com",
-                                       previous_assignee_id="dan.sdr", reason="wrong rep",
-                                       requested_at=make.now)
+    request = HandoffReassignRequested(
+        handoff_id="h-unknown",
+        account_key="globex.com",
+        previous_assignee_id="dan.sdr",
+        reason="wrong rep",
+        requested_at=make.now,
+    )
     decision = run(make, accounts, request)
     assert decision.routing is None
     [conflict] = decision.conflicts
@@ -258,6 +317,7 @@ def test_reassignment_of_an_unknown_handoff_is_escalated(make, accounts):
 def test_decision_payloads_serialize(make, accounts):
     decision = run(make, accounts, meeting(make))
     assert type(decision.routing).model_validate_json(decision.routing.model_dump_json()) == (
-        decision.routing)
+        decision.routing
+    )
     for alert in decision.alerts:
         assert type(alert).model_validate_json(alert.model_dump_json()) == alert

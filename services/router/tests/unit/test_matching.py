@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import pytest
-from tandem_shared.events import ContactUpserted, CrmSystem
 
 from tandem_router.domain.matching import (
     AccountIndex,
@@ -11,6 +10,7 @@ from tandem_router.domain.matching import (
     normalize_company_name,
 )
 from tandem_router.domain.model import AccountState
+from tandem_shared.events import ContactUpserted, CrmSystem
 
 
 @pytest.fixture
@@ -19,8 +19,11 @@ def index(make) -> AccountIndex:
         make.acme(),
         AccountState(account_key="globex.com", name="Globex GmbH"),
         AccountState(account_key="initech.fr", name="Initech France S.A.S."),
-        AccountState(account_key="umbrella.co.uk", name="Umbrella Holdings plc",
-                     alias_domains=("umbrella-research.com",)),
+        AccountState(
+            account_key="umbrella.co.uk",
+            name="Umbrella Holdings plc",
+            alias_domains=("umbrella-research.com",),
+        ),
         AccountState(account_key="hooli.com", name="Hooli Inc."),
         AccountState(account_key="hooli-eu.com", name="Hooli, Inc"),
     ]
@@ -28,8 +31,15 @@ def index(make) -> AccountIndex:
 
 
 def lead(email=None, company=None, **fields):
-    return ContactUpserted(crm=CrmSystem.HUBSPOT, crm_id="c1", is_lead=True, email=email,
-                           company_name=company, occurred_at="2026-11-24T15:00:00Z", **fields)
+    return ContactUpserted(
+        crm=CrmSystem.HUBSPOT,
+        crm_id="c1",
+        is_lead=True,
+        email=email,
+        company_name=company,
+        occurred_at="2026-11-24T15:00:00Z",
+        **fields,
+    )
 
 
 @pytest.mark.parametrize(
@@ -53,7 +63,10 @@ def test_primary_domain_uses_the_registered_domain(index):
     found = match_account(index, domains=["jo@eu.mail.acme.com"], fuzzy_threshold=0.9)
     assert found.account_key == "acme.com"
     assert (found.info.method, found.info.score, found.info.matched_value) == (
-        "domain", 1.0, "acme.com")
+        "domain",
+        1.0,
+        "acme.com",
+    )
 
 
 def test_public_suffix_rules_apply(index):
@@ -64,7 +77,10 @@ def test_public_suffix_rules_apply(index):
 def test_alias_domain(index):
     found = match_account(index, domains=["jo@acme.io"], fuzzy_threshold=0.9)
     assert (found.account_key, found.info.method, found.info.matched_value) == (
-        "acme.com", "alias_domain", "acme.io")
+        "acme.com",
+        "alias_domain",
+        "acme.io",
+    )
 
 
 def test_subsidiary_domain(index):
@@ -75,8 +91,9 @@ def test_subsidiary_domain(index):
 
 
 def test_crm_account_id_wins(index):
-    found = match_account(index, crm_account_id="hs-acme-1", domains=["x@globex.com"],
-                          fuzzy_threshold=0.9)
+    found = match_account(
+        index, crm_account_id="hs-acme-1", domains=["x@globex.com"], fuzzy_threshold=0.9
+    )
     assert (found.account_key, found.info.method) == ("acme.com", "crm_id")
 
 
@@ -108,7 +125,10 @@ def test_ambiguous_names_do_not_match(index):
 def test_unknown_business_domain_is_a_new_account(index):
     found = locate_account(lead("ceo@newco.io"), index, fuzzy_threshold=0.9)
     assert (found.account_key, found.info.method, found.info.matched_value) == (
-        "newco.io", "none", "newco.io")
+        "newco.io",
+        "none",
+        "newco.io",
+    )
     assert not found.matched
 
 

@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 import yaml
 from pydantic import ValidationError
-from tandem_shared.events import Signal, Tier
 
 from tandem_router.domain.model import AccountState, HandoffRecord, seed_states
+from tandem_shared.events import Signal, Tier
 
 EXAMPLE = Path(__file__).resolve().parents[4] / "config" / "example"
 
@@ -16,8 +16,15 @@ def test_account_state_round_trips_through_json(make):
     state = make.acme(
         engagements=make.history(3, start=make.now, step=make.now - make.now),
         last_alerts={Signal.INTENT_SURGE: make.now},
-        handoffs=(HandoffRecord(handoff_id="h1", signal=Signal.INBOUND_LEAD, tier=Tier.T1,
-                                assignee_id="ava.ae", decided_at=make.now),),
+        handoffs=(
+            HandoffRecord(
+                handoff_id="h1",
+                signal=Signal.INBOUND_LEAD,
+                tier=Tier.T1,
+                assignee_id="ava.ae",
+                decided_at=make.now,
+            ),
+        ),
     )
     assert AccountState.model_validate_json(state.model_dump_json()) == state
     assert AccountState.model_validate(state.model_dump(mode="json")) == state
@@ -37,8 +44,10 @@ def test_effective_team_prefers_the_tal(make):
 
 
 def test_seed_the_example_accounts():
-    states = {s.account_key: s for s in seed_states(yaml.safe_load(
-        (EXAMPLE / "accounts.yaml").read_text()))}
+    states = {
+        s.account_key: s
+        for s in seed_states(yaml.safe_load((EXAMPLE / "accounts.yaml").read_text()))
+    }
     acme = states["acme.com"]
     assert acme.in_tal and acme.tier == Tier.T1 and acme.territory == "na-east"
     assert acme.alias_domains == ("acme.io", "acmecorp.com")

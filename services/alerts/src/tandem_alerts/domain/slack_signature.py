@@ -11,6 +11,8 @@ from urllib.parse import parse_qs
 from pydantic import BaseModel, ConfigDict
 
 from tandem_alerts.domain.slack_blocks import ACK_ACTION_ID
+from tandem_shared.directory import Directory
+from tandem_shared.events import HandoffAcknowledged
 
 SIGNATURE_VERSION = "v0"
 DEFAULT_TOLERANCE = timedelta(minutes=5)
@@ -96,6 +98,18 @@ def parse_ack_click(body: bytes) -> AckClick | None:
         channel_id=_nested_str(payload, "channel", "id"),
         message_ts=_nested_str(payload, "container", "message_ts"),
         response_url=_str_or_none(payload.get("response_url")),
+    )
+
+
+def acknowledgement(
+    click: AckClick, *, directory: Directory, now: datetime
+) -> HandoffAcknowledged | None:
+    """Return the HandoffAcknowledged event for a click, or None when the Slack user is unknown."""
+    person = next((p for p in directory.people if p.slack_user_id == click.slack_user_id), None)
+    if person is None:
+        return None
+    return HandoffAcknowledged(
+        handoff_id=click.handoff_id, person_id=person.id, via="slack", acknowledged_at=now
     )
 
 
