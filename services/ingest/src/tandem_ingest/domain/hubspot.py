@@ -126,27 +126,21 @@ def _normalize_element(
         object_name = _OBJECT_TYPE_IDS.get(event.object_type_id or "", "")
     if object_name not in _OBJECTS:
         return []
-    occurred_at = from_epoch(event.occurred_at, "ms") if event.occurred_at else received_at
+    occurred_at = received_at if event.occurred_at is None else from_epoch(event.occurred_at, "ms")
+    object_type = _OBJECTS[object_name][2]
     if action in _UPSERT_ACTIONS:
         return _upsert(event, object_name, index, config, occurred_at)
     if action in _DELETE_ACTIONS:
         deleted = RecordDeleted(
             crm=CrmSystem.HUBSPOT,
-            object_type=_OBJECTS[object_name][2],
+            object_type=object_type,
             crm_id=event.object_id,
             occurred_at=occurred_at,
         )
-        return [_event(event, EventType.RECORD_DELETED, deleted, None, occurred_at)]
+        return [_event(event, EventType.RECORD_DELETED, deleted, occurred_at)]
     if action == "merge":
-        return [
-            _event(
-                event,
-                EventType.RECORDS_MERGED,
-                _merged(event, object_name, occurred_at),
-                None,
-                occurred_at,
-            )
-        ]
+        merged = _merged(event, object_type, occurred_at)
+        return [_event(event, EventType.RECORDS_MERGED, merged, occurred_at)]
     return []
 
 
@@ -159,28 +153,30 @@ def _upsert(
         if not event.property_name:
             return [ElementError(index, (index, "propertyName"), "required for a property change")]
         changed[event.property_name] = event.property_value
-    mapped = map_properties(changed, field_map=config.property_map, model=model)
-    base = {"crm": CrmSystem.HUBSPOT, "crm_id": event.object_id, "changed": changed}
     payload = build_payload(
         model,
-        base={**base, "occurred_at": occurred_at},
-        mapped=mapped,
+        base={
+            "crm": CrmSystem.HUBSPOT,
+            "crm_id": event.object_id,
+            "changed": changed,
+            "occurred_at": occurred_at,
+        },
+        mapped=map_properties(changed, field_map=config.property_map, model=model),
         index=index,
         loc_of=lambda _: (index, "propertyValue"),
     )
     if isinstance(payload, list):
         return payload
-    subject = getattr(payload, "account_key", None)
-    return [_event(event, event_type, payload, subject, occurred_at)]
+    return [_event(event, event_type, payload, occurred_at)]
 
 
-def _merged(event: HubSpotEvent, object_name: str, occurred_at: datetime) -> RecordsMerged:
+def _merged(event: HubSpotEvent, object_type: str, occurred_at: datetime) -> RecordsMerged:
     winner = event.new_object_id or event.primary_object_id or event.object_id
     losers = [*event.merged_object_ids, event.primary_object_id or "", event.object_id]
     merged = list(dict.fromkeys(i for i in losers if i and i != winner))
     return RecordsMerged(
         crm=CrmSystem.HUBSPOT,
-        object_type=_OBJECTS[object_name][2],
+        object_type=object_type,
         winner_id=winner,
         merged_ids=merged,
         occurred_at=occurred_at,
@@ -188,17 +184,13 @@ def _merged(event: HubSpotEvent, object_name: str, occurred_at: datetime) -> Rec
 
 
 def _event(
-    event: HubSpotEvent,
-    event_type: EventType,
-    payload: Model,
-    subject: str | None,
-    occurred_at: datetime,
+    event: HubSpotEvent, event_type: EventType, payload: Model, occurred_at: datetime
 ) -> NormalizedEvent:
     return NormalizedEvent(
         source=SOURCE,
         topic=topics.CRM,
         type=event_type,
-        subject=subject,
+        subject=getattr(payload, "account_key", None),
         dedupe_key=event.dedupe_key(),
         occurred_at=occurred_at,
         payload=payload,

@@ -184,16 +184,12 @@ def _change_event(
 ) -> Outcome:
     if not isinstance(message, dict):
         return [ElementError(index, prefix, "expected a change event object")]
-    payload = message.get("payload")
-    if isinstance(payload, dict):  # CometD / Streaming API shape: {schema, payload, event}
-        prefix = (*prefix, "payload")
-    else:
-        payload = message
+    payload, prefix = _unwrap(message, prefix)
+    header_loc: Loc = (*prefix, "ChangeEventHeader")
     try:
         header = ChangeEventHeader.model_validate(payload.get("ChangeEventHeader"))
     except ValidationError as exc:
-        return validation_errors(exc, index=index, prefix=(*prefix, "ChangeEventHeader"))
-    header_loc: Loc = (*prefix, "ChangeEventHeader")
+        return validation_errors(exc, index=index, prefix=header_loc)
     change_type = header.change_type.upper()
     if change_type == _OVERFLOW or not is_supported(header.entity_name):
         return []  # an overflow names no record: reconciling it is a resync's job
@@ -206,29 +202,38 @@ def _change_event(
         return [ElementError(index, (*header_loc, "commitTimestamp"), str(exc))]
     event_id = _event_id(message.get("event"), payload)
     if not (header.transaction_key and header.sequence_number) and event_id is None:
-        message_text = "no transactionKey and sequenceNumber, nor an event id, to deduplicate on"
-        return [ElementError(index, (*header_loc, "transactionKey"), message_text)]
+        reason = "no transactionKey and sequenceNumber, nor an event id, to deduplicate on"
+        return [ElementError(index, (*header_loc, "transactionKey"), reason)]
     fields = _changed_fields(payload, header)
     outcome: list[NormalizedEvent | ElementError] = []
     for record_id in header.record_ids:
         if record_id.endswith("*"):  # a wildcard: "every record of this prefix", none by name
             continue
-        dedupe = (
-            f"{header.transaction_key}:{header.sequence_number}:{record_id}"
-            if header.transaction_key and header.sequence_number
-            else f"{header.entity_name}:{event_id}:{record_id}"
-        )
         change = RecordChange(
             sobject=header.entity_name,
             record_id=record_id,
             fields=fields,
             occurred_at=occurred_at,
-            dedupe_key=dedupe,
+            dedupe_key=_dedupe_key(header, event_id, record_id),
             index=index,
             loc_of=lambda name: (*prefix, name),
         )
         outcome.extend(record_events(change, config=config, deleted=base_type == _DELETE))
     return outcome
+
+
+def _unwrap(message: dict[str, Any], prefix: Loc) -> tuple[dict[str, Any], Loc]:
+    payload = message.get("payload")
+    if isinstance(payload, dict):  # CometD / Streaming API shape: {schema, payload, event}
+        return payload, (*prefix, "payload")
+    return message, prefix  # Pub/Sub API, decoded: the payload itself
+
+
+def _dedupe_key(header: ChangeEventHeader, event_id: str | None, record_id: str) -> str:
+    # One transaction's change events are numbered: that pair names a change in every channel.
+    if header.transaction_key and header.sequence_number:
+        return f"{header.transaction_key}:{header.sequence_number}:{record_id}"
+    return f"{header.entity_name}:{event_id}:{record_id}"
 
 
 def _event_id(event: object, payload: dict[str, Any]) -> str | None:

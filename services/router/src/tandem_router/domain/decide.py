@@ -114,6 +114,15 @@ def decide(
     return replace(decision, state=decision.state.model_copy(update={"last_alerts": alerted}))
 
 
+def may_hand_off(
+    *, event: RouterEvent, state: AccountState | None, rules: RuleSet, now: datetime
+) -> bool:
+    """Return True when deciding this event may assign someone (so it needs the live roster)."""
+    if isinstance(event, HandoffReassignRequested):
+        return True
+    return bool(scan(event, state=state, rules=rules.signals, now=now).fired)
+
+
 def _reassign(
     event_id: str,
     event: HandoffReassignRequested,

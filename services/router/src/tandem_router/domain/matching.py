@@ -157,6 +157,22 @@ def locate_account(
     return AccountMatch(None, info, "no business domain and no company name matched")
 
 
+@dataclass(frozen=True)
+class Clues:
+    """What an event offers for matching: business domains, a CRM account id, a company name."""
+
+    domains: tuple[str, ...]  # registered domains, personal mailbox domains left out
+    crm_account_id: str | None
+    company_name: str | None
+
+
+def event_clues(event: RouterEvent) -> Clues:
+    """Return the normalized clues of an event (what an account store is searched by)."""
+    values, crm_id, company = _clues(event)
+    domains = [d for d in (registered_domain(v) for v in values) if d and not is_personal_domain(d)]
+    return Clues(tuple(dict.fromkeys(domains)), crm_id, company)
+
+
 def _clues(event: RouterEvent) -> tuple[list[str | None], str | None, str | None]:
     """Return the (domains, CRM account id, company name) an event offers for matching."""
     match event:

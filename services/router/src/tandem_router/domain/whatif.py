@@ -123,11 +123,21 @@ def what_if(
     candidate: RuleSet,
     directory: Directory,
     world: World,
+    report_from: datetime | None = None,
 ) -> WhatIfReport:
-    """Return how the candidate rule set would have routed the events differently."""
+    """Return how the candidate rule set would have routed the events differently.
+
+    Events before `report_from` are replayed to build the accounts' state but not compared.
+    """
     before = simulate(events, rules=current, directory=directory, world=world)
     after = simulate(events, rules=candidate, directory=directory, world=world)
-    diffs = [EventDiff(e.event_id, b, a) for e, b, a in zip(events, before, after, strict=True)]
+    diffs = [
+        EventDiff(e.event_id, b, a)
+        for e, b, a in zip(events, before, after, strict=True)
+        if report_from is None or e.at >= report_from
+    ]
+    before = [d.before for d in diffs]
+    after = [d.after for d in diffs]
     changed = tuple(d for d in diffs if d.changed)
     summary = WhatIfSummary(
         events=len(diffs),

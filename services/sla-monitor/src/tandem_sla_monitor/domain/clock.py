@@ -179,6 +179,7 @@ def record_activity(
             at=at,
             id_parts=("met", activity.activity_id),
             met_by_activity_id=activity.activity_id,
+            within_sla=at <= clock.deadline,
         )
     )
     return _rescheduled(touched), emitted

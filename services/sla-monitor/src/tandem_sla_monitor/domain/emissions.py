@@ -50,6 +50,7 @@ def sla_event(
     id_parts: tuple[object, ...],
     escalated_to: list[str] | None = None,
     met_by_activity_id: str | None = None,
+    within_sla: bool | None = None,
 ) -> Emission:
     """Return an SlaEvent emission describing the clock at `at`."""
     payload = SlaEvent(
@@ -66,10 +67,11 @@ def sla_event(
         escalation_level=clock.escalation_level or None,
         escalated_to=escalated_to or [],
         met_by_activity_id=met_by_activity_id,
+        within_sla=within_sla,
         occurred_at=at,
     )
     return Emission(
-        event_id=derived_id(clock.handoff_id, *id_parts),
+        event_id=derived_id(clock.handoff_id, clock.decision_id, *id_parts),
         event_type=event_type,
         payload=payload,
         subject=clock.account_key,
@@ -89,7 +91,7 @@ def alert(
     urgency: Urgency = Urgency.URGENT,
 ) -> Emission:
     """Return an AlertRequested emission about the clock."""
-    alert_id = derived_id(clock.handoff_id, *id_parts, "alert")
+    alert_id = derived_id(clock.handoff_id, clock.decision_id, *id_parts, "alert")
     payload = AlertRequested(
         alert_id=alert_id,
         kind=kind,
@@ -126,7 +128,7 @@ def reassign_request(clock: SlaClock, *, now: datetime) -> Emission:
         requested_at=now,
     )
     return Emission(
-        event_id=derived_id(clock.handoff_id, "reassign"),
+        event_id=derived_id(clock.handoff_id, clock.decision_id, "reassign"),
         event_type=EventType.HANDOFF_REASSIGN_REQUESTED,
         payload=payload,
         subject=clock.account_key,

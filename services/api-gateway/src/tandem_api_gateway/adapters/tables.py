@@ -1,0 +1,182 @@
+"""The gateway's tables as SQLAlchemy Core objects (created by migration 0002)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = sa.MetaData()
+
+_TS = sa.DateTime(timezone=True)
+
+
+def _jsonb(name: str, default: str) -> sa.Column[object]:
+    return sa.Column(name, JSONB, nullable=False, server_default=sa.text(f"'{default}'::jsonb"))
+
+
+# ---- read models: projections of the topics, truncated and rebuilt by `rebuild` -------------
+
+accounts = sa.Table(
+    "accounts",
+    metadata,
+    sa.Column("account_key", sa.Text, primary_key=True),
+    sa.Column("name", sa.Text),
+    sa.Column("tier", sa.Text),
+    sa.Column("in_tal", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("tal_status", sa.Text),  # finalized / removed / crm (target flag set in the CRM)
+    sa.Column("ae_id", sa.Text),
+    sa.Column("sdr_id", sa.Text),
+    sa.Column("marketer_id", sa.Text),
+    sa.Column("territory", sa.Text),
+    sa.Column("engagement_score", sa.Float, nullable=False, server_default="0"),
+    sa.Column("engagement_count", sa.Integer, nullable=False, server_default="0"),
+    _jsonb("intent", "{}"),  # topic -> {provider, score, surging, observed_at}
+    sa.Column("last_sales_activity_at", _TS),
+    sa.Column("last_marketing_activity_at", _TS),
+    sa.Column("updated_at", _TS),  # time of the newest event applied (not the wall clock)
+)
+
+handoffs = sa.Table(
+    "handoffs",
+    metadata,
+    sa.Column("handoff_id", sa.Text, primary_key=True),
+    sa.Column("decision_id", sa.Text),
+    sa.Column("account_key", sa.Text),
+    sa.Column("account_name", sa.Text),
+    sa.Column("tier", sa.Text),
+    sa.Column("in_tal", sa.Boolean),
+    sa.Column("signal", sa.Text),
+    sa.Column("assignee_id", sa.Text),
+    sa.Column("assignee_role", sa.Text),
+    _jsonb("notified_ids", "[]"),
+    _jsonb("explanation", "[]"),
+    _jsonb("context", "{}"),
+    sa.Column("decided_at", _TS),
+    sa.Column("sort_at", _TS, nullable=False),  # decided_at, or the SLA start until it is known
+    sa.Column("sla_status", sa.Text),  # running / warning / breached / escalated / met
+    sa.Column("sla_outcome", sa.Text),  # running / met / breached
+    sa.Column("sla_started_at", _TS),
+    sa.Column("sla_deadline", _TS),
+    sa.Column("sla_allowed_seconds", sa.Integer),
+    sa.Column("sla_policy_version", sa.Text),
+    sa.Column("outcome_at", _TS),
+    sa.Column("first_touch_at", _TS),
+    sa.Column("escalation_level", sa.Integer),
+    sa.Column("acknowledged_at", _TS),
+)
+sa.Index("handoffs_sort", handoffs.c.sort_at, handoffs.c.handoff_id)
+sa.Index("handoffs_assignee", handoffs.c.assignee_id)
+
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("alert_id", sa.Text, primary_key=True),
+    sa.Column("kind", sa.Text),
+    sa.Column("urgency", sa.Text),
+    sa.Column("title", sa.Text),
+    sa.Column("summary", sa.Text),
+    sa.Column("account_key", sa.Text),
+    sa.Column("account_name", sa.Text),
+    sa.Column("handoff_id", sa.Text),
+    sa.Column("tier", sa.Text),
+    sa.Column("signal", sa.Text),
+    _jsonb("recipient_ids", "[]"),
+    _jsonb("channel_ids", "[]"),
+    sa.Column("requested_at", _TS),
+    sa.Column("sort_at", _TS, nullable=False),  # requested_at, or the first delivery until known
+)
+sa.Index("alerts_sort", alerts.c.sort_at, alerts.c.alert_id)
+
+alert_deliveries = sa.Table(
+    "alert_deliveries",
+    metadata,
+    sa.Column("alert_id", sa.Text, primary_key=True),
+    sa.Column("recipient_id", sa.Text, primary_key=True),
+    sa.Column("channel", sa.Text, primary_key=True),  # "none" when no channel could be chosen
+    sa.Column("status", sa.Text, nullable=False),  # delivered / failed
+    sa.Column("destination", sa.Text),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("error", sa.Text),
+    sa.Column("permanent", sa.Boolean),
+    sa.Column("at", _TS, nullable=False),
+)
+
+deals = sa.Table(
+    "deals",
+    metadata,
+    sa.Column("deal_id", sa.Text, primary_key=True),  # "<crm>:<crm id>"
+    sa.Column("account_key", sa.Text),
+    sa.Column("name", sa.Text),
+    sa.Column("stage", sa.Text),
+    sa.Column("amount", sa.Float),
+    sa.Column("currency", sa.Text),
+    sa.Column("is_closed", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("is_won", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("owner_id", sa.Text),
+    sa.Column("created_at", _TS, nullable=False),
+    sa.Column("closed_at", _TS),
+    sa.Column("updated_at", _TS, nullable=False),
+)
+
+timeline = sa.Table(
+    "timeline",
+    metadata,
+    sa.Column("kind", sa.Text, primary_key=True),
+    sa.Column("entry_id", sa.Text, primary_key=True),
+    sa.Column("account_key", sa.Text, nullable=False),
+    sa.Column("at", _TS, nullable=False),
+    sa.Column("rank", sa.SmallInteger, nullable=False),  # cause before effect at equal times
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("actor_id", sa.Text),
+    _jsonb("data", "{}"),
+)
+sa.Index("timeline_account", timeline.c.account_key, timeline.c.at, timeline.c.rank)
+
+READ_MODELS = (accounts, handoffs, alerts, alert_deliveries, deals, timeline)
+
+# ---- records of the gateway itself: kept by `rebuild` ----------------------------------------
+
+tal_entries = sa.Table(
+    "tal_entries",
+    metadata,
+    sa.Column("account_key", sa.Text, primary_key=True),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("tier", sa.Text, nullable=False),
+    sa.Column("suggested_tier", sa.Text, nullable=False),
+    sa.Column("proposal_reason", sa.Text, nullable=False),
+    sa.Column("name", sa.Text),
+    sa.Column("fit_score", sa.Float),
+    _jsonb("intent", "[]"),
+    sa.Column("ae_id", sa.Text),
+    sa.Column("sdr_id", sa.Text),
+    sa.Column("marketer_id", sa.Text),
+    sa.Column("territory", sa.Text),
+    _jsonb("approvals", "[]"),  # [[side, person id], ...]
+    sa.Column("updated_at", _TS, nullable=False),
+)
+
+tal_history = sa.Table(
+    "tal_history",
+    metadata,
+    sa.Column("account_key", sa.Text, primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True),
+    sa.Column("actor_id", sa.Text, nullable=False),
+    sa.Column("role", sa.Text, nullable=False),
+    sa.Column("action", sa.Text, nullable=False),
+    sa.Column("at", _TS, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("side", sa.Text),
+    sa.Column("tier", sa.Text),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("key_id", sa.Text, primary_key=True),
+    sa.Column("key_hash", sa.Text, nullable=False),
+    sa.Column("role", sa.Text, nullable=False),
+    sa.Column("person_id", sa.Text, nullable=False),
+    sa.Column("label", sa.Text, nullable=False, server_default=""),
+    sa.Column("created_at", _TS, nullable=False, server_default=sa.func.now()),
+    sa.Column("revoked_at", _TS),
+)

@@ -1,0 +1,1 @@
+"""I/O adapters of the SLA monitor: tables and the queries on them."""
