@@ -48,16 +48,22 @@ class Stack:
     processes: list[ServiceProcess] = field(default_factory=list)
 
     def migrate(self, name: str) -> None:
-        subprocess.run([str(BIN / f"tandem-{name}"), "migrate"], env=self.env, check=True,  # noqa: S603
-                       capture_output=True, timeout=60)
+        subprocess.run(
+            [str(BIN / f"tandem-{name}"), "migrate"],
+            env=self.env,
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
 
     def start(self, name: str, extra_env: dict[str, str] | None = None) -> ServiceProcess:
         port = free_port()
         log = self.log_dir / f"{name}-{port}.log"
-        proc = subprocess.Popen(  # noqa: S603
+        proc = subprocess.Popen(
             [str(BIN / f"tandem-{name}"), "serve"],
             env={**self.env, "TANDEM_HTTP__PORT": str(port), **(extra_env or {})},
-            stdout=log.open("wb"), stderr=subprocess.STDOUT,
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
         )
         service = ServiceProcess(name, port, proc, log)
         self.processes.append(service)
@@ -80,7 +86,7 @@ class Stack:
 
 def _ok(url: str) -> bool:
     try:
-        with urllib.request.urlopen(url, timeout=1) as resp:  # noqa: S310 - loopback only
+        with urllib.request.urlopen(url, timeout=1) as resp:
             return bool(resp.status == 200)
     except OSError:
         return False
@@ -89,14 +95,16 @@ def _ok(url: str) -> bool:
 def stack_env(*, bootstrap: str, database_url: str, config_dir: Path) -> dict[str, str]:
     """Environment of services under test: the session's infra, short group timings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TANDEM_")}
-    env.update({
-        "TANDEM_ENV": "test",
-        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-        "DATABASE_URL": database_url,
-        "TANDEM_CONFIG_DIR": str(config_dir),
-        "TANDEM_KAFKA__SESSION_TIMEOUT_MS": "3000",
-        "TANDEM_KAFKA__HEARTBEAT_INTERVAL_MS": "300",
-        "TANDEM_KAFKA__REBALANCE_TIMEOUT_MS": "1000",
-        "TANDEM_OUTBOX__POLL_SECONDS": "0.2",
-    })
+    env.update(
+        {
+            "TANDEM_ENV": "test",
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "DATABASE_URL": database_url,
+            "TANDEM_CONFIG_DIR": str(config_dir),
+            "TANDEM_KAFKA__SESSION_TIMEOUT_MS": "3000",
+            "TANDEM_KAFKA__HEARTBEAT_INTERVAL_MS": "300",
+            "TANDEM_KAFKA__REBALANCE_TIMEOUT_MS": "1000",
+            "TANDEM_OUTBOX__POLL_SECONDS": "0.2",
+        }
+    )
     return env

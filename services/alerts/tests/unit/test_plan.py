@@ -83,6 +83,7 @@ def test_unknown_and_inactive_recipients_are_recorded_failures(directory, make_a
     ]
     event = plan.failures[0].as_event(failed_at=DAYTIME)
     assert event.permanent and event.recipient_id == "ghost" and event.alert_id == "al-1"
+    assert event.channel is None
 
 
 def test_person_without_slack_account_is_emailed(directory, make_alert):

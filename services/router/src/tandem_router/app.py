@@ -5,12 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from tandem_router.api import decisions_router
 from tandem_shared.service import Runtime, ops_router
 
 
-def create_app(*, runtime_getter: Callable[[], Runtime | None]) -> FastAPI:
+def create_app(
+    *,
+    runtime_getter: Callable[[], Runtime | None],
+    sessions: async_sessionmaker[AsyncSession],
+) -> FastAPI:
     """Create the Router application."""
     app = FastAPI(title="Tandem Router", version="0.1.0")
     app.include_router(ops_router(runtime_getter))
+    app.include_router(decisions_router(sessions))
     return app

@@ -112,3 +112,16 @@ def test_intent_and_activity(make):
 def test_contact_upsert_remembers_the_email(make):
     state = apply(make.acme(), make.lead("New.Person@Acme.com"), make.now)
     assert "new.person@acme.com" in state.known_contacts
+
+
+def test_crm_alias_domains_are_added_once_as_registered_domains(make):
+    state = AccountState(account_key="globex.com", alias_domains=("globex.de",))
+    event = AccountUpserted(
+        crm=CrmSystem.HUBSPOT,
+        crm_id="hs-9",
+        domain="globex.com",
+        alias_domains=["https://www.globex.io/about", "GLOBEX.DE", "mail.globex.co.uk"],
+        occurred_at=make.now,
+    )
+    after = apply(state, event, make.now)
+    assert after.alias_domains == ("globex.de", "globex.io", "globex.co.uk")

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import pytest
 
-from tandem_router.domain.decide import Decision, decide
+from tandem_router.domain.decide import Decision, decide, may_hand_off
 from tandem_router.domain.matching import AccountIndex, AccountRef, locate_account
 from tandem_router.domain.model import AccountState, Assignment, RoundRobinState
 from tandem_shared.directory import Period, Role
@@ -321,3 +321,17 @@ def test_decision_payloads_serialize(make, accounts):
     )
     for alert in decision.alerts:
         assert type(alert).model_validate_json(alert.model_dump_json()) == alert
+
+
+def test_only_signals_and_reassignments_need_the_roster(make, accounts, rules):
+    acme = accounts["acme.com"]
+    assert may_hand_off(event=meeting(make), state=acme, rules=rules, now=make.now)
+    page_view = make.engagement(EngagementKind.PAGE_VIEW)
+    assert not may_hand_off(event=page_view, state=acme, rules=rules, now=make.now)
+    reassign = HandoffReassignRequested(
+        handoff_id="h-1",
+        previous_assignee_id="ava.ae",
+        reason="on leave",
+        requested_at=make.now,
+    )
+    assert may_hand_off(event=reassign, state=None, rules=rules, now=make.now)

@@ -86,7 +86,7 @@ def test_alias_domain(index):
 def test_subsidiary_domain(index):
     found = match_account(index, domains=["jo@labs.acme-labs.com"], fuzzy_threshold=0.9)
     assert found.account_key == "acme.com"
-    assert found.info.method == "alias_domain"
+    assert found.info.method == "subsidiary_domain"
     assert "subsidiary" in found.note
 
 

@@ -68,3 +68,22 @@ def test_replay_is_pure_and_starts_from_the_same_world(make, directory, rules):
     second = simulate(events(make), rules=rules, directory=directory, world=start)
     assert first == second
     assert start.accounts["hooli.com"].handoffs == ()
+
+
+def test_report_from_replays_earlier_events_but_compares_only_later_ones(make, directory, rules):
+    doc = make.rules_doc(version="2026-11-24.1")
+    doc["pools"]["na-west-sdrs"]["members"] = ["dan.sdr"]
+    candidate = make.rules(**doc)
+    later = make.now + timedelta(hours=1)
+    report = what_if(
+        events(make),
+        current=rules,
+        candidate=candidate,
+        directory=directory,
+        world=world(make),
+        report_from=later,
+    )
+    assert report.summary.events == 3
+    assert "e1" not in {d.event_id for d in report.diffs}
+    # e3 is still held back by the inbound-lead cool-down that e1 started during the warm-up
+    assert "e3" not in {d.event_id for d in report.diffs}

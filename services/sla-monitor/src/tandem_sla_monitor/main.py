@@ -2,23 +2,74 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
-from tandem_shared.bootstrap import build_infra, cli, run
+from fastapi import FastAPI
+
+from tandem_shared import topics
+from tandem_shared.bootstrap import Infra, build_infra, cli, run
+from tandem_shared.envelope import utcnow
 from tandem_shared.settings import Settings
-from tandem_sla_monitor.app import create_app
+from tandem_sla_monitor.app import ApiDeps, create_app
+from tandem_sla_monitor.config import load_config
+from tandem_sla_monitor.handlers import SlaHandlers
+from tandem_sla_monitor.settings import SlaMonitorSettings
+from tandem_sla_monitor.timer import ClockTimer
 
 SCHEMA = "sla_monitor"
 MIGRATIONS = Path(__file__).parent / "migrations"
+CONSUMED_TOPICS = (topics.ROUTING, topics.CRM, topics.HANDOFF_ACTIONS)
+
+
+@dataclass
+class SlaService:
+    """The wired service: clients and workers (consumer, relay, timer) and the HTTP app."""
+
+    infra: Infra
+    handlers: SlaHandlers
+    timer: ClockTimer
+    app: FastAPI
+
+
+def build_service(
+    settings: SlaMonitorSettings, *, now: Callable[[], datetime] = utcnow
+) -> SlaService:
+    """Create (not start) everything the SLA monitor runs."""
+    config = load_config(settings.config_dir)
+    infra = build_infra(settings, schema=SCHEMA)
+    handlers = SlaHandlers(policy=config.policy, directory=config.directory, now=now)
+    infra.consumer(group=settings.sla.consumer_group, topics=CONSUMED_TOPICS, handler=handlers.handle)
+    timer = ClockTimer(
+        sessions=infra.sessions, directory=config.directory, settings=settings.sla, now=now
+    )
+    infra.workers.append(timer)
+    deps = ApiDeps(
+        sessions=infra.sessions,
+        directory=config.directory,
+        now=now,
+        metrics_window_days=settings.sla.metrics_window_days,
+    )
+    app = create_app(runtime_getter=lambda: infra.runtime, deps=deps)
+    return SlaService(infra=infra, handlers=handlers, timer=timer, app=app)
 
 
 async def serve(settings: Settings) -> None:
     """Build the service and run it until a stop signal."""
-    infra = build_infra(settings, schema=SCHEMA)
-    app = create_app(runtime_getter=lambda: infra.runtime)
-    await run(infra, app)
+    if not isinstance(settings, SlaMonitorSettings):
+        raise TypeError("the SLA monitor runs with SlaMonitorSettings")
+    service = build_service(settings)
+    await run(service.infra, service.app)
 
 
 def main() -> None:
     """Entry point of `tandem-sla-monitor`."""
-    cli(service="sla-monitor", schema=SCHEMA, migrations=MIGRATIONS, serve_fn=serve)
+    cli(
+        service="sla-monitor",
+        schema=SCHEMA,
+        migrations=MIGRATIONS,
+        serve_fn=serve,
+        settings_factory=SlaMonitorSettings,
+    )

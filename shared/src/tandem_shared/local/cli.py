@@ -42,13 +42,17 @@ class ServiceSpec:
     port: int
 
 
-SERVICES = (
-    ServiceSpec("ingest", 8001),
-    ServiceSpec("router", 8002),
-    ServiceSpec("sla-monitor", 8003),
-    ServiceSpec("alerts", 8004),
-    ServiceSpec("api-gateway", 8000),
-)
+SERVICE_OFFSETS = {"api-gateway": 0, "ingest": 1, "router": 2, "sla-monitor": 3, "alerts": 4}
+
+
+def _services() -> tuple[ServiceSpec, ...]:
+    # TANDEM_LOCAL_HTTP_BASE moves every port, so a second stack (a test) can run beside yours.
+    base = int(os.environ.get("TANDEM_LOCAL_HTTP_BASE", "8000"))
+    return tuple(ServiceSpec(name, base + offset) for name, offset in SERVICE_OFFSETS.items())
+
+
+def _broker_port() -> int:
+    return int(os.environ.get("TANDEM_LOCAL_BROKER_PORT", str(LOCAL_BROKER_PORT)))
 
 
 def _script(name: str) -> str:
@@ -112,7 +116,7 @@ async def _up() -> int:
     try:
         bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
         if not bootstrap:
-            broker = start_broker(port=LOCAL_BROKER_PORT, log_path=STATE_DIR / "logs/broker.log")
+            broker = start_broker(port=_broker_port(), log_path=STATE_DIR / "logs/broker.log")
             bootstrap = broker.bootstrap_servers
             _say(f"embedded broker (Tansu, in memory) on {bootstrap}")
         database_url = os.environ.get("DATABASE_URL")
@@ -126,13 +130,14 @@ async def _up() -> int:
         created = await ensure_topics(KafkaSettings(bootstrap_servers=bootstrap))
         _say(f"topics ready ({len(created)} created)")
         env = _base_env(bootstrap, database_url, embedded_broker=broker is not None)
-        for spec in SERVICES:
+        services = _services()
+        for spec in services:
             migrate = await asyncio.create_subprocess_exec(_script(spec.name), "migrate", env=env)
             if await migrate.wait() != 0:
                 _say(f"migrations of {spec.name} failed")
                 return 1
         _say("migrations applied")
-        for spec in SERVICES:
+        for spec in services:
             proc = await asyncio.create_subprocess_exec(
                 _script(spec.name),
                 "serve",
@@ -149,7 +154,7 @@ async def _up() -> int:
             )
         _write_run_file(broker, pg, procs)
         deadline = time.monotonic() + 30
-        pending = {s.name: s.port for s in SERVICES}
+        pending = {s.name: s.port for s in services}
         while pending and time.monotonic() < deadline and not stop.is_set():
             for name, port in list(pending.items()):
                 if await asyncio.to_thread(_healthy, port):
@@ -158,7 +163,7 @@ async def _up() -> int:
         if pending:
             _say(f"not healthy after 30 s: {', '.join(pending)}")
             return 1
-        _print_welcome()
+        _print_welcome(services)
         exited = [asyncio.create_task(p.wait()) for p in procs.values()]
         stopper = asyncio.create_task(stop.wait())
         await asyncio.wait([*exited, stopper], return_when=asyncio.FIRST_COMPLETED)
@@ -202,11 +207,20 @@ def _write_run_file(
     )
 
 
-def _print_welcome() -> None:
+def _print_welcome(services: tuple[ServiceSpec, ...]) -> None:
+    port = {s.name: s.port for s in services}
     _say("all five services are healthy")
-    _say("  ingest webhooks   http://127.0.0.1:8001/v1/webhooks/{source}   (docs: /docs)")
-    _say("  api-gateway       http://127.0.0.1:8000/v1   dashboard: http://127.0.0.1:8000/")
-    _say("  router / sla-monitor / alerts health: :8002 :8003 :8004 /healthz")
+    _say(
+        f"  ingest webhooks   http://127.0.0.1:{port['ingest']}/v1/webhooks/{{source}} (see /docs)"
+    )
+    _say(
+        f"  api-gateway       http://127.0.0.1:{port['api-gateway']}/v1   dashboard: "
+        f"http://127.0.0.1:{port['api-gateway']}/"
+    )
+    _say(
+        f"  router / sla-monitor / alerts health: :{port['router']} :{port['sla-monitor']} "
+        f":{port['alerts']} /healthz"
+    )
     _say("  alerts without Slack/SMTP credentials go to this log and to GET /v1/alerts")
     _say("  try it: make demo   (posts a signed meeting request for acme.com)")
     _say("Ctrl-C or `make down` stops everything.")
@@ -261,6 +275,6 @@ def main() -> None:
         sys.exit(asyncio.run(_up()))
     if args.command == "down":
         sys.exit(_down())
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", f"127.0.0.1:{LOCAL_BROKER_PORT}")
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", f"127.0.0.1:{_broker_port()}")
     created = asyncio.run(ensure_topics(KafkaSettings(bootstrap_servers=bootstrap)))
     _say(f"created {len(created)} topics: {', '.join(created) or '-'}")

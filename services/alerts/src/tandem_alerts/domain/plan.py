@@ -60,7 +60,7 @@ class PlanFailure(BaseModel):
         return AlertFailed(
             alert_id=self.alert_id,
             recipient_id=self.recipient_id,
-            channel=DeliveryChannel.LOG,  # no channel could be chosen
+            channel=None,  # no channel could be chosen
             attempts=0,
             error=self.error,
             permanent=True,

@@ -105,7 +105,7 @@ def acknowledgement(
     click: AckClick, *, directory: Directory, now: datetime
 ) -> HandoffAcknowledged | None:
     """Return the HandoffAcknowledged event for a click, or None when the Slack user is unknown."""
-    person = next((p for p in directory.people if p.slack_user_id == click.slack_user_id), None)
+    person = directory.by_slack_user(click.slack_user_id)
     if person is None:
         return None
     return HandoffAcknowledged(

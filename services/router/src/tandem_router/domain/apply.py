@@ -117,9 +117,13 @@ def _apply_account(state: AccountState, event: AccountUpserted) -> AccountState:
     }
     if event.name:
         update["name"] = event.name
-    domain = registered_domain(event.domain)
-    if domain and domain != state.account_key and domain not in state.alias_domains:
-        update["alias_domains"] = (*state.alias_domains, domain)
+    aliases = list(state.alias_domains)
+    for value in (event.domain, *(event.alias_domains or ())):
+        domain = registered_domain(value)
+        if domain and domain != state.account_key and domain not in aliases:
+            aliases.append(domain)
+    if len(aliases) != len(state.alias_domains):
+        update["alias_domains"] = tuple(aliases)
     return _settle(state.model_copy(update=update))
 
 

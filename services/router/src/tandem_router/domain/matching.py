@@ -6,6 +6,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Literal
 
 from rapidfuzz import fuzz, process
 
@@ -34,6 +35,7 @@ _LEGAL_FORMS = frozenset(
     }
 )  # fmt: skip
 _NON_WORD = re.compile(r"[^\w]+")
+MatchMethod = Literal["alias_domain", "subsidiary_domain"]
 
 
 @dataclass(frozen=True)
@@ -200,7 +202,8 @@ def _match_domain(index: AccountIndex, value: str | None) -> AccountMatch | None
         return AccountMatch(
             key, MatchInfo(method="domain", matched_value=domain), f"domain {domain}"
         )
-    info = MatchInfo(method="alias_domain", matched_value=domain)
+    method: MatchMethod = "alias_domain" if kind == "alias" else "subsidiary_domain"
+    info = MatchInfo(method=method, matched_value=domain)
     return AccountMatch(key, info, f"{kind} domain {domain} of {key}")
 
 

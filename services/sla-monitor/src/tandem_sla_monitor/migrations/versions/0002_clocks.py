@@ -14,9 +14,7 @@ depends_on = None
 
 
 def _created_at(name: str) -> sa.Column[sa.DateTime]:
-    return sa.Column(
-        name, sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
-    )
+    return sa.Column(name, sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now())
 
 
 def upgrade() -> None:
@@ -65,9 +63,7 @@ def upgrade() -> None:
         sa.Column("activity", JSONB, nullable=False),
         _created_at("stored_at"),
     )
-    op.create_index(
-        "early_activities_account", "early_activities", ["account_key", "occurred_at"]
-    )
+    op.create_index("early_activities_account", "early_activities", ["account_key", "occurred_at"])
     op.create_index("early_activities_contact", "early_activities", ["contact_email"])
     op.create_index("early_activities_stored", "early_activities", ["stored_at"])
 

@@ -1,0 +1,383 @@
+"""Every query of the Alerts service: alerts, deliveries, attempts, destination and digest state."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tandem_alerts.adapters.tables import alerts, deliveries, delivery_attempts, destinations, digests
+from tandem_alerts.domain.circuit import Circuit
+from tandem_alerts.domain.pacing import ChannelPacer
+from tandem_alerts.domain.plan import PlannedDelivery, Timing
+from tandem_shared.events import AlertRequested, DeliveryChannel
+
+PENDING = "pending"
+DEFERRED = "deferred"
+SENT = "sent"
+FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class DeliveryRow:
+    """A delivery as stored."""
+
+    id: int
+    idempotency_key: str
+    alert_id: str
+    recipient_id: str
+    channel: DeliveryChannel
+    destination: str
+    on_behalf_of: str | None
+    attempts: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class StoredAlert:
+    alert: AlertRequested
+    request_event_id: str
+
+
+@dataclass(frozen=True)
+class DestinationState:
+    channel: DeliveryChannel
+    destination: str
+    pacer: ChannelPacer
+    circuit: Circuit
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    delivery_id: int
+    attempt: int
+    outcome: str
+    error: str | None
+    duration_ms: int
+    attempted_at: datetime
+    coalesced: bool = False
+    digest: bool = False
+
+
+# ---- alerts ---------------------------------------------------------------------------------
+
+
+async def save_alert(session: AsyncSession, alert: AlertRequested, *, request_event_id: str) -> None:
+    """Keep the request (the first one wins: a re-sent alert id is the same alert)."""
+    await session.execute(
+        insert(alerts)
+        .values(
+            alert_id=alert.alert_id,
+            request_event_id=request_event_id,
+            account_key=alert.account_key,
+            handoff_id=alert.handoff_id,
+            payload=alert.model_dump(mode="json"),
+        )
+        .on_conflict_do_nothing(index_elements=["alert_id"])
+    )
+
+
+async def load_alerts(session: AsyncSession, alert_ids: Iterable[str]) -> dict[str, StoredAlert]:
+    """Return the stored requests with these ids."""
+    rows = await session.execute(
+        sa.select(alerts.c.alert_id, alerts.c.payload, alerts.c.request_event_id).where(
+            alerts.c.alert_id.in_(list(alert_ids))
+        )
+    )
+    return {
+        r.alert_id: StoredAlert(AlertRequested.model_validate(r.payload), r.request_event_id)
+        for r in rows
+    }
+
+
+async def account_of_handoff(session: AsyncSession, handoff_id: str) -> str | None:
+    """Return the account key of an alert about this handoff, if one was sent."""
+    result = await session.execute(
+        sa.select(alerts.c.account_key).where(alerts.c.handoff_id == handoff_id).limit(1)
+    )
+    return result.scalar_one_or_none()
+
+
+# ---- deliveries -----------------------------------------------------------------------------
+
+
+async def record_planned(session: AsyncSession, planned: PlannedDelivery, *, now: datetime) -> bool:
+    """Record a planned delivery; False when its idempotency key was already recorded."""
+    deferred = planned.timing is Timing.DIGEST
+    due_at = planned.not_before if planned.timing is Timing.LATER else now
+    result = await session.execute(
+        insert(deliveries)
+        .values(
+            idempotency_key=planned.idempotency_key,
+            alert_id=planned.alert_id,
+            recipient_id=planned.recipient_id,
+            channel=planned.channel.value,
+            destination=planned.destination,
+            on_behalf_of=planned.on_behalf_of,
+            status=DEFERRED if deferred else PENDING,
+            due_at=None if deferred else due_at,
+        )
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(deliveries.c.id)
+    )
+    return result.first() is not None
+
+
+async def record_unplannable(
+    session: AsyncSession, *, idempotency_key: str, alert_id: str, recipient_id: str, error: str
+) -> bool:
+    """Record a recipient no delivery could be planned for; False when already recorded."""
+    result = await session.execute(
+        insert(deliveries)
+        .values(
+            idempotency_key=idempotency_key,
+            alert_id=alert_id,
+            recipient_id=recipient_id,
+            status=FAILED,
+            last_error=error,
+        )
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(deliveries.c.id)
+    )
+    return result.first() is not None
+
+
+async def due_destinations(
+    session: AsyncSession, *, now: datetime, limit: int
+) -> list[tuple[DeliveryChannel, str]]:
+    """Return destinations with a delivery due and no live lease, oldest due first."""
+    lease = destinations.c.leased_until
+    query = (
+        sa.select(deliveries.c.channel, deliveries.c.destination)
+        .select_from(
+            deliveries.outerjoin(
+                destinations,
+                sa.and_(
+                    destinations.c.channel == deliveries.c.channel,
+                    destinations.c.destination == deliveries.c.destination,
+                ),
+            )
+        )
+        .where(deliveries.c.status == PENDING, deliveries.c.due_at <= now)
+        .where(sa.or_(lease.is_(None), lease < now))
+        .group_by(deliveries.c.channel, deliveries.c.destination)
+        .order_by(sa.func.min(deliveries.c.due_at))
+        .limit(limit)
+    )
+    return [(DeliveryChannel(r.channel), r.destination) for r in await session.execute(query)]
+
+
+async def lease_destination(
+    session: AsyncSession,
+    channel: DeliveryChannel,
+    destination: str,
+    *,
+    now: datetime,
+    until: datetime,
+) -> DestinationState | None:
+    """Take the destination's lease until `until`; None when another worker holds it."""
+    await session.execute(
+        insert(destinations)
+        .values(channel=channel.value, destination=destination)
+        .on_conflict_do_nothing(index_elements=["channel", "destination"])
+    )
+    key = _destination_key(channel, destination)
+    row = (
+        await session.execute(
+            sa.select(destinations.c.pacer, destinations.c.circuit)
+            .where(key)
+            .where(sa.or_(destinations.c.leased_until.is_(None), destinations.c.leased_until < now))
+            .with_for_update(skip_locked=True)
+        )
+    ).first()
+    if row is None:
+        return None
+    await session.execute(sa.update(destinations).where(key).values(leased_until=until))
+    return DestinationState(
+        channel=channel,
+        destination=destination,
+        pacer=ChannelPacer.model_validate(row.pacer) if row.pacer else ChannelPacer(),
+        circuit=Circuit.model_validate(row.circuit) if row.circuit else Circuit(),
+    )
+
+
+async def save_destination(
+    session: AsyncSession, state: DestinationState, *, release: bool
+) -> None:
+    """Store pacing and circuit state; `release` ends the lease."""
+    values: dict[str, Any] = {
+        "pacer": state.pacer.model_dump(mode="json"),
+        "circuit": state.circuit.model_dump(mode="json"),
+        "updated_at": sa.func.now(),
+    }
+    if release:
+        values["leased_until"] = None
+    await session.execute(
+        sa.update(destinations)
+        .where(_destination_key(state.channel, state.destination))
+        .values(**values)
+    )
+
+
+async def due_deliveries(
+    session: AsyncSession,
+    channel: DeliveryChannel,
+    destination: str,
+    *,
+    now: datetime,
+    limit: int,
+) -> list[DeliveryRow]:
+    """Return the destination's due pending deliveries, oldest first."""
+    rows = await session.execute(
+        sa.select(deliveries)
+        .where(deliveries.c.channel == channel.value, deliveries.c.destination == destination)
+        .where(deliveries.c.status == PENDING, deliveries.c.due_at <= now)
+        .order_by(deliveries.c.created_at, deliveries.c.id)
+        .limit(limit)
+    )
+    return [_delivery(r) for r in rows]
+
+
+async def deferred_deliveries(session: AsyncSession, recipient_id: str) -> list[DeliveryRow]:
+    """Return the recipient's digest queue."""
+    rows = await session.execute(
+        sa.select(deliveries)
+        .where(deliveries.c.recipient_id == recipient_id, deliveries.c.status == DEFERRED)
+        .order_by(deliveries.c.created_at, deliveries.c.id)
+    )
+    return [_delivery(r) for r in rows]
+
+
+async def reschedule(session: AsyncSession, ids: Sequence[int], *, due_at: datetime) -> None:
+    """Move pending deliveries to a later time without counting an attempt."""
+    await session.execute(
+        sa.update(deliveries)
+        .where(deliveries.c.id.in_(ids))
+        .values(due_at=due_at, updated_at=sa.func.now())
+    )
+
+
+async def mark_sent(
+    session: AsyncSession,
+    ids: Sequence[int],
+    *,
+    sent_at: datetime,
+    slack_ts: str | None,
+    coalesced: bool,
+) -> None:
+    """Record deliveries as sent by one more attempt."""
+    await session.execute(
+        sa.update(deliveries)
+        .where(deliveries.c.id.in_(ids))
+        .values(
+            status=SENT,
+            attempts=deliveries.c.attempts + 1,
+            sent_at=sent_at,
+            slack_ts=slack_ts,
+            coalesced=coalesced,
+            last_error=None,
+            updated_at=sa.func.now(),
+        )
+    )
+
+
+async def mark_failed_attempt(
+    session: AsyncSession, ids: Sequence[int], *, error: str, retry_at: datetime | None
+) -> None:
+    """Count a failed attempt: retry at `retry_at`, or fail for good when it is None."""
+    values: dict[str, Any] = {
+        "attempts": deliveries.c.attempts + 1,
+        "last_error": error,
+        "updated_at": sa.func.now(),
+    }
+    values |= {"due_at": retry_at} if retry_at is not None else {"status": FAILED}
+    await session.execute(sa.update(deliveries).where(deliveries.c.id.in_(ids)).values(**values))
+
+
+async def log_attempts(session: AsyncSession, records: Sequence[AttemptRecord]) -> None:
+    """Append attempts to the log."""
+    if records:
+        await session.execute(
+            sa.insert(delivery_attempts), [record.__dict__ for record in records]
+        )
+
+
+# ---- digests --------------------------------------------------------------------------------
+
+
+async def start_digest_period(session: AsyncSession, recipient_id: str, *, now: datetime) -> None:
+    """Begin a person's digest clock at their first queued item (their first digest waits)."""
+    await session.execute(
+        insert(digests)
+        .values(recipient_id=recipient_id, last_sent_at=now)
+        .on_conflict_do_nothing(index_elements=["recipient_id"])
+    )
+
+
+async def recipients_with_digest_queue(session: AsyncSession, *, now: datetime) -> list[str]:
+    """Return people with deferred deliveries whose digest is not leased."""
+    lease = digests.c.leased_until
+    rows = await session.execute(
+        sa.select(deliveries.c.recipient_id)
+        .select_from(
+            deliveries.outerjoin(digests, digests.c.recipient_id == deliveries.c.recipient_id)
+        )
+        .where(deliveries.c.status == DEFERRED)
+        .where(sa.or_(lease.is_(None), lease < now))
+        .distinct()
+    )
+    return list(rows.scalars())
+
+
+async def lease_digest(
+    session: AsyncSession, recipient_id: str, *, now: datetime, until: datetime
+) -> datetime | None:
+    """Take the person's digest lease; return their last digest time, or None when held."""
+    await start_digest_period(session, recipient_id, now=now)
+    key = digests.c.recipient_id == recipient_id
+    last = (
+        await session.execute(
+            sa.select(digests.c.last_sent_at)
+            .where(key)
+            .where(sa.or_(digests.c.leased_until.is_(None), digests.c.leased_until < now))
+            .with_for_update(skip_locked=True)
+        )
+    ).scalar_one_or_none()
+    if last is not None:
+        await session.execute(sa.update(digests).where(key).values(leased_until=until))
+    return last
+
+
+async def release_digest(
+    session: AsyncSession, recipient_id: str, *, sent_at: datetime | None
+) -> None:
+    """End the digest lease; `sent_at` records a digest that went out."""
+    values: dict[str, Any] = {"leased_until": None}
+    if sent_at is not None:
+        values["last_sent_at"] = sent_at
+    await session.execute(
+        sa.update(digests).where(digests.c.recipient_id == recipient_id).values(**values)
+    )
+
+
+def _destination_key(channel: DeliveryChannel, destination: str) -> sa.ColumnElement[bool]:
+    return sa.and_(destinations.c.channel == channel.value, destinations.c.destination == destination)
+
+
+def _delivery(row: sa.Row[Any]) -> DeliveryRow:
+    return DeliveryRow(
+        id=row.id,
+        idempotency_key=row.idempotency_key,
+        alert_id=row.alert_id,
+        recipient_id=row.recipient_id,
+        channel=DeliveryChannel(row.channel),
+        destination=row.destination,
+        on_behalf_of=row.on_behalf_of,
+        attempts=row.attempts,
+        created_at=row.created_at,
+    )

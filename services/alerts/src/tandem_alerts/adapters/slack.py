@@ -1,0 +1,68 @@
+"""Slack transport: chat.postMessage through slack_sdk's AsyncWebClient."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from tandem_alerts.adapters.senders import SendResult
+from tandem_alerts.domain.delivery_policy import SlackFailure
+from tandem_alerts.domain.slack_blocks import SlackMessage
+
+
+class SlackSender:
+    """Posts messages to a Slack channel or user (a user id opens the app's DM)."""
+
+    def __init__(self, *, token: str, base_url: str, timeout: float) -> None:
+        # No client-side retry handlers: retries, Retry-After and back-off are the delivery
+        # policy's, recorded per attempt, not hidden inside the client.
+        self._client = AsyncWebClient(
+            token=token, base_url=base_url, timeout=int(max(1, timeout)), retry_handlers=[]
+        )
+
+    async def post(self, destination: str, message: SlackMessage) -> SendResult:
+        """Post `message` to `destination` and report how it went."""
+        try:
+            response = await self._client.chat_postMessage(
+                channel=destination, **message.as_kwargs()
+            )
+        except SlackApiError as exc:
+            return SendResult(failure=_api_failure(exc))
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            return SendResult(failure=SlackFailure(error=None, timeout=True, status=_status(exc)))
+        ts = response.get("ts")
+        return SendResult(slack_ts=ts if isinstance(ts, str) else None)
+
+
+def _api_failure(exc: SlackApiError) -> SlackFailure:
+    response: Any = exc.response
+    # A non-JSON body surfaces the raw aiohttp response (status), a parsed one a SlackResponse.
+    status = getattr(response, "status_code", None) or getattr(response, "status", None)
+    data = getattr(response, "data", None)
+    error = data.get("error") if isinstance(data, dict) else None
+    headers = getattr(response, "headers", None) or {}
+    return SlackFailure(
+        error=error if isinstance(error, str) else None,
+        status=status if isinstance(status, int) else None,
+        retry_after=_retry_after(headers),
+    )
+
+
+def _retry_after(headers: Any) -> float | None:
+    value = headers.get("Retry-After") or headers.get("retry-after")
+    if isinstance(value, list):  # slack_sdk keeps multi-valued headers as lists
+        value = value[0] if value else None
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _status(exc: BaseException) -> int | None:
+    status = getattr(exc, "status", None)
+    return status if isinstance(status, int) else None
+
+

@@ -1,0 +1,224 @@
+"""Queries of the read models behind the REST API (keyset pagination, authorization filters)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tandem_api_gateway.adapters.tables import (
+    accounts,
+    alert_deliveries,
+    alerts,
+    deals,
+    handoffs,
+    timeline,
+)
+from tandem_api_gateway.domain.timeline import TimelineKind
+
+Row = dict[str, Any]
+
+
+async def _rows(session: AsyncSession, query: sa.Select[Any]) -> list[Row]:
+    return [dict(r) for r in (await session.execute(query)).mappings()]
+
+
+async def _one(session: AsyncSession, query: sa.Select[Any]) -> Row | None:
+    row = (await session.execute(query)).mappings().first()
+    return dict(row) if row is not None else None
+
+
+# ---- accounts --------------------------------------------------------------------------------
+
+
+async def list_accounts(
+    session: AsyncSession,
+    *,
+    tier: str | None,
+    in_tal: bool | None,
+    after: str | None,
+    limit: int,
+) -> list[Row]:
+    """Return up to limit+1 accounts ordered by key, after the cursor's key."""
+    query = sa.select(accounts).order_by(accounts.c.account_key).limit(limit + 1)
+    if tier is not None:
+        query = query.where(accounts.c.tier == tier)
+    if in_tal is not None:
+        query = query.where(accounts.c.in_tal == in_tal)
+    if after is not None:
+        query = query.where(accounts.c.account_key > after)
+    return await _rows(session, query)
+
+
+async def get_account(session: AsyncSession, account_key: str) -> Row | None:
+    """Return one account with its count of open handoffs."""
+    open_handoffs = (
+        sa.select(sa.func.count())
+        .where(handoffs.c.account_key == accounts.c.account_key)
+        .where(handoffs.c.sla_outcome == "running")
+        .scalar_subquery()
+    )
+    query = sa.select(accounts, open_handoffs.label("open_handoffs")).where(
+        accounts.c.account_key == account_key
+    )
+    return await _one(session, query)
+
+
+async def list_timeline(
+    session: AsyncSession,
+    *,
+    account_key: str,
+    after: tuple[datetime, int, str] | None,
+    limit: int,
+) -> list[Row]:
+    """Return up to limit+1 timeline entries of an account, newest first."""
+    order = (timeline.c.at, timeline.c.rank, timeline.c.entry_id)
+    query = (
+        sa.select(timeline)
+        .where(timeline.c.account_key == account_key)
+        .order_by(*(c.desc() for c in order))
+        .limit(limit + 1)
+    )
+    if after is not None:
+        query = query.where(sa.tuple_(*order) < sa.tuple_(*after))
+    return await _rows(session, query)
+
+
+# ---- handoffs ----------------------------------------------------------------------------------
+
+
+def _handoffs_visible_to(person_id: str | None) -> sa.ColumnElement[bool]:
+    if person_id is None:
+        return sa.true()
+    return sa.or_(handoffs.c.assignee_id == person_id, handoffs.c.notified_ids.contains([person_id]))
+
+
+async def list_handoffs(
+    session: AsyncSession,
+    *,
+    visible_to: str | None,
+    outcome: str | None = None,
+    tier: str | None = None,
+    signal: str | None = None,
+    assignee: str | None = None,
+    after: tuple[datetime, str] | None = None,
+    limit: int,
+) -> list[Row]:
+    """Return up to limit+1 handoffs, newest first; `visible_to` restricts a rep to theirs."""
+    order = (handoffs.c.sort_at, handoffs.c.handoff_id)
+    query = (
+        sa.select(handoffs)
+        .where(_handoffs_visible_to(visible_to))
+        .order_by(*(c.desc() for c in order))
+        .limit(limit + 1)
+    )
+    for column, value in (
+        (handoffs.c.sla_outcome, outcome),
+        (handoffs.c.tier, tier),
+        (handoffs.c.signal, signal),
+        (handoffs.c.assignee_id, assignee),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    if after is not None:
+        query = query.where(sa.tuple_(*order) < sa.tuple_(*after))
+    return await _rows(session, query)
+
+
+async def get_handoff(session: AsyncSession, handoff_id: str) -> Row | None:
+    """Return one handoff."""
+    return await _one(session, sa.select(handoffs).where(handoffs.c.handoff_id == handoff_id))
+
+
+# ---- alerts ------------------------------------------------------------------------------------
+
+
+async def list_alerts(
+    session: AsyncSession,
+    *,
+    visible_to: str | None,
+    kind: str | None = None,
+    channel: str | None = None,
+    account_key: str | None = None,
+    after: tuple[datetime, str] | None = None,
+    limit: int,
+) -> list[Row]:
+    """Return up to limit+1 alerts, newest first; `visible_to` restricts a rep to theirs."""
+    order = (alerts.c.sort_at, alerts.c.alert_id)
+    query = sa.select(alerts).order_by(*(c.desc() for c in order)).limit(limit + 1)
+    if visible_to is not None:
+        query = query.where(alerts.c.recipient_ids.contains([visible_to]))
+    if kind is not None:
+        query = query.where(alerts.c.kind == kind)
+    if account_key is not None:
+        query = query.where(alerts.c.account_key == account_key)
+    if channel is not None:
+        delivered_on = sa.select(alert_deliveries.c.alert_id).where(
+            alert_deliveries.c.alert_id == alerts.c.alert_id,
+            alert_deliveries.c.channel == channel,
+        )
+        query = query.where(delivered_on.exists())
+    if after is not None:
+        query = query.where(sa.tuple_(*order) < sa.tuple_(*after))
+    return await _rows(session, query)
+
+
+async def get_alert(session: AsyncSession, alert_id: str) -> Row | None:
+    """Return one alert."""
+    return await _one(session, sa.select(alerts).where(alerts.c.alert_id == alert_id))
+
+
+async def deliveries_of(session: AsyncSession, alert_ids: Sequence[str]) -> dict[str, list[Row]]:
+    """Return the deliveries of the given alerts, by alert id."""
+    if not alert_ids:
+        return {}
+    query = (
+        sa.select(alert_deliveries)
+        .where(alert_deliveries.c.alert_id.in_(list(alert_ids)))
+        .order_by(alert_deliveries.c.recipient_id, alert_deliveries.c.channel)
+    )
+    found: dict[str, list[Row]] = {}
+    for row in await _rows(session, query):
+        found.setdefault(row["alert_id"], []).append(row)
+    return found
+
+
+# ---- metrics facts ---------------------------------------------------------------------------
+
+
+async def account_facts(session: AsyncSession) -> list[Row]:
+    """Return accounts with the times of their sales and marketing activity."""
+    def times(kind: TimelineKind) -> sa.ScalarSelect[Any]:
+        return (
+            sa.select(sa.func.coalesce(sa.func.array_agg(timeline.c.at), sa.text("'{}'")))
+            .where(timeline.c.account_key == accounts.c.account_key, timeline.c.kind == kind.value)
+            .scalar_subquery()
+        )
+
+    query = sa.select(
+        accounts.c.account_key,
+        accounts.c.tier,
+        accounts.c.in_tal,
+        times(TimelineKind.SALES_ACTIVITY).label("sales_activity_at"),
+        times(TimelineKind.ENGAGEMENT).label("marketing_activity_at"),
+    )
+    return await _rows(session, query)
+
+
+async def handoff_facts(session: AsyncSession) -> list[Row]:
+    """Return handoffs known well enough to measure (tier, signal and start known)."""
+    query = sa.select(handoffs).where(
+        handoffs.c.tier.is_not(None), handoffs.c.signal.is_not(None)
+    )
+    return await _rows(session, query)
+
+
+async def deal_facts(session: AsyncSession) -> list[Row]:
+    """Return deals with their account's tier and TAL membership."""
+    query = sa.select(deals, accounts.c.tier, accounts.c.in_tal).select_from(
+        deals.outerjoin(accounts, accounts.c.account_key == deals.c.account_key)
+    )
+    return await _rows(session, query)

@@ -1,0 +1,151 @@
+"""Use cases of the SLA monitor: load the clock, decide with the pure core, save, emit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tandem_shared.consumer import UnitOfWork
+from tandem_shared.directory import Directory
+from tandem_shared.envelope import Envelope
+from tandem_shared.events import ActivityLogged, EventType, HandoffAcknowledged, RoutingDecided
+from tandem_sla_monitor.adapters import repository as repo
+from tandem_sla_monitor.domain.clock import (
+    TOUCH_KINDS,
+    SlaClock,
+    acknowledge,
+    qualifying_activity,
+    record_activity,
+    start_clock,
+)
+from tandem_sla_monitor.domain.emissions import Emission
+from tandem_sla_monitor.domain.policy import SlaPolicy
+from tandem_sla_monitor.publishing import envelope_of, topic_for
+
+log = structlog.get_logger(__name__)
+
+
+class UnknownAssigneeError(LookupError):
+    """A routing decision names someone the people directory does not know."""
+
+
+async def start_handoff_clock(
+    session: AsyncSession, decision: RoutingDecided, *, policy: SlaPolicy, directory: Directory
+) -> list[Emission]:
+    """Start (or restart, on reassignment) a handoff's clock; stored early touches stop it."""
+    keys = repo.match_keys(account_key=decision.account_key, contact_email=decision.contact_email)
+    await repo.lock_match_keys(session, keys)
+    current = await repo.get_clock(session, decision.handoff_id, for_update=True)
+    if current is not None:
+        if current.clock.decision_id == decision.decision_id:
+            return []  # the same decision again, under another envelope
+        if current.clock.started_at > decision.decided_at:
+            log.info("older routing decision ignored", handoff_id=decision.handoff_id)
+            return []
+        await repo.supersede_clock(session, current.clock, by_decision_id=decision.decision_id)
+    person = directory.get(decision.assignee_id)
+    if person is None:
+        raise UnknownAssigneeError(f"assignee {decision.assignee_id!r} is not in the directory")
+    clock, emitted = start_clock(decision, person, policy)
+    team = frozenset(decision.notified_ids)
+    early = await repo.early_activities_for(
+        session,
+        account_key=decision.account_key,
+        contact_email=decision.contact_email,
+        since=clock.started_at,
+    )
+    touch = qualifying_activity(clock, early, team_ids=team, directory=directory)
+    if touch is not None:
+        clock, met = record_activity(clock, touch, team_ids=team, directory=directory)
+        emitted += met
+    await repo.save_clock(session, clock, team_ids=team)
+    return emitted
+
+
+async def log_activity(
+    session: AsyncSession, activity: ActivityLogged, *, directory: Directory, now: datetime
+) -> list[Emission]:
+    """Stop the clocks a touch answers, and keep it for decisions still on their way."""
+    if activity.kind not in TOUCH_KINDS:
+        return []
+    keys = repo.match_keys(account_key=activity.account_key, contact_email=activity.contact_email)
+    if not keys:
+        return []  # nothing a clock could be matched on
+    await repo.lock_match_keys(session, keys)
+    emitted: list[Emission] = []
+    for stored in await repo.clocks_touchable_by(session, activity):
+        clock, events = record_activity(
+            stored.clock, activity, team_ids=stored.team_ids, directory=directory
+        )
+        if events:
+            await repo.update_clock(session, clock)
+            emitted += events
+    await repo.store_early_activity(session, activity, stored_at=now)
+    return emitted
+
+
+async def acknowledge_handoff(
+    session: AsyncSession, *, handoff_id: str, person_id: str, at: datetime
+) -> tuple[SlaClock, list[Emission]] | None:
+    """Record that someone took a handoff in hand; None when no clock runs for it."""
+    stored = await repo.get_clock(session, handoff_id, for_update=True)
+    if stored is None:
+        return None
+    clock, emitted = acknowledge(stored.clock, person_id, at)
+    if emitted:
+        await repo.update_clock(session, clock)
+    return clock, emitted
+
+
+@dataclass(frozen=True)
+class SlaHandlers:
+    """The consumer side: one handler for the routing, CRM and handoff-action topics."""
+
+    policy: SlaPolicy
+    directory: Directory
+    now: Callable[[], datetime]
+
+    async def handle(self, envelope: Envelope, uow: UnitOfWork) -> None:
+        """Dispatch an event by type; the other types on these topics are not ours."""
+        if envelope.type == EventType.ROUTING_DECIDED:
+            await self.on_routing_decided(envelope, uow)
+        elif envelope.type == EventType.ACTIVITY_LOGGED:
+            await self.on_activity_logged(envelope, uow)
+        elif envelope.type == EventType.HANDOFF_ACKNOWLEDGED:
+            await self.on_handoff_acknowledged(envelope, uow)
+
+    async def on_routing_decided(self, envelope: Envelope, uow: UnitOfWork) -> None:
+        """Start the clock of a routed handoff."""
+        decision = envelope.payload(RoutingDecided)
+        emitted = await start_handoff_clock(
+            uow.session, decision, policy=self.policy, directory=self.directory
+        )
+        _emit(uow, emitted, envelope)
+
+    async def on_activity_logged(self, envelope: Envelope, uow: UnitOfWork) -> None:
+        """Stop clocks on a qualifying touch."""
+        activity = envelope.payload(ActivityLogged)
+        emitted = await log_activity(
+            uow.session, activity, directory=self.directory, now=self.now()
+        )
+        _emit(uow, emitted, envelope)
+
+    async def on_handoff_acknowledged(self, envelope: Envelope, uow: UnitOfWork) -> None:
+        """Pause escalation of an acknowledged handoff."""
+        ack = envelope.payload(HandoffAcknowledged)
+        result = await acknowledge_handoff(
+            uow.session, handoff_id=ack.handoff_id, person_id=ack.person_id, at=ack.acknowledged_at
+        )
+        if result is None:
+            log.warning("acknowledgement of a handoff without a clock", handoff_id=ack.handoff_id)
+            return
+        _emit(uow, result[1], envelope)
+
+
+def _emit(uow: UnitOfWork, emitted: list[Emission], cause: Envelope) -> None:
+    for emission in emitted:
+        uow.emit(topic_for(emission.event_type), envelope_of(emission, causationid=cause.id))

@@ -1,0 +1,126 @@
+"""The timer: fires due clocks straight from PostgreSQL, once each, across restarts and replicas.
+
+Each tick claims due clocks with FOR UPDATE SKIP LOCKED, fires them with the pure core and saves
+the new state with its outgoing events in the same transaction. A crash before the commit leaves
+the clocks due, so the next tick (of this or another replica) fires them; a commit makes the new
+`next_due_at` and the outbox rows durable together, so nothing fires twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import structlog
+from prometheus_client import Counter, Histogram
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tandem_shared.directory import Directory
+from tandem_shared.envelope import utcnow
+from tandem_shared.outbox import add_to_outbox
+from tandem_sla_monitor.adapters import repository as repo
+from tandem_sla_monitor.domain.clock import SlaClock, fire
+from tandem_sla_monitor.publishing import outbox_rows
+from tandem_sla_monitor.settings import SlaSettings
+
+log = structlog.get_logger(__name__)
+
+FIRED = Counter("tandem_sla_events_fired_total", "Timed SLA events fired", ["type"])
+LATENESS = Histogram(
+    "tandem_sla_fire_lateness_seconds",
+    "How long after it was due a clock fired",
+    buckets=(0.1, 0.25, 0.5, 1, 2, 5, 15, 60, 300, 3600),
+)
+TICK_ERRORS = Counter("tandem_sla_timer_errors_total", "Timer ticks or clocks that failed", ["on"])
+
+# A clock whose firing raises is retried this much later, so it cannot block the others.
+RETRY_FAILED_CLOCK_AFTER = timedelta(minutes=1)
+
+
+class ClockTimer:
+    """A worker that fires due clocks every `tick_seconds`."""
+
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        directory: Directory,
+        settings: SlaSettings,
+        now: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._sessions = sessions
+        self._directory = directory
+        self._settings = settings
+        self._now = now
+        self._stopping = asyncio.Event()
+        self._last_tick = time.monotonic()
+        self._last_purge: float | None = None
+
+    def stop(self) -> None:
+        """Return from run() after the tick in hand."""
+        self._stopping.set()
+
+    def healthy(self) -> bool:
+        """True while ticks complete: a database that stays away fails readiness."""
+        return time.monotonic() - self._last_tick < self._settings.stall_seconds
+
+    async def run(self) -> None:
+        """Tick until stopped; a full batch is followed at once by the next one."""
+        while not self._stopping.is_set():
+            try:
+                claimed = await self.tick()
+                await self._purge_if_due()
+            except (OSError, DBAPIError) as exc:
+                # The database is away: keep trying; readiness reports it once it lasts.
+                TICK_ERRORS.labels("tick").inc()
+                log.warning("timer tick failed", error=repr(exc))
+                claimed = 0
+            else:
+                self._last_tick = time.monotonic()
+            if claimed < self._settings.batch_size:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), self._settings.tick_seconds)
+
+    async def tick(self) -> int:
+        """Fire the clocks due now in one transaction; return how many were claimed."""
+        now = self._now()
+        async with self._sessions() as session, session.begin():
+            due = await repo.claim_due_clocks(session, now=now, limit=self._settings.batch_size)
+            for clock in due:
+                await self._fire_one(session, clock, now)
+        return len(due)
+
+    async def _fire_one(self, session: AsyncSession, clock: SlaClock, now: datetime) -> None:
+        due_at = clock.next_due_at
+        try:
+            fired, emitted = fire(clock, now, self._directory)
+        except ValueError as exc:
+            # A clock the core cannot fire (e.g. a calendar with no working time left).
+            TICK_ERRORS.labels("clock").inc()
+            log.error("clock failed to fire", handoff_id=clock.handoff_id, error=repr(exc))
+            await repo.postpone_clock(session, clock.handoff_id, to=now + RETRY_FAILED_CLOCK_AFTER)
+            return
+        await repo.update_clock(session, fired)
+        await add_to_outbox(session, outbox_rows(emitted))
+        if due_at is not None:
+            LATENESS.observe(max(0.0, (now - due_at).total_seconds()))
+        for emission in emitted:
+            FIRED.labels(emission.event_type.value).inc()
+
+    async def _purge_if_due(self) -> None:
+        """Drop early activities past their retention, every `purge_every_seconds`."""
+        moment = time.monotonic()
+        if self._last_purge is not None and (
+            moment - self._last_purge < self._settings.purge_every_seconds
+        ):
+            return
+        self._last_purge = moment
+        keep = timedelta(hours=self._settings.early_activity_retention_hours)
+        async with self._sessions() as session, session.begin():
+            purged = await repo.purge_early_activities(session, stored_before=self._now() - keep)
+        if purged:
+            log.info("early activities purged", count=purged)

@@ -1,0 +1,91 @@
+"""`make up` / `make down`: the whole system starts healthy and stops leaving nothing behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from tandem_shared.local.embedded import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+CLI = str(Path(sys.executable).parent / "tandem-local")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and " Z " in stat.read_text())
+
+
+def _status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return int(resp.status)
+    except OSError:
+        return 0
+
+
+def test_up_starts_five_healthy_services_and_down_leaves_no_process(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "config", tmp_path / "config")
+    http_base = free_port() // 10 * 10 % 50000 + 10000  # five consecutive free-ish ports
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL") and not k.startswith("TANDEM_")
+    }
+    env.update(
+        {"TANDEM_LOCAL_HTTP_BASE": str(http_base), "TANDEM_LOCAL_BROKER_PORT": str(free_port())}
+    )
+    up = subprocess.Popen(
+        [CLI, "up"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        started = time.monotonic()
+        lines: list[str] = []
+        assert up.stdout is not None
+        for line in up.stdout:
+            lines.append(line)
+            if "all five services are healthy" in line:
+                break
+        assert time.monotonic() - started < 60, "".join(lines[-40:])
+        assert any("all five services are healthy" in ln for ln in lines), "".join(lines[-40:])
+        statuses = {o: _status(f"http://127.0.0.1:{http_base + o}/healthz") for o in range(5)}
+        assert set(statuses.values()) == {200}, (statuses, "".join(lines[-40:]))
+        run = json.loads((tmp_path / ".tandem/run.json").read_text())
+        pids = [run["up"], run["broker"], *run["services"].values()]
+        postmaster = int((Path(run["pgdata"]) / "postmaster.pid").read_text().split()[0])
+        assert all(_alive(p) for p in [*pids, postmaster])
+
+        down = subprocess.run(
+            [CLI, "down"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert down.returncode == 0, down.stdout + down.stderr
+        up.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(_alive(p) for p in [*pids, postmaster]):
+            time.sleep(0.2)
+        assert [p for p in [*pids, postmaster] if _alive(p)] == []
+    finally:
+        if up.poll() is None:
+            up.send_signal(signal.SIGTERM)
+            up.wait(timeout=30)
