@@ -3,14 +3,16 @@
 
 SHELL := /bin/bash
 PY ?= python3
-UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+# uv from PATH, else a copy installed with pip into .tandem/uv (works in venvs and system Pythons).
+UV_DIR := .tandem/uv
+UV := $(or $(shell command -v uv 2>/dev/null),$(UV_DIR)/bin/uv)
 VENV := .venv
 RUN := $(VENV)/bin
 
 .PHONY: install up down demo test test-unit test-integration lint format bench bench-ingest k8s-validate clean
 
 $(UV):
-	$(PY) -m pip install --user --quiet uv || $(PY) -m pip install --quiet uv
+	$(PY) -m pip install --quiet --disable-pip-version-check --target $(UV_DIR) uv
 
 install: $(UV)
 	$(UV) sync --frozen --all-packages
