@@ -17,6 +17,7 @@ from tandem_shared.db import create_engine, session_factory
 from tandem_shared.envelope import Envelope
 from tandem_shared.kafka import create_producer
 from tandem_shared.outbox import runtime_metadata
+from tandem_shared.service import Runtime
 from tandem_shared.settings import KafkaSettings
 from tandem_shared.topics import dead_letter_topic
 
@@ -255,3 +256,48 @@ async def test_stop_under_load_loses_nothing_and_duplicates_nothing(
     effects = await db.effects()
     assert len(effects) == 600
     assert len(set(effects)) == 600
+
+
+async def test_a_stalled_consumer_fails_readiness(
+    infra,
+    unique,
+    db,
+    producer,
+    kafka_settings,  # type: ignore[no-untyped-def]
+) -> None:
+    topic, group = f"t-stall-{unique}", f"g-stall-{unique}"
+    await create_topic(infra.bootstrap_servers, topic, partitions=1)
+    release = asyncio.Event()
+
+    async def stuck(envelope: Envelope, uow: UnitOfWork) -> None:
+        await release.wait()  # a handler hung on a dependency
+
+    settings = kafka_settings.model_copy(update={"stall_seconds": 1.0})
+    loop = ConsumerLoop(
+        group=group,
+        topics=[topic],
+        handler=stuck,
+        sessions=db.sessions,
+        producer=producer,
+        settings=settings,
+    )
+    runtime = Runtime(engine=db.engine, producer=producer, workers=[loop])
+    task = asyncio.create_task(loop.run())
+    try:
+        async with asyncio.timeout(20):
+            while not loop.assigned:
+                await asyncio.sleep(0.05)
+        assert await runtime.readiness() == []
+        await produce_envelopes(infra.bootstrap_servers, topic, events(1, unique))
+        async with asyncio.timeout(20):
+            while not await runtime.readiness():
+                await asyncio.sleep(0.1)
+        assert await runtime.readiness() == ["ConsumerLoop stalled"]
+        release.set()  # the dependency answers again: the loop polls and readiness recovers
+        async with asyncio.timeout(20):
+            while await runtime.readiness():
+                await asyncio.sleep(0.1)
+    finally:
+        release.set()
+        loop.stop()
+        await task

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 from tandem_shared.service import Runtime, ops_router
 
 
-def create_app(*, runtime_getter: Callable[[], Runtime | None]) -> FastAPI:
-    """Create the Alerts application."""
+def create_app(
+    *, runtime_getter: Callable[[], Runtime | None], routers: tuple[APIRouter, ...] = ()
+) -> FastAPI:
+    """Create the Alerts application: ops routes plus the service's own (Slack interactivity)."""
     app = FastAPI(title="Tandem Alerts", version="0.1.0")
     app.include_router(ops_router(runtime_getter))
+    for router in routers:
+        app.include_router(router)
     return app

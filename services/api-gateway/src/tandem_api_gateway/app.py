@@ -1,4 +1,4 @@
-"""The API gateway HTTP application."""
+"""The API gateway HTTP application: REST under /v1, the live feed, the dashboard."""
 
 from __future__ import annotations
 
@@ -6,11 +6,27 @@ from collections.abc import Callable
 
 from fastapi import FastAPI
 
+from tandem_api_gateway.api import metrics_routes, read_routes, stream_routes, tal_routes
+from tandem_api_gateway.api.context import Gateway
+from tandem_api_gateway.api.errors import install_error_handlers
+from tandem_api_gateway.dashboard import router as dashboard_router
+from tandem_api_gateway.dashboard import static_files
 from tandem_shared.service import Runtime, ops_router
 
+DESCRIPTION = """The shared view of marketing and sales: accounts, the TAL workflow, handoffs with
+their SLA, alerts with their delivery, and the alignment metrics.
 
-def create_app(*, runtime_getter: Callable[[], Runtime | None]) -> FastAPI:
+Authenticate with an API key: `Authorization: Bearer <key>` or `X-API-Key: <key>`."""
+
+
+def create_app(*, gateway: Gateway, runtime_getter: Callable[[], Runtime | None]) -> FastAPI:
     """Create the API gateway application."""
-    app = FastAPI(title="Tandem API gateway", version="0.1.0")
+    app = FastAPI(title="Tandem API gateway", version="0.1.0", description=DESCRIPTION)
+    app.state.gateway = gateway
+    install_error_handlers(app)
     app.include_router(ops_router(runtime_getter))
+    for module in (read_routes, tal_routes, metrics_routes, stream_routes):
+        app.include_router(module.router)
+    app.include_router(dashboard_router)
+    app.mount("/static", static_files, name="static")
     return app

@@ -2,23 +2,139 @@
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import sys
 from pathlib import Path
 
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tandem_api_gateway.adapters import key_store
+from tandem_api_gateway.api.context import Gateway
 from tandem_api_gateway.app import create_app
-from tandem_shared.bootstrap import build_infra, cli, run
+from tandem_api_gateway.domain.api_keys import generate_api_key, hash_api_key, key_id_of
+from tandem_api_gateway.domain.authz import Role
+from tandem_api_gateway.feed import FeedListener
+from tandem_api_gateway.projections import Projector
+from tandem_api_gateway.rebuild import rebuild
+from tandem_api_gateway.settings import GatewaySettings
+from tandem_shared import topics
+from tandem_shared.bootstrap import Infra, build_infra, cli, listen_dsn, run
+from tandem_shared.directory import Directory, load_directory
+from tandem_shared.envelope import utcnow
+from tandem_shared.service import started
 from tandem_shared.settings import Settings
 
 SCHEMA = "api_gateway"
 MIGRATIONS = Path(__file__).parent / "migrations"
+PROJECTED_TOPICS = tuple(spec.name for spec in topics.DATA_TOPICS)
+
+log = structlog.get_logger(__name__)
+
+
+def load_people(settings: Settings) -> Directory | None:
+    """Return the people directory (maps CRM owner ids to person ids), if configured."""
+    path = settings.config_dir / "people.yaml"
+    return load_directory(path) if path.exists() else None
+
+
+def add_projections(infra: Infra, *, group: str = topics.GATEWAY_GROUP) -> None:
+    """Register the consumer that projects every data topic into the read models."""
+    projector = Projector(directory=load_people(infra.settings))
+    infra.consumer(group=group, topics=PROJECTED_TOPICS, handler=projector)
+
+
+async def seed_demo_keys(
+    settings: GatewaySettings, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """Store the dev demo keys (dev only), so the dashboard works out of the box."""
+    if not settings.seeds_demo_keys:
+        return
+    async with sessions() as session, session.begin():
+        for demo in settings.gateway.demo_keys:
+            await key_store.add_key(
+                session,
+                key_id=key_id_of(demo.key),
+                key_hash=hash_api_key(demo.key, pepper=settings.pepper),
+                role=demo.role,
+                person_id=demo.person_id,
+                label="dev demo key",
+                replace=True,
+            )
+    log.info("dev demo API keys seeded", count=len(settings.gateway.demo_keys))
 
 
 async def serve(settings: Settings) -> None:
     """Build the service and run it until a stop signal."""
+    assert isinstance(settings, GatewaySettings)
     infra = build_infra(settings, schema=SCHEMA)
-    app = create_app(runtime_getter=lambda: infra.runtime)
+    add_projections(infra)
+    gateway = Gateway(settings=settings, sessions=infra.sessions, clock=utcnow)
+    infra.workers.append(FeedListener(dsn=listen_dsn(settings.database.url), feed=gateway.feed))
+    await seed_demo_keys(settings, infra.sessions)
+    app = create_app(gateway=gateway, runtime_getter=lambda: infra.runtime)
     await run(infra, app)
+
+
+async def _rebuild(settings: GatewaySettings) -> None:
+    infra = build_infra(settings, schema=SCHEMA, with_relay=False)
+    add_projections(infra)
+    async with started(infra.producer, infra.engine):
+        loop = infra.workers[0]
+        assert hasattr(loop, "group")
+        await rebuild(sessions=infra.sessions, loop=loop, kafka=settings.kafka)  # type: ignore[arg-type]
+
+
+def rebuild_command(settings: Settings, _args: list[str]) -> int:
+    """`tandem-api-gateway rebuild`: rebuild every read model from the topics."""
+    assert isinstance(settings, GatewaySettings)
+    asyncio.run(_rebuild(settings))
+    print("read models rebuilt from the topics")  # noqa: T201 - a CLI answer
+    return 0
+
+
+async def _create_key(settings: GatewaySettings, *, role: Role, person_id: str, label: str) -> str:
+    infra = build_infra(settings, schema=SCHEMA, with_relay=False)
+    issued = generate_api_key(pepper=settings.pepper)
+    try:
+        async with infra.sessions() as session, session.begin():
+            await key_store.add_key(
+                session,
+                key_id=issued.key_id,
+                key_hash=issued.key_hash,
+                role=role,
+                person_id=person_id,
+                label=label,
+            )
+    finally:
+        await infra.engine.dispose()
+    return issued.plaintext
+
+
+def create_key_command(settings: Settings, args: list[str]) -> int:
+    """`tandem-api-gateway create-key --role sales --person ava.ae`: print a new key once."""
+    assert isinstance(settings, GatewaySettings)
+    parser = argparse.ArgumentParser(prog="tandem-api-gateway create-key")
+    parser.add_argument("--role", required=True, choices=[r.value for r in Role])
+    parser.add_argument("--person", required=True, help="person id, e.g. ava.ae")
+    parser.add_argument("--label", default="", help="what the key is for")
+    opts = parser.parse_args(args)
+    key = asyncio.run(
+        _create_key(settings, role=Role(opts.role), person_id=opts.person, label=opts.label)
+    )
+    print(key)  # noqa: T201 - shown once, never stored in clear
+    print("store it now: it cannot be shown again", file=sys.stderr)  # noqa: T201
+    return 0
 
 
 def main() -> None:
     """Entry point of `tandem-api-gateway`."""
-    cli(service="api-gateway", schema=SCHEMA, migrations=MIGRATIONS, serve_fn=serve)
+    cli(
+        service="api-gateway",
+        schema=SCHEMA,
+        migrations=MIGRATIONS,
+        serve_fn=serve,
+        settings_factory=GatewaySettings,
+        commands={"rebuild": rebuild_command, "create-key": create_key_command},
+    )

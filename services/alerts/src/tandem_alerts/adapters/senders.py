@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tandem_alerts.domain.delivery_policy import SlackFailure, SmtpFailure
+from tandem_alerts.domain.delivery_policy import (
+    Action,
+    Decision,
+    FailureKind,
+    RetryPolicy,
+    SlackFailure,
+    SmtpFailure,
+    classify_slack,
+    classify_smtp,
+    decide_slack,
+    decide_smtp,
+)
 
 
 @dataclass(frozen=True)
@@ -12,9 +23,33 @@ class SendResult:
     """The outcome of one send."""
 
     slack_ts: str | None = None
-    failure: SlackFailure | SmtpFailure | None = None
+    failure: SlackFailure | SmtpFailure | NotConfigured | None = None
 
     @property
     def ok(self) -> bool:
         """Return True when the message was accepted."""
         return self.failure is None
+
+
+@dataclass(frozen=True)
+class NotConfigured:
+    """The delivery's transport is not configured any more (an operator change)."""
+
+    channel: str
+
+
+def transport_missing(channel: str) -> SendResult:
+    """Return the failure of a delivery whose transport is gone."""
+    return SendResult(failure=NotConfigured(channel))
+
+
+def judge(
+    failure: SlackFailure | SmtpFailure | NotConfigured, *, attempts: int, policy: RetryPolicy
+) -> tuple[FailureKind, Decision]:
+    """Classify a failed send and decide what follows the `attempts`-th attempt."""
+    if isinstance(failure, SlackFailure):
+        return classify_slack(failure), decide_slack(failure, attempts=attempts, policy=policy)
+    if isinstance(failure, SmtpFailure):
+        return classify_smtp(failure), decide_smtp(failure, attempts=attempts, policy=policy)
+    reason = f"permanent failure: no {failure.channel} transport configured"
+    return FailureKind.PERMANENT, Decision(Action.GIVE_UP_PERMANENT, reason)

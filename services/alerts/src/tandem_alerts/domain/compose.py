@@ -1,0 +1,50 @@
+"""What a delivery says: the Slack message or email for one alert, a burst or a digest."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from urllib.parse import urljoin
+
+from tandem_alerts.domain.email_render import RenderedEmail, render_alert_email
+from tandem_alerts.domain.slack_blocks import SlackMessage, render_alert
+from tandem_alerts.domain.slack_summary import render_summary
+from tandem_shared.directory import Directory
+from tandem_shared.events import AlertRequested
+
+
+def slack_message(
+    alerts: Sequence[AlertRequested], *, directory: Directory, on_behalf_of: str | None = None
+) -> SlackMessage:
+    """Render one alert as a full message, several (a coalesced burst) as one summary."""
+    if len(alerts) != 1:
+        return render_summary(alerts)
+    alert = alerts[0]
+    return render_alert(
+        alert,
+        assignee=directory.get(alert.assignee_id) if alert.assignee_id else None,
+        covering_for=directory.get(on_behalf_of) if on_behalf_of else None,
+    )
+
+
+def email_message(
+    alert: AlertRequested,
+    *,
+    recipient_id: str,
+    directory: Directory,
+    on_behalf_of: str | None = None,
+) -> RenderedEmail:
+    """Render one alert as an email in the recipient's time zone."""
+    return render_alert_email(
+        alert,
+        recipient=directory.get(recipient_id),
+        assignee=directory.get(alert.assignee_id) if alert.assignee_id else None,
+        covering_for=directory.get(on_behalf_of) if on_behalf_of else None,
+    )
+
+
+def with_crm_link(alert: AlertRequested, *, base_url: str | None) -> AlertRequested:
+    """Resolve a relative CRM link (a record path) against the configured CRM base URL."""
+    url = alert.crm_url
+    if base_url is None or url is None or url.lower().startswith(("https://", "http://")):
+        return alert
+    return alert.model_copy(update={"crm_url": urljoin(base_url.rstrip("/") + "/", url.lstrip("/"))})

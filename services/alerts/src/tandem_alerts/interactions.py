@@ -1,0 +1,80 @@
+"""Slack interactivity: the Acknowledge button comes back here, signed by Slack."""
+
+from __future__ import annotations
+
+
+import structlog
+from fastapi import APIRouter, HTTPException, Request, Response
+
+from tandem_alerts.adapters import repository as repo
+from tandem_alerts.adapters.outcomes import SOURCE, event_id
+from tandem_alerts.delivery import Clock, Sessions
+from tandem_alerts.domain.slack_signature import (
+    InteractionPayloadError,
+    SlackSignatureError,
+    acknowledgement,
+    parse_ack_click,
+    verify_signature,
+)
+from tandem_shared.directory import Directory
+from tandem_shared.envelope import Envelope
+from tandem_shared.events import EventType, HandoffAcknowledged
+from tandem_shared.outbox import add_to_outbox, outbox_row
+from tandem_shared.topics import HANDOFF_ACTIONS
+
+log = structlog.get_logger(__name__)
+
+
+def interactions_router(
+    *, signing_secret: str, directory: Directory, sessions: Sessions, clock: Clock
+) -> APIRouter:
+    """Return the router of POST /v1/slack/interactions."""
+    router = APIRouter(tags=["slack"])
+
+    @router.post("/v1/slack/interactions")
+    async def slack_interactions(request: Request) -> Response:
+        body = await request.body()
+        now = clock()
+        try:
+            verify_signature(
+                signing_secret=signing_secret,
+                timestamp=request.headers.get("X-Slack-Request-Timestamp"),
+                signature=request.headers.get("X-Slack-Signature"),
+                body=body,
+                now=now,
+            )
+        except SlackSignatureError as exc:
+            log.warning("slack interaction rejected", reason=str(exc))
+            raise HTTPException(status_code=401, detail="invalid Slack signature") from exc
+        try:
+            click = parse_ack_click(body)
+        except InteractionPayloadError as exc:
+            raise HTTPException(status_code=400, detail=str(exc)) from exc
+        if click is None:
+            return Response(status_code=200)  # another interaction: nothing to do
+        event = acknowledgement(click, directory=directory, now=now)
+        if event is None:
+            log.warning("acknowledge by an unknown Slack user", slack_user=click.slack_user_id)
+            return Response(status_code=200)
+        await _publish(sessions, event)
+        log.info("handoff acknowledged in slack", handoff_id=event.handoff_id, person=event.person_id)
+        return Response(status_code=200)
+
+    return router
+
+
+async def _publish(sessions: Sessions, event: HandoffAcknowledged) -> None:
+    async with sessions() as session, session.begin():
+        account_key = await repo.account_of_handoff(session, event.handoff_id)
+        envelope = Envelope.wrap(
+            event,
+            type=EventType.HANDOFF_ACKNOWLEDGED,
+            source=SOURCE,
+            subject=account_key,
+            # A double click is the same acknowledgement: consumers' inboxes absorb the second.
+            id=event_id("slack-ack", f"{event.handoff_id}:{event.person_id}"),
+            time=event.acknowledged_at,
+        )
+        await add_to_outbox(session, [outbox_row(HANDOFF_ACTIONS, envelope)])
+
+

@@ -1,0 +1,205 @@
+"""The TAL workflow endpoints: list, propose, validate, approve (finalize) and remove.
+
+Each write runs in one transaction holding an advisory lock on the account: load the entry,
+decide with the pure workflow, save it with its history, and put the resulting TAL event in
+the outbox, so the event is published if and only if the decision committed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tandem_api_gateway.adapters import tal_store
+from tandem_api_gateway.api.auth import PrincipalDep, require
+from tandem_api_gateway.api.context import GatewayDep
+from tandem_api_gateway.api.errors import NotFound
+from tandem_api_gateway.api.schemas import (
+    ApprovalIn,
+    ErrorOut,
+    PageOut,
+    ProposalIn,
+    RemovalIn,
+    TalEntryOut,
+    ValidationIn,
+    to_tal_entry,
+)
+from tandem_api_gateway.domain import tal_workflow as wf
+from tandem_api_gateway.domain.authz import Operation
+from tandem_api_gateway.domain.cursor import (
+    MAX_PAGE_SIZE,
+    CursorSpec,
+    decode_cursor,
+    page_size,
+    paginate,
+)
+from tandem_api_gateway.domain.errors import InvalidInput
+from tandem_shared import topics
+from tandem_shared.accounts import account_key as normalize_account_key
+from tandem_shared.envelope import Envelope
+from tandem_shared.events import EventType, IntentItem, Tier
+from tandem_shared.outbox import add_to_outbox, outbox_row
+
+TAL_CURSOR = CursorSpec("tal", (str,))
+SOURCE = "/api-gateway"
+
+Key = Annotated[str, Path(min_length=1, max_length=253)]
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorOut} for code in (403, 404, 409, 422)
+}
+
+router = APIRouter(
+    prefix="/v1/tal",
+    tags=["tal"],
+    responses={401: {"model": ErrorOut}, 429: {"model": ErrorOut}},
+)
+
+
+@router.get("")
+async def list_entries(
+    gateway: GatewayDep,
+    principal: PrincipalDep,
+    status: wf.TalStatus | None = None,
+    tier: Tier | None = None,
+    cursor: Annotated[str | None, Query(max_length=1024)] = None,
+    limit: Annotated[int | None, Query(ge=1, le=MAX_PAGE_SIZE)] = None,
+) -> PageOut[TalEntryOut]:
+    """List TAL workflow entries by account key, with their decision history."""
+    require(principal, Operation.READ_TAL)
+    key = gateway.settings.cursor_key
+    after = decode_cursor(TAL_CURSOR, cursor, key=key)[0] if cursor else None
+    size = page_size(limit)
+    async with gateway.read() as session:
+        entries = await tal_store.list_entries(
+            session,
+            status=status.value if status else None,
+            tier=tier.value if tier else None,
+            after=str(after) if after is not None else None,
+            limit=size,
+        )
+    page = paginate(
+        entries, limit=size, spec=TAL_CURSOR, sort_key=lambda e: [e.account_key], key=key
+    )
+    return PageOut(items=[to_tal_entry(e) for e in page.items], next_cursor=page.next_cursor)
+
+
+@router.get("/{account_key}", responses=_ERRORS)
+async def get_entry(gateway: GatewayDep, principal: PrincipalDep, account_key: Key) -> TalEntryOut:
+    """Return one account's TAL entry with every decision (who, when, why)."""
+    require(principal, Operation.READ_TAL)
+    async with gateway.read() as session:
+        entry = await tal_store.load_entry(session, account_key, lock=False)
+    if entry is None:
+        raise NotFound(f"{account_key} is not on the TAL workflow")
+    return to_tal_entry(entry)
+
+
+@router.post("/proposals", status_code=201, responses=_ERRORS)
+async def propose(gateway: GatewayDep, principal: PrincipalDep, body: ProposalIn) -> TalEntryOut:
+    """Propose an account for the TAL with its fit and intent data (marketing)."""
+    require(principal, Operation.PROPOSE_TAL)
+    key = normalize_account_key(body.account_key)
+    if key is None:
+        raise InvalidInput(f"{body.account_key!r} is not a company domain")
+    proposal = wf.Proposal(
+        account_key=key,
+        suggested_tier=body.suggested_tier,
+        reason=body.reason,
+        name=body.name,
+        fit_score=body.fit_score,
+        intent=tuple(IntentItem(**i.model_dump()) for i in body.intent),
+        marketer_id=body.marketer_id or principal.person_id,
+        territory=body.territory,
+    )
+    async with gateway.write() as session:
+        current = await _locked(session, key, must_exist=False)
+        entry = wf.propose(proposal, actor=principal, now=gateway.clock(), current=current)
+        await tal_store.save_entry(session, entry, now=gateway.clock())
+    return to_tal_entry(entry)
+
+
+@router.post("/{account_key}/validation", responses=_ERRORS)
+async def validate(
+    gateway: GatewayDep, principal: PrincipalDep, account_key: Key, body: ValidationIn
+) -> TalEntryOut:
+    """Accept, reject or change the tier of a proposal, with a reason (sales)."""
+    require(principal, Operation.VALIDATE_TAL)
+    now = gateway.clock()
+    async with gateway.write() as session:
+        entry = await _locked(session, account_key, must_exist=True)
+        assert entry is not None
+        if body.decision == "accept":
+            entry = wf.accept(
+                entry,
+                actor=principal,
+                now=now,
+                reason=body.reason,
+                ae_id=body.ae_id,
+                sdr_id=body.sdr_id,
+            )
+        elif body.decision == "reject":
+            entry = wf.reject(entry, actor=principal, now=now, reason=body.reason)
+        else:
+            if body.tier is None:
+                raise InvalidInput("change_tier needs the new tier")
+            entry = wf.change_tier(entry, actor=principal, now=now, tier=body.tier, reason=body.reason)
+        await tal_store.save_entry(session, entry, now=now)
+    return to_tal_entry(entry)
+
+
+@router.post("/{account_key}/approvals", responses=_ERRORS)
+async def approve(
+    gateway: GatewayDep, principal: PrincipalDep, account_key: Key, body: ApprovalIn
+) -> TalEntryOut:
+    """Approve an accepted entry for one side; the second side's approval finalizes it."""
+    require(principal, Operation.FINALIZE_TAL)
+    now = gateway.clock()
+    async with gateway.write() as session:
+        entry = await _locked(session, account_key, must_exist=True)
+        assert entry is not None
+        result = wf.finalize(entry, actor=principal, side=body.side, now=now, reason=body.reason)
+        await tal_store.save_entry(session, result.entry, now=now)
+        if result.finalized is not None:
+            await _publish(session, result.entry, result.finalized, EventType.TAL_FINALIZED)
+    return to_tal_entry(result.entry)
+
+
+@router.post("/{account_key}/removal", responses=_ERRORS)
+async def remove(
+    gateway: GatewayDep, principal: PrincipalDep, account_key: Key, body: RemovalIn
+) -> TalEntryOut:
+    """Take a finalized account off the TAL, with a reason."""
+    require(principal, Operation.REMOVE_FROM_TAL)
+    now = gateway.clock()
+    async with gateway.write() as session:
+        entry = await _locked(session, account_key, must_exist=True)
+        assert entry is not None
+        removed, event = wf.remove(entry, actor=principal, now=now, reason=body.reason)
+        await tal_store.save_entry(session, removed, now=now)
+        await _publish(session, removed, event, EventType.TAL_REMOVED)
+    return to_tal_entry(removed)
+
+
+async def _locked(session: AsyncSession, account_key: str, *, must_exist: bool) -> wf.TalEntry | None:
+    # An advisory lock also serialises the first proposal of an account (no row to lock yet).
+    await session.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(account_key))))
+    entry = await tal_store.load_entry(session, account_key, lock=False)
+    if entry is None and must_exist:
+        raise NotFound(f"{account_key} is not on the TAL workflow")
+    return entry
+
+
+async def _publish(
+    session: AsyncSession, entry: wf.TalEntry, payload: BaseModel, event_type: EventType
+) -> None:
+    # One event per decision: the id is derived from it, so a retried request cannot double it.
+    event_id = uuid.uuid5(uuid.NAMESPACE_URL, f"tandem:tal:{entry.account_key}:{len(entry.history)}")
+    envelope = Envelope.wrap(
+        payload, type=event_type, source=SOURCE, subject=entry.account_key, id=str(event_id)
+    )
+    await add_to_outbox(session, [outbox_row(topics.TAL, envelope)])

@@ -1,0 +1,30 @@
+"""Settings of the ingest service: the shared ones plus its own (TANDEM_INGEST__...)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from tandem_shared.settings import Settings
+
+
+class IngestOptions(BaseModel):
+    """Limits, retention and proxy trust of the ingest HTTP API."""
+
+    sources_file: str = "sources.yaml"  # relative to TANDEM_CONFIG_DIR
+    max_body_bytes: int = Field(default=1 << 20, gt=0)  # webhooks; a source may lower or raise it
+    max_upload_bytes: int = Field(default=4 << 30, gt=0)  # streamed files (Bombora)
+    upload_chunk_bytes: int = Field(default=256 << 10, gt=0)  # archive chunk size of uploads
+    upload_batch_events: int = Field(default=1000, ge=1)  # events written per statement
+    # Rebuild the URL vendors signed from X-Forwarded-Proto/Host: only behind a proxy you run.
+    trust_forwarded: bool = False
+    # Raw payloads and dedupe keys older than this are purged; keep it past vendors' retries (24 h).
+    raw_retention_days: float = Field(default=30.0, ge=1)
+    purge_every_seconds: float = Field(default=3600.0, gt=0)
+    purge_batch_rows: int = Field(default=5000, ge=1)
+    replay_batch_payloads: int = Field(default=100, ge=1)
+
+
+class IngestSettings(Settings):
+    """What the ingest service reads from its environment."""
+
+    ingest: IngestOptions = IngestOptions()

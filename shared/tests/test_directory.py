@@ -1,0 +1,44 @@
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from tandem_shared.directory import Directory, load_directory
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_example_directory_loads_and_resolves_crm_users_and_managers() -> None:
+    directory = load_directory(ROOT / "config/example/people.yaml")
+    ava = directory.by_crm_user("hs-owner-101")
+    assert ava is not None and ava.id == "ava.ae"
+    assert [p.id for p in directory.manager_chain("dan.sdr")] == ["sam.manager", "lea.leader"]
+    assert directory.by_slack_user("U0AVA0001") == ava
+
+
+def _person(pid: str, **extra: object) -> dict[str, object]:
+    return {
+        "id": pid,
+        "name": pid,
+        "email": f"{pid}@x.com",
+        "role": "sdr",
+        "team": "sales",
+        **extra,
+    }
+
+
+def test_unknown_manager_reference_is_refused() -> None:
+    with pytest.raises(ValidationError, match="unknown person 'ghost'"):
+        Directory.model_validate({"people": [_person("a", manager_id="ghost")]})
+
+
+def test_unknown_time_zone_is_refused() -> None:
+    with pytest.raises(ValidationError, match="unknown time zone"):
+        Directory.model_validate({"people": [_person("a", timezone="Mars/Olympus")]})
+
+
+def test_manager_chain_stops_on_cycles() -> None:
+    directory = Directory.model_validate(
+        {"people": [_person("a", manager_id="b"), _person("b", manager_id="a")]}
+    )
+    assert [p.id for p in directory.manager_chain("a")] == ["b"]
