@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -92,7 +93,8 @@ def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
         if external_db:
             url = asyncio.run(_create_database(async_url(external_db)))
         else:
-            pg = start_postgres(tmp_path_factory.mktemp("pg") / "data", keep=False)
+            # Its own temp dir: pytest prunes old basetemps, also under a concurrent run's feet.
+            pg = start_postgres(Path(tempfile.mkdtemp(prefix="tandem-pg-")) / "data", keep=False)
             asyncio.run(ensure_database(pg))
             url = pg.url()
         asyncio.run(ensure_topics(KafkaSettings(bootstrap_servers=bootstrap)))

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from kafka_tools import create_topic, produce, produce_envelopes, read_all
 from tandem_shared.consumer import ConsumerLoop, UnitOfWork
 from tandem_shared.db import create_engine, session_factory
+from tandem_shared.dlq import list_dead_letters, redrive
 from tandem_shared.envelope import Envelope
 from tandem_shared.kafka import create_producer
 from tandem_shared.outbox import runtime_metadata
@@ -301,3 +302,47 @@ async def test_a_stalled_consumer_fails_readiness(
         release.set()
         loop.stop()
         await task
+
+
+async def test_dead_letters_can_be_listed_and_redriven_once(
+    infra,
+    unique,
+    db,
+    producer,
+    kafka_settings,  # type: ignore[no-untyped-def]
+) -> None:
+    topic, group = f"t-redrive-{unique}", f"g-redrive-{unique}"
+    await create_topic(infra.bootstrap_servers, topic, partitions=1)
+    await create_topic(infra.bootstrap_servers, dead_letter_topic(group), partitions=1)
+    broken = True
+
+    async def flaky(envelope: Envelope, uow: UnitOfWork) -> None:
+        if broken:
+            raise RuntimeError("dependency down")
+        await record_effect(envelope, uow)
+
+    await produce_envelopes(infra.bootstrap_servers, topic, events(2, unique))
+    loop = ConsumerLoop(
+        group=group,
+        topics=[topic],
+        handler=flaky,
+        sessions=db.sessions,
+        producer=producer,
+        settings=kafka_settings,
+    )
+    task = asyncio.create_task(loop.run())
+    async with asyncio.timeout(30):
+        while len(await list_dead_letters(kafka_settings, group)) < 2:
+            await asyncio.sleep(0.1)
+    lines = await list_dead_letters(kafka_settings, group)
+    assert all(f"from {topic}[0]" in line and "dependency down" in line for line in lines)
+
+    broken = False  # the dependency is back: redrive
+    assert await redrive(kafka_settings, group) == 2
+    assert await redrive(kafka_settings, group) == 0  # already redriven
+    async with asyncio.timeout(30):
+        while len(await db.effects()) < 2:
+            await asyncio.sleep(0.1)
+    loop.stop()
+    await task
+    assert sorted(await db.effects()) == [f"{unique}-0", f"{unique}-1"]

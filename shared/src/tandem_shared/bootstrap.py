@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from tandem_shared.consumer import ConsumerLoop, Handler
 from tandem_shared.db import create_engine, migrate, session_factory
+from tandem_shared.dlq import command as dlq_command
 from tandem_shared.kafka import create_producer
 from tandem_shared.relay import OutboxRelay
 from tandem_shared.service import Runtime, Worker, serve, started
@@ -91,9 +92,12 @@ def cli(
     serve_fn: Callable[[Settings], Coroutine[Any, Any, None]],
     settings_factory: Callable[[], Settings] = Settings,
     commands: dict[str, Callable[[Settings, list[str]], int]] | None = None,
+    group: str | None = None,
 ) -> None:
     """Run a service's command line: `serve` (default), `migrate` or a service command."""
-    extra = commands or {}
+    extra = dict(commands or {})
+    if group is not None:
+        extra.setdefault("dlq", dlq_command(group))
     parser = argparse.ArgumentParser(prog=f"tandem-{service}")
     parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate", *extra])
     args, rest = parser.parse_known_args()

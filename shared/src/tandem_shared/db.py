@@ -43,7 +43,14 @@ async def migrate(*, settings: DatabaseSettings, schema: str, script_location: P
     engine = create_async_engine(settings.url)
     try:
         async with engine.begin() as conn:
-            await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+            # CREATE SCHEMA needs database-level rights even when the schema exists: a DBA may
+            # have created it for a role that has none.
+            exists = await conn.scalar(
+                text("SELECT 1 FROM information_schema.schemata WHERE schema_name = :s"),
+                {"s": schema},
+            )
+            if not exists:
+                await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     finally:
         await engine.dispose()
     cfg = alembic_config(script_location=script_location, url=settings.url, schema=schema)

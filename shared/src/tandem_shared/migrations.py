@@ -25,6 +25,8 @@ def run_env() -> None:
             include_schemas=False,
         )
         with context.begin_transaction():
+            # Two replicas or Jobs migrating at once take turns instead of racing.
+            connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:s))"), {"s": schema})
             context.run_migrations()
 
     async def run() -> None:

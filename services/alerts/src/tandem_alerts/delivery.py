@@ -41,9 +41,7 @@ log = structlog.get_logger(__name__)
 Clock = Callable[[], datetime]
 Sessions = async_sessionmaker[AsyncSession]
 
-ATTEMPTS = Counter(
-    "tandem_alert_attempts_total", "Alert send attempts", ["channel", "outcome"]
-)
+ATTEMPTS = Counter("tandem_alert_attempts_total", "Alert send attempts", ["channel", "outcome"])
 
 
 @dataclass(frozen=True)
@@ -147,7 +145,12 @@ class DeliveryWorker:
         return _Job(state, chosen, stored)
 
     async def _admit(
-        self, session: AsyncSession, state: DestinationState, due: list[DeliveryRow], *, now: datetime
+        self,
+        session: AsyncSession,
+        state: DestinationState,
+        due: list[DeliveryRow],
+        *,
+        now: datetime,
     ) -> tuple[list[DeliveryRow], DestinationState]:
         """Return what may be sent now; reschedule the rest to when it may."""
         if not due:
@@ -286,7 +289,10 @@ class DeliveryWorker:
                 )
                 stored = job.alerts.get(delivery.alert_id)
                 await publish_failed(
-                    session, idempotency_key=delivery.idempotency_key, failure=failure, stored=stored
+                    session,
+                    idempotency_key=delivery.idempotency_key,
+                    failure=failure,
+                    stored=stored,
                 )
             log.warning(
                 "alert send failed",

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tandem_alerts.adapters import repository as repo
 from tandem_alerts.adapters.outcomes import delivery_failure, publish_delivered, publish_failed
@@ -88,7 +89,9 @@ class DigestWorker:
     async def _serve(self, recipient_id: str) -> int:
         person = self._directory.get(recipient_id)
         if person is None:
-            log.warning("digest queue of a person no longer in the directory", recipient=recipient_id)
+            log.warning(
+                "digest queue of a person no longer in the directory", recipient=recipient_id
+            )
             return 0
         job = await self._claim(person)
         if job is None:
@@ -158,13 +161,15 @@ class DigestWorker:
 
     async def _record_sent(
         self,
-        session: repo.AsyncSession,
+        session: AsyncSession,
         job: _DigestJob,
         rows: list[DeliveryRow],
         now: datetime,
         duration_ms: int,
     ) -> None:
-        await repo.mark_sent(session, [r.id for r in rows], sent_at=now, slack_ts=None, coalesced=True)
+        await repo.mark_sent(
+            session, [r.id for r in rows], sent_at=now, slack_ts=None, coalesced=True
+        )
         await repo.log_attempts(
             session,
             [
@@ -181,11 +186,13 @@ class DigestWorker:
                 coalesced=True,
                 now=now,
             )
-        log.info("digest sent", recipient=job.person.id, channel=rows[0].channel.value, alerts=len(rows))
+        log.info(
+            "digest sent", recipient=job.person.id, channel=rows[0].channel.value, alerts=len(rows)
+        )
 
     async def _record_failure(
         self,
-        session: repo.AsyncSession,
+        session: AsyncSession,
         job: _DigestJob,
         rows: list[DeliveryRow],
         result: SendResult,
@@ -203,11 +210,19 @@ class DigestWorker:
             outcome = "failed" if giving_up else "retry"
             await repo.log_attempts(
                 session,
-                [AttemptRecord(row.id, attempt, outcome, decision.reason, duration_ms, now, True, True)],
+                [
+                    AttemptRecord(
+                        row.id, attempt, outcome, decision.reason, duration_ms, now, True, True
+                    )
+                ],
             )
             if giving_up:
                 failure = delivery_failure(
-                    row, error=decision.reason, attempts=attempt, permanent=decision.permanent, now=now
+                    row,
+                    error=decision.reason,
+                    attempts=attempt,
+                    permanent=decision.permanent,
+                    now=now,
                 )
                 await publish_failed(
                     session,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import structlog
 from fastapi import APIRouter, HTTPException, Request, Response
 
@@ -57,7 +56,9 @@ def interactions_router(
             log.warning("acknowledge by an unknown Slack user", slack_user=click.slack_user_id)
             return Response(status_code=200)
         await _publish(sessions, event)
-        log.info("handoff acknowledged in slack", handoff_id=event.handoff_id, person=event.person_id)
+        log.info(
+            "handoff acknowledged in slack", handoff_id=event.handoff_id, person=event.person_id
+        )
         return Response(status_code=200)
 
     return router
@@ -76,5 +77,3 @@ async def _publish(sessions: Sessions, event: HandoffAcknowledged) -> None:
             time=event.acknowledged_at,
         )
         await add_to_outbox(session, [outbox_row(HANDOFF_ACTIONS, envelope)])
-
-

@@ -2,23 +2,115 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
+import structlog
+from fastapi import FastAPI
+
+from tandem_alerts.adapters.email import EmailSender
+from tandem_alerts.adapters.log_sink import LogSink
+from tandem_alerts.adapters.slack import SlackSender
 from tandem_alerts.app import create_app
-from tandem_shared.bootstrap import build_infra, cli, run
+from tandem_alerts.delivery import Clock, DeliveryWorker, Senders
+from tandem_alerts.digests import DigestWorker
+from tandem_alerts.handlers import make_on_alert_requested
+from tandem_alerts.interactions import interactions_router
+from tandem_alerts.settings import AlertsSettings
+from tandem_shared.bootstrap import Infra, build_infra, cli, run
+from tandem_shared.directory import load_directory
+from tandem_shared.envelope import utcnow
 from tandem_shared.settings import Settings
+from tandem_shared.topics import ALERT_REQUESTS, ALERTS_GROUP
 
 SCHEMA = "alerts"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class AlertsService:
+    """The wired service: its clients and loops (in `infra.workers`) and its HTTP app."""
+
+    infra: Infra
+    app: FastAPI
+    delivery: DeliveryWorker
+    digests: DigestWorker
+
+
+def build_service(
+    settings: AlertsSettings, *, clock: Clock = utcnow, group: str = ALERTS_GROUP
+) -> AlertsService:
+    """Create (not start) the service from its settings."""
+    settings.check_secrets()
+    infra = build_infra(settings, schema=SCHEMA)
+    directory = load_directory(settings.config_dir / "people.yaml")
+    options = settings.alerts
+    transports = settings.transports
+    infra.consumer(
+        group=group,
+        topics=[ALERT_REQUESTS],
+        handler=make_on_alert_requested(
+            directory=directory,
+            transports=transports,
+            crm_base_url=options.crm_base_url,
+            clock=clock,
+        ),
+    )
+    senders = build_senders(settings)
+    delivery = DeliveryWorker(
+        sessions=infra.sessions, directory=directory, senders=senders, options=options, clock=clock
+    )
+    digests = DigestWorker(
+        sessions=infra.sessions, directory=directory, senders=senders, options=options, clock=clock
+    )
+    infra.workers += [delivery, digests]
+    interactions = interactions_router(
+        signing_secret=settings.slack_signing_secret(),
+        directory=directory,
+        sessions=infra.sessions,
+        clock=clock,
+    )
+    app = create_app(runtime_getter=lambda: infra.runtime, routers=(interactions,))
+    log.info(
+        "alerts transports",
+        slack=transports.slack,
+        email=transports.email,
+        log_sink=not (transports.slack and transports.email),
+    )
+    return AlertsService(infra, app, delivery, digests)
+
+
+def build_senders(settings: AlertsSettings) -> Senders:
+    """Create the configured transports; the log sink is always there."""
+    slack = None
+    if settings.transports.slack:
+        slack = SlackSender(
+            token=settings.slack_token(),
+            base_url=settings.slack.base_url,
+            timeout=settings.slack.timeout_seconds,
+        )
+    email = None
+    if settings.transports.email:
+        email = EmailSender(settings.smtp, password=settings.smtp_password())
+    return Senders(slack=slack, email=email, log=LogSink())
+
 
 async def serve(settings: Settings) -> None:
     """Build the service and run it until a stop signal."""
-    infra = build_infra(settings, schema=SCHEMA)
-    app = create_app(runtime_getter=lambda: infra.runtime)
-    await run(infra, app)
+    if not isinstance(settings, AlertsSettings):
+        raise TypeError("the Alerts service runs with AlertsSettings")
+    service = build_service(settings)
+    await run(service.infra, service.app)
 
 
 def main() -> None:
     """Entry point of `tandem-alerts`."""
-    cli(service="alerts", schema=SCHEMA, migrations=MIGRATIONS, serve_fn=serve)
+    cli(
+        service="alerts",
+        schema=SCHEMA,
+        migrations=MIGRATIONS,
+        serve_fn=serve,
+        settings_factory=AlertsSettings,
+    )

@@ -87,18 +87,23 @@ class FeedListener:
                 await self._pause()
                 continue
             try:
-                await conn.add_listener(FEED_CHANNEL, self._on_notify)
-                self.listening.set()
-                lost = asyncio.Event()
-                conn.add_termination_listener(lambda _conn: lost.set())
-                stop = asyncio.create_task(self._stopping.wait())
-                gone = asyncio.create_task(lost.wait())
-                await asyncio.wait([stop, gone], return_when=asyncio.FIRST_COMPLETED)
-                stop.cancel()
-                gone.cancel()
+                await self._listen(conn)
             finally:
                 self.listening.clear()
                 await conn.close()
+
+    async def _listen(self, conn: asyncpg.Connection) -> None:
+        lost = asyncio.Event()
+        conn.add_termination_listener(lambda _conn: lost.set())
+        await conn.add_listener(FEED_CHANNEL, self._on_notify)
+        self.listening.set()
+        stop = asyncio.create_task(self._stopping.wait())
+        gone = asyncio.create_task(lost.wait())
+        try:
+            await asyncio.wait([stop, gone], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            gone.cancel()
 
     def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
         self._feed.publish(json.loads(payload))

@@ -21,6 +21,7 @@ from tandem_api_gateway.rebuild import rebuild
 from tandem_api_gateway.settings import GatewaySettings
 from tandem_shared import topics
 from tandem_shared.bootstrap import Infra, build_infra, cli, listen_dsn, run
+from tandem_shared.consumer import ConsumerLoop
 from tandem_shared.directory import Directory, load_directory
 from tandem_shared.envelope import utcnow
 from tandem_shared.service import started
@@ -39,10 +40,10 @@ def load_people(settings: Settings) -> Directory | None:
     return load_directory(path) if path.exists() else None
 
 
-def add_projections(infra: Infra, *, group: str = topics.GATEWAY_GROUP) -> None:
+def add_projections(infra: Infra, *, group: str = topics.GATEWAY_GROUP) -> ConsumerLoop:
     """Register the consumer that projects every data topic into the read models."""
     projector = Projector(directory=load_people(infra.settings))
-    infra.consumer(group=group, topics=PROJECTED_TOPICS, handler=projector)
+    return infra.consumer(group=group, topics=PROJECTED_TOPICS, handler=projector)
 
 
 async def seed_demo_keys(
@@ -79,11 +80,9 @@ async def serve(settings: Settings) -> None:
 
 async def _rebuild(settings: GatewaySettings) -> None:
     infra = build_infra(settings, schema=SCHEMA, with_relay=False)
-    add_projections(infra)
+    loop = add_projections(infra)
     async with started(infra.producer, infra.engine):
-        loop = infra.workers[0]
-        assert hasattr(loop, "group")
-        await rebuild(sessions=infra.sessions, loop=loop, kafka=settings.kafka)  # type: ignore[arg-type]
+        await rebuild(sessions=infra.sessions, loop=loop, kafka=settings.kafka)
 
 
 def rebuild_command(settings: Settings, _args: list[str]) -> int:

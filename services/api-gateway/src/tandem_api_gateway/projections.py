@@ -237,7 +237,9 @@ class Projector:
         """Project a handoff: who owns it, why, with marketing's context."""
         event = envelope.payload(ev.RoutingDecided)
         key = {"handoff_id": event.handoff_id}
-        row = await store.lock_row(session, handoffs, key=key, defaults=_new_handoff(event.decided_at))
+        row = await store.lock_row(
+            session, handoffs, key=key, defaults=_new_handoff(event.decided_at)
+        )
         values = {
             "decision_id": event.decision_id,
             "account_key": event.account_key,
@@ -266,7 +268,9 @@ class Projector:
         """Move a handoff's SLA clock; the handoff row may not exist yet."""
         event = envelope.payload(ev.SlaEvent)
         key = {"handoff_id": event.handoff_id}
-        row = await store.lock_row(session, handoffs, key=key, defaults=_new_handoff(event.started_at))
+        row = await store.lock_row(
+            session, handoffs, key=key, defaults=_new_handoff(event.started_at)
+        )
         state = apply_sla_event(_sla_state(row), event_type=envelope.type, event=event)
         fallback = {
             "account_key": event.account_key,
@@ -409,7 +413,9 @@ async def _update_account(
     await store.update_row(session, accounts, key={"account_key": key}, values=values)
 
 
-async def _notify(session: AsyncSession, kind: str, object_id: str, account_key: str | None) -> None:
+async def _notify(
+    session: AsyncSession, kind: str, object_id: str, account_key: str | None
+) -> None:
     await store.notify_feed(session, {"kind": kind, "id": object_id, "account_key": account_key})
 
 

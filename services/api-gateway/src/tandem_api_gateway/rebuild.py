@@ -39,17 +39,17 @@ async def rewind_group(settings: KafkaSettings, *, group: str, topics: Sequence[
         await consumer.stop()
 
 
-async def consume_until_caught_up(loop: ConsumerLoop, *, timeout: float) -> None:
+async def consume_until_caught_up(loop: ConsumerLoop, *, within_seconds: float) -> None:
     """Run a consumer loop until it has processed everything on its partitions, then stop it."""
     task = asyncio.create_task(loop.run(), name=f"rebuild-{loop.group}")
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within_seconds
     try:
         while not loop.caught_up():
             if task.done():
                 task.result()  # re-raise what ended the loop
                 raise RuntimeError("the consumer stopped before catching up")
             if time.monotonic() > deadline:
-                raise TimeoutError(f"rebuild did not catch up within {timeout} s")
+                raise TimeoutError(f"rebuild did not catch up within {within_seconds} s")
             await asyncio.sleep(0.1)
     finally:
         loop.stop()
@@ -61,10 +61,10 @@ async def rebuild(
     sessions: async_sessionmaker[AsyncSession],
     loop: ConsumerLoop,
     kafka: KafkaSettings,
-    timeout: float = 600.0,
+    within_seconds: float = 600.0,
 ) -> None:
     """Empty the read models and the inbox, rewind the loop's group and re-consume everything."""
     async with sessions() as session, session.begin():
         await truncate_read_models(session)
     await rewind_group(kafka, group=loop.group, topics=loop.topics)
-    await consume_until_caught_up(loop, timeout=timeout)
+    await consume_until_caught_up(loop, within_seconds=within_seconds)

@@ -12,8 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tandem_ingest.adapters import repository
 from tandem_ingest.domain.bombora import Item
-from tandem_ingest.domain.deliveries import Delivery, authenticate, check_token, normalize
-from tandem_ingest.domain.deliveries import surge_reader
+from tandem_ingest.domain.deliveries import (
+    Delivery,
+    authenticate,
+    check_token,
+    normalize,
+    surge_reader,
+)
 from tandem_ingest.domain.errors import MalformedBodyError, SchemaError
 from tandem_ingest.domain.normalized import ElementError, NormalizedEvent, NormalizeResult
 from tandem_ingest.domain.sources import Source
@@ -55,6 +60,7 @@ async def receive_webhook(
     """Authenticate, normalize, archive and outbox one webhook (SignatureError and 403s raise)."""
     scheme = authenticate(source, delivery, now=received_at)
     payload_id = uuid.uuid4()
+    summary: dict[str, Any]
     try:
         result = normalize(source, delivery.body, received_at=received_at)
     except MalformedBodyError as exc:

@@ -11,7 +11,13 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tandem_alerts.adapters.tables import alerts, deliveries, delivery_attempts, destinations, digests
+from tandem_alerts.adapters.tables import (
+    alerts,
+    deliveries,
+    delivery_attempts,
+    destinations,
+    digests,
+)
 from tandem_alerts.domain.circuit import Circuit
 from tandem_alerts.domain.pacing import ChannelPacer
 from tandem_alerts.domain.plan import PlannedDelivery, Timing
@@ -67,7 +73,9 @@ class AttemptRecord:
 # ---- alerts ---------------------------------------------------------------------------------
 
 
-async def save_alert(session: AsyncSession, alert: AlertRequested, *, request_event_id: str) -> None:
+async def save_alert(
+    session: AsyncSession, alert: AlertRequested, *, request_event_id: str
+) -> None:
     """Keep the request (the first one wins: a re-sent alert id is the same alert)."""
     await session.execute(
         insert(alerts)
@@ -302,9 +310,7 @@ async def mark_failed_attempt(
 async def log_attempts(session: AsyncSession, records: Sequence[AttemptRecord]) -> None:
     """Append attempts to the log."""
     if records:
-        await session.execute(
-            sa.insert(delivery_attempts), [record.__dict__ for record in records]
-        )
+        await session.execute(sa.insert(delivery_attempts), [record.__dict__ for record in records])
 
 
 # ---- digests --------------------------------------------------------------------------------
@@ -366,7 +372,9 @@ async def release_digest(
 
 
 def _destination_key(channel: DeliveryChannel, destination: str) -> sa.ColumnElement[bool]:
-    return sa.and_(destinations.c.channel == channel.value, destinations.c.destination == destination)
+    return sa.and_(
+        destinations.c.channel == channel.value, destinations.c.destination == destination
+    )
 
 
 def _delivery(row: sa.Row[Any]) -> DeliveryRow:

@@ -64,5 +64,3 @@ def _retry_after(headers: Any) -> float | None:
 def _status(exc: BaseException) -> int | None:
     status = getattr(exc, "status", None)
     return status if isinstance(status, int) else None
-
-

@@ -47,4 +47,6 @@ def with_crm_link(alert: AlertRequested, *, base_url: str | None) -> AlertReques
     url = alert.crm_url
     if base_url is None or url is None or url.lower().startswith(("https://", "http://")):
         return alert
-    return alert.model_copy(update={"crm_url": urljoin(base_url.rstrip("/") + "/", url.lstrip("/"))})
+    return alert.model_copy(
+        update={"crm_url": urljoin(base_url.rstrip("/") + "/", url.lstrip("/"))}
+    )

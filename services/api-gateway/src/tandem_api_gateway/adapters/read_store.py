@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -71,7 +70,7 @@ async def list_timeline(
     session: AsyncSession,
     *,
     account_key: str,
-    after: tuple[datetime, int, str] | None,
+    after: tuple[Any, ...] | None,
     limit: int,
 ) -> list[Row]:
     """Return up to limit+1 timeline entries of an account, newest first."""
@@ -93,7 +92,9 @@ async def list_timeline(
 def _handoffs_visible_to(person_id: str | None) -> sa.ColumnElement[bool]:
     if person_id is None:
         return sa.true()
-    return sa.or_(handoffs.c.assignee_id == person_id, handoffs.c.notified_ids.contains([person_id]))
+    return sa.or_(
+        handoffs.c.assignee_id == person_id, handoffs.c.notified_ids.contains([person_id])
+    )
 
 
 async def list_handoffs(
@@ -104,7 +105,7 @@ async def list_handoffs(
     tier: str | None = None,
     signal: str | None = None,
     assignee: str | None = None,
-    after: tuple[datetime, str] | None = None,
+    after: tuple[Any, ...] | None = None,
     limit: int,
 ) -> list[Row]:
     """Return up to limit+1 handoffs, newest first; `visible_to` restricts a rep to theirs."""
@@ -143,7 +144,7 @@ async def list_alerts(
     kind: str | None = None,
     channel: str | None = None,
     account_key: str | None = None,
-    after: tuple[datetime, str] | None = None,
+    after: tuple[Any, ...] | None = None,
     limit: int,
 ) -> list[Row]:
     """Return up to limit+1 alerts, newest first; `visible_to` restricts a rep to theirs."""
@@ -191,6 +192,7 @@ async def deliveries_of(session: AsyncSession, alert_ids: Sequence[str]) -> dict
 
 async def account_facts(session: AsyncSession) -> list[Row]:
     """Return accounts with the times of their sales and marketing activity."""
+
     def times(kind: TimelineKind) -> sa.ScalarSelect[Any]:
         return (
             sa.select(sa.func.coalesce(sa.func.array_agg(timeline.c.at), sa.text("'{}'")))
@@ -210,9 +212,7 @@ async def account_facts(session: AsyncSession) -> list[Row]:
 
 async def handoff_facts(session: AsyncSession) -> list[Row]:
     """Return handoffs known well enough to measure (tier, signal and start known)."""
-    query = sa.select(handoffs).where(
-        handoffs.c.tier.is_not(None), handoffs.c.signal.is_not(None)
-    )
+    query = sa.select(handoffs).where(handoffs.c.tier.is_not(None), handoffs.c.signal.is_not(None))
     return await _rows(session, query)
 
 

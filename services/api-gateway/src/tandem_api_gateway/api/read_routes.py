@@ -52,7 +52,11 @@ class HandoffOutcome(StrEnum):
     BREACHED = "breached"
 
 
-_OUTCOME = {HandoffOutcome.OPEN: "running", HandoffOutcome.MET: "met", HandoffOutcome.BREACHED: "breached"}
+_OUTCOME = {
+    HandoffOutcome.OPEN: "running",
+    HandoffOutcome.MET: "met",
+    HandoffOutcome.BREACHED: "breached",
+}
 
 router = APIRouter(prefix="/v1", responses={401: {"model": ErrorOut}, 429: {"model": ErrorOut}})
 
@@ -90,9 +94,7 @@ async def list_accounts(
 
 
 @router.get("/accounts/{account_key}", tags=["accounts"], responses=_404)
-async def get_account(
-    gateway: GatewayDep, principal: PrincipalDep, account_key: Key
-) -> AccountOut:
+async def get_account(gateway: GatewayDep, principal: PrincipalDep, account_key: Key) -> AccountOut:
     """Return one account with its owners, engagement, intent and open handoffs."""
     require(principal, Operation.READ_ACCOUNTS)
     async with gateway.read() as session:
@@ -119,7 +121,10 @@ async def account_timeline(
         if await read_store.get_account(session, account_key) is None:
             raise NotFound(f"account {account_key} not found")
         rows = await read_store.list_timeline(
-            session, account_key=account_key, after=after, limit=size  # type: ignore[arg-type]
+            session,
+            account_key=account_key,
+            after=after,
+            limit=size,
         )
     page = paginate(
         rows,
@@ -128,7 +133,9 @@ async def account_timeline(
         sort_key=lambda r: [r["at"], r["rank"], r["entry_id"]],
         key=key,
     )
-    items = [TimelineEntryOut(**{k: r[k] for k in TimelineEntryOut.model_fields}) for r in page.items]
+    items = [
+        TimelineEntryOut(**{k: r[k] for k in TimelineEntryOut.model_fields}) for r in page.items
+    ]
     return PageOut(items=items, next_cursor=page.next_cursor)
 
 
@@ -155,7 +162,7 @@ async def _handoff_page(
             tier=tier.value if tier else None,
             signal=signal.value if signal else None,
             assignee=assignee,
-            after=after,  # type: ignore[arg-type]
+            after=after,
             limit=size,
         )
     page = paginate(
@@ -248,14 +255,16 @@ async def list_alerts(
             kind=kind.value if kind else None,
             channel=channel.value if channel else None,
             account_key=account_key,
-            after=after,  # type: ignore[arg-type]
+            after=after,
             limit=size,
         )
         page = paginate(
             rows, limit=size, spec=ALERTS, sort_key=lambda r: [r["sort_at"], r["alert_id"]], key=key
         )
         deliveries = await read_store.deliveries_of(session, [r["alert_id"] for r in page.items])
-    items = [to_alert(r, deliveries.get(r["alert_id"], []), principal=principal) for r in page.items]
+    items = [
+        to_alert(r, deliveries.get(r["alert_id"], []), principal=principal) for r in page.items
+    ]
     return PageOut(items=items, next_cursor=page.next_cursor)
 
 

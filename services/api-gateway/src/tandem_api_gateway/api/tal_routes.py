@@ -147,7 +147,9 @@ async def validate(
         else:
             if body.tier is None:
                 raise InvalidInput("change_tier needs the new tier")
-            entry = wf.change_tier(entry, actor=principal, now=now, tier=body.tier, reason=body.reason)
+            entry = wf.change_tier(
+                entry, actor=principal, now=now, tier=body.tier, reason=body.reason
+            )
         await tal_store.save_entry(session, entry, now=now)
     return to_tal_entry(entry)
 
@@ -185,7 +187,9 @@ async def remove(
     return to_tal_entry(removed)
 
 
-async def _locked(session: AsyncSession, account_key: str, *, must_exist: bool) -> wf.TalEntry | None:
+async def _locked(
+    session: AsyncSession, account_key: str, *, must_exist: bool
+) -> wf.TalEntry | None:
     # An advisory lock also serialises the first proposal of an account (no row to lock yet).
     await session.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(account_key))))
     entry = await tal_store.load_entry(session, account_key, lock=False)
@@ -198,7 +202,9 @@ async def _publish(
     session: AsyncSession, entry: wf.TalEntry, payload: BaseModel, event_type: EventType
 ) -> None:
     # One event per decision: the id is derived from it, so a retried request cannot double it.
-    event_id = uuid.uuid5(uuid.NAMESPACE_URL, f"tandem:tal:{entry.account_key}:{len(entry.history)}")
+    event_id = uuid.uuid5(
+        uuid.NAMESPACE_URL, f"tandem:tal:{entry.account_key}:{len(entry.history)}"
+    )
     envelope = Envelope.wrap(
         payload, type=event_type, source=SOURCE, subject=entry.account_key, id=str(event_id)
     )

@@ -158,7 +158,9 @@ async def payload_chunks(
         rows = (
             await session.execute(
                 sa.select(raw_payload_chunks.c.seq, raw_payload_chunks.c.data)
-                .where(raw_payload_chunks.c.payload_id == payload_id, raw_payload_chunks.c.seq > last)
+                .where(
+                    raw_payload_chunks.c.payload_id == payload_id, raw_payload_chunks.c.seq > last
+                )
                 .order_by(raw_payload_chunks.c.seq)
                 .limit(per_query)
             )

@@ -24,7 +24,7 @@ from tandem_ingest.domain.sources import Source, SourceKind
 
 STANDARD_WEBHOOKS = "standard-webhooks"
 SEGMENT_HMAC = "segment-hmac-sha1"
-SHARED_TOKEN = "token"
+SHARED_TOKEN = "token"  # noqa: S105 - the name of a scheme, not a secret
 UNSIGNED = "none"
 
 

@@ -34,10 +34,14 @@ class SourceKind(StrEnum):
 
 # Vendors that cannot sign their requests: a source of these kinds either checks a shared token
 # (`?token=` for webhooks, `Authorization: Bearer` for uploads) or says `unsigned: true`.
-UNSIGNED_KINDS = frozenset({SourceKind.SALESFORCE_OUTBOUND, SourceKind.CLEARBIT, SourceKind.BOMBORA})
+UNSIGNED_KINDS = frozenset(
+    {SourceKind.SALESFORCE_OUTBOUND, SourceKind.CLEARBIT, SourceKind.BOMBORA}
+)
 UPLOAD_KINDS = frozenset({SourceKind.BOMBORA})
 
-KindConfig = HubSpotConfig | SalesforceConfig | SegmentConfig | ClearbitConfig | BomboraConfig | None
+KindConfig = (
+    HubSpotConfig | SalesforceConfig | SegmentConfig | ClearbitConfig | BomboraConfig | None
+)
 
 _CONFIG_PARSERS: dict[SourceKind, Callable[[Any], KindConfig]] = {
     SourceKind.HUBSPOT: HubSpotConfig.model_validate,

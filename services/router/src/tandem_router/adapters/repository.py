@@ -71,7 +71,7 @@ async def named_refs(session: AsyncSession) -> list[AccountRef]:
             account_states.c.name.is_not(None)
         )
     )
-    return [AccountRef(account_key=key, name=name) for key, name in rows.tuples()]
+    return [AccountRef(account_key=key, name=name) for key, name in rows]
 
 
 async def lock_account(session: AsyncSession, account_key: str) -> AccountState:
@@ -121,7 +121,7 @@ async def lock_round_robin(session: AsyncSession, pools: Sequence[str]) -> Round
         .with_for_update()
     )
     return RoundRobinState(
-        pools={name: PoolState.model_validate(state) for name, state in rows.tuples()}
+        pools={name: PoolState.model_validate(state) for name, state in rows}
     )
 
 
@@ -142,7 +142,7 @@ async def load_round_robin(session: AsyncSession) -> RoundRobinState:
     """Return every pool's state, unlocked (for reports)."""
     rows = await session.execute(sa.select(round_robin_pools.c.pool_id, round_robin_pools.c.state))
     return RoundRobinState(
-        pools={name: PoolState.model_validate(state) for name, state in rows.tuples()}
+        pools={name: PoolState.model_validate(state) for name, state in rows}
     )
 
 
@@ -153,7 +153,7 @@ async def open_handoff_counts(session: AsyncSession) -> dict[str, int]:
         .where(handoffs.c.status == "open")
         .group_by(handoffs.c.assignee_id)
     )
-    return {assignee: int(count) for assignee, count in rows.tuples()}
+    return {assignee: int(count) for assignee, count in rows}
 
 
 async def open_handoff(session: AsyncSession, routing: RoutingDecided) -> None:
@@ -278,4 +278,4 @@ async def archived_events(session: AsyncSession) -> list[ArchivedEvent]:
             routed_events.c.occurred_at,
         ).order_by(routed_events.c.seq)
     )
-    return [ArchivedEvent(*row) for row in rows.tuples()]
+    return [ArchivedEvent(*row) for row in rows]

@@ -26,7 +26,10 @@ def upgrade() -> None:
         sa.Column("received_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
     )
     op.create_index(
-        "alerts_handoff", "alerts", ["handoff_id"], postgresql_where=sa.text("handoff_id IS NOT NULL")
+        "alerts_handoff",
+        "alerts",
+        ["handoff_id"],
+        postgresql_where=sa.text("handoff_id IS NOT NULL"),
     )
     op.create_table(
         "deliveries",

@@ -1,0 +1,191 @@
+"""A local HTTP server that speaks Slack's Web API (chat.postMessage, auth.test) for tests.
+
+Point slack_sdk at it with `AsyncWebClient(token=..., base_url=fake.base_url)`. Answers follow
+docs.slack.dev: HTTP 200 with `{"ok": true, ...}` or `{"ok": false, "error": ...}`, HTTP 429 with
+`Retry-After` when rate limited, and whatever status a test scripts for outages. Every request to
+chat.postMessage is recorded, whatever the answer, so tests can count attempts and read content.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from tandem_shared.local.embedded import free_port
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One scripted answer."""
+
+    status: int = 200
+    body: dict[str, Any] | None = None  # None: the ok answer for the message
+    headers: dict[str, str] = field(default_factory=dict)
+    raw: str | None = None  # a non-JSON body (what a proxy's 5xx page looks like)
+
+
+def ok() -> Reply:
+    """Answer like Slack when the message was posted."""
+    return Reply()
+
+
+def error(code: str) -> Reply:
+    """Answer a method error, e.g. channel_not_found (HTTP 200, ok false)."""
+    return Reply(body={"ok": False, "error": code})
+
+
+def rate_limited(retry_after: int) -> Reply:
+    """Answer HTTP 429 with Retry-After (seconds), as Slack does past its rate limit."""
+    return Reply(
+        status=429,
+        body={"ok": False, "error": "ratelimited"},
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
+def server_error(status: int = 503) -> Reply:
+    """Answer an outage: a 5xx with an HTML body."""
+    return Reply(status=status, raw="<html><body>Service Unavailable</body></html>")
+
+
+@dataclass(frozen=True)
+class Received:
+    """A chat.postMessage request as the server saw it, and what it answered."""
+
+    channel: str
+    text: str | None
+    blocks: list[dict[str, Any]]
+    at: float  # time.monotonic() on arrival
+    status: int
+    ok: bool
+    ts: str | None
+
+    @property
+    def block_text(self) -> str:
+        """Return every text of the blocks joined, for content assertions."""
+        return json.dumps(self.blocks, ensure_ascii=False)
+
+
+class FakeSlack:
+    """Slack's Web API on 127.0.0.1, scriptable per channel."""
+
+    def __init__(self, *, token: str = "xoxb-test-token") -> None:
+        self.token = token
+        self.port = free_port()
+        self.received: list[Received] = []
+        self._scripts: dict[str, deque[Reply]] = defaultdict(deque)
+        self._runner: web.AppRunner | None = None
+        self._seq = 0
+
+    @property
+    def base_url(self) -> str:
+        """The base URL to give AsyncWebClient (ends with a slash, like Slack's)."""
+        return f"http://127.0.0.1:{self.port}/api/"
+
+    @property
+    def messages(self) -> list[Received]:
+        """Return the messages Slack accepted."""
+        return [r for r in self.received if r.ok]
+
+    def to(self, channel: str) -> list[Received]:
+        """Return every request addressed to `channel`, accepted or not."""
+        return [r for r in self.received if r.channel == channel]
+
+    def script(self, channel: str, replies: list[Reply]) -> None:
+        """Queue answers for the next requests to `channel`; after them, requests succeed."""
+        self._scripts[channel].extend(replies)
+
+    async def start(self) -> None:
+        """Start serving."""
+        app = web.Application()
+        app.router.add_post("/api/chat.postMessage", self._post_message)
+        app.router.add_post("/api/auth.test", self._auth_test)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+
+    async def stop(self) -> None:
+        """Stop serving."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def _auth_test(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return web.json_response({"ok": False, "error": "invalid_auth"})
+        return web.json_response(
+            {
+                "ok": True,
+                "url": "https://tandem-test.slack.com/",
+                "team": "Tandem Test",
+                "user": "tandem",
+                "team_id": "T0TANDEM1",
+                "user_id": "U0TANDEMB",
+                "bot_id": "B0TANDEMB",
+            }
+        )
+
+    async def _post_message(self, request: web.Request) -> web.Response:
+        args = await _arguments(request)
+        channel = str(args.get("channel", ""))
+        if not self._authorized(request):
+            return self._answer(args, channel, Reply(body={"ok": False, "error": "not_authed"}))
+        if not channel:
+            return self._answer(args, channel, error("channel_not_found"))
+        if not args.get("text") and not args.get("blocks"):
+            return self._answer(args, channel, error("no_text"))
+        script = self._scripts.get(channel)
+        reply = script.popleft() if script else ok()
+        return self._answer(args, channel, reply)
+
+    def _answer(self, args: dict[str, Any], channel: str, reply: Reply) -> web.Response:
+        blocks = args.get("blocks") or []
+        if isinstance(blocks, str):  # form-encoded bodies carry blocks as a JSON string
+            blocks = json.loads(blocks)
+        text = args.get("text")
+        body = reply.body
+        ts: str | None = None
+        if body is None:
+            ts = self._next_ts()
+            body = {
+                "ok": True,
+                "channel": channel,
+                "ts": ts,
+                "message": {
+                    "type": "message",
+                    "subtype": "bot_message",
+                    "bot_id": "B0TANDEMB",
+                    "text": text or "",
+                    "blocks": blocks,
+                    "ts": ts,
+                },
+            }
+        accepted = reply.status == 200 and body.get("ok") is True
+        self.received.append(
+            Received(channel, text, blocks, time.monotonic(), reply.status, accepted, ts)
+        )
+        if reply.raw is not None:
+            return web.Response(
+                status=reply.status, text=reply.raw, content_type="text/html", headers=reply.headers
+            )
+        return web.json_response(body, status=reply.status, headers=reply.headers)
+
+    def _authorized(self, request: web.Request) -> bool:
+        return request.headers.get("Authorization") == f"Bearer {self.token}"
+
+    def _next_ts(self) -> str:
+        self._seq += 1
+        return f"{int(time.time())}.{self._seq:06d}"
+
+
+async def _arguments(request: web.Request) -> dict[str, Any]:
+    if request.content_type == "application/json":
+        data = await request.json()
+        return data if isinstance(data, dict) else {}
+    form = await request.post()
+    return {k: v for k, v in form.items() if isinstance(v, str)}

@@ -1,0 +1,332 @@
+"""The SLA monitor over the real broker and database, with a clock the tests move forward."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import httpx
+import pytest
+import pytest_asyncio
+import sqlalchemy as sa
+from conftest import Infra
+from test_sla_support import (
+    LEADER,
+    MANAGER,
+    REP,
+    Collector,
+    activity,
+    decision,
+    start_group_at_end,
+    write_config,
+)
+
+from kafka_tools import produce_envelopes
+from tandem_shared import topics
+from tandem_shared.db import migrate
+from tandem_shared.envelope import Envelope, utcnow
+from tandem_shared.events import AlertKind, EventType, HandoffAcknowledged
+from tandem_shared.outbox import outbox
+from tandem_shared.settings import OutboxSettings
+from tandem_sla_monitor.adapters.tables import early_activities, superseded_clocks
+from tandem_sla_monitor.main import CONSUMED_TOPICS, MIGRATIONS, SCHEMA, SlaService, build_service
+from tandem_sla_monitor.settings import SlaMonitorSettings, SlaSettings
+from tandem_sla_monitor.timer import ClockTimer
+
+pytestmark = pytest.mark.integration
+
+# Meeting requests get 1 business minute: warning at 45 s, breach at 60 s, then the chain.
+ESCALATION = """\
+  - notify: assignee
+    after_breach_minutes: 1
+    repeat_every_minutes: 1
+    max_repeats: 1
+  - notify: manager
+    after_breach_minutes: 3
+  - notify: leadership
+    after_breach_minutes: 5
+"""
+
+
+class MovableNow:
+    """Wall-clock time plus an offset the tests move forward."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def __call__(self) -> datetime:
+        return utcnow() + self.offset
+
+    def advance(self, **delta: float) -> datetime:
+        self.offset += timedelta(**delta)
+        return self()
+
+
+@dataclass
+class Running:
+    service: SlaService
+    now: MovableNow
+    events: Collector
+    http: httpx.AsyncClient
+    bootstrap: str
+
+    async def produce(self, topic: str, *envelopes: Envelope) -> None:
+        await produce_envelopes(self.bootstrap, topic, list(envelopes))
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def sla(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Running]:
+    """The service's consumer, relay and timer running in this loop for the whole module."""
+    config_dir = write_config(tmp_path_factory.mktemp("sla-config"), escalation=ESCALATION)
+    group = f"sla-test-{uuid.uuid4().hex[:8]}"
+    settings = SlaMonitorSettings(
+        **infra.settings(config_dir=config_dir).model_dump(exclude={"outbox"}),
+        outbox=OutboxSettings(poll_seconds=0.2),
+        sla=SlaSettings(tick_seconds=0.1, consumer_group=group),
+    )
+    await migrate(settings=settings.database, schema=SCHEMA, script_location=MIGRATIONS)
+    await start_group_at_end(infra.bootstrap_servers, group, list(CONSUMED_TOPICS))
+    now = MovableNow()
+    service = build_service(settings, now=now)
+    events = Collector(infra.bootstrap_servers, [topics.SLA, topics.ALERT_REQUESTS])
+    await events.start()
+    await service.infra.producer.start()
+    tasks = [asyncio.create_task(w.run()) for w in service.infra.workers]
+    transport = httpx.ASGITransport(app=service.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://sla") as http:
+        yield Running(service, now, events, http, infra.bootstrap_servers)
+    for worker in service.infra.workers:
+        worker.stop()
+    await asyncio.gather(*tasks)
+    await service.infra.producer.stop()
+    await service.infra.engine.dispose()
+    await events.stop()
+
+
+def ids() -> tuple[str, str]:
+    suffix = uuid.uuid4().hex[:8]
+    return f"h-{suffix}", f"acct-{suffix}.com"
+
+
+async def start(sla: Running, handoff: str, account: str) -> Envelope:
+    await sla.produce(topics.ROUTING, decision(handoff, decided_at=sla.now(), account_key=account))
+    [started] = await sla.events.wait_for(handoff, EventType.SLA_STARTED)
+    return started
+
+
+async def test_a_touch_in_time_meets_the_sla(sla: Running) -> None:
+    handoff, account = ids()
+    started = await start(sla, handoff, account)
+    touched_at = sla.now() + timedelta(seconds=10)
+    await sla.produce(topics.CRM, activity(account_key=account, occurred_at=touched_at))
+    [met] = await sla.events.wait_for(handoff, EventType.SLA_MET)
+    assert met.data["within_sla"] is True
+    assert met.causationid is not None
+    assert datetime.fromisoformat(met.data["deadline"]) == datetime.fromisoformat(
+        started.data["deadline"]
+    )
+    view = (await sla.http.get(f"/v1/clocks/{handoff}")).json()
+    assert view["status"] == "met" and view["next_due_at"] is None
+    assert view["remaining_business_seconds"] is None
+    assert datetime.fromisoformat(view["touched_at"]) == touched_at
+
+
+async def test_a_touch_by_someone_outside_the_team_does_not_stop_the_clock(sla: Running) -> None:
+    handoff, account = ids()
+    await start(sla, handoff, account)
+    stranger = activity(account_key=account, occurred_at=sla.now(), actor_id="hs-owner-unknown")
+    await sla.produce(topics.CRM, stranger)
+    async with asyncio.timeout(10):
+        while not await _stored_activity(sla, stranger.data["activity_id"]):
+            await asyncio.sleep(0.05)
+    view = (await sla.http.get(f"/v1/clocks/{handoff}")).json()
+    assert view["status"] == "running" and view["remaining_business_seconds"] > 0
+
+
+async def test_warning_then_a_touch_before_the_deadline(sla: Running) -> None:
+    handoff, account = ids()
+    await start(sla, handoff, account)
+    sla.now.advance(seconds=46)
+    [warning] = await sla.events.wait_for(handoff, EventType.SLA_WARNING)
+    [alert] = await sla.events.wait_for(handoff, EventType.ALERT_REQUESTED)
+    assert alert.data["kind"] == AlertKind.SLA_WARNING and alert.data["recipient_ids"] == [REP]
+    assert warning.data["elapsed_business_seconds"] == 45
+    await sla.produce(topics.CRM, activity(account_key=account, occurred_at=sla.now()))
+    [met] = await sla.events.wait_for(handoff, EventType.SLA_MET)
+    assert met.data["within_sla"] is True
+    assert sla.events.of(handoff, EventType.SLA_BREACHED) == []
+
+
+async def test_breach_escalates_up_the_chain_until_acknowledged(sla: Running) -> None:
+    handoff, account = ids()
+    await start(sla, handoff, account)
+    sla.now.advance(seconds=61)
+    [breached] = await sla.events.wait_for(handoff, EventType.SLA_BREACHED)
+    breach_alert = await sla.events.wait_for(
+        handoff, EventType.ALERT_REQUESTED, where=lambda e: e.data["kind"] == AlertKind.SLA_BREACH
+    )
+    assert breach_alert[0].data["recipient_ids"] == [REP, MANAGER]
+    assert len(sla.events.of(handoff, EventType.SLA_WARNING)) == 1  # caught up, once
+
+    sla.now.advance(seconds=60)  # level 1: the rep
+    [level1] = await sla.events.wait_for(handoff, EventType.SLA_ESCALATED)
+    assert (level1.data["escalation_level"], level1.data["escalated_to"]) == (1, [REP])
+
+    sla.now.advance(seconds=120)  # the level 1 reminder and level 2: the manager
+    escalated = await sla.events.wait_for(handoff, EventType.SLA_ESCALATED, count=3)
+    assert [e.data["escalation_level"] for e in escalated] == [1, 1, 2]
+    assert escalated[-1].data["escalated_to"] == [MANAGER]
+    assert len({e.id for e in escalated}) == 3
+
+    response = await sla.http.post(
+        f"/v1/handoffs/{handoff}/acknowledge", json={"person_id": MANAGER}
+    )
+    assert response.status_code == 200, response.text
+    view = response.json()
+    await sla.events.wait_for(handoff, EventType.SLA_ACKNOWLEDGED)
+    # Leadership (level 3, 5 minutes after the breach) waits for the 10-minute pause to end.
+    resume = datetime.fromisoformat(view["acknowledged_at"]) + timedelta(minutes=10)
+    assert datetime.fromisoformat(view["next_due_at"]) == resume
+    assert view["status"] == "breached" and view["remaining_business_seconds"] == 0
+    assert datetime.fromisoformat(breached.data["deadline"]) < datetime.fromisoformat(view["as_of"])
+
+    sla.now.advance(minutes=10)
+    [*_, level3] = await sla.events.wait_for(handoff, EventType.SLA_ESCALATED, count=4)
+    assert level3.data["escalation_level"] == 3 and level3.data["escalated_to"] == [LEADER]
+
+
+async def test_activity_logged_before_its_decision_still_meets_the_sla(sla: Running) -> None:
+    handoff, account = ids()
+    decided_at = sla.now()
+    early = activity(account_key=account, occurred_at=decided_at + timedelta(seconds=5))
+    await sla.produce(topics.CRM, early)
+    async with asyncio.timeout(10):
+        while not await _stored_activity(sla, early.data["activity_id"]):
+            await asyncio.sleep(0.05)
+    await sla.produce(topics.ROUTING, decision(handoff, decided_at=decided_at, account_key=account))
+    [met] = await sla.events.wait_for(handoff, EventType.SLA_MET)
+    assert met.data["met_by_activity_id"] == early.data["activity_id"]
+    assert met.data["within_sla"] is True
+    assert len(sla.events.of(handoff, EventType.SLA_STARTED)) == 1
+
+
+async def test_acknowledgement_event_and_api_errors(sla: Running) -> None:
+    handoff, account = ids()
+    await start(sla, handoff, account)
+    ack = HandoffAcknowledged(
+        handoff_id=handoff, person_id=REP, via="slack", acknowledged_at=sla.now()
+    )
+    envelope = Envelope.wrap(
+        ack, type=EventType.HANDOFF_ACKNOWLEDGED, source="/test", subject=account
+    )
+    await sla.produce(topics.HANDOFF_ACTIONS, envelope)
+    [acknowledged] = await sla.events.wait_for(handoff, EventType.SLA_ACKNOWLEDGED)
+    assert acknowledged.causationid == envelope.id
+    view = (await sla.http.get(f"/v1/clocks/{handoff}")).json()
+    assert view["acknowledged_by"] == REP and view["status"] == "running"
+
+    unknown = await sla.http.post("/v1/handoffs/nope/acknowledge", json={"person_id": REP})
+    assert unknown.status_code == 404
+    assert (await sla.http.get("/v1/clocks/nope")).status_code == 404
+    stranger = await sla.http.post(f"/v1/handoffs/{handoff}/acknowledge", json={"person_id": "x"})
+    assert stranger.status_code == 422
+
+
+async def test_reassignment_closes_the_old_clock_and_starts_a_new_one(sla: Running) -> None:
+    handoff, account = ids()
+    first = await start(sla, handoff, account)
+    again = decision(handoff, decided_at=sla.now(), account_key=account, assignee_id=MANAGER)
+    await sla.produce(topics.ROUTING, again)
+    started = await sla.events.wait_for(handoff, EventType.SLA_STARTED, count=2)
+    assert started[1].data["assignee_id"] == MANAGER and started[1].id != first.id
+    view = (await sla.http.get(f"/v1/clocks/{handoff}")).json()
+    assert view["assignee_id"] == MANAGER and view["decision_id"] == again.data["decision_id"]
+    async with sla.service.infra.sessions() as session:
+        superseded = (
+            (
+                await session.execute(
+                    sa.select(superseded_clocks.c.superseded_by).where(
+                        superseded_clocks.c.handoff_id == handoff
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert superseded == [again.data["decision_id"]]
+
+
+async def test_metrics_by_tier_and_signal(sla: Running) -> None:
+    since = sla.now()
+    (met_id, met_account), (late_id, late_account) = ids(), ids()
+    await start(sla, met_id, met_account)
+    await start(sla, late_id, late_account)
+    await sla.produce(topics.CRM, activity(account_key=met_account, occurred_at=sla.now()))
+    await sla.events.wait_for(met_id, EventType.SLA_MET)
+    until = sla.now() + timedelta(seconds=1)
+    sla.now.advance(seconds=61)
+    await sla.events.wait_for(late_id, EventType.SLA_BREACHED)
+    response = await sla.http.get(
+        "/v1/metrics/sla", params={"since": since.isoformat(), "until": until.isoformat()}
+    )
+    assert response.status_code == 200, response.text
+    [cell] = response.json()["by_tier_and_signal"]
+    assert (cell["tier"], cell["signal"]) == ("1", "meeting_request")
+    assert (cell["handoffs"], cell["met"], cell["breached"]) == (2, 1, 1)
+    assert cell["success_rate"] == 0.5 and cell["first_touch_business"]["count"] == 1
+
+
+async def test_two_replicas_fire_each_breach_exactly_once(sla: Running) -> None:
+    handoffs = [ids() for _ in range(12)]
+    for handoff, account in handoffs:
+        await sla.produce(
+            topics.ROUTING, decision(handoff, decided_at=sla.now(), account_key=account)
+        )
+    for handoff, _ in handoffs:
+        await sla.events.wait_for(handoff, EventType.SLA_STARTED)
+    # Two more timers, ahead of the service's own, race for the same rows in small batches.
+    ahead = lambda: sla.now() + timedelta(seconds=61)  # noqa: E731
+    settings = SlaSettings(batch_size=3)
+    directory = sla.service.handlers.directory
+    replicas = [
+        ClockTimer(
+            sessions=sla.service.infra.sessions, directory=directory, settings=settings, now=ahead
+        )
+        for _ in range(2)
+    ]
+    claimed = [0, 0]
+    while True:
+        rounds = await asyncio.gather(*(r.tick() for r in replicas))
+        claimed = [c + n for c, n in zip(claimed, rounds, strict=True)]
+        if not any(rounds):
+            break
+    assert sum(claimed) >= len(handoffs)
+    breach_ids = []
+    for handoff, _ in handoffs:
+        [breached] = await sla.events.wait_for(handoff, EventType.SLA_BREACHED)
+        breach_ids.append(breached.id)
+    async with sla.service.infra.sessions() as session:
+        rows = (
+            await session.execute(
+                sa.select(outbox.c.event_id, sa.func.count())
+                .where(outbox.c.event_id.in_(breach_ids))
+                .group_by(outbox.c.event_id)
+            )
+        ).all()
+    assert sorted(rows) == sorted((event_id, 1) for event_id in breach_ids)
+    for handoff, _ in handoffs:
+        assert len(sla.events.of(handoff, EventType.SLA_BREACHED)) == 1
+        assert len(sla.events.of(handoff, EventType.SLA_WARNING)) == 1
+
+
+async def _stored_activity(sla: Running, activity_id: str) -> bool:
+    async with sla.service.infra.sessions() as session:
+        found = await session.execute(
+            sa.select(early_activities.c.activity_id).where(
+                early_activities.c.activity_id == activity_id
+            )
+        )
+        return found.first() is not None
