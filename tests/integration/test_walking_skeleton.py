@@ -17,9 +17,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
-import pytest
 import pytest_asyncio
 import yaml
+
 from services import Stack, stack_env
 from slack_server import FakeSlack
 
