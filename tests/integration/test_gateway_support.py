@@ -198,12 +198,6 @@ def build_scenario(tag: str) -> Scenario:
         s.add(topics.ROUTING, decided, ev.EventType.ROUTING_DECIDED, key)
         started = _sla(handoff, key, rep, tier, decided_at)
         s.add(topics.SLA, started, ev.EventType.SLA_STARTED, key)
-    s.add(
-        topics.SLA,
-        _sla(s.ava_handoff, s.acme, "ava.ae", ev.Tier.T1, t0),
-        ev.EventType.SLA_STARTED,
-        s.acme,
-    )
     met = _sla(s.ava_handoff, s.acme, "ava.ae", ev.Tier.T1, t0, at=t0 + timedelta(minutes=50))
     met = met.model_copy(update={"within_sla": True})
     s.add(topics.SLA, met, ev.EventType.SLA_MET, s.acme)

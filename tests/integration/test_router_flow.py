@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,6 +23,7 @@ import yaml
 from aiokafka import AIOKafkaConsumer
 
 from kafka_tools import produce_envelopes
+from tandem_router import commands
 from tandem_router.adapters import repository
 from tandem_router.adapters.tables import handoffs, routed_events
 from tandem_router.app import create_app
@@ -412,6 +414,29 @@ async def test_decision_trail_reassignment_and_sla_close(router: Router, unique:
     async with asyncio.timeout(20):
         while await status() != ("closed", "dan.sdr"):
             await asyncio.sleep(0.05)
+
+
+async def test_what_if_replays_the_archive_under_a_candidate(
+    router: Router, unique: str, infra: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = f"whatif-{unique}.com"
+    await listed(router, key, Tier.T3, territory="na-west")
+    meeting = engagement(key, EngagementKind.MEETING_REQUEST, email=f"jo@{key}")
+    await router.send(topics.ENGAGEMENT, meeting)
+    [routing] = await router.outputs.decision(key)
+    assert routing.assignee_id == "finn.sdr"
+    settings = infra.settings()
+    doc = yaml.safe_load((settings.config_dir / "routing.yaml").read_text())
+    doc["version"] = "2099-01-01.1"
+    doc["pools"]["na-west-sdrs"]["members"] = ["dan.sdr"]  # Finn leaves the west pool
+    candidate = tmp_path / "candidate.yaml"
+    candidate.write_text(yaml.safe_dump(doc))
+    since = (meeting.time - timedelta(seconds=1)).isoformat()
+    argv = ["--rules", str(candidate), "--since", since]
+    assert await asyncio.to_thread(commands.what_if_command, settings, argv) == 0
+    report = capsys.readouterr().out
+    assert f"{meeting.id}: finn.sdr -> dan.sdr" in report
+    assert "what-if: 2026-11-23.1 -> 2099-01-01.1" in report
 
 
 async def test_two_replicas_route_every_event_once_within_capacity(

@@ -113,8 +113,9 @@ def ids() -> tuple[str, str]:
 
 async def start(sla: Running, handoff: str, account: str) -> Envelope:
     await sla.produce(topics.ROUTING, decision(handoff, decided_at=sla.now(), account_key=account))
-    [started] = await sla.events.wait_for(handoff, EventType.SLA_STARTED)
-    return started
+    started: list[Envelope] = await sla.events.wait_for(handoff, EventType.SLA_STARTED)
+    assert len(started) == 1
+    return started[0]
 
 
 async def test_a_touch_in_time_meets_the_sla(sla: Running) -> None:

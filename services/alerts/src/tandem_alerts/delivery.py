@@ -261,14 +261,20 @@ class DeliveryWorker:
         duration_ms: int,
     ) -> DestinationState:
         assert result.failure is not None
-        state = job.state
         kind, _ = judge(result.failure, attempts=1, policy=self._retry)
+        state = self._after_failure(job.state, kind, result, now)
+        # A retry never comes before the breaker lets a trial through.
+        not_before = state.circuit.retry_at(policy=self._circuit) or now
         records: list[AttemptRecord] = []
         for delivery in job.deliveries:
             attempt = delivery.attempts + 1
             _, decision = judge(result.failure, attempts=attempt, policy=self._retry)
             retrying = decision.action is Action.RETRY
-            retry_at = now + timedelta(seconds=decision.delay_seconds) if retrying else None
+            retry_at = (
+                max(now + timedelta(seconds=decision.delay_seconds), not_before)
+                if retrying
+                else None
+            )
             await repo.mark_failed_attempt(
                 session, [delivery.id], error=decision.reason, retry_at=retry_at
             )
@@ -302,14 +308,20 @@ class DeliveryWorker:
                 attempt=attempt,
                 outcome=outcome,
                 reason=decision.reason,
-                retry_in=decision.delay_seconds if retrying else None,
+                retry_at=retry_at.isoformat() if retry_at else None,
             )
         await repo.log_attempts(session, records)
+        return state
+
+    def _after_failure(
+        self, state: DestinationState, kind: FailureKind, result: SendResult, now: datetime
+    ) -> DestinationState:
+        """Feed a failure to the breaker (transient only) or the pacer (rate limits)."""
         if kind is FailureKind.TRANSIENT:
-            state = replace(state, circuit=state.circuit.on_failure(now=now, policy=self._circuit))
+            return replace(state, circuit=state.circuit.on_failure(now=now, policy=self._circuit))
         if kind is FailureKind.RATE_LIMITED:
             wait = getattr(result.failure, "retry_after", None)
             if wait is None:
                 wait = self._retry.default_rate_limit_wait
-            state = replace(state, pacer=state.pacer.throttled(now=now, retry_after=wait))
+            return replace(state, pacer=state.pacer.throttled(now=now, retry_after=wait))
         return state

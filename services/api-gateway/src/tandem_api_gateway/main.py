@@ -11,6 +11,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tandem_api_gateway.adapters import key_store
+from tandem_api_gateway.adapters.projection_store import projection_group
 from tandem_api_gateway.api.context import Gateway
 from tandem_api_gateway.app import create_app
 from tandem_api_gateway.domain.api_keys import generate_api_key, hash_api_key, key_id_of
@@ -70,7 +71,9 @@ async def serve(settings: Settings) -> None:
     """Build the service and run it until a stop signal."""
     assert isinstance(settings, GatewaySettings)
     infra = build_infra(settings, schema=SCHEMA)
-    add_projections(infra)
+    async with infra.sessions() as session:
+        group = await projection_group(session, default=topics.GATEWAY_GROUP)
+    add_projections(infra, group=group)
     gateway = Gateway(settings=settings, sessions=infra.sessions, clock=utcnow)
     infra.workers.append(FeedListener(dsn=listen_dsn(settings.database.url), feed=gateway.feed))
     await seed_demo_keys(settings, infra.sessions)
@@ -80,9 +83,13 @@ async def serve(settings: Settings) -> None:
 
 async def _rebuild(settings: GatewaySettings) -> None:
     infra = build_infra(settings, schema=SCHEMA, with_relay=False)
-    loop = add_projections(infra)
     async with started(infra.producer, infra.engine):
-        await rebuild(sessions=infra.sessions, loop=loop, kafka=settings.kafka)
+        group = await rebuild(
+            sessions=infra.sessions,
+            consumer_for=lambda g: add_projections(infra, group=g),
+            default_group=topics.GATEWAY_GROUP,
+        )
+    log.info("read models rebuilt", group=group)
 
 
 def rebuild_command(settings: Settings, _args: list[str]) -> int:

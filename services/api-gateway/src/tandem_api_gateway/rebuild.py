@@ -1,42 +1,33 @@
-"""Rebuilding the read models from the topics: truncate, rewind the group, consume to the end.
+"""Rebuilding the read models from the topics: truncate, switch to a fresh group, re-consume.
 
-Run it with the gateway's consumers stopped (scaled to zero): a live member of the group would
-take some partitions, and the rebuild would only see the others.
+A fresh consumer group starts at the beginning of every topic on any broker (the embedded one
+refuses offset commits from outside a group's generation, so rewinding the old group is not an
+option). The group in use is stored in `projection_state`, so every replica started afterwards
+reads with it. Run the rebuild with the gateway's consumers stopped (scaled to zero): a live
+replica would keep projecting into the tables being rebuilt.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.structs import OffsetAndMetadata
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tandem_api_gateway.adapters.projection_store import truncate_read_models
+from tandem_api_gateway.adapters import projection_store as store
 from tandem_shared.consumer import ConsumerLoop
-from tandem_shared.settings import KafkaSettings
+
+_GENERATION = re.compile(r"^(?P<base>.+)\.rebuild-(?P<n>\d+)$")
 
 
-async def rewind_group(settings: KafkaSettings, *, group: str, topics: Sequence[str]) -> int:
-    """Commit the beginning offset of every partition of `topics` for `group`; return the count."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers, group_id=group, enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        partitions = [
-            TopicPartition(topic, p)
-            for topic in topics
-            for p in sorted(consumer.partitions_for_topic(topic) or ())
-        ]
-        consumer.assign(partitions)
-        beginnings = await consumer.beginning_offsets(partitions)
-        await consumer.commit({tp: OffsetAndMetadata(o, "") for tp, o in beginnings.items()})
-        return len(partitions)
-    finally:
-        await consumer.stop()
+def next_group(current: str) -> str:
+    """Return the group after `current`: `<base>.rebuild-<n+1>`."""
+    match = _GENERATION.fullmatch(current)
+    if match is None:
+        return f"{current}.rebuild-1"
+    return f"{match['base']}.rebuild-{int(match['n']) + 1}"
 
 
 async def consume_until_caught_up(loop: ConsumerLoop, *, within_seconds: float) -> None:
@@ -59,12 +50,14 @@ async def consume_until_caught_up(loop: ConsumerLoop, *, within_seconds: float) 
 async def rebuild(
     *,
     sessions: async_sessionmaker[AsyncSession],
-    loop: ConsumerLoop,
-    kafka: KafkaSettings,
+    consumer_for: Callable[[str], ConsumerLoop],
+    default_group: str,
     within_seconds: float = 600.0,
-) -> None:
-    """Empty the read models and the inbox, rewind the loop's group and re-consume everything."""
+) -> str:
+    """Empty the read models and the inbox, then re-consume every topic with a fresh group."""
     async with sessions() as session, session.begin():
-        await truncate_read_models(session)
-    await rewind_group(kafka, group=loop.group, topics=loop.topics)
-    await consume_until_caught_up(loop, within_seconds=within_seconds)
+        group = next_group(await store.projection_group(session, default=default_group))
+        await store.truncate_read_models(session)
+        await store.set_projection_group(session, group)
+    await consume_until_caught_up(consumer_for(group), within_seconds=within_seconds)
+    return group

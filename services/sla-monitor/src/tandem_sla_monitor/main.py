@@ -41,7 +41,9 @@ def build_service(
     config = load_config(settings.config_dir)
     infra = build_infra(settings, schema=SCHEMA)
     handlers = SlaHandlers(policy=config.policy, directory=config.directory, now=now)
-    infra.consumer(group=settings.sla.consumer_group, topics=CONSUMED_TOPICS, handler=handlers.handle)
+    infra.consumer(
+        group=settings.sla.consumer_group, topics=CONSUMED_TOPICS, handler=handlers.handle
+    )
     timer = ClockTimer(
         sessions=infra.sessions, directory=config.directory, settings=settings.sla, now=now
     )

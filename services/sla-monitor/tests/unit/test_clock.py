@@ -312,3 +312,13 @@ def test_leadership_falls_back_to_leaders_in_a_flat_organisation(directory: Dire
     )
     leaders = escalation_recipients("ava.ae", EscalationTarget.LEADERSHIP, flat)
     assert [p.id for p in leaders] == ["lea.leader"]
+
+
+def test_met_event_says_whether_the_touch_came_in_time(
+    clock: SlaClock, directory: Directory, activity: ActivityFactory
+) -> None:
+    for minutes, within in ((10, True), (20, False)):
+        touch = activity(MONDAY_10AM + timedelta(minutes=minutes))
+        _, emitted = record_activity(clock, touch, team_ids=NO_TEAM, directory=directory)
+        [met] = [e for e in emitted if e.event_type is EventType.SLA_MET]
+        assert isinstance(met.payload, SlaEvent) and met.payload.within_sla is within

@@ -63,3 +63,12 @@ def test_alert_carries_the_handoff_and_dedupes_recipients(clock: SlaClock) -> No
     assert payload.sla_deadline == clock.deadline and payload.requested_at == now
     assert emission.subject == "acme.com"
     assert "Acme Corporation" in payload.summary
+
+
+def test_a_new_decision_for_the_same_handoff_gets_new_ids(
+    clock: SlaClock, directory: Directory
+) -> None:
+    reassigned = clock.model_copy(update={"decision_id": "decision-2"})
+    _, first = fire(clock, clock.deadline, directory)
+    _, second = fire(reassigned, clock.deadline, directory)
+    assert not {e.event_id for e in first} & {e.event_id for e in second}

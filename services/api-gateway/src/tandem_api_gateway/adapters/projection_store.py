@@ -10,7 +10,12 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tandem_api_gateway.adapters.tables import READ_MODELS, alert_deliveries, timeline
+from tandem_api_gateway.adapters.tables import (
+    READ_MODELS,
+    alert_deliveries,
+    projection_state,
+    timeline,
+)
 from tandem_api_gateway.domain.timeline import TimelineEntry, TimelineKind
 from tandem_shared.outbox import inbox
 
@@ -69,10 +74,7 @@ async def record_delivery(session: AsyncSession, values: Mapping[str, Any]) -> N
     """Upsert one (alert, recipient, channel) delivery; a delivery beats a failure."""
     stmt = insert(alert_deliveries).values(**values)
     existing = alert_deliveries.c
-    newer = sa.or_(
-        stmt.excluded.status == "delivered",
-        sa.and_(existing.status == "failed", stmt.excluded.at >= existing.at),
-    )
+    newer = sa.or_(stmt.excluded.status == "delivered", stmt.excluded.at >= existing.at)
     await session.execute(
         stmt.on_conflict_do_update(
             index_elements=["alert_id", "recipient_id", "channel"],
@@ -92,3 +94,17 @@ async def truncate_read_models(session: AsyncSession) -> None:
     """Empty every read model and the inbox, so the topics can be consumed again."""
     names = ", ".join(t.name for t in (*READ_MODELS, inbox))
     await session.execute(sa.text(f"TRUNCATE {names}"))
+
+
+async def projection_group(session: AsyncSession, *, default: str) -> str:
+    """Return the consumer group the projections read with."""
+    query = sa.select(projection_state.c.group_id).where(projection_state.c.name == "projections")
+    return (await session.execute(query)).scalar_one_or_none() or default
+
+
+async def set_projection_group(session: AsyncSession, group: str) -> None:
+    """Switch the projections to another consumer group."""
+    stmt = insert(projection_state).values(name="projections", group_id=group)
+    await session.execute(
+        stmt.on_conflict_do_update(index_elements=["name"], set_={"group_id": group})
+    )

@@ -169,6 +169,15 @@ tal_history = sa.Table(
     sa.Column("tier", sa.Text),
 )
 
+# Which consumer group the projections read with: a rebuild switches to a fresh one, which
+# starts at the beginning of every topic on any broker (no offset reset needed).
+projection_state = sa.Table(
+    "projection_state",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("group_id", sa.Text, nullable=False),
+)
+
 api_keys = sa.Table(
     "api_keys",
     metadata,

@@ -120,9 +120,7 @@ async def lock_round_robin(session: AsyncSession, pools: Sequence[str]) -> Round
         .order_by(round_robin_pools.c.pool_id)
         .with_for_update()
     )
-    return RoundRobinState(
-        pools={name: PoolState.model_validate(state) for name, state in rows}
-    )
+    return RoundRobinState(pools={name: PoolState.model_validate(state) for name, state in rows})
 
 
 async def save_round_robin(
@@ -141,9 +139,7 @@ async def save_round_robin(
 async def load_round_robin(session: AsyncSession) -> RoundRobinState:
     """Return every pool's state, unlocked (for reports)."""
     rows = await session.execute(sa.select(round_robin_pools.c.pool_id, round_robin_pools.c.state))
-    return RoundRobinState(
-        pools={name: PoolState.model_validate(state) for name, state in rows}
-    )
+    return RoundRobinState(pools={name: PoolState.model_validate(state) for name, state in rows})
 
 
 async def open_handoff_counts(session: AsyncSession) -> dict[str, int]:

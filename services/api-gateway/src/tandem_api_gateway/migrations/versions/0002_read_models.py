@@ -159,6 +159,11 @@ def upgrade() -> None:
         sa.Column("data", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
     )
     op.create_index("timeline_account", "timeline", ["account_key", "at", "rank"])
+    op.create_table(
+        "projection_state",
+        sa.Column("name", sa.Text, primary_key=True),
+        sa.Column("group_id", sa.Text, nullable=False),
+    )
 
 
 def downgrade() -> None:

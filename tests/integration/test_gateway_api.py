@@ -1,0 +1,235 @@
+"""The REST API on the real database: every endpoint and role, the 404 matrix, TAL, limits."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+import pytest_asyncio
+import sqlalchemy as sa
+from conftest import Infra
+from sqlalchemy.ext.asyncio import AsyncEngine
+from test_gateway_support import (
+    Scenario,
+    build_scenario,
+    gateway_for,
+    gateway_settings,
+    issue_key,
+    migrate_gateway,
+    project,
+)
+
+from tandem_api_gateway.app import create_app
+from tandem_api_gateway.domain.authz import POLICY, Operation, Role
+from tandem_api_gateway.settings import GatewaySettings
+from tandem_shared.db import create_engine, session_factory
+from tandem_shared.outbox import outbox
+
+pytestmark = pytest.mark.integration
+
+PEOPLE = {
+    Role.REVOPS_ADMIN: "lea.leader",
+    Role.MARKETING: "mia.marketing",
+    Role.SALES: "sam.manager",
+    Role.REP: "ava.ae",
+}
+
+
+@dataclass
+class Api:
+    client: httpx.AsyncClient
+    keys: dict[str, str]  # person id -> key
+    scenario: Scenario
+    engine: AsyncEngine
+    settings: GatewaySettings
+
+    async def get(self, person: str, path: str, **params: object) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.keys[person]}"}
+        return await self.client.get(path, headers=headers, params=params)
+
+    async def post(self, person: str, path: str, body: dict[str, object]) -> httpx.Response:
+        return await self.client.post(path, headers={"X-API-Key": self.keys[person]}, json=body)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def api(infra: Infra) -> AsyncIterator[Api]:
+    await migrate_gateway(infra)
+    settings = gateway_settings(infra, rate_limit_burst=10_000)
+    engine = create_engine(settings.database, schema="api_gateway")
+    sessions = session_factory(engine)
+    scenario = build_scenario(uuid.uuid4().hex[:8])
+    await project(sessions, scenario.all())
+    keys = {p: await issue_key(sessions, settings, r, p) for r, p in PEOPLE.items()}
+    keys["ben.ae"] = await issue_key(sessions, settings, Role.REP, "ben.ae")
+    app = create_app(gateway=gateway_for(settings, sessions), runtime_getter=lambda: None)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+        yield Api(client, keys, scenario, engine, settings)
+    await engine.dispose()
+
+
+def _reads(s: Scenario) -> list[tuple[str, Operation]]:
+    return [
+        ("/v1/accounts", Operation.READ_ACCOUNTS),
+        (f"/v1/accounts/{s.acme}", Operation.READ_ACCOUNTS),
+        (f"/v1/accounts/{s.acme}/timeline", Operation.READ_ACCOUNTS),
+        ("/v1/tal", Operation.READ_TAL),
+        ("/v1/handoffs", Operation.READ_HANDOFFS),
+        ("/v1/breaches", Operation.READ_HANDOFFS),
+        ("/v1/alerts", Operation.READ_ALERTS),
+        ("/v1/metrics/alignment", Operation.READ_METRICS),
+    ]
+
+
+@pytest.mark.parametrize("role", list(PEOPLE))
+async def test_every_read_endpoint_answers_each_role_by_the_policy(api: Api, role: Role) -> None:
+    for path, operation in _reads(api.scenario):
+        response = await api.get(PEOPLE[role], path)
+        expected = 200 if role in POLICY[operation] else 403
+        assert response.status_code == expected, (path, response.text)
+
+
+async def test_requests_without_a_valid_key_are_refused(api: Api) -> None:
+    assert (await api.client.get("/v1/accounts")).status_code == 401
+    bad = {"Authorization": "Bearer tdm_000000000000_" + "x" * 43}
+    response = await api.client.get("/v1/handoffs", headers=bad)
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+@pytest.mark.parametrize(
+    ("person", "visible"),
+    [
+        ("ava.ae", {"ava_handoff", "open_handoff"}),
+        ("ben.ae", {"ben_handoff"}),
+        ("sam.manager", {"ava_handoff", "open_handoff", "ben_handoff"}),
+        ("lea.leader", {"ava_handoff", "open_handoff", "ben_handoff"}),
+        ("mia.marketing", {"ava_handoff", "open_handoff", "ben_handoff"}),
+    ],
+)
+async def test_handoffs_and_alerts_cross_object_matrix(
+    api: Api, person: str, visible: set[str]
+) -> None:
+    s = api.scenario
+    for name in ("ava_handoff", "open_handoff", "ben_handoff"):
+        response = await api.get(person, f"/v1/handoffs/{getattr(s, name)}")
+        assert response.status_code == (200 if name in visible else 404), name
+        if response.status_code == 404:
+            assert response.json()["error"] == "not_found"
+    listed = {h["handoff_id"] for h in (await api.get(person, "/v1/handoffs")).json()["items"]}
+    ours = {getattr(s, n) for n in ("ava_handoff", "open_handoff", "ben_handoff")}
+    assert listed & ours == {getattr(s, n) for n in visible}
+    alert_owner = {"ava_alert": "ava.ae", "ben_alert": "ben.ae"}
+    for name, owner in alert_owner.items():
+        response = await api.get(person, f"/v1/alerts/{getattr(s, name)}")
+        leader = person not in ("ava.ae", "ben.ae")
+        assert response.status_code == (200 if leader or person == owner else 404), name
+
+
+async def test_a_rep_sees_no_other_people_in_a_handoff(api: Api) -> None:
+    s = api.scenario
+    rep_view = (await api.get("ava.ae", f"/v1/handoffs/{s.ava_handoff}")).json()
+    leader_view = (await api.get("sam.manager", f"/v1/handoffs/{s.ava_handoff}")).json()
+    assert rep_view["notified_ids"] == []
+    assert leader_view["notified_ids"] == ["sam.manager"]
+    assert leader_view["sla"]["outcome"] == "met"
+    assert leader_view["sla"]["time_to_first_touch_seconds"] == 50 * 60
+
+
+async def test_handoff_filters_breaches_and_time_remaining(api: Api) -> None:
+    s = api.scenario
+    open_items = (await api.get("lea.leader", "/v1/handoffs", status="open", tier="1")).json()
+    mine = [h for h in open_items["items"] if h["handoff_id"] == s.open_handoff]
+    assert mine[0]["sla"]["seconds_remaining"] == 50 * 60  # the clock is fixed at NOW
+    breaches = (await api.get("lea.leader", "/v1/breaches", assignee="ben.ae")).json()["items"]
+    assert s.ben_handoff in {h["handoff_id"] for h in breaches}
+    assert all(h["sla"]["outcome"] == "breached" for h in breaches)
+
+
+async def test_alerts_show_log_deliveries(api: Api) -> None:
+    items = (await api.get("lea.leader", "/v1/alerts", channel="log")).json()["items"]
+    alert = next(a for a in items if a["alert_id"] == api.scenario.ava_alert)
+    assert [(d["recipient_id"], d["channel"], d["status"]) for d in alert["deliveries"]] == [
+        ("ava.ae", "log", "delivered")
+    ]
+
+
+async def test_account_pagination_is_bounded_and_resumes(api: Api) -> None:
+    first = (await api.get("lea.leader", "/v1/accounts", in_tal="true", limit=1)).json()
+    assert len(first["items"]) == 1 and first["next_cursor"]
+    second = await api.get("lea.leader", "/v1/accounts", in_tal="true", cursor=first["next_cursor"])
+    assert first["items"][0]["account_key"] not in {
+        a["account_key"] for a in second.json()["items"]
+    }
+    assert (await api.get("lea.leader", "/v1/accounts", limit=201)).status_code == 422
+    wrong = await api.get("lea.leader", "/v1/alerts", cursor=first["next_cursor"])
+    assert wrong.status_code == 400 and wrong.json()["error"] == "invalid_cursor"
+
+
+async def test_metrics_come_with_definitions_and_health(api: Api) -> None:
+    report = (await api.get("sam.manager", "/v1/metrics/alignment", period="all")).json()
+    assert report["health"] in ("green", "yellow", "red")
+    names = {d["name"] for d in report["definitions"]}
+    assert {"joint_account_coverage", "handoff_success_rate"} <= names
+    assert report["sla_breached"] >= 1 and report["sla_met"] >= 1
+    bad = await api.get(
+        "sam.manager",
+        "/v1/metrics/alignment",
+        start="2025-03-02T00:00:00Z",
+        end="2025-03-01T00:00:00Z",
+    )
+    assert bad.status_code == 422
+
+
+async def test_tal_workflow_publishes_finalized_tiers_through_the_outbox(api: Api) -> None:
+    key = f"initech-{api.scenario.tag}.com"
+    proposal = {
+        "account_key": key,
+        "suggested_tier": "2",
+        "reason": "fits the ICP",
+        "fit_score": 77,
+    }
+    assert (await api.post("ava.ae", "/v1/tal/proposals", proposal)).status_code == 403
+    extra = await api.post("mia.marketing", "/v1/tal/proposals", {**proposal, "evil": 1})
+    assert extra.status_code == 422
+    assert (await api.post("mia.marketing", "/v1/tal/proposals", proposal)).status_code == 201
+    change = {"decision": "change_tier", "tier": "1", "reason": "strategic"}
+    assert (await api.post("mia.marketing", f"/v1/tal/{key}/validation", change)).status_code == 403
+    assert (await api.post("sam.manager", f"/v1/tal/{key}/validation", change)).status_code == 200
+    early = await api.post("sam.manager", f"/v1/tal/{key}/removal", {"reason": "no"})
+    assert early.status_code == 409 and early.json()["error"] == "invalid_transition"
+    for person, side in (("mia.marketing", "marketing"), ("sam.manager", "sales")):
+        response = await api.post(person, f"/v1/tal/{key}/approvals", {"side": side})
+        assert response.status_code == 200, response.text
+    entry = response.json()
+    assert (entry["status"], entry["tier"]) == ("finalized", "1")
+    assert [d["action"] for d in entry["history"]] == [
+        "propose",
+        "change_tier",
+        "finalize",
+        "finalize",
+    ]
+    async with api.engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                sa.select(outbox.c.topic, outbox.c.headers).where(outbox.c.key == key.encode())
+            )
+        ).all()
+    assert [(r.topic, r.headers["ce_type"]) for r in rows] == [
+        ("tandem.tal", "tandem.tal.finalized")
+    ]
+
+
+async def test_rate_limit_answers_429_with_retry_after(api: Api, infra: Infra) -> None:
+    settings = gateway_settings(infra, rate_limit_burst=2, rate_limit_per_second=0.01)
+    sessions = session_factory(api.engine)
+    app = create_app(gateway=gateway_for(settings, sessions), runtime_getter=lambda: None)
+    headers = {"X-API-Key": api.keys["lea.leader"]}
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+        statuses = [(await client.get("/v1/me", headers=headers)) for _ in range(3)]
+    assert [r.status_code for r in statuses] == [200, 200, 429]
+    assert int(statuses[2].headers["Retry-After"]) >= 1
