@@ -76,6 +76,13 @@ async def update_clock(session: AsyncSession, clock: SlaClock) -> None:
     )
 
 
+async def postpone_clock(session: AsyncSession, handoff_id: str, *, to: datetime) -> None:
+    """Move a clock's due time without changing its state (after a failure to fire it)."""
+    await session.execute(
+        sa.update(clocks).where(clocks.c.handoff_id == handoff_id).values(next_due_at=to)
+    )
+
+
 async def supersede_clock(session: AsyncSession, old: SlaClock, *, by_decision_id: str) -> None:
     """Keep a clock a newer decision replaces, for audit."""
     await session.execute(
@@ -197,10 +204,3 @@ def _clock_values(clock: SlaClock) -> dict[str, Any]:
 
 def _stored(document: dict[str, Any], team_ids: list[str]) -> StoredClock:
     return StoredClock(clock=SlaClock.model_validate(document), team_ids=frozenset(team_ids))
-
-
-async def postpone_clock(session: AsyncSession, handoff_id: str, *, to: datetime) -> None:
-    """Move a clock's due time without changing its state (after a failure to fire it)."""
-    await session.execute(
-        sa.update(clocks).where(clocks.c.handoff_id == handoff_id).values(next_due_at=to)
-    )

@@ -1,0 +1,1 @@
+"""Benchmarks of Tandem services (`python -m benchmarks.<name>`)."""
