@@ -8,6 +8,8 @@ level from an aiohttp client on 127.0.0.1, and prints requests/s, p50/p99 and th
     python -m benchmarks.ingest [--requests 2000] [--levels 1,8,32,64] [--batch 10]
 """
 
+# ruff: noqa: T201 - a terminal program: printing is its output
+
 from __future__ import annotations
 
 import argparse
@@ -37,7 +39,7 @@ from tandem_shared.kafka import ensure_topics
 from tandem_shared.local.embedded import ensure_database, free_port, start_broker, start_postgres
 from tandem_shared.settings import KafkaSettings, async_url
 
-SECRET = "bench-hubspot-client-secret"
+SECRET = "bench-hubspot-client-secret"  # noqa: S105 - a throwaway benchmark secret
 BIN = Path(sys.executable).parent
 
 
@@ -59,7 +61,13 @@ async def bare_app(scope: dict[str, Any], receive: Callable[[], Awaitable[Any]],
         body += message.get("body", b"")
         more = message.get("more_body", False)
     orjson.loads(body)
-    await send({"type": "http.response.start", "status": 202, "headers": [(b"content-type", b"application/json")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 202,
+            "headers": [(b"content-type", b"application/json")],
+        }
+    )
     await send({"type": "http.response.body", "body": b'{"accepted":true}'})
 
 
@@ -242,7 +250,9 @@ async def run_levels(ingest_url: str, bare_url: str, args: argparse.Namespace) -
     for url in (ingest_url, bare_url):
         await load(url, [signed_request(ingest_url, args.batch) for _ in range(200)], 8)
     print(f"{args.requests} signed HubSpot batches of {args.batch} events per level, 1 worker each")
-    print(f"{'server':<7}{'conc':>5}{'req/s':>10}{'events/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'fail':>6}")
+    columns = ("conc", "req/s", "events/s", "p50 ms", "p99 ms", "fail")
+    widths = (5, 10, 10, 9, 9, 6)
+    print(f"{'server':<7}" + "".join(f"{c:>{w}}" for c, w in zip(columns, widths, strict=True)))
     summary = []
     for level in args.levels:
         requests = [signed_request(ingest_url, args.batch) for _ in range(args.requests)]

@@ -77,7 +77,9 @@ class EventCollector:
         while True:
             batch = await self._consumer.getmany(timeout_ms=100)
             for partition, records in batch.items():
-                self.envelopes.extend((r.topic, Envelope.from_bytes(r.value or b"")) for r in records)
+                self.envelopes.extend(
+                    (r.topic, Envelope.from_bytes(r.value or b"")) for r in records
+                )
                 self._read_up_to[partition] = records[-1].offset + 1
 
     async def stop(self) -> None:

@@ -58,8 +58,11 @@ async def test_the_bombora_sample_file_becomes_intent_events(ingest: IngestHarne
     summary = response.json()
     assert summary["events"] == summary["rows"] - summary["ignored"] - summary["error_count"]
     found = await ingest.settled(
-        lambda env: env.source == "/ingest/bombora" and env.subject == "101alma.com"
-        and env.time.date().isoformat() == "2024-03-04",
+        lambda env: (
+            env.source == "/ingest/bombora"
+            and env.subject == "101alma.com"
+            and env.time.date().isoformat() == "2024-03-04"
+        ),
         count=2,
     )
     assert {topic for topic, _ in found} == {topics.INTENT}
@@ -154,8 +157,10 @@ async def test_replay_republishes_archived_events_with_their_original_ids(
     assert response.status_code == 202, response.text
 
     def mine(env: Any) -> bool:
-        return env.source == "/ingest/generic" and env.data.get("topic") == "abm" and (
-            env.subject == "replay-corp.com"
+        return (
+            env.source == "/ingest/generic"
+            and env.data.get("topic") == "abm"
+            and (env.subject == "replay-corp.com")
         )
 
     [(_, original)] = await ingest.settled(mine)

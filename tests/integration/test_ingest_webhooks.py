@@ -103,7 +103,9 @@ def hubspot_v3(method: str, uri: str, body: bytes, timestamp_ms: int) -> str:
     for escape, char in {"%3A": ":", "%2F": "/", "%3F": "?", "%40": "@", "%2C": ","}.items():
         uri = uri.replace(escape, char)
     message = f"{method}{uri}".encode() + body + str(timestamp_ms).encode()
-    return base64.b64encode(hmac.new(HUBSPOT_SECRET.encode(), message, hashlib.sha256).digest()).decode()
+    return base64.b64encode(
+        hmac.new(HUBSPOT_SECRET.encode(), message, hashlib.sha256).digest()
+    ).decode()
 
 
 def engagement_id(record_id: str) -> Any:
@@ -152,7 +154,10 @@ async def test_ten_concurrent_deliveries_yield_one_canonical_event(ingest: Inges
     body = orjson.dumps(engagement(record_id))
     headers = signed(body)
     responses = await asyncio.gather(
-        *(ingest.client.post("/v1/webhooks/generic", content=body, headers=headers) for _ in range(10))
+        *(
+            ingest.client.post("/v1/webhooks/generic", content=body, headers=headers)
+            for _ in range(10)
+        )
     )
     assert [r.status_code for r in responses] == [202] * 10
     assert sum(r.json()["published"] for r in responses) == 1
@@ -176,7 +181,9 @@ async def test_a_batch_with_one_bad_element_keeps_the_good_ones(ingest: IngestHa
     assert len(await ingest.settled(engagement_id(good))) == 1
 
 
-async def test_a_rotated_secret_is_accepted_alone_or_beside_the_new_one(ingest: IngestHarness) -> None:
+async def test_a_rotated_secret_is_accepted_alone_or_beside_the_new_one(
+    ingest: IngestHarness,
+) -> None:
     record_id = f"rot-{uuid.uuid4().hex}"
     body = orjson.dumps(engagement(record_id))
     with_old = signed(body, secret=OLD_SECRET)
@@ -301,8 +308,9 @@ async def test_segment_docs_messages_with_x_signature(ingest: IngestHarness) -> 
         assert response.status_code == 202, response.text
         message_id = orjson.loads(body)["messageId"]
         [(topic, _)] = await ingest.settled(
-            lambda env, m=message_id: env.source == "/ingest/segment"
-            and env.data.get("engagement_id") == m
+            lambda env, m=message_id: (
+                env.source == "/ingest/segment" and env.data.get("engagement_id") == m
+            )
         )
         assert topic == topics.ENGAGEMENT
     tampered = await ingest.client.post(
@@ -394,7 +402,9 @@ async def test_oversize_bodies_are_refused_by_declared_and_by_counted_length(
         for start in range(0, len(body), 100):
             yield body[start : start + 100]
 
-    streamed = await ingest.client.post("/v1/webhooks/tiny", content=chunked(), headers=signed(body))
+    streamed = await ingest.client.post(
+        "/v1/webhooks/tiny", content=chunked(), headers=signed(body)
+    )
     assert streamed.status_code == 413
 
 

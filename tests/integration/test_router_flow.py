@@ -22,7 +22,7 @@ import sqlalchemy as sa
 import yaml
 from aiokafka import AIOKafkaConsumer
 
-from kafka_tools import produce_envelopes
+from kafka_tools import produce_envelopes, start_group_at_end
 from tandem_router import commands
 from tandem_router.adapters import repository
 from tandem_router.adapters.tables import handoffs, routed_events
@@ -177,6 +177,8 @@ async def router(infra: Any) -> AsyncIterator[Router]:
     await migrate(settings=settings.database, schema=SCHEMA, script_location=MIGRATIONS)
     config = router_config(settings.config_dir)
     group = f"router-it-{uuid.uuid4().hex[:8]}"
+    # Route only this module's events: the topics also carry other test modules' events.
+    await start_group_at_end(infra.bootstrap_servers, group, list(TOPICS))
     replicas, handled, tasks = [], [], []
     for _ in range(2):
         replica = build_infra(settings, schema=SCHEMA)

@@ -20,7 +20,7 @@ import httpx
 import pytest_asyncio
 import yaml
 
-from services import Stack, stack_env
+from service_processes import Stack, stack_env
 from slack_server import FakeSlack
 
 ROOT = Path(__file__).resolve().parents[2]

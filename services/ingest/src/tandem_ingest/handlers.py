@@ -68,8 +68,8 @@ async def receive_webhook(
     except SchemaError as exc:
         status, summary = UNPROCESSABLE, {"errors": [e.as_dict() for e in exc.errors]}
     else:
-        fresh = await repository.publish_new(session, result.events, payload_id=payload_id)
-        status, summary = ACCEPTED, summarize(result, published=len(fresh))
+        published = await repository.publish_new(session, result.events, payload_id=payload_id)
+        status, summary = ACCEPTED, summarize(result, published=published)
     # Authenticated but unusable bodies are archived too: a fixed normalizer can replay them.
     await repository.archive_payload(
         session,
@@ -169,9 +169,9 @@ async def receive_upload(
 
 
 async def _flush(session: AsyncSession, tally: _UploadTally, payload_id: uuid.UUID) -> int:
-    fresh = await repository.publish_new(session, tally.pending, payload_id=payload_id)
+    published = await repository.publish_new(session, tally.pending, payload_id=payload_id)
     tally.pending = []
-    return len(fresh)
+    return published
 
 
 async def _coalesce(chunks: AsyncIterator[bytes], size: int) -> AsyncIterator[bytes]:

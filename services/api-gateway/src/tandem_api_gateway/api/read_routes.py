@@ -13,6 +13,7 @@ from tandem_api_gateway.api.auth import PrincipalDep, require
 from tandem_api_gateway.api.context import GatewayDep
 from tandem_api_gateway.api.errors import NotFound
 from tandem_api_gateway.api.schemas import (
+    NO_NUL,
     AccountOut,
     AlertOut,
     ErrorOut,
@@ -40,9 +41,11 @@ HANDOFFS = CursorSpec("handoffs", (datetime, str))
 ALERTS = CursorSpec("alerts", (datetime, str))
 
 Limit = Annotated[int | None, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size")]
-Cursor = Annotated[str | None, Query(max_length=1024, description="From next_cursor")]
-Key = Annotated[str, Path(min_length=1, max_length=253)]
-Id = Annotated[str, Path(min_length=1, max_length=200)]
+Cursor = Annotated[
+    str | None, Query(max_length=1024, pattern=NO_NUL, description="From next_cursor")
+]
+Key = Annotated[str, Path(min_length=1, max_length=253, pattern=NO_NUL)]
+Id = Annotated[str, Path(min_length=1, max_length=200, pattern=NO_NUL)]
 _404: dict[int | str, dict[str, Any]] = {404: {"model": ErrorOut}}
 
 
@@ -180,7 +183,7 @@ async def list_handoffs(
     status: HandoffOutcome | None = None,
     tier: Tier | None = None,
     signal: Signal | None = None,
-    assignee: Annotated[str | None, Query(max_length=200)] = None,
+    assignee: Annotated[str | None, Query(max_length=200, pattern=NO_NUL)] = None,
     cursor: Cursor = None,
     limit: Limit = None,
 ) -> PageOut[HandoffOut]:
@@ -204,7 +207,7 @@ async def list_breaches(
     principal: PrincipalDep,
     tier: Tier | None = None,
     signal: Signal | None = None,
-    assignee: Annotated[str | None, Query(max_length=200)] = None,
+    assignee: Annotated[str | None, Query(max_length=200, pattern=NO_NUL)] = None,
     cursor: Cursor = None,
     limit: Limit = None,
 ) -> PageOut[HandoffOut]:
@@ -239,7 +242,7 @@ async def list_alerts(
     principal: PrincipalDep,
     kind: AlertKind | None = None,
     channel: DeliveryChannel | None = None,
-    account_key: Annotated[str | None, Query(max_length=253)] = None,
+    account_key: Annotated[str | None, Query(max_length=253, pattern=NO_NUL)] = None,
     cursor: Cursor = None,
     limit: Limit = None,
 ) -> PageOut[AlertOut]:

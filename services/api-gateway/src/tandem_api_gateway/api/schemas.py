@@ -16,8 +16,10 @@ from tandem_api_gateway.domain.tal_workflow import TalAction, TalEntry, TalStatu
 from tandem_shared.events import Signal, Tier
 
 T = TypeVar("T")
-Text = Field(min_length=1, max_length=2000)
-PersonId = Field(default=None, min_length=1, max_length=200)
+# PostgreSQL text cannot hold NUL: refuse it at the edge (422) instead of failing in SQL.
+NO_NUL = r"^[^\x00]*$"
+Text = Field(min_length=1, max_length=2000, pattern=NO_NUL)
+PersonId = Field(default=None, min_length=1, max_length=200, pattern=NO_NUL)
 
 
 class Request(BaseModel):
@@ -191,21 +193,21 @@ def to_alert(
 
 
 class IntentIn(Request):
-    provider: str = Field(min_length=1, max_length=100)
-    topic: str = Field(min_length=1, max_length=200)
+    provider: str = Field(min_length=1, max_length=100, pattern=NO_NUL)
+    topic: str = Field(min_length=1, max_length=200, pattern=NO_NUL)
     score: float | None = Field(default=None, ge=0, le=100)
     surging: bool = False
 
 
 class ProposalIn(Request):
-    account_key: str = Field(min_length=3, max_length=253, examples=["acme.com"])
+    account_key: str = Field(min_length=3, max_length=253, examples=["acme.com"], pattern=NO_NUL)
     suggested_tier: Tier
     reason: str = Text
-    name: str | None = Field(default=None, max_length=300)
+    name: str | None = Field(default=None, max_length=300, pattern=NO_NUL)
     fit_score: float | None = Field(default=None, ge=0, le=100)
     intent: list[IntentIn] = Field(default_factory=list, max_length=50)
     marketer_id: str | None = PersonId
-    territory: str | None = Field(default=None, max_length=100)
+    territory: str | None = Field(default=None, max_length=100, pattern=NO_NUL)
 
 
 class ValidationIn(Request):
@@ -218,7 +220,7 @@ class ValidationIn(Request):
 
 class ApprovalIn(Request):
     side: Side
-    reason: str = Field(default="", max_length=2000)
+    reason: str = Field(default="", max_length=2000, pattern=NO_NUL)
 
 
 class RemovalIn(Request):

@@ -20,6 +20,7 @@ from tandem_api_gateway.api.auth import PrincipalDep, require
 from tandem_api_gateway.api.context import GatewayDep
 from tandem_api_gateway.api.errors import NotFound
 from tandem_api_gateway.api.schemas import (
+    NO_NUL,
     ApprovalIn,
     ErrorOut,
     PageOut,
@@ -48,7 +49,7 @@ from tandem_shared.outbox import add_to_outbox, outbox_row
 TAL_CURSOR = CursorSpec("tal", (str,))
 SOURCE = "/api-gateway"
 
-Key = Annotated[str, Path(min_length=1, max_length=253)]
+Key = Annotated[str, Path(min_length=1, max_length=253, pattern=NO_NUL)]
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorOut} for code in (403, 404, 409, 422)
 }
@@ -66,7 +67,7 @@ async def list_entries(
     principal: PrincipalDep,
     status: wf.TalStatus | None = None,
     tier: Tier | None = None,
-    cursor: Annotated[str | None, Query(max_length=1024)] = None,
+    cursor: Annotated[str | None, Query(max_length=1024, pattern=NO_NUL)] = None,
     limit: Annotated[int | None, Query(ge=1, le=MAX_PAGE_SIZE)] = None,
 ) -> PageOut[TalEntryOut]:
     """List TAL workflow entries by account key, with their decision history."""

@@ -8,13 +8,14 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tandem_ingest.adapters.tables import dedupe_keys, raw_payload_chunks, raw_payloads
 from tandem_ingest.domain.normalized import NormalizedEvent
-from tandem_shared.outbox import add_to_outbox, outbox_row
+from tandem_shared.outbox import outbox_row
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,50 +59,87 @@ async def add_chunk(session: AsyncSession, payload_id: uuid.UUID, seq: int, data
     )
 
 
+# One round trip claims the dedupe keys and outboxes the events whose key was claimed now. The
+# keys are claimed in sorted order, one lock order for concurrent deliveries (no deadlock); a
+# concurrent duplicate waits for the first transaction, then finds its key taken.
+_CLAIM_AND_OUTBOX = sa.text(
+    """
+    WITH incoming AS (
+        SELECT * FROM unnest(
+            :sources, :dedupe_keys, :event_ids, :topics, :kafka_keys, :values, :headers
+        ) WITH ORDINALITY AS t(source, dedupe_key, event_id, topic, key, value, headers, n)
+    ), claimed AS (
+        INSERT INTO dedupe_keys (source, dedupe_key, event_id, payload_id)
+        SELECT source, dedupe_key, event_id, :payload_id FROM incoming
+        ORDER BY source, dedupe_key
+        ON CONFLICT DO NOTHING
+        RETURNING event_id
+    ), published AS (
+        INSERT INTO outbox (event_id, topic, key, value, headers)
+        SELECT i.event_id, i.topic, i.key, i.value, i.headers::jsonb
+        FROM incoming i
+        WHERE :every OR i.event_id IN (SELECT event_id FROM claimed)
+        ORDER BY i.n
+        RETURNING event_id
+    )
+    SELECT (SELECT count(*) FROM claimed) AS claimed, (SELECT count(*) FROM published) AS published
+    """
+).bindparams(
+    sa.bindparam("sources", type_=ARRAY(sa.Text)),
+    sa.bindparam("dedupe_keys", type_=ARRAY(sa.Text)),
+    sa.bindparam("event_ids", type_=ARRAY(sa.Text)),
+    sa.bindparam("topics", type_=ARRAY(sa.Text)),
+    sa.bindparam("kafka_keys", type_=ARRAY(sa.LargeBinary)),
+    sa.bindparam("values", type_=ARRAY(sa.LargeBinary)),
+    sa.bindparam("headers", type_=ARRAY(sa.Text)),
+    sa.bindparam("payload_id", type_=UUID(as_uuid=True)),
+    sa.bindparam("every", type_=sa.Boolean),
+)
+
+
 async def publish_new(
     session: AsyncSession, events: Sequence[NormalizedEvent], *, payload_id: uuid.UUID
-) -> list[NormalizedEvent]:
-    """Claim the events' dedupe keys; outbox only those claimed now and return them."""
-    unique = {(event.source, event.dedupe_key): event for event in events}
-    if not unique:
-        return []
-    claimed = await _claim(session, unique, payload_id=payload_id)
-    fresh = [event for key, event in unique.items() if key in claimed]
-    await add_to_outbox(session, [outbox_row(e.topic, e.to_envelope()) for e in fresh])
-    return fresh
+) -> int:
+    """Claim the events' dedupe keys; outbox only those claimed now and return how many."""
+    claimed, _ = await _claim_and_outbox(session, events, payload_id=payload_id, every=False)
+    return claimed
 
 
 async def publish_again(
     session: AsyncSession, events: Sequence[NormalizedEvent], *, payload_id: uuid.UUID
 ) -> int:
     """Outbox every event (a replay), claiming the keys not seen yet; return how many were new."""
-    unique = {(event.source, event.dedupe_key): event for event in events}
-    if not unique:
-        return 0
-    claimed = await _claim(session, unique, payload_id=payload_id)
-    await add_to_outbox(session, [outbox_row(e.topic, e.to_envelope()) for e in unique.values()])
-    return len(claimed)
+    claimed, _ = await _claim_and_outbox(session, events, payload_id=payload_id, every=True)
+    return claimed
 
 
-async def _claim(
+async def _claim_and_outbox(
     session: AsyncSession,
-    unique: dict[tuple[str, str], NormalizedEvent],
+    events: Sequence[NormalizedEvent],
     *,
     payload_id: uuid.UUID,
-) -> set[tuple[str, str]]:
-    # Sorted keys give concurrent deliveries one lock order, so overlapping batches never deadlock;
-    # a concurrent duplicate waits for the first transaction and then finds the key taken.
-    rows = [
-        {"source": s, "dedupe_key": k, "event_id": e.event_id, "payload_id": payload_id}
-        for (s, k), e in sorted(unique.items())
-    ]
+    every: bool,
+) -> tuple[int, int]:
+    unique = {(event.source, event.dedupe_key): event for event in events}
+    if not unique:
+        return 0, 0
+    rows = [outbox_row(event.topic, event.to_envelope()) for event in unique.values()]
     result = await session.execute(
-        insert(dedupe_keys)
-        .values(rows)
-        .on_conflict_do_nothing(index_elements=["source", "dedupe_key"])
-        .returning(dedupe_keys.c.source, dedupe_keys.c.dedupe_key)
+        _CLAIM_AND_OUTBOX,
+        {
+            "sources": [source for source, _ in unique],
+            "dedupe_keys": [key for _, key in unique],
+            "event_ids": [row["event_id"] for row in rows],
+            "topics": [row["topic"] for row in rows],
+            "kafka_keys": [row["key"] for row in rows],
+            "values": [row["value"] for row in rows],
+            "headers": [orjson.dumps(row["headers"]).decode() for row in rows],
+            "payload_id": payload_id,
+            "every": every,
+        },
     )
-    return {(row.source, row.dedupe_key) for row in result}
+    claimed, published = result.one()
+    return int(claimed), int(published)
 
 
 @dataclass(frozen=True, slots=True)
