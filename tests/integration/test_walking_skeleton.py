@@ -58,7 +58,7 @@ def _sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
 async def stack(infra, tmp_path_factory) -> AsyncIterator[tuple[Stack, FakeSlack, Path]]:  # type: ignore[no-untyped-def]
     tmp = tmp_path_factory.mktemp("skeleton")
     config = _config_dir(tmp)
-    slack = FakeSlack()
+    slack = FakeSlack(token="xoxb-tandem-test")
     await slack.start()
     env = stack_env(
         bootstrap=infra.bootstrap_servers, database_url=infra.database_url, config_dir=config
