@@ -9,7 +9,8 @@ UV := $(or $(shell command -v uv 2>/dev/null),$(UV_DIR)/bin/uv)
 VENV := .venv
 RUN := $(VENV)/bin
 
-.PHONY: install up down demo test test-unit test-integration lint format bench bench-ingest k8s-validate clean
+
+.PHONY: install browser up down demo test test-unit test-integration lint format bench bench-ingest k8s-validate clean
 
 $(UV):
 	$(PY) -m pip install --quiet --disable-pip-version-check --target $(UV_DIR) uv
@@ -26,7 +27,11 @@ down:
 demo:
 	$(RUN)/python scripts/demo.py
 
-test: install
+# The dashboard test drives Debian's Chromium; install it when missing (as root, on Debian).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+
+test: install browser
 	$(RUN)/pytest -q
 
 test-unit: install

@@ -17,6 +17,7 @@ from tandem_alerts.digests import DigestWorker
 from tandem_alerts.handlers import make_on_alert_requested
 from tandem_alerts.interactions import interactions_router
 from tandem_alerts.settings import AlertsSettings
+from tandem_shared import topics
 from tandem_shared.bootstrap import Infra, build_infra, cli, run
 from tandem_shared.directory import load_directory
 from tandem_shared.envelope import utcnow
@@ -108,6 +109,7 @@ async def serve(settings: Settings) -> None:
 def main() -> None:
     """Entry point of `tandem-alerts`."""
     cli(
+        group=topics.ALERTS_GROUP,
         service="alerts",
         schema=SCHEMA,
         migrations=MIGRATIONS,

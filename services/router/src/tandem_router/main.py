@@ -11,6 +11,7 @@ from tandem_router.adapters import repository
 from tandem_router.app import create_app
 from tandem_router.config import SCHEMA, load_config, load_seeds
 from tandem_router.handlers import TOPICS, build_handler
+from tandem_shared import topics
 from tandem_shared.bootstrap import Infra, build_infra, cli, run
 from tandem_shared.settings import Settings
 from tandem_shared.topics import ROUTER_GROUP
@@ -43,6 +44,7 @@ async def serve(settings: Settings) -> None:
 def main() -> None:
     """Entry point of `tandem-router`."""
     cli(
+        group=topics.ROUTER_GROUP,
         service="router",
         schema=SCHEMA,
         migrations=MIGRATIONS,

@@ -69,6 +69,7 @@ async def serve(settings: Settings) -> None:
 def main() -> None:
     """Entry point of `tandem-sla-monitor`."""
     cli(
+        group=topics.SLA_GROUP,
         service="sla-monitor",
         schema=SCHEMA,
         migrations=MIGRATIONS,
