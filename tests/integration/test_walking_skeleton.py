@@ -99,13 +99,16 @@ async def test_meeting_request_for_tier1_account_reaches_the_ae_on_slack(stack) 
     assert response.status_code in (200, 202), response.text
 
     ava = "U0AVA0001"  # Ava Thompson, acme.com's AE in config/example
+
+    def to_ava() -> list:  # type: ignore[type-arg]
+        # Other test modules' events on the shared topics may also reach Ava: count Acme's only.
+        return [m for m in slack.messages if m.channel == ava and "Acme Corporation" in m.text]
+
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not [m for m in slack.messages if m.channel == ava]:
+    while time.monotonic() < deadline and not to_ava():
         await asyncio.sleep(0.2)
-    to_ava = [m for m in slack.messages if m.channel == ava]
-    assert len(to_ava) == 1, [m.channel for m in slack.messages]
-    rendered = to_ava[0].text + str(to_ava[0].blocks)
-    assert "Acme" in rendered or "acme.com" in rendered
+    assert len(to_ava()) == 1, [(m.channel, m.text[:80]) for m in slack.messages]
+    assert "acme.com" in to_ava()[0].text + str(to_ava()[0].blocks)
     # Nothing more arrives for her: one handoff, one message.
     await asyncio.sleep(2)
-    assert len([m for m in slack.messages if m.channel == ava]) == 1
+    assert len(to_ava()) == 1
