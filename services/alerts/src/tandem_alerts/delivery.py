@@ -12,7 +12,6 @@ leave open (neither takes an idempotency key).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -35,6 +34,7 @@ from tandem_alerts.domain.pacing import Pace, QueuedAlert, pace_channel
 from tandem_alerts.settings import AlertsOptions
 from tandem_shared.directory import Directory
 from tandem_shared.events import AlertRequested, DeliveryChannel
+from tandem_shared.worker import PollingWorker
 
 log = structlog.get_logger(__name__)
 
@@ -66,7 +66,7 @@ class _Job:
         return len(self.deliveries) > 1
 
 
-class DeliveryWorker:
+class DeliveryWorker(PollingWorker):
     """Sends due deliveries with pacing, a circuit breaker and retries; one of several replicas."""
 
     def __init__(
@@ -86,25 +86,13 @@ class DeliveryWorker:
         self._retry = options.retry_policy()
         self._circuit = options.circuit_policy()
         self._pacing = options.pacing_policy()
-        self._stopping = asyncio.Event()
-        self._last_tick = time.monotonic()
+        super().__init__(
+            interval=options.poll_seconds, stall_seconds=max(60.0, 10 * options.poll_seconds)
+        )
 
-    def stop(self) -> None:
-        """Finish the sends in hand and return from run()."""
-        self._stopping.set()
-
-    def healthy(self) -> bool:
-        """True while the loop keeps ticking."""
-        return time.monotonic() - self._last_tick < max(60.0, 10 * self._options.poll_seconds)
-
-    async def run(self) -> None:
-        """Send until stopped; poll again at once while there is work."""
-        while not self._stopping.is_set():
-            self._last_tick = time.monotonic()
-            if await self.tick():
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self._options.poll_seconds)
+    def more_waiting(self, done: int) -> bool:
+        """Poll again at once while there is work."""
+        return done > 0
 
     async def tick(self) -> int:
         """Serve every destination with due deliveries once; return how many were attempted."""

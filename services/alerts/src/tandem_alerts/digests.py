@@ -6,8 +6,6 @@ a short transaction, sent per channel with no transaction open, and recorded in 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -28,6 +26,7 @@ from tandem_alerts.domain.slack_summary import render_digest
 from tandem_alerts.settings import AlertsOptions
 from tandem_shared.directory import Directory, Person
 from tandem_shared.events import DeliveryChannel
+from tandem_shared.worker import PollingWorker
 
 log = structlog.get_logger(__name__)
 
@@ -40,7 +39,7 @@ class _DigestJob:
     generated_at: datetime
 
 
-class DigestWorker:
+class DigestWorker(PollingWorker):
     """Sends due digests; one of several replicas."""
 
     def __init__(
@@ -58,24 +57,10 @@ class DigestWorker:
         self._options = options
         self._clock = clock
         self._retry = options.retry_policy()
-        self._stopping = asyncio.Event()
-        self._last_tick = time.monotonic()
-
-    def stop(self) -> None:
-        """Finish the digest in hand and return from run()."""
-        self._stopping.set()
-
-    def healthy(self) -> bool:
-        """True while the loop keeps ticking."""
-        return time.monotonic() - self._last_tick < 10 * self._options.digest_poll_seconds + 60
-
-    async def run(self) -> None:
-        """Send due digests until stopped."""
-        while not self._stopping.is_set():
-            self._last_tick = time.monotonic()
-            await self.tick()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self._options.digest_poll_seconds)
+        super().__init__(
+            interval=options.digest_poll_seconds,
+            stall_seconds=10 * options.digest_poll_seconds + 60,
+        )
 
     async def tick(self) -> int:
         """Send every due digest once; return how many digests went out."""

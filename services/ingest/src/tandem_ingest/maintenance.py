@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -20,6 +17,7 @@ from tandem_ingest.domain.errors import MalformedBodyError, SchemaError
 from tandem_ingest.domain.normalized import NormalizedEvent
 from tandem_ingest.domain.sources import Source
 from tandem_ingest.settings import IngestOptions
+from tandem_shared.worker import PollingWorker
 
 log = structlog.get_logger(__name__)
 
@@ -147,7 +145,7 @@ async def purge(
             return counts
 
 
-class RetentionWorker:
+class RetentionWorker(PollingWorker):
     """Purges raw payloads past the retention period, periodically, inside the service."""
 
     def __init__(
@@ -160,27 +158,15 @@ class RetentionWorker:
         self._sessions = sessions
         self._options = options
         self._clock = clock
-        self._stopping = asyncio.Event()
+        # Retention is not urgent: rows a failed round leaves are deleted by the next one.
+        super().__init__(interval=options.purge_every_seconds, stall_seconds=None)
 
-    def stop(self) -> None:
-        """Ask the worker to return after its current purge."""
-        self._stopping.set()
-
-    async def run(self) -> None:
-        """Purge, then wait for the next round, until stopped."""
-        while not self._stopping.is_set():
-            cutoff = self._clock() - timedelta(days=self._options.raw_retention_days)
-            try:
-                counts = await purge(
-                    self._sessions, older_than=cutoff, batch_rows=self._options.purge_batch_rows
-                )
-            except (OSError, sa.exc.DBAPIError) as exc:
-                # The rows stay and the next round deletes them: retention is not urgent.
-                log.warning("raw payload purge failed; retrying next round", error=repr(exc))
-            else:
-                if counts.payloads or counts.dedupe_keys:
-                    log.info(
-                        "raw payloads purged", payloads=counts.payloads, keys=counts.dedupe_keys
-                    )
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self._options.purge_every_seconds)
+    async def tick(self) -> int:
+        """Purge what is past retention; return how many payloads went."""
+        cutoff = self._clock() - timedelta(days=self._options.raw_retention_days)
+        counts = await purge(
+            self._sessions, older_than=cutoff, batch_rows=self._options.purge_batch_rows
+        )
+        if counts.payloads or counts.dedupe_keys:
+            log.info("raw payloads purged", payloads=counts.payloads, keys=counts.dedupe_keys)
+        return counts.payloads

@@ -8,20 +8,18 @@ the clocks due, so the next tick (of this or another replica) fires them; a comm
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import structlog
 from prometheus_client import Counter, Histogram
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tandem_shared.directory import Directory
 from tandem_shared.envelope import utcnow
 from tandem_shared.outbox import add_to_outbox
+from tandem_shared.worker import PollingWorker
 from tandem_sla_monitor.adapters import repository as repo
 from tandem_sla_monitor.domain.clock import SlaClock, fire
 from tandem_sla_monitor.publishing import outbox_rows
@@ -35,13 +33,13 @@ LATENESS = Histogram(
     "How long after it was due a clock fired",
     buckets=(0.1, 0.25, 0.5, 1, 2, 5, 15, 60, 300, 3600),
 )
-TICK_ERRORS = Counter("tandem_sla_timer_errors_total", "Timer ticks or clocks that failed", ["on"])
+CLOCK_ERRORS = Counter("tandem_sla_clock_errors_total", "Clocks whose firing failed")
 
 # A clock whose firing raises is retried this much later, so it cannot block the others.
 RETRY_FAILED_CLOCK_AFTER = timedelta(minutes=1)
 
 
-class ClockTimer:
+class ClockTimer(PollingWorker):
     """A worker that fires due clocks every `tick_seconds`."""
 
     def __init__(
@@ -56,34 +54,16 @@ class ClockTimer:
         self._directory = directory
         self._settings = settings
         self._now = now
-        self._stopping = asyncio.Event()
-        self._last_tick = time.monotonic()
         self._last_purge: float | None = None
+        super().__init__(interval=settings.tick_seconds, stall_seconds=settings.stall_seconds)
 
-    def stop(self) -> None:
-        """Return from run() after the tick in hand."""
-        self._stopping.set()
+    def more_waiting(self, done: int) -> bool:
+        """A full batch is followed at once by the next one."""
+        return done >= self._settings.batch_size
 
-    def healthy(self) -> bool:
-        """True while ticks complete: a database that stays away fails readiness."""
-        return time.monotonic() - self._last_tick < self._settings.stall_seconds
-
-    async def run(self) -> None:
-        """Tick until stopped; a full batch is followed at once by the next one."""
-        while not self._stopping.is_set():
-            try:
-                claimed = await self.tick()
-                await self._purge_if_due()
-            except (OSError, DBAPIError) as exc:
-                # The database is away: keep trying; readiness reports it once it lasts.
-                TICK_ERRORS.labels("tick").inc()
-                log.warning("timer tick failed", error=repr(exc))
-                claimed = 0
-            else:
-                self._last_tick = time.monotonic()
-            if claimed < self._settings.batch_size:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), self._settings.tick_seconds)
+    async def after_tick(self) -> None:
+        """Purge old early activities now and then."""
+        await self._purge_if_due()
 
     async def tick(self) -> int:
         """Fire the clocks due now in one transaction; return how many were claimed."""
@@ -100,7 +80,7 @@ class ClockTimer:
             fired, emitted = fire(clock, now, self._directory)
         except ValueError as exc:
             # A clock the core cannot fire (e.g. a calendar with no working time left).
-            TICK_ERRORS.labels("clock").inc()
+            CLOCK_ERRORS.inc()
             log.error("clock failed to fire", handoff_id=clock.handoff_id, error=repr(exc))
             await repo.postpone_clock(session, clock.handoff_id, to=now + RETRY_FAILED_CLOCK_AFTER)
             return
