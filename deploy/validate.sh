@@ -128,14 +128,14 @@ main() {
   say "security scan of the rendered manifests and the Dockerfiles (checkov, offline)"
   local manifests=() dockerfiles=() file
   for file in "${rendered}"/*.yaml; do manifests+=("${file}"); done
-  for file in services/*/Dockerfile; do dockerfiles+=("${file}"); done
+  dockerfiles+=(Dockerfile)
   run_checkov kubernetes "${manifests[@]}"
   run_checkov dockerfile "${dockerfiles[@]}"
   elapsed "${step}"
 
   step=${SECONDS}
   say "hadolint (Dockerfiles), shellcheck (scripts), docker compose config"
-  "${bin}/hadolint" services/*/Dockerfile
+  "${bin}/hadolint" Dockerfile
   "${bin}/shellcheck" deploy/validate.sh deploy/compose/*.sh
   "${TOOLS}/bin/docker-compose" --project-directory "${ROOT}" -f docker-compose.yml \
     config --quiet
