@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from kafka_tools import create_topic, produce, produce_envelopes, read_all
-from tandem_shared.consumer import ConsumerLoop, UnitOfWork
+from tandem_shared.consumer import ConsumerLoop, Handler, UnitOfWork
 from tandem_shared.db import create_engine, session_factory
 from tandem_shared.dlq import list_dead_letters, redrive
 from tandem_shared.envelope import Envelope
@@ -68,6 +68,47 @@ async def wait_caught_up(loop: ConsumerLoop, topic: str, timeout: float = 30.0) 
             await asyncio.sleep(0.05)
 
 
+@dataclass
+class Lane:
+    """A test's own topic and consumer group, and the loops that consume it."""
+
+    topic: str
+    group: str
+    db: Db
+    producer: AIOKafkaProducer
+    settings: KafkaSettings
+
+    def loop(
+        self,
+        handler: Handler,
+        *,
+        cls: type[ConsumerLoop] = ConsumerLoop,
+        settings: KafkaSettings | None = None,
+    ) -> ConsumerLoop:
+        return cls(
+            group=self.group,
+            topics=[self.topic],
+            handler=handler,
+            sessions=self.db.sessions,
+            producer=self.producer,
+            settings=settings or self.settings,
+        )
+
+
+@pytest.fixture
+def new_lane(infra, unique, db, producer, kafka_settings):  # type: ignore[no-untyped-def]
+    """Create a lane: a fresh topic (and its dead-letter topic) and group for one test."""
+
+    async def make(name: str, *, partitions: int = 3, dead_letters: bool = False) -> Lane:
+        topic, group = f"t-{name}-{unique}", f"g-{name}-{unique}"
+        await create_topic(infra.bootstrap_servers, topic, partitions=partitions)
+        if dead_letters:
+            await create_topic(infra.bootstrap_servers, dead_letter_topic(group), partitions=1)
+        return Lane(topic, group, db, producer, kafka_settings)
+
+    return make
+
+
 def events(n: int, prefix: str) -> list[Envelope]:
     return [
         Envelope(
@@ -98,14 +139,14 @@ async def run_until(loop: ConsumerLoop, db: Db, count: int, timeout: float = 30.
 
 async def test_failing_message_goes_to_dead_letter_topic_and_the_rest_are_processed(
     infra,
+    new_lane,
     unique,
     db,
     producer,
     kafka_settings,  # type: ignore[no-untyped-def]
 ) -> None:
-    topic, group = f"t-dlq-{unique}", f"g-dlq-{unique}"
-    await create_topic(infra.bootstrap_servers, topic, partitions=1)
-    await create_topic(infra.bootstrap_servers, dead_letter_topic(group), partitions=1)
+    lane = await new_lane("dlq", partitions=1, dead_letters=True)
+    topic, group = lane.topic, lane.group
     batch = events(5, unique)
     await produce_envelopes(infra.bootstrap_servers, topic, batch)
 
@@ -114,14 +155,7 @@ async def test_failing_message_goes_to_dead_letter_topic_and_the_rest_are_proces
             raise ValueError("cannot route account acct2.com")
         await record_effect(envelope, uow)
 
-    loop = ConsumerLoop(
-        group=group,
-        topics=[topic],
-        handler=handler,
-        sessions=db.sessions,
-        producer=producer,
-        settings=kafka_settings,
-    )
+    loop = lane.loop(handler)
     await run_until(loop, db, 4)
 
     assert sorted(await db.effects()) == sorted(e.id for e in batch if e.data["n"] != 2)
@@ -136,26 +170,19 @@ async def test_failing_message_goes_to_dead_letter_topic_and_the_rest_are_proces
 
 async def test_undecodable_message_is_dead_lettered_without_retries(
     infra,
+    new_lane,
     unique,
     db,
     producer,
     kafka_settings,  # type: ignore[no-untyped-def]
 ) -> None:
-    topic, group = f"t-poison-{unique}", f"g-poison-{unique}"
-    await create_topic(infra.bootstrap_servers, topic, partitions=1)
-    await create_topic(infra.bootstrap_servers, dead_letter_topic(group), partitions=1)
+    lane = await new_lane("poison", partitions=1, dead_letters=True)
+    topic, group = lane.topic, lane.group
     good = events(1, unique)[0]
     await produce(
         infra.bootstrap_servers, topic, [(b"k", b"{not json"), (good.key, good.to_bytes())]
     )
-    loop = ConsumerLoop(
-        group=group,
-        topics=[topic],
-        handler=record_effect,
-        sessions=db.sessions,
-        producer=producer,
-        settings=kafka_settings,
-    )
+    loop = lane.loop(record_effect)
     await run_until(loop, db, 1)
     dead = await read_all(infra.bootstrap_servers, dead_letter_topic(group), expect=1)
     assert [r.value for r in dead] == [b"{not json"]
@@ -172,24 +199,18 @@ class CrashBeforeOffsetCommit(ConsumerLoop):
 
 async def test_crash_after_db_commit_before_offset_commit_causes_no_second_effect(
     infra,
+    new_lane,
     unique,
     db,
     producer,
     kafka_settings,  # type: ignore[no-untyped-def]
 ) -> None:
-    topic, group = f"t-crash-{unique}", f"g-crash-{unique}"
-    await create_topic(infra.bootstrap_servers, topic)
+    lane = await new_lane("crash")
+    topic = lane.topic
     batch = events(30, unique)
     await produce_envelopes(infra.bootstrap_servers, topic, batch)
 
-    crashing = CrashBeforeOffsetCommit(
-        group=group,
-        topics=[topic],
-        handler=record_effect,
-        sessions=db.sessions,
-        producer=producer,
-        settings=kafka_settings,
-    )
+    crashing = lane.loop(record_effect, cls=CrashBeforeOffsetCommit)
     await run_until(crashing, db, 30)
     # The restarted consumer gets every message again (no offset was committed)...
     seen: list[str] = []
@@ -198,14 +219,7 @@ async def test_crash_after_db_commit_before_offset_commit_causes_no_second_effec
         seen.append(envelope.id)
         await record_effect(envelope, uow)
 
-    restarted = ConsumerLoop(
-        group=group,
-        topics=[topic],
-        handler=counting,
-        sessions=db.sessions,
-        producer=producer,
-        settings=kafka_settings,
-    )
+    restarted = lane.loop(counting)
     task = asyncio.create_task(restarted.run())
     await wait_caught_up(restarted, topic)
     restarted.stop()
@@ -218,24 +232,18 @@ async def test_crash_after_db_commit_before_offset_commit_causes_no_second_effec
 
 async def test_stop_under_load_loses_nothing_and_duplicates_nothing(
     infra,
+    new_lane,
     unique,
     db,
     producer,
     kafka_settings,  # type: ignore[no-untyped-def]
 ) -> None:
-    topic, group = f"t-stop-{unique}", f"g-stop-{unique}"
-    await create_topic(infra.bootstrap_servers, topic)
+    lane = await new_lane("stop")
+    topic = lane.topic
     batch = events(600, unique)
     await produce_envelopes(infra.bootstrap_servers, topic, batch)
 
-    first = ConsumerLoop(
-        group=group,
-        topics=[topic],
-        handler=record_effect,
-        sessions=db.sessions,
-        producer=producer,
-        settings=kafka_settings,
-    )
+    first = lane.loop(record_effect)
     task = asyncio.create_task(first.run())
     async with asyncio.timeout(15):
         while len(await db.effects()) < 100:
@@ -245,14 +253,7 @@ async def test_stop_under_load_loses_nothing_and_duplicates_nothing(
     stopped_at = len(await db.effects())
     assert stopped_at < 600, "the stop should land mid-stream for this test to mean anything"
 
-    second = ConsumerLoop(
-        group=group,
-        topics=[topic],
-        handler=record_effect,
-        sessions=db.sessions,
-        producer=producer,
-        settings=kafka_settings,
-    )
+    second = lane.loop(record_effect)
     await run_until(second, db, 600)
     effects = await db.effects()
     assert len(effects) == 600
@@ -261,27 +262,21 @@ async def test_stop_under_load_loses_nothing_and_duplicates_nothing(
 
 async def test_a_stalled_consumer_fails_readiness(
     infra,
+    new_lane,
     unique,
     db,
     producer,
     kafka_settings,  # type: ignore[no-untyped-def]
 ) -> None:
-    topic, group = f"t-stall-{unique}", f"g-stall-{unique}"
-    await create_topic(infra.bootstrap_servers, topic, partitions=1)
+    lane = await new_lane("stall", partitions=1)
+    topic = lane.topic
     release = asyncio.Event()
 
     async def stuck(envelope: Envelope, uow: UnitOfWork) -> None:
         await release.wait()  # a handler hung on a dependency
 
     settings = kafka_settings.model_copy(update={"stall_seconds": 1.0})
-    loop = ConsumerLoop(
-        group=group,
-        topics=[topic],
-        handler=stuck,
-        sessions=db.sessions,
-        producer=producer,
-        settings=settings,
-    )
+    loop = lane.loop(stuck, settings=settings)
     runtime = Runtime(engine=db.engine, producer=producer, workers=[loop])
     task = asyncio.create_task(loop.run())
     try:
@@ -306,14 +301,14 @@ async def test_a_stalled_consumer_fails_readiness(
 
 async def test_dead_letters_can_be_listed_and_redriven_once(
     infra,
+    new_lane,
     unique,
     db,
     producer,
     kafka_settings,  # type: ignore[no-untyped-def]
 ) -> None:
-    topic, group = f"t-redrive-{unique}", f"g-redrive-{unique}"
-    await create_topic(infra.bootstrap_servers, topic, partitions=1)
-    await create_topic(infra.bootstrap_servers, dead_letter_topic(group), partitions=1)
+    lane = await new_lane("redrive", partitions=1, dead_letters=True)
+    topic, group = lane.topic, lane.group
     broken = True
 
     async def flaky(envelope: Envelope, uow: UnitOfWork) -> None:
@@ -322,14 +317,7 @@ async def test_dead_letters_can_be_listed_and_redriven_once(
         await record_effect(envelope, uow)
 
     await produce_envelopes(infra.bootstrap_servers, topic, events(2, unique))
-    loop = ConsumerLoop(
-        group=group,
-        topics=[topic],
-        handler=flaky,
-        sessions=db.sessions,
-        producer=producer,
-        settings=kafka_settings,
-    )
+    loop = lane.loop(flaky)
     task = asyncio.create_task(loop.run())
     async with asyncio.timeout(30):
         while len(await list_dead_letters(kafka_settings, group)) < 2:
