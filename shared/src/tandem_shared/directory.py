@@ -5,11 +5,23 @@ from __future__ import annotations
 from datetime import datetime, time
 from enum import StrEnum
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+
+def _known_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {value!r}") from exc
+    return value
+
+
+# An IANA time zone name, checked against the zone database.
+TimeZoneName = Annotated[str, AfterValidator(_known_zone)]
 
 
 class Role(StrEnum):
@@ -73,7 +85,7 @@ class Person(Strict):
     slack_user_id: str | None = None
     crm_user_ids: tuple[str, ...] = ()  # ids of this person in HubSpot / Salesforce
     manager_id: str | None = None
-    timezone: str = "UTC"
+    timezone: TimeZoneName = "UTC"
     country: str = "US"
     subdivision: str | None = None  # for regional public holidays
     working_hours: WorkingHours = WorkingHours()
@@ -84,15 +96,6 @@ class Person(Strict):
     cover_id: str | None = None  # who takes urgent items during quiet hours
     active: bool = True
     preferences: Preferences = Preferences()
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
-        return value
 
     @property
     def zone(self) -> ZoneInfo:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import holidays
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, model_validator
 
-from tandem_shared.directory import Period, Person, WorkingHours
+from tandem_shared.directory import Period, Person, TimeZoneName, WorkingHours
 
 # A calendar with no working time for this long is treated as broken, not as "very far away".
 MAX_DAYS_WITHOUT_WORK = 400
@@ -31,7 +31,7 @@ class BusinessCalendar(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    timezone: str = "UTC"
+    timezone: TimeZoneName = "UTC"
     working_hours: WorkingHours = WorkingHours()
     country: str | None = None
     subdivision: str | None = None
@@ -47,15 +47,6 @@ class BusinessCalendar(BaseModel):
             subdivision=person.subdivision,
             out_of_office=person.out_of_office,
         )
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
-        return value
 
     @model_validator(mode="after")
     def _known_holidays(self) -> BusinessCalendar:
