@@ -20,11 +20,10 @@ from test_sla_support import (
     Collector,
     activity,
     decision,
-    start_group_at_end,
     write_config,
 )
 
-from kafka_tools import produce_envelopes
+from kafka_tools import produce_envelopes, start_group_at_end
 from tandem_shared import topics
 from tandem_shared.db import migrate
 from tandem_shared.envelope import Envelope, utcnow

@@ -21,9 +21,9 @@ import sqlalchemy as sa
 from conftest import Infra
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
-from test_sla_support import Collector, decision, start_group_at_end, write_config
+from test_sla_support import Collector, decision, write_config
 
-from kafka_tools import produce_envelopes
+from kafka_tools import produce_envelopes, start_group_at_end
 from tandem_shared import topics
 from tandem_shared.db import migrate
 from tandem_shared.envelope import utcnow
