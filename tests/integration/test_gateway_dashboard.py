@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
 from collections.abc import AsyncIterator
 from html.parser import HTMLParser
 
@@ -26,6 +25,7 @@ from test_gateway_support import (
 from tandem_api_gateway.app import create_app
 from tandem_api_gateway.domain.authz import Role
 from tandem_shared.db import create_engine, session_factory
+from tandem_shared.local.embedded import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -38,12 +38,6 @@ def chromium() -> str:
     if found is None:
         pytest.fail("chromium is missing: install Debian's package (apt-get install -y chromium)")
     return found
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Page(HTMLParser):
@@ -90,11 +84,11 @@ async def served(infra: Infra) -> AsyncIterator[tuple[str, str, Scenario]]:
     settings = gateway_settings(infra, rate_limit_burst=10_000)
     engine = create_engine(settings.database, schema="api_gateway")
     sessions = session_factory(engine)
-    scenario = build_scenario("dash" + str(_free_port()))
+    scenario = build_scenario("dash" + str(free_port()))
     await project(sessions, scenario.all())
     key = await issue_key(sessions, settings, Role.REVOPS_ADMIN, "lea.leader")
     app = create_app(gateway=gateway_for(settings, sessions), runtime_getter=lambda: None)
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
     task = asyncio.create_task(server.serve())
     async with asyncio.timeout(10):

@@ -12,7 +12,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from tandem_shared.local.embedded import free_port
+from tandem_shared.local.embedded import free_port_block
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = str(Path(sys.executable).parent / "tandem-local")
@@ -37,14 +37,14 @@ def _status(url: str) -> int:
 
 def test_up_starts_five_healthy_services_and_down_leaves_no_process(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "config", tmp_path / "config")
-    http_base = free_port() // 10 * 10 % 50000 + 10000  # five consecutive free-ish ports
+    http_base = free_port_block(6)  # five services, then the broker
     env = {
         k: v
         for k, v in os.environ.items()
         if k not in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL") and not k.startswith("TANDEM_")
     }
     env.update(
-        {"TANDEM_LOCAL_HTTP_BASE": str(http_base), "TANDEM_LOCAL_BROKER_PORT": str(free_port())}
+        {"TANDEM_LOCAL_HTTP_BASE": str(http_base), "TANDEM_LOCAL_BROKER_PORT": str(http_base + 5)}
     )
     up = subprocess.Popen(
         [CLI, "up"],

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ from tandem_shared import topics
 from tandem_shared.db import migrate
 from tandem_shared.envelope import utcnow
 from tandem_shared.events import EventType
+from tandem_shared.local.embedded import free_port
 from tandem_shared.settings import DatabaseSettings
 from tandem_sla_monitor.main import CONSUMED_TOPICS, MIGRATIONS, SCHEMA
 
@@ -39,12 +39,6 @@ NO_ESCALATION_SOON = """\
     after_breach_minutes: 600
 """
 WARNING_SHARE = 0.95  # 57 of the 60 seconds allowed
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def fresh_database(url: str) -> str:

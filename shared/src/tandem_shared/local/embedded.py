@@ -6,6 +6,7 @@ so producers run without idempotence against it. Topics are created explicitly.
 
 from __future__ import annotations
 
+import random
 import socket
 import subprocess
 import time
@@ -21,6 +22,29 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def free_port_block(count: int, *, low: int = 20000, high: int = 32000) -> int:
+    """Return the first of `count` consecutive loopback ports that are all free right now.
+
+    The range sits below Linux's ephemeral ports (32768+), so an outgoing connection of some other
+    client cannot take one of them between this check and the caller's bind.
+    """
+    for _ in range(200):
+        base = random.randrange(low, high - count)
+        socks: list[socket.socket] = []
+        try:
+            for port in range(base, base + count):
+                sock = socket.socket()
+                socks.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+    raise RuntimeError(f"no {count} consecutive free ports in {low}-{high}")
 
 
 def _wait_for_port(port: int, *, timeout: float, proc: subprocess.Popen[bytes]) -> None:
