@@ -144,6 +144,7 @@ class Router:
     handled: list[Counter[str]]  # per replica: event ids it decided
     outputs: Outputs
     ours: set[str]  # ids of the events this module sent: the only ones its routers handle
+    schema: str  # the PostgreSQL schema of this module's routers
 
     @property
     def sessions(self) -> Any:
@@ -204,7 +205,7 @@ async def router(infra: Any) -> AsyncIterator[Router]:
     async with asyncio.timeout(30):
         while not all(w.assigned for r in replicas for w in r.workers if hasattr(w, "assigned")):
             await asyncio.sleep(0.05)
-    yield Router(infra.bootstrap_servers, config, replicas, handled, outputs, ours)
+    yield Router(infra.bootstrap_servers, config, replicas, handled, outputs, ours, schema)
     stop.set()
     for replica in replicas:
         for worker in replica.workers:
@@ -426,11 +427,6 @@ async def test_decision_trail_reassignment_and_sla_close(router: Router, unique:
             await asyncio.sleep(0.05)
 
 
-@pytest.mark.xfail(
-    reason="what-if reads the default router schema; the module now runs in its own "
-    "schema for isolation (issue 4 follow-up)",
-    strict=False,
-)
 async def test_what_if_replays_the_archive_under_a_candidate(
     router: Router, unique: str, infra: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -447,7 +443,7 @@ async def test_what_if_replays_the_archive_under_a_candidate(
     candidate = tmp_path / "candidate.yaml"
     candidate.write_text(yaml.safe_dump(doc))
     since = (meeting.time - timedelta(seconds=1)).isoformat()
-    argv = ["--rules", str(candidate), "--since", since]
+    argv = ["--rules", str(candidate), "--since", since, "--schema", router.schema]
     assert await asyncio.to_thread(commands.what_if_command, settings, argv) == 0
     report = capsys.readouterr().out
     assert f"{meeting.id}: finn.sdr -> dan.sdr" in report

@@ -39,10 +39,12 @@ def check(settings: Settings, argv: list[str]) -> int:
 
 
 def what_if_command(settings: Settings, argv: list[str]) -> int:
-    """`tandem-router what-if --rules CANDIDATE [--since ISO]`: replay the archive under both."""
+    """`tandem-router what-if --rules CANDIDATE [--since ISO] [--schema NAME]`: replay both."""
     parser = argparse.ArgumentParser(prog="tandem-router what-if")
     parser.add_argument("--rules", type=Path, required=True, help="the candidate rule set")
     parser.add_argument("--since", type=datetime.fromisoformat, default=None)
+    # The archive lives in the schema the router was migrated into (`migrate` uses SCHEMA).
+    parser.add_argument("--schema", default=SCHEMA, help="the router's PostgreSQL schema")
     args = parser.parse_args(argv)
     try:
         current = load_config(settings.config_dir)
@@ -55,7 +57,7 @@ def what_if_command(settings: Settings, argv: list[str]) -> int:
     since: datetime | None = args.since
     if since is not None and since.tzinfo is None:
         parser.error("--since needs a time zone, e.g. 2026-11-24T00:00:00+00:00")
-    events = asyncio.run(load_replay(settings))
+    events = asyncio.run(load_replay(settings, schema=args.schema))
     # The router started from the seed accounts; replaying the whole archive from there rebuilds
     # each account's state, and --since only limits which decisions are compared.
     report = what_if(
@@ -70,9 +72,9 @@ def what_if_command(settings: Settings, argv: list[str]) -> int:
     return 0
 
 
-async def load_replay(settings: Settings) -> list[ReplayEvent]:
-    """Read the archived inputs, in processing order, as replayable events."""
-    engine = create_engine(settings.database, schema=SCHEMA)
+async def load_replay(settings: Settings, *, schema: str = SCHEMA) -> list[ReplayEvent]:
+    """Read the archived inputs of a router schema, in processing order, as replayable events."""
+    engine = create_engine(settings.database, schema=schema)
     try:
         async with session_factory(engine)() as session:
             archived = await repository.archived_events(session)
