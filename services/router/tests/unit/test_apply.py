@@ -125,3 +125,23 @@ def test_crm_alias_domains_are_added_once_as_registered_domains(make):
     )
     after = apply(state, event, make.now)
     assert after.alias_domains == ("globex.de", "globex.io", "globex.co.uk")
+
+
+def test_crm_target_flag_lists_the_account_until_the_tal_workflow_decides(make):
+    def crm(**fields):
+        return AccountUpserted(crm=CrmSystem.HUBSPOT, crm_id="hs-9", occurred_at=make.now, **fields)
+
+    state = apply(AccountState(account_key="globex.com"), crm(target_account=True), make.now)
+    assert state.in_tal and state.crm.listed is True
+    state = apply(state, crm(tier=Tier.T2), make.now)  # a change that does not mention the flag
+    assert (state.in_tal, state.tier) == (True, Tier.T2)
+    assert not apply(state, crm(target_account=False), make.now).in_tal
+    # once the TAL workflow removed it, the CRM's flag no longer puts it back
+    removed = apply(state, TalRemoved(account_key="globex.com", removed_at=make.now), make.now)
+    assert not apply(removed, crm(target_account=True), make.now).in_tal
+
+
+def test_states_saved_before_the_listed_field_keep_their_membership(make):
+    legacy = AccountState(account_key="globex.com", in_tal=True, tier=Tier.T1)
+    event = AccountUpserted(crm=CrmSystem.HUBSPOT, crm_id="hs-9", name="G", occurred_at=make.now)
+    assert apply(legacy, event, make.now).in_tal

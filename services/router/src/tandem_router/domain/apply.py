@@ -54,7 +54,7 @@ def apply_event(
         case TalFinalized():
             state = _apply_tal(state, event)
         case TalRemoved():
-            state = _settle(state.model_copy(update={"in_tal": False, "tal": Assignment()}))
+            state = _settle(state.model_copy(update={"tal": Assignment(listed=False)}))
         case ContactUpserted():
             state = _remember_contact(state, event.email, retention)
         case EngagementRecorded():
@@ -107,6 +107,7 @@ def _apply_account(state: AccountState, event: AccountUpserted) -> AccountState:
                 ("marketer_id", event.marketer_id),
                 ("tier", event.tier),
                 ("territory", event.territory),
+                ("listed", event.target_account),
             )
             if value is not None
         }
@@ -134,18 +135,22 @@ def _apply_tal(state: AccountState, event: TalFinalized) -> AccountState:
         marketer_id=event.marketer_id,
         tier=event.tier,
         territory=event.territory,
+        listed=True,
     )
-    update: dict[str, object] = {"in_tal": True, "tal": tal}
+    update: dict[str, object] = {"tal": tal}
     if event.name:
         update["name"] = event.name
     return _settle(state.model_copy(update=update))
 
 
 def _settle(state: AccountState) -> AccountState:
-    """Recompute the effective tier and territory from the two sources."""
-    tier = (state.tal.tier if state.in_tal else None) or state.crm.tier or Tier.T3
+    """Recompute the effective TAL membership, tier and territory from the two sources."""
+    # The TAL workflow's decision outranks the CRM's target-account flag once there is one;
+    # with neither saying anything (states saved before `listed`), membership stays as it was.
+    in_tal = next((s for s in (state.tal.listed, state.crm.listed) if s is not None), state.in_tal)
+    tier = (state.tal.tier if in_tal else None) or state.crm.tier or Tier.T3
     territory = state.tal.territory or state.crm.territory
-    return state.model_copy(update={"tier": tier, "territory": territory})
+    return state.model_copy(update={"in_tal": in_tal, "tier": tier, "territory": territory})
 
 
 def _remember_contact(

@@ -23,6 +23,7 @@ class Assignment(State):
     marketer_id: str | None = None
     tier: Tier | None = None
     territory: str | None = None
+    listed: bool | None = None  # whether this source puts the account on the TAL (None: unsaid)
 
 
 class EngagementRecord(State):
@@ -59,7 +60,7 @@ class AccountState(State):
     account_key: str
     name: str | None = None
     tier: Tier = Tier.T3  # effective: the TAL's tier while listed, else the CRM's, else 3
-    in_tal: bool = False
+    in_tal: bool = False  # effective: the TAL workflow's decision, else the CRM's target flag
     territory: str | None = None  # effective: the TAL's, else the CRM's
     tal: Assignment = Assignment()  # person ids, from the gateway's TAL workflow
     crm: Assignment = Assignment()  # CRM user ids, resolved through the directory
@@ -129,6 +130,7 @@ class AccountSeed(BaseModel):
             marketer_id=self.marketer_id,
             tier=self.tier,
             territory=self.territory,
+            listed=True,
         )
         return AccountState(
             account_key=self.account_key.lower(),
