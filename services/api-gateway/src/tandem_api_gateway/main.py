@@ -134,6 +134,23 @@ def create_key_command(settings: Settings, args: list[str]) -> int:
     return 0
 
 
+def keys_command(settings: Settings, _args: list[str]) -> int:
+    """`tandem-api-gateway keys`: print the dev demo API keys with their roles (dev only)."""
+    assert isinstance(settings, GatewaySettings)
+    try:
+        table = settings.demo_keys_table()
+    except ValueError as exc:
+        print(f"refusing: {exc}", file=sys.stderr)  # noqa: T201 - a CLI answer
+        return 2
+    print(table)  # noqa: T201 - deterministic dev-only keys, never secrets
+    print(  # noqa: T201
+        "seeded at `serve` when TANDEM_ENV=dev; use one as `Authorization: Bearer <key>`"
+        " or open the dashboard with /?key=<key>",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def main() -> None:
     """Entry point of `tandem-api-gateway`."""
     cli(
@@ -142,5 +159,10 @@ def main() -> None:
         migrations=MIGRATIONS,
         serve_fn=serve,
         settings_factory=GatewaySettings,
-        commands={"rebuild": rebuild_command, "create-key": create_key_command},
+        group=topics.GATEWAY_GROUP,
+        commands={
+            "rebuild": rebuild_command,
+            "create-key": create_key_command,
+            "keys": keys_command,
+        },
     )

@@ -75,6 +75,17 @@ class GatewaySettings(Settings):
         """Return True when the demo keys are seeded (dev only)."""
         return self.env is Environment.DEV
 
+    def demo_keys_table(self) -> str:
+        """Return the dev demo keys with their roles and people, one per line (dev only)."""
+        if self.env is not Environment.DEV:
+            raise ValueError(f"demo keys exist only when TANDEM_ENV=dev (this is {self.env.value})")
+        width = max(len(k.role.value) for k in self.gateway.demo_keys)
+        lines = [f"{'role':<{width}}  {'person':<14} key"]
+        lines += [
+            f"{k.role.value:<{width}}  {k.person_id:<14} {k.key}" for k in self.gateway.demo_keys
+        ]
+        return "\n".join(lines)
+
     @property
     def dashboard_default_key(self) -> str | None:
         """Return the key the dashboard uses without ?key= (None outside dev)."""
