@@ -221,9 +221,9 @@ def at(minutes_ago: float) -> datetime:
     return datetime.now(UTC) - timedelta(minutes=minutes_ago)
 
 
-def tal(key: str, tier: Tier, **team: str) -> Envelope:
+def tal(key: str, tier: Tier, *, name: str | None = None, **team: str) -> Envelope:
     payload = TalFinalized(
-        account_key=key, name=f"Account {key}", tier=tier, finalized_at=at(60), **team
+        account_key=key, name=name or f"Account {key}", tier=tier, finalized_at=at(60), **team
     )
     return Envelope.wrap(
         payload, type=EventType.TAL_FINALIZED, source="/test", subject=key, time=at(60)
@@ -231,14 +231,19 @@ def tal(key: str, tier: Tier, **team: str) -> Envelope:
 
 
 def engagement(
-    key: str, kind: EngagementKind, *, email: str, when: datetime | None = None
+    key: str,
+    kind: EngagementKind,
+    *,
+    email: str,
+    when: datetime | None = None,
+    keyed: bool = True,  # False: the event names no account, only the contact's email
 ) -> Envelope:
     when = when or at(1)
     payload = EngagementRecorded(
         engagement_id=f"eng-{uuid.uuid4().hex}",
         source="segment",
         kind=kind,
-        account_key=key,
+        account_key=key if keyed else None,
         contact_email=email,
         content_title="Pricing guide",
         occurred_at=when,
@@ -248,7 +253,9 @@ def engagement(
     )
 
 
-async def listed(router: Router, key: str, tier: Tier, **team: str) -> None:
+async def listed(
+    router: Router, key: str, tier: Tier, *, name: str | None = None, **team: str
+) -> None:
     """Put an account on the TAL through the tal topic and wait until the router has it."""
-    await router.send(topics.TAL, tal(key, tier, **team))
+    await router.send(topics.TAL, tal(key, tier, name=name, **team))
     await router.account(key, lambda s: s.in_tal and s.tier == tier)
