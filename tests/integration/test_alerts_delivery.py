@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import email
+import itertools
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -19,10 +20,10 @@ import pytest
 import pytest_asyncio
 import sqlalchemy as sa
 import yaml
-from aiokafka import AIOKafkaConsumer
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from sqlalchemy.ext.asyncio import AsyncEngine
+from test_alerts_support import eventually, find_events
 
 from kafka_tools import produce_envelopes
 from slack_server import FakeSlack, Received, error, rate_limited, server_error
@@ -85,6 +86,7 @@ def people_yaml(now: datetime) -> dict[str, Any]:
         ],
         "channels": [
             {"id": "burst", "slack_channel": "C0BURST"},
+            {"id": "paced", "slack_channel": "C0PACED"},
             {"id": "flaky", "slack_channel": "C0FLAKY"},
             {"id": "gone", "slack_channel": "C0GONE"},
         ],
@@ -225,42 +227,6 @@ async def alerts(infra, tmp_path_factory) -> AsyncIterator[Harness]:  # type: ig
         await slack.stop()
 
 
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 20.0) -> Any:
-    """Poll `check` until it returns something truthy."""
-    async with asyncio.timeout(timeout):
-        while not (result := await check()):
-            await asyncio.sleep(0.05)
-    return result
-
-
-async def find_events(
-    bootstrap: str,
-    topic: str,
-    match: Callable[[Envelope, dict[str, bytes]], bool],
-    *,
-    count: int = 1,
-    timeout: float = 20.0,
-) -> list[tuple[Envelope, dict[str, bytes]]]:
-    """Read `topic` from the start until `count` records match."""
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
-    )
-    await consumer.start()
-    found: list[tuple[Envelope, dict[str, bytes]]] = []
-    try:
-        async with asyncio.timeout(timeout):
-            while len(found) < count:
-                for records in (await consumer.getmany(timeout_ms=200)).values():
-                    for record in records:
-                        envelope = Envelope.from_bytes(record.value or b"")
-                        headers = dict(record.headers or ())
-                        if match(envelope, headers):
-                            found.append((envelope, headers))
-    finally:
-        await consumer.stop()
-    return found
-
-
 def make_alert(alert_id: str, **fields: Any) -> AlertRequested:
     base: dict[str, Any] = {
         "alert_id": alert_id,
@@ -381,10 +347,7 @@ async def test_a_burst_to_one_channel_is_coalesced_into_a_summary(
     alerts: Harness, unique: str
 ) -> None:
     ids = [f"burst-{unique}-{i}" for i in range(8)]
-    await alerts.request(*(make_alert(i, channel_ids=["burst"]) for i in ids))
-    for alert_id in ids:
-        await eventually(lambda alert_id=alert_id: _sent(alerts, alert_id))
-    posts = alerts.slack.to("C0BURST")
+    posts = await _post_all_to_channel(alerts, ids, "burst", "C0BURST")
     assert len(posts) < len(ids)
     summaries = [p for p in posts if p.text and " Tandem alerts" in p.text.splitlines()[0]]
     assert summaries, [p.text for p in posts]
@@ -392,6 +355,20 @@ async def test_a_burst_to_one_channel_is_coalesced_into_a_summary(
         assert any(f"Alert {alert_id}" in (p.text or "") for p in posts), alert_id
     coalesced = [r.coalesced for i in ids for r in await alerts.rows(i)]
     assert any(coalesced)
+
+
+async def test_a_short_run_to_one_channel_is_paced_at_about_one_a_second(
+    alerts: Harness, unique: str
+) -> None:
+    ids = [f"paced-{unique}-{i}" for i in range(5)]
+    posts = await _post_all_to_channel(alerts, ids, "paced", "C0PACED")
+    # Five within the pacing's 3-second patience: each goes alone, the burst of 3 back to back,
+    # then one a second.
+    assert len(posts) == len(ids)
+    assert all((p.text or "").startswith(f"Alert {i} ") for p, i in zip(posts, ids, strict=True))
+    gaps = [later.at - earlier.at for earlier, later in itertools.pairwise(posts)]
+    assert all(gap >= 0.9 for gap in gaps[2:]), gaps
+    assert posts[-1].at - posts[0].at < 4.0, gaps
 
 
 async def test_circuit_opens_on_a_destination_that_keeps_failing(
@@ -442,9 +419,9 @@ async def test_quiet_hours_defer_to_the_digest_and_urgent_tier_1_goes_to_the_cov
     assert "covering for Quiet" in cover_message.block_text
     await eventually(lambda: _has_rows(alerts, normal))
     assert await alerts.statuses(normal) == ["deferred"]
-    assert {(r.recipient_id, r.status) for r in await alerts.rows(urgent)} == {
-        ("cover.ae", "sent"),
-        ("quiet.ae", "deferred"),
+    assert {(r.recipient_id, r.status, r.on_behalf_of) for r in await alerts.rows(urgent)} == {
+        ("cover.ae", "sent", "quiet.ae"),
+        ("quiet.ae", "deferred", None),
     }
     assert alerts.slack.to("U0QUIET") == []
 
@@ -536,6 +513,16 @@ async def test_slack_interactions_are_verified_and_publish_the_acknowledgement(
     )
     assert event.type == EventType.HANDOFF_ACKNOWLEDGED
     assert (event.data["person_id"], event.data["via"]) == ("clicker.ae", "slack")
+
+
+async def _post_all_to_channel(
+    alerts: Harness, ids: list[str], channel_id: str, slack_channel: str
+) -> list[Received]:
+    """Request one alert per id to a directory channel; return the posts once all are sent."""
+    await alerts.request(*(make_alert(i, channel_ids=[channel_id]) for i in ids))
+    for alert_id in ids:
+        await eventually(lambda alert_id=alert_id: _sent(alerts, alert_id))
+    return alerts.slack.to(slack_channel)
 
 
 async def _async(value: list[Received] | list[EmailMessage]) -> Any:

@@ -383,6 +383,7 @@ class AlertDelivered(Model):
     destination: str
     attempts: int
     coalesced: bool = False
+    on_behalf_of: str | None = None  # the person a cover received it for (their quiet hours)
     delivered_at: datetime
 
 

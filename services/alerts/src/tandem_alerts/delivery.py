@@ -174,7 +174,9 @@ class DeliveryWorker(PollingWorker):
             case DeliveryChannel.EMAIL:
                 return await self._send_email(first, alerts[0])
             case DeliveryChannel.LOG:
-                return self._senders.log.send(first.destination, alerts, digest=False)
+                return self._senders.log.send(
+                    first.destination, alerts, digest=False, covering_for=first.on_behalf_of
+                )
 
     async def _send_slack(self, first: DeliveryRow, alerts: list[AlertRequested]) -> SendResult:
         if self._senders.slack is None:

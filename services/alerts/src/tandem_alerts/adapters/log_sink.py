@@ -5,7 +5,7 @@ from __future__ import annotations
 import structlog
 
 from tandem_alerts.adapters.senders import SendResult
-from tandem_alerts.domain.labels import account_label, tier_label
+from tandem_alerts.domain.labels import COVER_REASON, account_label, covering_label, tier_label
 from tandem_shared.events import AlertRequested
 
 log = structlog.get_logger("tandem_alerts.sink")
@@ -14,12 +14,28 @@ log = structlog.get_logger("tandem_alerts.sink")
 class LogSink:
     """Writes each alert as one readable structured log line; always succeeds."""
 
-    def send(self, recipient: str, alerts: list[AlertRequested], *, digest: bool) -> SendResult:
-        """Log the alerts addressed to `recipient` (several for a coalesced burst or a digest)."""
+    def send(
+        self,
+        recipient: str,
+        alerts: list[AlertRequested],
+        *,
+        digest: bool,
+        covering_for: str | None = None,
+    ) -> SendResult:
+        """Log the alerts addressed to `recipient` (several for a coalesced burst or a digest).
+
+        `covering_for` names the person a cover receives the alert for; the line says so, since
+        the alert's own `reason` still explains why that other person was chosen.
+        """
+        addressee = (
+            recipient if covering_for is None else f"{recipient}, {covering_label(covering_for)}"
+        )
         for alert in alerts:
             log.info(
-                f"ALERT for {recipient}: {alert.title}",
+                f"ALERT for {addressee}: {alert.title}",
                 recipient=recipient,
+                covering_for=covering_for,
+                cover_reason=COVER_REASON if covering_for is not None else None,
                 title=alert.title,
                 account=account_label(alert),
                 tier=tier_label(alert.tier) if alert.tier else None,

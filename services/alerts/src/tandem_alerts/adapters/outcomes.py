@@ -39,6 +39,7 @@ async def publish_delivered(
         destination=delivery.destination,
         attempts=attempts,
         coalesced=coalesced,
+        on_behalf_of=delivery.on_behalf_of,
         delivered_at=now,
     )
     envelope = _wrap(payload, EventType.ALERT_DELIVERED, delivery.idempotency_key, stored, now)

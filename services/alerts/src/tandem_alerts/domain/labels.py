@@ -38,6 +38,15 @@ def tier_label(tier: Tier) -> str:
     return f"Tier {tier.value}"
 
 
+# The one reason a cover receives someone's alert (see plan._plan_person).
+COVER_REASON = "quiet hours"
+
+
+def covering_label(who: str) -> str:
+    """Return 'covering for <who> (quiet hours)': why a cover got someone else's alert."""
+    return f"covering for {who} ({COVER_REASON})"
+
+
 def account_label(alert: AlertRequested) -> str:
     """Return the account's name with its domain, or whichever of the two is known."""
     if alert.account_name and alert.account_key:

@@ -6,7 +6,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tandem_alerts.domain.labels import account_label, kind_label, signal_label, tier_label
+from tandem_alerts.domain.labels import (
+    account_label,
+    covering_label,
+    kind_label,
+    signal_label,
+    tier_label,
+)
 from tandem_alerts.domain.slack_text import (
     MAX_ACTION_ELEMENTS,
     MAX_BLOCKS,
@@ -59,7 +65,7 @@ def render_alert(
     body: list[dict[str, Any]] = [header(alert.title)]
     if covering_for is not None:
         name = escape_mrkdwn(covering_for.name)
-        body.append(context(f":rotating_light: You are covering for {name} (quiet hours)."))
+        body.append(context(f":rotating_light: You are {covering_label(name)}."))
     if alert.summary:
         body.append(section(escape_mrkdwn(alert.summary)))
     body.append(_facts(alert, assignee))
