@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -46,31 +47,42 @@ async def router(infra: Any) -> AsyncIterator[Router]:
         yield running
 
 
+def crm_event(
+    model: type[AccountUpserted | ContactUpserted],
+    type: EventType,
+    subject: str,
+    *,
+    when: datetime,
+    **fields: Any,
+) -> Envelope:
+    payload = model(crm=CrmSystem.HUBSPOT, occurred_at=when, **fields)
+    return Envelope.wrap(payload, type=type, source="/test", subject=subject, time=when)
+
+
 def crm_account(key: str, **fields: Any) -> Envelope:
-    payload = AccountUpserted(
-        crm=CrmSystem.HUBSPOT,
+    return crm_event(
+        AccountUpserted,
+        EventType.ACCOUNT_UPSERTED,
+        key,
+        when=at(30),
         crm_id=f"hs-{key}",
         account_key=key,
         domain=key,
-        occurred_at=at(30),
         **fields,
-    )
-    return Envelope.wrap(
-        payload, type=EventType.ACCOUNT_UPSERTED, source="/test", subject=key, time=at(30)
     )
 
 
 def crm_lead(subject: str, *, email: str, **fields: Any) -> Envelope:
-    payload = ContactUpserted(
-        crm=CrmSystem.HUBSPOT,
-        crm_id=f"lead-{uuid.uuid4().hex[:8]}",
+    lead_id = f"lead-{uuid.uuid4().hex[:8]}"
+    return crm_event(
+        ContactUpserted,
+        EventType.LEAD_UPSERTED,
+        subject,
+        when=at(1),
+        crm_id=lead_id,
         is_lead=True,
         email=email,
-        occurred_at=at(1),
         **fields,
-    )
-    return Envelope.wrap(
-        payload, type=EventType.LEAD_UPSERTED, source="/test", subject=subject, time=at(1)
     )
 
 
