@@ -210,3 +210,17 @@ async def test_one_alert_per_signal_per_cooldown(router: Router, unique: str) ->
     decisions = await router.outputs.decision(key, count=2)
     assert [r.decided_at for r in decisions] == [first.time, later.time]
     assert len(alerts_of(router, key, AlertKind.HANDOFF)) == 2
+
+
+async def test_a_redelivered_event_is_decided_once(router: Router, unique: str) -> None:
+    key = f"again-{unique}.com"
+    await listed(router, key, Tier.T1, ae_id="ava.ae")
+    meeting = engagement(key, EngagementKind.MEETING_REQUEST, email=f"jo@{key}")
+    await router.send(topics.ENGAGEMENT, meeting)
+    await router.outputs.decision(key)
+    await router.send(topics.ENGAGEMENT, meeting)  # the same event id again, as a retry would
+    marker = engagement(key, EngagementKind.PAGE_VIEW, email=f"jo@{key}")
+    await router.send(topics.ENGAGEMENT, marker)  # same partition: handled after the retry
+    state = await router.account(key, lambda s: len(s.engagements) == 2)
+    assert len(state.handoffs) == 1 and router.handled[0][meeting.id] == 1
+    assert router.handled[0][marker.id] == 1

@@ -100,7 +100,11 @@ async def test_tier1_meeting_goes_to_the_ae_with_marketing_fyi(router: Router, u
     assert alerts[AlertKind.HANDOFF].recipient_ids == ["ava.ae"]
     assert alerts[AlertKind.HANDOFF].urgency == "urgent"
     assert alerts[AlertKind.MARKETING_FYI].recipient_ids == ["mia.marketing"]
-    assert "Pricing guide" in alerts[AlertKind.HANDOFF].context.content_consumed
+    context = alerts[AlertKind.HANDOFF].context
+    assert "Pricing guide" in context.content_consumed
+    assert f"jo@{key} requested a meeting" in context.research_summary
+    assert [item.kind for item in context.engagement_history] == ["meeting_request"]
+    assert "pricing" in context.suggested_approach
 
 
 async def test_tier2_meeting_goes_to_the_sdr_with_an_ae_fyi(router: Router, unique: str) -> None:

@@ -21,7 +21,7 @@ from aiokafka import AIOKafkaConsumer
 
 from kafka_tools import produce_envelopes
 from tandem_router.adapters import repository
-from tandem_router.config import SCHEMA, RouterConfig, load_people
+from tandem_router.config import SCHEMA, RouterConfig, load_people, load_seeds
 from tandem_router.domain.model import AccountState
 from tandem_router.domain.rules import parse_rules
 from tandem_router.handlers import TOPICS, build_handler
@@ -194,7 +194,7 @@ async def running_router(
         tasks += [asyncio.create_task(w.run()) for w in replica.workers]
         started.append(replica)
         handled.append(counter)
-    await seed(started[0], settings)
+    await seed(started[0], load_seeds(settings.config_dir, config.directory))
     stop = asyncio.Event()
     outputs = Outputs()
     tasks.append(asyncio.create_task(outputs.follow(infra.bootstrap_servers, stop)))

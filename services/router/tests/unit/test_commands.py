@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -7,6 +8,7 @@ import yaml
 
 from tandem_router.commands import check
 from tandem_router.config import ConfigError, load_seeds
+from tandem_router.main import serve
 from tandem_shared.directory import load_directory
 from tandem_shared.settings import Settings
 
@@ -55,3 +57,22 @@ def test_seeds_must_name_known_people(tmp_path: Path) -> None:
         f"{tmp_path / 'accounts.yaml'}: acme.com.ae_id: unknown person 'ghost'"
     ]
     assert len(load_seeds(EXAMPLE, directory)) == 5
+
+
+@pytest.mark.parametrize("broken", ["routing.yaml", "accounts.yaml"])
+def test_serve_refuses_an_invalid_configuration_before_connecting(
+    tmp_path: Path, broken: str
+) -> None:
+    for name in ("routing.yaml", "people.yaml", "accounts.yaml"):
+        (tmp_path / name).write_text((EXAMPLE / name).read_text())
+    doc = yaml.safe_load((tmp_path / broken).read_text())
+    if broken == "routing.yaml":
+        doc["default_pool"] = "nowhere"
+    else:
+        doc["accounts"][0]["ae_id"] = "ghost"
+    (tmp_path / broken).write_text(yaml.safe_dump(doc))
+    # Nothing listens on port 9 (discard): reaching the database or broker would fail otherwise.
+    bad = Settings(config_dir=tmp_path, database_url="postgresql://127.0.0.1:9/none")
+    with pytest.raises(ConfigError) as raised:
+        asyncio.run(serve(bad))
+    assert all(broken in problem for problem in raised.value.problems)
