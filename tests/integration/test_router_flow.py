@@ -225,9 +225,8 @@ async def test_decision_trail_reassignment_and_sla_close(router: Router, unique:
         signal=Signal.MEETING_REQUEST, started_at=at(0.5), deadline=at(-60), allowed_seconds=3600,
         policy_version="p1", within_sla=True, occurred_at=at(0),
     )  # fmt: skip
-    await router.send(
-        topics.SLA, Envelope.wrap(met, type=EventType.SLA_MET, source="/test", subject=key)
-    )
+    met_envelope = Envelope.wrap(met, type=EventType.SLA_MET, source="/test", subject=key)
+    await router.send(topics.SLA, met_envelope)
 
     async def status() -> tuple[str, str]:
         async with router.sessions() as session:
@@ -242,6 +241,10 @@ async def test_decision_trail_reassignment_and_sla_close(router: Router, unique:
     async with asyncio.timeout(20):
         while await status() != ("closed", "dan.sdr"):
             await asyncio.sleep(0.05)
+    # the close is archived too, so a what-if replay frees Dan's capacity when it was freed
+    async with router.sessions() as session:
+        replayed = {a.event_id: a.event_type for a in await repository.archived_events(session)}
+    assert replayed[met_envelope.id] == EventType.SLA_MET
 
 
 async def test_what_if_replays_the_archive_under_a_candidate(

@@ -14,6 +14,7 @@ from tandem_router.domain.whatif import ReplayEvent, WhatIfReport, World, what_i
 from tandem_router.handlers import router_event
 from tandem_shared.db import create_engine, session_factory
 from tandem_shared.envelope import Envelope
+from tandem_shared.events import EventType, SlaEvent
 from tandem_shared.settings import Settings
 
 
@@ -80,16 +81,16 @@ async def load_replay(settings: Settings, *, schema: str = SCHEMA) -> list[Repla
             archived = await repository.archived_events(session)
     finally:
         await engine.dispose()
-    return [
-        ReplayEvent(
-            event_id=a.event_id,
-            payload=router_event(
-                Envelope(id=a.event_id, type=a.event_type, source="/router", data=a.payload)
-            ),
-            at=a.occurred_at,
+    replay = []
+    for a in archived:
+        envelope = Envelope(id=a.event_id, type=a.event_type, source="/router", data=a.payload)
+        payload = (
+            envelope.payload(SlaEvent)
+            if a.event_type == EventType.SLA_MET
+            else router_event(envelope)
         )
-        for a in archived
-    ]
+        replay.append(ReplayEvent(event_id=a.event_id, payload=payload, at=a.occurred_at))
+    return replay
 
 
 def format_report(report: WhatIfReport, events: list[ReplayEvent]) -> str:

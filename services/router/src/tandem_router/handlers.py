@@ -166,6 +166,15 @@ async def on_sla_met(envelope: Envelope, uow: UnitOfWork, config: RouterConfig) 
     """Close a handoff once sales touched it: it no longer counts against the rep's capacity."""
     sla = envelope.payload(SlaEvent)
     await repository.close_handoff(uow.session, handoff_id=sla.handoff_id, at=envelope.time)
+    # Archived so a what-if replay frees the rep's capacity when it was freed live.
+    await repository.archive_event(
+        uow.session,
+        event_id=envelope.id,
+        event_type=envelope.type,
+        account_key=sla.account_key,
+        payload=envelope.data,
+        occurred_at=envelope.time,
+    )
 
 
 HANDLERS: dict[str, EventHandler] = {

@@ -2,9 +2,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from tandem_router.domain.messages import stable_id
 from tandem_router.domain.model import AccountState, Assignment
 from tandem_router.domain.whatif import ReplayEvent, World, simulate, what_if
-from tandem_shared.events import Signal, Tier
+from tandem_shared.directory import Role
+from tandem_shared.events import (
+    EngagementKind,
+    HandoffReassignRequested,
+    Signal,
+    SlaEvent,
+    Tier,
+)
 
 
 def world(make) -> World:
@@ -87,3 +95,65 @@ def test_report_from_replays_earlier_events_but_compares_only_later_ones(make, d
     assert "e1" not in {d.event_id for d in report.diffs}
     # e3 is still held back by the inbound-lead cool-down that e1 started during the warm-up
     assert "e3" not in {d.event_id for d in report.diffs}
+
+
+def meetings_with_finn_at_capacity(make, between: list[ReplayEvent]):
+    """Replay two Hooli meetings (Finn's pool, Finn can hold one) with `between` in the middle."""
+    directory = make.directory(
+        make.person("finn.sdr", Role.SDR, territories=("na-west",), capacity=1)
+    )
+    step = timedelta(hours=2)
+
+    def meeting(n: int):
+        return make.engagement(
+            EngagementKind.MEETING_REQUEST,
+            email="a@hooli.com",
+            account_key="hooli.com",
+            engagement_id=f"m{n}",
+            at=make.now + n * step,
+        )
+
+    events = [
+        ReplayEvent("m0", meeting(0), make.now),
+        *between,
+        ReplayEvent("m1", meeting(1), make.now + step),
+    ]
+    return simulate(events, rules=make.rules(), directory=directory, world=world(make))
+
+
+def test_replay_frees_capacity_when_the_sla_was_met(make):
+    handoff = stable_id("m0", "handoff")
+    met = SlaEvent(
+        handoff_id=handoff, account_key="hooli.com", assignee_id="finn.sdr", tier=Tier.T3,
+        signal=Signal.MEETING_REQUEST, started_at=make.now, deadline=make.now + timedelta(hours=1),
+        allowed_seconds=3600, policy_version="p1", within_sla=True, occurred_at=make.now,
+    )  # fmt: skip
+    at = make.now + timedelta(hours=1)
+    closed = meetings_with_finn_at_capacity(make, [ReplayEvent("met", met, at)])
+    assert [o.assignee_id for o in closed] == ["finn.sdr", None, "finn.sdr"]
+    still_open = meetings_with_finn_at_capacity(make, [])
+    assert [o.assignee_id for o in still_open] == ["finn.sdr", "dan.sdr"]  # the default pool
+
+
+def test_replay_moves_a_reassigned_handoff_off_the_previous_assignee(make):
+    reassign = HandoffReassignRequested(
+        handoff_id=stable_id("m0", "handoff"),
+        account_key="hooli.com",
+        previous_assignee_id="finn.sdr",
+        reason="on leave",
+        requested_at=make.now,
+    )
+    at = make.now + timedelta(hours=1)
+    outcomes = meetings_with_finn_at_capacity(make, [ReplayEvent("r", reassign, at)])
+    assert [o.assignee_id for o in outcomes] == ["finn.sdr", "dan.sdr", "finn.sdr"]
+
+
+def test_sla_events_are_replayed_but_not_compared(make, directory, rules):
+    met = SlaEvent(
+        handoff_id="unknown", assignee_id="finn.sdr", tier=Tier.T3, signal=Signal.INBOUND_LEAD,
+        started_at=make.now, deadline=make.now, allowed_seconds=1, policy_version="p1",
+        occurred_at=make.now,
+    )  # fmt: skip
+    replay = [*events(make), ReplayEvent("met", met, make.now + timedelta(hours=4))]
+    report = what_if(replay, current=rules, candidate=rules, directory=directory, world=world(make))
+    assert report.summary.events == 4

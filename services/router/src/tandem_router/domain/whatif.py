@@ -12,15 +12,18 @@ from tandem_router.domain.matching import AccountIndex, AccountRef, locate_accou
 from tandem_router.domain.model import AccountState, RoundRobinState
 from tandem_router.domain.rules import RuleSet
 from tandem_shared.directory import Directory
-from tandem_shared.events import Signal, Tier
+from tandem_shared.events import Signal, SlaEvent, Tier
 
 
 @dataclass(frozen=True)
 class ReplayEvent:
-    """A past event: its id, its payload, and when it was processed (the replay's `now`)."""
+    """A past event: its id, its payload, and when it was processed (the replay's `now`).
+
+    An SlaEvent (SLA met) closes a handoff, freeing the assignee's capacity as it did live.
+    """
 
     event_id: str
-    payload: RouterEvent
+    payload: RouterEvent | SlaEvent
     at: datetime
 
 
@@ -81,9 +84,14 @@ def simulate(
     accounts = dict(world.accounts)
     round_robin = world.round_robin
     open_handoffs = dict(world.open_handoffs)
+    holders: dict[str, str] = {}  # handoff id -> assignee, for the handoffs the replay opened
     index = AccountIndex.build(AccountRef.of(s) for s in accounts.values())
     outcomes = []
     for item in events:
+        if isinstance(item.payload, SlaEvent):
+            _release(open_handoffs, holders.pop(item.payload.handoff_id, None))
+            outcomes.append(Outcome())
+            continue
         match = locate_account(item.payload, index, fuzzy_threshold=rules.fuzzy_threshold)
         before = accounts.get(match.account_key) if match.account_key else None
         decision = decide(
@@ -104,6 +112,9 @@ def simulate(
                 index = AccountIndex.build(AccountRef.of(s) for s in accounts.values())
         routing = decision.routing
         if routing is not None:
+            # A reassignment moves the open handoff from the previous assignee, as live.
+            _release(open_handoffs, holders.get(routing.handoff_id))
+            holders[routing.handoff_id] = routing.assignee_id
             open_handoffs[routing.assignee_id] = open_handoffs.get(routing.assignee_id, 0) + 1
         outcomes.append(
             Outcome(
@@ -114,6 +125,11 @@ def simulate(
             )
         )
     return outcomes
+
+
+def _release(open_handoffs: dict[str, int], assignee: str | None) -> None:
+    if assignee is not None and open_handoffs.get(assignee, 0) > 0:
+        open_handoffs[assignee] -= 1
 
 
 def what_if(
@@ -134,7 +150,7 @@ def what_if(
     diffs = [
         EventDiff(e.event_id, b, a)
         for e, b, a in zip(events, before, after, strict=True)
-        if report_from is None or e.at >= report_from
+        if (report_from is None or e.at >= report_from) and not isinstance(e.payload, SlaEvent)
     ]
     before = [d.before for d in diffs]
     after = [d.after for d in diffs]
