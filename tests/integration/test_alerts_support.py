@@ -3,12 +3,56 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from tandem_shared.envelope import Envelope
+from tandem_shared.local.embedded import free_port
+
+SMTP_USER, SMTP_PASSWORD = "tandem", "smtp-password-for-tests"
+# Recipients the test SMTP servers refuse, by address prefix, and how.
+REFUSALS = {"bounce.": "550 5.1.1 No such user", "greylisted.": "451 4.7.1 Try again later"}
+
+
+class RefusingHandler:
+    """Base of the aiosmtpd handlers: refuses the REFUSALS addresses, accepts the others."""
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        refusal = next((r for p, r in REFUSALS.items() if address.startswith(p)), None)
+        if refusal is not None:
+            return refusal
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+
+def authenticate(server: Any, session: Any, envelope: Any, mechanism: str, auth: Any) -> AuthResult:
+    """Accept SMTP_USER with SMTP_PASSWORD."""
+    ok = isinstance(auth, LoginPassword) and (auth.login, auth.password) == (
+        SMTP_USER.encode(),
+        SMTP_PASSWORD.encode(),
+    )
+    # Not handled: the server itself answers 235 or 535.
+    return AuthResult(success=ok, handled=False)
+
+
+@contextmanager
+def smtp_server(handler: RefusingHandler, **options: Any) -> Iterator[Controller]:
+    """Run an authenticating aiosmtpd server on a free local port."""
+    controller = Controller(
+        handler, hostname="127.0.0.1", port=free_port(), authenticator=authenticate, **options
+    )
+    controller.start()
+    try:
+        yield controller
+    finally:
+        controller.stop()
 
 
 async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 20.0) -> Any:

@@ -32,6 +32,7 @@ class SmtpSettings(BaseModel):
     password: SecretStr | None = None
     starttls: bool = True  # STARTTLS on a plain connection (587)
     use_tls: bool = False  # implicit TLS (465); never together with starttls
+    ca_file: str | None = None  # PEM bundle of a private CA the server's certificate chains to
     sender: str = "Tandem <alerts@tandem.example>"
     timeout_seconds: float = Field(default=10.0, gt=0)
 

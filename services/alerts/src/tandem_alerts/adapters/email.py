@@ -38,6 +38,7 @@ class EmailSender:
                 password=self._password,
                 use_tls=settings.use_tls,
                 start_tls=settings.starttls,
+                cert_bundle=settings.ca_file,
                 timeout=settings.timeout_seconds,
             )
         except aiosmtplib.SMTPException as exc:
