@@ -3,28 +3,34 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
 from html.parser import HTMLParser
+from typing import Any
 
+import httpx
 import pytest
 import pytest_asyncio
-import uvicorn
 from conftest import Infra
+from starlette.types import ASGIApp, Receive, Scope, Send
 from test_gateway_support import (
+    NOW,
     ROOT,
     Scenario,
-    build_scenario,
+    Seeded,
+    feed_listening,
     gateway_for,
-    gateway_settings,
-    issue_key,
-    migrate_gateway,
     project,
+    seeded_gateway,
+    served_over_http,
 )
 
 from tandem_api_gateway.app import create_app
-from tandem_api_gateway.domain.authz import Role
-from tandem_shared.db import create_engine, session_factory
+from tandem_shared import events as ev
+from tandem_shared.envelope import Envelope
 from tandem_shared.local.embedded import free_port
 
 pytestmark = pytest.mark.integration
@@ -41,16 +47,20 @@ def chromium() -> str:
 
 
 class Page(HTMLParser):
-    """Collects the text of every element that has an id or data-* attribute of interest."""
+    """Collects the text of every element with an id, and the cells of each keyed table row."""
+
+    ROW_KEYS = ("data-handoff", "data-alert", "data-metric")
 
     def __init__(self) -> None:
         super().__init__()
         self.text: dict[str, str] = {}
         self.attrs_by_id: dict[str, dict[str, str | None]] = {}
-        self.rows: dict[str, list[str]] = {}  # table id -> data-handoff / data-alert values
+        self.rows: dict[str, list[str]] = {}  # table id -> row keys (handoff, alert, metric)
+        self.cells: dict[str, dict[str, list[str]]] = {}  # table id -> row key -> cell texts
         self.accounts: dict[str, list[str]] = {}  # tier list id -> data-account values
         self._stack: list[str | None] = []
-        self._current_id: str | None = None
+        self._row: list[str] | None = None
+        self._cell: str | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         found = dict(attrs)
@@ -60,14 +70,22 @@ class Page(HTMLParser):
             self.text.setdefault(element_id, "")
         owner = next((i for i in reversed(self._stack) if i), None)
         if owner and tag == "tr":
-            value = found.get("data-handoff") or found.get("data-alert")
-            if value:
-                self.rows.setdefault(owner, []).append(value)
+            key = next((found[k] for k in self.ROW_KEYS if found.get(k)), None)
+            if key:
+                self.rows.setdefault(owner, []).append(key)
+                self._row = self.cells.setdefault(owner, {}).setdefault(key, [])
+        if tag == "td" and self._row is not None:
+            self._cell = ""
         if owner and tag == "li" and found.get("data-account"):
             self.accounts.setdefault(owner, []).append(found["data-account"] or "")
         self._stack.append(element_id)
 
     def handle_endtag(self, tag: str) -> None:
+        if tag == "td" and self._row is not None and self._cell is not None:
+            self._row.append(self._cell)
+            self._cell = None
+        if tag == "tr":
+            self._row = None
         if self._stack:
             self._stack.pop()
 
@@ -75,31 +93,29 @@ class Page(HTMLParser):
         owner = next((i for i in reversed(self._stack) if i), None)
         if owner:
             self.text[owner] += data
+        if self._cell is not None:
+            self._cell += data
+
+
+@dataclass
+class Served:
+    url: str
+    key: str
+    seeded: Seeded
+
+    @property
+    def scenario(self) -> Scenario:
+        return self.seeded.scenario
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def served(infra: Infra) -> AsyncIterator[tuple[str, str, Scenario]]:
+async def served(infra: Infra) -> AsyncIterator[Served]:
     """The gateway app served over HTTP on the session database with a seeded scenario."""
-    await migrate_gateway(infra)
-    settings = gateway_settings(infra, rate_limit_burst=10_000)
-    engine = create_engine(settings.database, schema="api_gateway")
-    sessions = session_factory(engine)
-    scenario = build_scenario("dash" + str(free_port()))
-    await project(sessions, scenario.all())
-    key = await issue_key(sessions, settings, Role.REVOPS_ADMIN, "lea.leader")
-    app = create_app(gateway=gateway_for(settings, sessions), runtime_getter=lambda: None)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
-    task = asyncio.create_task(server.serve())
-    async with asyncio.timeout(10):
-        while not server.started:
-            await asyncio.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}/", key, scenario
-    finally:
-        server.should_exit = True
-        await task
-        await engine.dispose()
+    async with seeded_gateway(infra, "dash" + str(free_port()), rate_limit_burst=10_000) as seeded:
+        gateway = gateway_for(seeded.settings, seeded.sessions)
+        app = create_app(gateway=gateway, runtime_getter=lambda: None)
+        async with served_over_http(app) as url:
+            yield Served(f"{url}/", seeded.keys["lea.leader"], seeded)
 
 
 async def _chromium(*args: str) -> str:
@@ -120,13 +136,32 @@ async def _chromium(*args: str) -> str:
     return out.decode()
 
 
-async def test_dashboard_shows_the_seeded_scenario(served: tuple[str, str, Scenario]) -> None:
-    url, key, s = served
-    page = Page()
-    page.feed(await _chromium("--dump-dom", f"{url}?key={key}"))
+def _percent(value: float | None, unit: str) -> str:
+    """The page's rendering of a metric value (dashboard.js `percent`)."""
+    if value is None:
+        return "n/a"
+    if unit == "ratio":
+        return f"{value * 100:.1f}%"
+    return str(int(value)) if float(value).is_integer() else str(value)  # JavaScript's String()
 
-    assert page.attrs_by_id["status"] is not None
+
+async def _report(s: Served) -> dict[str, Any]:
+    async with httpx.AsyncClient() as client:
+        response = await client.get(
+            f"{s.url}v1/metrics/alignment",
+            params={"period": "all"},
+            headers={"Authorization": f"Bearer {s.key}"},
+        )
+    return dict(response.json())
+
+
+async def test_dashboard_shows_the_seeded_scenario(served: Served) -> None:
+    s = served.scenario
+    page = Page()
+    page.feed(await _chromium("--dump-dom", f"{served.url}?key={served.key}"))
+
     assert page.text["status"].startswith("updated"), page.text["status"]
+    assert page.attrs_by_id["live"]["data-state"] == "live"
     assert s.acme in page.accounts["tal-tier-1"]
     assert s.globex in page.accounts["tal-tier-2"]
     assert int(page.text["tal-count-1"]) >= 1
@@ -134,18 +169,77 @@ async def test_dashboard_shows_the_seeded_scenario(served: tuple[str, str, Scena
     assert s.ben_handoff not in page.rows["open-handoffs"]
     assert s.ben_handoff in page.rows["breaches"]
     assert {s.ava_alert, s.ben_alert} <= set(page.rows["alerts"])
+    # The open handoff's SLA countdown: 50 minutes left at the gateway's clock, ticking down.
+    countdown = page.cells["open-handoffs"][s.open_handoff][-1]
+    assert re.fullmatch(r"(49m [0-5]?\d|50m 0)s", countdown), countdown
+
+    # Every metric on the page shows the API's value for the same scope, with its health colour.
+    report = await _report(served)
+    units = {d["name"]: d["unit"] for d in report["definitions"]}
+    assert [r["name"] for r in report["readings"]] == page.rows["metrics"]
+    for reading in report["readings"]:
+        _, value, _, health = page.cells["metrics"][reading["name"]]
+        assert (value, health) == (
+            _percent(reading["value"], units[reading["name"]]),
+            reading["health"],
+        )
     health = page.attrs_by_id["health"]["data-health"]
-    assert health in ("green", "yellow", "red")
-    assert page.text["health"] == health
+    assert health == report["health"] and page.text["health"] == health
 
     SCREENSHOT.parent.mkdir(exist_ok=True)
     SCREENSHOT.unlink(missing_ok=True)
-    await _chromium(f"--screenshot={SCREENSHOT}", f"{url}?key={key}")
+    await _chromium(f"--screenshot={SCREENSHOT}", f"{served.url}?key={served.key}")
     assert SCREENSHOT.stat().st_size > 10_000
 
 
-async def test_dashboard_without_a_key_asks_for_one(served: tuple[str, str, Scenario]) -> None:
-    url, _, _ = served
+class HoldFirst:
+    """ASGI wrapper holding the first request to one path until released.
+
+    Headless Chromium stops its virtual clock while a fetch is pending, so holding the page's
+    metrics request keeps the page open (and its feed connected) until the test has made its
+    change; the DOM dump then shows what the page did with the live feed.
+    """
+
+    def __init__(self, app: ASGIApp, path: str) -> None:
+        self.app, self.path = app, path
+        self.arrived, self.release = asyncio.Event(), asyncio.Event()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == self.path and not self.arrived.is_set():
+            self.arrived.set()
+            await self.release.wait()
+        await self.app(scope, receive, send)
+
+
+def _new_handoff(s: Scenario, handoff: str) -> list[Envelope]:
+    at = NOW - timedelta(minutes=5)
+    return [s.add_handoff(handoff, s.acme, "ava.ae", signal=ev.Signal.INTENT_SURGE, decided_at=at)]
+
+
+async def test_dashboard_updates_from_the_live_feed(served: Served) -> None:
+    seeded = served.seeded
+    gateway = gateway_for(seeded.settings, seeded.sessions)
+    gated = HoldFirst(
+        create_app(gateway=gateway, runtime_getter=lambda: None), "/v1/metrics/alignment"
+    )
+    handoff = f"h-live-{served.scenario.tag}"
+    async with feed_listening(seeded.settings, gateway.feed), served_over_http(gated) as url:
+        browser = asyncio.create_task(_chromium("--dump-dom", f"{url}/?key={served.key}"))
+        async with asyncio.timeout(60):
+            await gated.arrived.wait()
+            while gateway.feed.subscriber_count == 0:  # the page's /v1/stream is connected
+                await asyncio.sleep(0.05)
+        # A handoff committed after the page loaded: only the feed can bring it to the page.
+        await project(seeded.sessions, _new_handoff(served.scenario, handoff))
+        await asyncio.sleep(1)
+        gated.release.set()
+        page = Page()
+        page.feed(await browser)
+    assert handoff in page.rows["open-handoffs"]
+    assert int(page.attrs_by_id["live"]["data-events"] or 0) >= 1
+
+
+async def test_dashboard_without_a_key_asks_for_one(served: Served) -> None:
     page = Page()
-    page.feed(await _chromium("--dump-dom", url))
+    page.feed(await _chromium("--dump-dom", served.url))
     assert "no API key" in page.text["status"]

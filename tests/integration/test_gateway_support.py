@@ -2,28 +2,43 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import uvicorn
 from conftest import Infra
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.types import ASGIApp
 
 from tandem_api_gateway.adapters import key_store
 from tandem_api_gateway.api.context import Gateway
 from tandem_api_gateway.domain.api_keys import generate_api_key
 from tandem_api_gateway.domain.authz import Role
+from tandem_api_gateway.feed import Feed, FeedListener
 from tandem_api_gateway.main import MIGRATIONS, SCHEMA
 from tandem_api_gateway.projections import Projector
 from tandem_api_gateway.settings import GatewaySettings
 from tandem_shared import events as ev
 from tandem_shared import topics
+from tandem_shared.bootstrap import listen_dsn
 from tandem_shared.consumer import UnitOfWork
-from tandem_shared.db import migrate
+from tandem_shared.db import create_engine, migrate, session_factory
 from tandem_shared.envelope import Envelope
+from tandem_shared.local.embedded import free_port
 from tandem_shared.outbox import claim_inbox
 
 NOW = datetime(2025, 3, 4, 15, 0, tzinfo=UTC)
+# The person behind each role's key in the API tests.
+PEOPLE = {
+    Role.REVOPS_ADMIN: "lea.leader",
+    Role.MARKETING: "mia.marketing",
+    Role.SALES: "sam.manager",
+    Role.REP: "ava.ae",
+}
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -47,6 +62,65 @@ def gateway_for(
 ) -> Gateway:
     """A Gateway on the test database with a fixed clock."""
     return Gateway(settings=settings, sessions=sessions, clock=lambda: now)
+
+
+@contextlib.asynccontextmanager
+async def served_over_http(app: ASGIApp) -> AsyncIterator[str]:
+    """Serve the app with uvicorn on a free loopback port; yield its base URL."""
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=free_port(), log_config=None, timeout_graceful_shutdown=2
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        async with asyncio.timeout(10):
+            while not server.started:
+                await asyncio.sleep(0.05)
+        yield f"http://127.0.0.1:{config.port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+@contextlib.asynccontextmanager
+async def feed_listening(settings: GatewaySettings, feed: Feed) -> AsyncIterator[None]:
+    """Run a FeedListener (LISTEN on the database) into the feed while the block runs."""
+    listener = FeedListener(dsn=listen_dsn(settings.database.url), feed=feed)
+    task = asyncio.create_task(listener.run())
+    try:
+        await asyncio.wait_for(listener.listening.wait(), timeout=10)
+        yield
+    finally:
+        listener.stop()
+        await task
+
+
+@dataclass
+class Seeded:
+    """A migrated gateway database with a projected scenario and a key per person of PEOPLE."""
+
+    settings: GatewaySettings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    scenario: Scenario
+    keys: dict[str, str]  # person id -> key (ben.ae, a second rep, included)
+
+
+@contextlib.asynccontextmanager
+async def seeded_gateway(infra: Infra, tag: str, **gateway: object) -> AsyncIterator[Seeded]:
+    """Migrate, project the scenario tagged `tag`, issue keys; dispose of the engine after."""
+    await migrate_gateway(infra)
+    settings = gateway_settings(infra, **gateway)
+    engine = create_engine(settings.database, schema=SCHEMA)
+    sessions = session_factory(engine)
+    try:
+        scenario = build_scenario(tag)
+        await project(sessions, scenario.all())
+        people = [*PEOPLE.items(), (Role.REP, "ben.ae")]
+        keys = {p: await issue_key(sessions, settings, r, p) for r, p in people}
+        yield Seeded(settings, engine, sessions, scenario, keys)
+    finally:
+        await engine.dispose()
 
 
 async def issue_key(
@@ -116,6 +190,35 @@ class Scenario:
         self.by_topic.setdefault(topic, []).append(envelope)
         return envelope
 
+    def add_handoff(
+        self,
+        handoff: str,
+        account_key: str,
+        rep: str,
+        *,
+        tier: ev.Tier = ev.Tier.T1,
+        signal: ev.Signal = ev.Signal.MEETING_REQUEST,
+        decided_at: datetime,
+        notified: tuple[str, ...] = (),
+    ) -> Envelope:
+        """Add the routing decision of a handoff to a rep."""
+        decided = ev.RoutingDecided(
+            decision_id=f"d-{handoff}",
+            handoff_id=handoff,
+            account_key=account_key,
+            account_name=account_key.split("-")[0].title(),
+            tier=tier,
+            in_tal=True,
+            signal=signal,
+            assignee_id=rep,
+            assignee_role="ae",
+            notified_ids=list(notified),
+            match=ev.MatchInfo(method="domain"),
+            rule_set_version="v1",
+            decided_at=decided_at,
+        )
+        return self.add(topics.ROUTING, decided, ev.EventType.ROUTING_DECIDED, account_key)
+
     def all(self) -> list[Envelope]:
         return [e for items in self.by_topic.values() for e in items]
 
@@ -180,22 +283,9 @@ def build_scenario(tag: str) -> Scenario:
         (s.ben_handoff, s.globex, "ben.ae", ev.Tier.T2, t0),
         (s.open_handoff, s.acme, "ava.ae", ev.Tier.T1, NOW - timedelta(minutes=10)),
     ):
-        decided = ev.RoutingDecided(
-            decision_id=f"d-{handoff}",
-            handoff_id=handoff,
-            account_key=key,
-            account_name=key.split("-")[0].title(),
-            tier=tier,
-            in_tal=True,
-            signal=ev.Signal.MEETING_REQUEST,
-            assignee_id=rep,
-            assignee_role="ae",
-            notified_ids=["sam.manager"],
-            match=ev.MatchInfo(method="domain"),
-            rule_set_version="v1",
-            decided_at=decided_at,
+        s.add_handoff(
+            handoff, key, rep, tier=tier, decided_at=decided_at, notified=("sam.manager",)
         )
-        s.add(topics.ROUTING, decided, ev.EventType.ROUTING_DECIDED, key)
         started = _sla(handoff, key, rep, tier, decided_at)
         s.add(topics.SLA, started, ev.EventType.SLA_STARTED, key)
     met = _sla(s.ava_handoff, s.acme, "ava.ae", ev.Tier.T1, t0, at=t0 + timedelta(minutes=50))

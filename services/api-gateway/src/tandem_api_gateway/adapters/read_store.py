@@ -66,18 +66,39 @@ async def get_account(session: AsyncSession, account_key: str) -> Row | None:
     return await _one(session, query)
 
 
+def _timeline_visible_to(person_id: str | None) -> sa.ColumnElement[bool]:
+    # A rep sees the account's activity, but handoff, SLA and alert entries only of the
+    # handoffs and alerts they may read: the rest is other reps' work (see domain/authz.py).
+    if person_id is None:
+        return sa.true()
+    handoff_kinds = (TimelineKind.ROUTING.value, TimelineKind.SLA.value)
+    own_handoff = sa.select(handoffs.c.handoff_id).where(
+        handoffs.c.handoff_id == timeline.c.data["handoff_id"].astext,
+        _handoffs_visible_to(person_id),
+    )
+    own_alert = sa.select(alerts.c.alert_id).where(
+        alerts.c.alert_id == timeline.c.entry_id, alerts.c.recipient_ids.contains([person_id])
+    )
+    return sa.or_(
+        timeline.c.kind.not_in([*handoff_kinds, TimelineKind.ALERT.value]),
+        sa.and_(timeline.c.kind.in_(handoff_kinds), own_handoff.exists()),
+        sa.and_(timeline.c.kind == TimelineKind.ALERT.value, own_alert.exists()),
+    )
+
+
 async def list_timeline(
     session: AsyncSession,
     *,
     account_key: str,
+    visible_to: str | None,
     after: tuple[Any, ...] | None,
     limit: int,
 ) -> list[Row]:
-    """Return up to limit+1 timeline entries of an account, newest first."""
+    """Return up to limit+1 timeline entries of an account, newest first (a rep: see above)."""
     order = (timeline.c.at, timeline.c.rank, timeline.c.entry_id)
     query = (
         sa.select(timeline)
-        .where(timeline.c.account_key == account_key)
+        .where(timeline.c.account_key == account_key, _timeline_visible_to(visible_to))
         .order_by(*(c.desc() for c in order))
         .limit(limit + 1)
     )

@@ -115,7 +115,7 @@ async def account_timeline(
     cursor: Cursor = None,
     limit: Limit = None,
 ) -> PageOut[TimelineEntryOut]:
-    """Return the account's timeline, newest first."""
+    """Return the account's timeline, newest first; a rep sees only their own handoffs in it."""
     require(principal, Operation.READ_ACCOUNTS)
     key = gateway.settings.cursor_key
     after = decode_cursor(TIMELINE, cursor, key=key) if cursor else None
@@ -126,6 +126,7 @@ async def account_timeline(
         rows = await read_store.list_timeline(
             session,
             account_key=account_key,
+            visible_to=None if principal.is_leader else principal.person_id,
             after=after,
             limit=size,
         )

@@ -73,7 +73,7 @@ async function loadMetrics() {
     const health = el("td", r.health, { class: "health", "data-health": r.health });
     return row([el("td", d.title, { title: d.description + " (" + d.formula + ")" }),
       el("td", percent(r.value, d.unit), { "data-metric": r.name }),
-      percent(d.target, d.unit), health]);
+      percent(d.target, d.unit), health], { "data-metric": r.name });
   }));
 }
 
@@ -149,12 +149,21 @@ function refreshSoon() {
   if (pending === null) pending = setTimeout(() => { pending = null; refresh(); }, 300);
 }
 
+// The live-feed indicator: its state, and how many changes it has brought so far.
+function setLive(state, received) {
+  const live = document.getElementById("live");
+  live.dataset.state = state;
+  if (received) live.dataset.events = String(Number(live.dataset.events) + received);
+  live.textContent = state + " (" + live.dataset.events + " changes)";
+}
+
 // EventSource cannot send an Authorization header: read the stream with fetch instead.
 async function follow() {
   for (;;) {
     try {
       const response = await fetch("/v1/stream", { headers: { Authorization: "Bearer " + KEY } });
       if (!response.ok) throw new Error("stream answered " + response.status);
+      setLive("live", 0);
       const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
       let buffer = "";
       for (;;) {
@@ -163,11 +172,16 @@ async function follow() {
         buffer += value;
         const events = buffer.split(/\r?\n\r?\n/);
         buffer = events.pop();
-        if (events.some((e) => /^event: (handoff|breach|alert)/m.test(e))) refreshSoon();
+        const changes = events.filter((e) => /^event: (handoff|breach|alert)/m.test(e)).length;
+        if (changes) {
+          setLive("live", changes);
+          refreshSoon();
+        }
       }
     } catch (error) {
       setStatus("live feed interrupted: " + error.message + "; retrying");
     }
+    setLive("reconnecting", 0);
     await new Promise((resolve) => setTimeout(resolve, 3000));
   }
 }
