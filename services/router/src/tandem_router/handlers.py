@@ -88,15 +88,20 @@ async def route_event(envelope: Envelope, uow: UnitOfWork, config: RouterConfig)
         await repository.save_account(session, decision.state)
     if locked:
         await repository.save_round_robin(session, before=round_robin, after=decision.round_robin)
+    await archive(session, envelope, account_key=key)
+    await record_outcome(envelope, uow, decision, subject=key or envelope.subject)
+
+
+async def archive(session: AsyncSession, envelope: Envelope, *, account_key: str | None) -> None:
+    """Keep an input for what-if replays, at the time it was decided."""
     await repository.archive_event(
         session,
         event_id=envelope.id,
         event_type=envelope.type,
-        account_key=key,
+        account_key=account_key,
         payload=envelope.data,
-        occurred_at=now,
+        occurred_at=envelope.time,
     )
-    await record_outcome(envelope, uow, decision, subject=key or envelope.subject)
 
 
 async def record_outcome(
@@ -167,14 +172,7 @@ async def on_sla_met(envelope: Envelope, uow: UnitOfWork, config: RouterConfig) 
     sla = envelope.payload(SlaEvent)
     await repository.close_handoff(uow.session, handoff_id=sla.handoff_id, at=envelope.time)
     # Archived so a what-if replay frees the rep's capacity when it was freed live.
-    await repository.archive_event(
-        uow.session,
-        event_id=envelope.id,
-        event_type=envelope.type,
-        account_key=sla.account_key,
-        payload=envelope.data,
-        occurred_at=envelope.time,
-    )
+    await archive(uow.session, envelope, account_key=sla.account_key)
 
 
 HANDLERS: dict[str, EventHandler] = {
