@@ -26,11 +26,11 @@ from tandem_ingest.api import IngestContext
 from tandem_ingest.app import create_app
 from tandem_ingest.commands import SCHEMA, ingest_settings
 from tandem_ingest.domain.sources import parse_sources
-from tandem_ingest.main import MIGRATIONS
+from tandem_ingest.main import MIGRATIONS, webhook_engine
 from tandem_ingest.settings import IngestOptions
 from tandem_shared import topics
 from tandem_shared.bootstrap import build_infra
-from tandem_shared.db import migrate
+from tandem_shared.db import migrate, session_factory
 from tandem_shared.envelope import Envelope
 from tandem_shared.outbox import outbox
 from tandem_shared.settings import OutboxSettings
@@ -152,10 +152,12 @@ async def running_ingest(
     settings = ingest_settings(infra.settings(outbox=OutboxSettings(poll_seconds=0.2)))
     await migrate(settings=settings.database, schema=SCHEMA, script_location=MIGRATIONS)
     test_infra = build_infra(settings, schema=SCHEMA)
+    webhooks = webhook_engine(settings)
     context = IngestContext(
         sources=parse_sources(sources, environ={}, production=False),
         sessions=test_infra.sessions,
         options=options or IngestOptions(),
+        webhook_sessions=session_factory(webhooks),
     )
     app = create_app(runtime_getter=lambda: test_infra.runtime, ingest=context)
     collector = EventCollector(infra.bootstrap_servers)
@@ -172,3 +174,4 @@ async def running_ingest(
         await collector.stop()
         await test_infra.producer.stop()
         await test_infra.engine.dispose()
+        await webhooks.dispose()

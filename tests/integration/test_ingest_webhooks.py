@@ -108,6 +108,12 @@ def hubspot_v3(method: str, uri: str, body: bytes, timestamp_ms: int) -> str:
     ).decode()
 
 
+async def archived_result(ingest: IngestHarness, payload_id: str) -> Any:
+    return await ingest.scalar(
+        sa.select(raw_payloads.c.result).where(raw_payloads.c.id == uuid.UUID(payload_id))
+    )
+
+
 def engagement_id(record_id: str) -> Any:
     return lambda env: env.data.get("engagement_id") == f"generic:{record_id}"
 
@@ -147,6 +153,9 @@ async def test_a_redelivery_is_acknowledged_but_not_published_again(ingest: Inge
     assert again.json()["duplicates"] == 1
     assert again.json()["published"] == 0
     assert len(await ingest.settled(engagement_id(record_id))) == 1
+    # Both deliveries are archived, each with the counts it was answered with.
+    results = [await archived_result(ingest, r.json()["payload_id"]) for r in (first, again)]
+    assert [(r["published"], r["duplicates"]) for r in results] == [(1, 0), (0, 1)]
 
 
 async def test_ten_concurrent_deliveries_yield_one_canonical_event(ingest: IngestHarness) -> None:

@@ -61,8 +61,10 @@ class IngestContext:
     """What the endpoints need: sources, sessions, limits and clocks (injected for tests)."""
 
     sources: Mapping[str, Source]
-    sessions: async_sessionmaker[AsyncSession]
+    sessions: async_sessionmaker[AsyncSession]  # transactions, for uploads
     options: IngestOptions
+    # A webhook is one statement: it can take autocommit sessions (no BEGIN/COMMIT round trips).
+    webhook_sessions: async_sessionmaker[AsyncSession] | None = None
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     monotonic: Callable[[], float] = time.monotonic
     buckets: dict[str, TokenBucket] = field(default_factory=dict)
@@ -222,7 +224,8 @@ def ingest_router(ctx: IngestContext) -> APIRouter:
             _admit(ctx, source, request, limit)
             body = b"".join([chunk async for chunk in _limited(request.stream(), limit)])
             received_at = ctx.clock()
-            async with ctx.sessions() as session, session.begin():
+            sessions = ctx.webhook_sessions or ctx.sessions
+            async with sessions() as session, session.begin():
                 receipt = await handlers.receive_webhook(
                     session,
                     source=source,

@@ -57,9 +57,9 @@ async def receive_webhook(
     received_at: datetime,
     archived_headers: Mapping[str, str],
 ) -> Receipt:
-    """Authenticate, normalize, archive and outbox one webhook (SignatureError and 403s raise)."""
+    """Authenticate, normalize, archive and outbox one webhook in one statement (401/403 raise)."""
     scheme = authenticate(source, delivery, now=received_at)
-    payload_id = uuid.uuid4()
+    events: tuple[NormalizedEvent, ...] = ()
     summary: dict[str, Any]
     try:
         result = normalize(source, delivery.body, received_at=received_at)
@@ -68,26 +68,27 @@ async def receive_webhook(
     except SchemaError as exc:
         status, summary = UNPROCESSABLE, {"errors": [e.as_dict() for e in exc.errors]}
     else:
-        published = await repository.publish_new(session, result.events, payload_id=payload_id)
-        status, summary = ACCEPTED, summarize(result, published=published)
+        status, events = ACCEPTED, result.events
+        summary = summarize(result, published=0)
     # Authenticated but unusable bodies are archived too: a fixed normalizer can replay them.
-    await repository.archive_payload(
-        session,
-        repository.ArchivedPayload(
-            id=payload_id,
-            source=source.name,
-            kind=source.kind.value,
-            received_at=received_at,
-            content_type=archived_headers.get("content-type"),
-            headers=dict(archived_headers),
-            body=delivery.body,
-            body_bytes=len(delivery.body),
-            signature_scheme=scheme,
-            status=status,
-            result=summary,
-        ),
+    payload = repository.ArchivedPayload(
+        id=uuid.uuid4(),
+        source=source.name,
+        kind=source.kind.value,
+        received_at=received_at,
+        content_type=archived_headers.get("content-type"),
+        headers=dict(archived_headers),
+        body=delivery.body,
+        body_bytes=len(delivery.body),
+        signature_scheme=scheme,
+        status=status,
+        result=summary,
     )
-    return Receipt(payload_id, status, summary)
+    counted = len(events) if status == ACCEPTED else None
+    published = await repository.record_delivery(session, payload, events, event_count=counted)
+    if status == ACCEPTED:
+        summary.update(published=published, duplicates=len(events) - published)
+    return Receipt(payload.id, status, summary)
 
 
 @dataclass(slots=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from tandem_ingest.api import IngestContext
 from tandem_ingest.app import create_app
 from tandem_ingest.commands import (
@@ -17,15 +19,28 @@ from tandem_ingest.config import load_sources
 from tandem_ingest.maintenance import RetentionWorker
 from tandem_ingest.settings import IngestSettings
 from tandem_shared.bootstrap import Infra, build_infra, cli, run
+from tandem_shared.db import create_engine, session_factory
 from tandem_shared.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def build_context(settings: IngestSettings, infra: Infra) -> IngestContext:
+def webhook_engine(settings: IngestSettings) -> AsyncEngine:
+    """The hot path's engine: autocommit (a webhook is one statement) and no pre-ping.
+
+    A connection that died with the database fails one request, which the vendor retries.
+    """
+    engine = create_engine(settings.database, schema=SCHEMA, pre_ping=False)
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
+def build_context(settings: IngestSettings, infra: Infra, webhooks: AsyncEngine) -> IngestContext:
     """Load the sources and wire the endpoints' context (refuses unusable sources)."""
     return IngestContext(
-        sources=load_sources(settings), sessions=infra.sessions, options=settings.ingest
+        sources=load_sources(settings),
+        sessions=infra.sessions,
+        options=settings.ingest,
+        webhook_sessions=session_factory(webhooks),
     )
 
 
@@ -33,12 +48,16 @@ async def serve(settings: Settings) -> None:
     """Build the service and run it until a stop signal."""
     options = ingest_settings(settings)
     infra = build_infra(options, schema=SCHEMA)
-    context = build_context(options, infra)
+    webhooks = webhook_engine(options)
+    context = build_context(options, infra, webhooks)
     infra.workers.append(
         RetentionWorker(sessions=infra.sessions, options=options.ingest, clock=utc_now)
     )
     app = create_app(runtime_getter=lambda: infra.runtime, ingest=context)
-    await run(infra, app)
+    try:
+        await run(infra, app)
+    finally:
+        await webhooks.dispose()
 
 
 def main() -> None:

@@ -59,12 +59,11 @@ async def add_chunk(session: AsyncSession, payload_id: uuid.UUID, seq: int, data
     )
 
 
-# One round trip claims the dedupe keys and outboxes the events whose key was claimed now. The
-# keys are claimed in sorted order, one lock order for concurrent deliveries (no deadlock); a
-# concurrent duplicate waits for the first transaction, then finds its key taken.
-_CLAIM_AND_OUTBOX = sa.text(
-    """
-    WITH incoming AS (
+# The keys are claimed in sorted order, one lock order for concurrent deliveries (no deadlock); a
+# concurrent duplicate waits for the first transaction, then finds its key taken. Only events
+# whose key was claimed now are outboxed (unless :every, for a replay).
+_CLAIM_CTES = """
+    incoming AS (
         SELECT * FROM unnest(
             :sources, :dedupe_keys, :event_ids, :topics, :kafka_keys, :values, :headers
         ) WITH ORDINALITY AS t(source, dedupe_key, event_id, topic, key, value, headers, n)
@@ -81,10 +80,9 @@ _CLAIM_AND_OUTBOX = sa.text(
         WHERE :every OR i.event_id IN (SELECT event_id FROM claimed)
         ORDER BY i.n
         RETURNING event_id
-    )
-    SELECT (SELECT count(*) FROM claimed) AS claimed, (SELECT count(*) FROM published) AS published
-    """
-).bindparams(
+    )"""
+_COUNTS = "SELECT (SELECT count(*) FROM claimed) AS claimed, (SELECT count(*) FROM published)"
+_CLAIM_PARAMS = (
     sa.bindparam("sources", type_=ARRAY(sa.Text)),
     sa.bindparam("dedupe_keys", type_=ARRAY(sa.Text)),
     sa.bindparam("event_ids", type_=ARRAY(sa.Text)),
@@ -95,6 +93,77 @@ _CLAIM_AND_OUTBOX = sa.text(
     sa.bindparam("payload_id", type_=UUID(as_uuid=True)),
     sa.bindparam("every", type_=sa.Boolean),
 )
+_CLAIM_AND_OUTBOX = sa.text(f"WITH {_CLAIM_CTES} {_COUNTS}").bindparams(*_CLAIM_PARAMS)
+
+# A webhook in ONE statement: archive row, dedupe claims and outbox rows commit together even
+# without a transaction, so the hot path needs one round trip (no BEGIN/COMMIT). The archived
+# result gets the published/duplicates counts only the claim knows.
+_RECORD_DELIVERY = sa.text(
+    f"""
+    WITH {_CLAIM_CTES}, archived AS (
+        INSERT INTO raw_payloads (
+            id, source, kind, received_at, content_type, headers, body, body_bytes,
+            signature_scheme, status, result, meta
+        )
+        SELECT :payload_id, :source, :kind, :received_at, :content_type,
+            CAST(:archived_headers AS jsonb), :body, CAST(:body_bytes AS bigint), :signature_scheme,
+            CAST(:status AS smallint),
+            CASE WHEN :counted THEN CAST(:result AS jsonb) || jsonb_build_object(
+                'published', (SELECT count(*) FROM claimed),
+                'duplicates', :event_count - (SELECT count(*) FROM claimed)
+            ) ELSE CAST(:result AS jsonb) END,
+            CAST(:meta AS jsonb)
+    )
+    {_COUNTS}
+    """
+).bindparams(
+    *_CLAIM_PARAMS,
+    sa.bindparam("received_at", type_=sa.DateTime(timezone=True)),
+    sa.bindparam("body", type_=sa.LargeBinary),
+    sa.bindparam("counted", type_=sa.Boolean),
+    sa.bindparam("event_count", type_=sa.Integer),
+)
+
+
+_PLAIN_ARCHIVE_COLUMNS = (
+    "source",
+    "kind",
+    "received_at",
+    "content_type",
+    "body",
+    "body_bytes",
+    "signature_scheme",
+    "status",
+)
+
+
+async def record_delivery(
+    session: AsyncSession,
+    payload: ArchivedPayload,
+    events: Sequence[NormalizedEvent],
+    *,
+    event_count: int | None = None,
+) -> int:
+    """Archive a webhook and outbox its events not seen before, atomically; return how many.
+
+    With `event_count`, the archived result's published and duplicates counts are filled in.
+    """
+    params = _claim_params(events, payload_id=payload.id, every=False)
+    archived = asdict(payload)
+    params.update(
+        {column: archived[column] for column in _PLAIN_ARCHIVE_COLUMNS},
+        archived_headers=_json_text(payload.headers),  # `headers` names the outbox rows' ones
+        result=_json_text(payload.result),
+        meta=_json_text(payload.meta),
+        counted=event_count is not None,
+        event_count=event_count or 0,
+    )
+    claimed, _ = (await session.execute(_RECORD_DELIVERY, params)).one()
+    return int(claimed)
+
+
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value).decode()
 
 
 async def publish_new(
@@ -120,26 +189,29 @@ async def _claim_and_outbox(
     payload_id: uuid.UUID,
     every: bool,
 ) -> tuple[int, int]:
-    unique = {(event.source, event.dedupe_key): event for event in events}
-    if not unique:
+    if not events:
         return 0, 0
-    rows = [outbox_row(event.topic, event.to_envelope()) for event in unique.values()]
-    result = await session.execute(
-        _CLAIM_AND_OUTBOX,
-        {
-            "sources": [source for source, _ in unique],
-            "dedupe_keys": [key for _, key in unique],
-            "event_ids": [row["event_id"] for row in rows],
-            "topics": [row["topic"] for row in rows],
-            "kafka_keys": [row["key"] for row in rows],
-            "values": [row["value"] for row in rows],
-            "headers": [orjson.dumps(row["headers"]).decode() for row in rows],
-            "payload_id": payload_id,
-            "every": every,
-        },
-    )
-    claimed, published = result.one()
+    params = _claim_params(events, payload_id=payload_id, every=every)
+    claimed, published = (await session.execute(_CLAIM_AND_OUTBOX, params)).one()
     return int(claimed), int(published)
+
+
+def _claim_params(
+    events: Sequence[NormalizedEvent], *, payload_id: uuid.UUID, every: bool
+) -> dict[str, Any]:
+    unique = {(event.source, event.dedupe_key): event for event in events}
+    rows = [outbox_row(event.topic, event.to_envelope()) for event in unique.values()]
+    return {
+        "sources": [source for source, _ in unique],
+        "dedupe_keys": [key for _, key in unique],
+        "event_ids": [row["event_id"] for row in rows],
+        "topics": [row["topic"] for row in rows],
+        "kafka_keys": [row["key"] for row in rows],
+        "values": [row["value"] for row in rows],
+        "headers": [_json_text(row["headers"]) for row in rows],
+        "payload_id": payload_id,
+        "every": every,
+    }
 
 
 @dataclass(frozen=True, slots=True)
