@@ -2,7 +2,7 @@
 
 Run `make up` in another terminal first. The request goes to the `demo` source of
 config/example/sources.yaml (the generic format, signed per Standard Webhooks with its dev secret).
-Uses the standard library and httpx only.
+Then it follows the event to the gateway and prints the routing decision and the alert.
 """
 
 # ruff: noqa: T201 - a terminal program: printing is its output
@@ -13,19 +13,27 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import re
 import sys
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 
+from tandem_api_gateway.settings import DEMO_KEYS
+
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ROOT / "config" / "example" / "sources.yaml"
-INGEST_URL = "http://127.0.0.1:8001/v1/webhooks/demo"
-GATEWAY_ALERTS = "http://127.0.0.1:8000/v1/alerts"
+# `make up` puts the gateway on TANDEM_LOCAL_HTTP_BASE (8000) and ingest on the port after it.
+BASE = int(os.environ.get("TANDEM_LOCAL_HTTP_BASE", "8000"))
+INGEST_URL = f"http://127.0.0.1:{BASE + 1}/v1/webhooks/demo"
+GATEWAY = f"http://127.0.0.1:{BASE}"
+ACCOUNT = "acme.com"
+COOLDOWN = timedelta(hours=1)  # the example rules' meeting-request cool-down
 
 
 def demo_secret(path: Path = SOURCES) -> str:
@@ -77,14 +85,64 @@ def main() -> int:
     print(f"-> {response.status_code} {response.text}\n")
     if response.status_code >= 300:
         return 1
-    print(
-        "Jane Doe (acme.com, a Tier 1 account in config/example) asked for a meeting. Now look at:"
-    )
-    print(
-        "  - the `make up` terminal: the alerts service logs the alert it sent to the account's AE;"
-    )
-    print(f"  - the gateway's alert list: curl -s {GATEWAY_ALERTS}")
-    return 0
+    print("Jane Doe (acme.com, a Tier 1 account in config/example) asked for a meeting.\n")
+    return 0 if follow(since=datetime.now(UTC) - timedelta(seconds=5)) else 1
+
+
+def follow(*, since: datetime, timeout: float = 10.0) -> bool:
+    """Poll the gateway until the handoff and its delivered alert show up, and print both."""
+    headers = {"X-API-Key": DEMO_KEYS[0].key}  # the dev revops-admin key (dev only)
+    deadline = time.monotonic() + timeout
+    with httpx.Client(base_url=GATEWAY, headers=headers, timeout=5) as client:
+        while time.monotonic() < deadline:
+            handoff = _newest(client.get("/v1/handoffs"), since, "decided_at")
+            alert = _newest(client.get("/v1/alerts", params={"kind": "handoff"}), since)
+            sent = (alert or {}).get("deliveries", [])
+            delivered = [d for d in sent if d["status"] == "delivered"]
+            if handoff and alert and delivered:
+                _show(handoff, alert, delivered)
+                return True
+            time.sleep(0.5)
+        # One alert per signal per account per cool-down: a second demo within the hour is
+        # recorded on the timeline but hands nothing off again.
+        earlier = _newest(client.get("/v1/handoffs"), since - COOLDOWN, "decided_at")
+    if earlier:
+        print(
+            f"No new handoff: acme.com had a meeting request handed to {earlier['assignee_id']} "
+            f"at {earlier['decided_at']}, and the meeting-request signal is in its cool-down "
+            f"({COOLDOWN}, config/example/routing.yaml). The engagement is on the timeline:\n"
+            f"  curl -s -H 'X-API-Key: {DEMO_KEYS[0].key}' {GATEWAY}/v1/accounts/{ACCOUNT}/timeline"
+        )
+        return True
+    print(f"no delivered alert on the gateway after {timeout:.0f} s: see the `make up` log.")
+    return False
+
+
+def _newest(
+    response: httpx.Response, since: datetime, stamp: str = "requested_at"
+) -> dict[str, Any] | None:
+    """Return the newest item of a page that is about the demo account and not older than since."""
+    response.raise_for_status()
+    for item in response.json()["items"]:
+        if item["account_key"] == ACCOUNT and datetime.fromisoformat(item[stamp]) >= since:
+            return dict(item)
+    return None
+
+
+def _show(handoff: dict[str, Any], alert: dict[str, Any], delivered: list[dict[str, Any]]) -> None:
+    sla = handoff.get("sla") or {}
+    print(f"router    routed it to {handoff['assignee_id']} ({handoff['assignee_role']}), because:")
+    for line in handoff["explanation"]:
+        print(f"            - {line}")
+    print(f"          marketing told: {', '.join(handoff['notified_ids']) or 'nobody'}")
+    if sla.get("deadline"):
+        print(f"sla       follow up by {sla['deadline']} (in the assignee's business hours)")
+    print(f"alerts    {alert['title']}")
+    for d in delivered:
+        print(f"            -> {d['recipient_id']} over {d['channel']} ({d['status']})")
+    key = DEMO_KEYS[0].key
+    print(f"\nThe same on the gateway:\n  curl -s -H 'X-API-Key: {key}' {GATEWAY}/v1/alerts")
+    print(f"  dashboard: {GATEWAY}/")
 
 
 if __name__ == "__main__":
