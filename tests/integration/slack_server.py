@@ -8,6 +8,7 @@ chat.postMessage is recorded, whatever the answer, so tests can count attempts a
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections import defaultdict, deque
@@ -27,6 +28,7 @@ class Reply:
     body: dict[str, Any] | None = None  # None: the ok answer for the message
     headers: dict[str, str] = field(default_factory=dict)
     raw: str | None = None  # a non-JSON body (what a proxy's 5xx page looks like)
+    delay: float = 0.0  # seconds before answering (a client timeout, when longer than it)
 
 
 def ok() -> Reply:
@@ -51,6 +53,11 @@ def rate_limited(retry_after: int) -> Reply:
 def server_error(status: int = 503) -> Reply:
     """Answer an outage: a 5xx with an HTML body."""
     return Reply(status=status, raw="<html><body>Service Unavailable</body></html>")
+
+
+def slow(seconds: float) -> Reply:
+    """Answer ok, but only after `seconds`."""
+    return Reply(delay=seconds)
 
 
 @dataclass(frozen=True)
@@ -141,6 +148,7 @@ class FakeSlack:
             return self._answer(args, channel, error("no_text"))
         script = self._scripts.get(channel)
         reply = script.popleft() if script else ok()
+        await asyncio.sleep(reply.delay)
         return self._answer(args, channel, reply)
 
     def _answer(self, args: dict[str, Any], channel: str, reply: Reply) -> web.Response:

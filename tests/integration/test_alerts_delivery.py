@@ -32,9 +32,13 @@ from test_alerts_support import (
 )
 
 from kafka_tools import produce_envelopes
-from slack_server import FakeSlack, Received, error, rate_limited, server_error
+from slack_server import FakeSlack, Received, error, rate_limited, server_error, slow
+from tandem_alerts.adapters.senders import judge
+from tandem_alerts.adapters.slack import SlackSender
 from tandem_alerts.adapters.tables import deliveries, delivery_attempts, destinations, digests
 from tandem_alerts.delivery import DeliveryWorker
+from tandem_alerts.domain.delivery_policy import Action, FailureKind, RetryPolicy, SlackFailure
+from tandem_alerts.domain.slack_blocks import SlackMessage
 from tandem_alerts.domain.slack_signature import compute_signature
 from tandem_alerts.main import MIGRATIONS, SCHEMA, AlertsService, build_senders, build_service
 from tandem_alerts.settings import AlertsOptions, AlertsSettings, SlackSettings, SmtpSettings
@@ -319,6 +323,20 @@ async def test_5xx_is_retried_until_slack_accepts(alerts: Harness, unique: str) 
     assert [r.status for r in alerts.slack.to("U0RETRY")] == [503, 502, 200]
     outcomes = await _attempts(alerts, alert_id)
     assert outcomes == ["retry", "retry", "sent"]
+
+
+async def test_a_slack_timeout_is_a_transient_failure(alerts: Harness) -> None:
+    alerts.slack.script("C0SLOW", [slow(3)])
+    sender = SlackSender(token=alerts.slack.token, base_url=alerts.slack.base_url, timeout=1)
+    message = SlackMessage(text="Acme requested a meeting", blocks=[])
+
+    timed_out = await sender.post("C0SLOW", message)
+    answered = await sender.post("C0SLOW", message)
+
+    assert isinstance(timed_out.failure, SlackFailure) and timed_out.failure.timeout
+    kind, decision = judge(timed_out.failure, attempts=1, policy=RetryPolicy())
+    assert (kind, decision.action) == (FailureKind.TRANSIENT, Action.RETRY)
+    assert answered.ok and answered.slack_ts is not None
 
 
 async def test_429_waits_for_retry_after(alerts: Harness, unique: str) -> None:
