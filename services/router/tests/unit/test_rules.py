@@ -95,3 +95,28 @@ def test_check_reports_bad_yaml_and_missing_files(tmp_path):
 
 def test_rule_set_round_trips_through_json(rules):
     assert type(rules).model_validate_json(rules.model_dump_json()) == rules
+
+
+def test_signal_windows_must_be_positive_and_cooldowns_not_negative(make):
+    signals = {
+        "engagement_spike": {"baseline": "PT0S"},
+        "multiple_contacts": {"window": "-P1D"},
+        "meeting_request": {"cooldown": "-PT1H"},
+    }
+    problems = problems_of(make.rules_doc(signals=signals))
+    assert any(
+        p.startswith("signals.engagement_spike.baseline: Input should be greater") for p in problems
+    )
+    assert any(
+        p.startswith("signals.multiple_contacts.window: Input should be greater") for p in problems
+    )
+    assert any(
+        p.startswith("signals.meeting_request.cooldown: Input should be greater") for p in problems
+    )
+    # a zero cool-down is allowed: every meeting request alerts
+    assert (
+        make.rules(
+            signals={"meeting_request": {"cooldown": "PT0S"}}
+        ).signals.meeting_request.cooldown.total_seconds()
+        == 0
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -15,6 +15,9 @@ from tandem_shared.events import Signal, Tier, Urgency
 RouteKind = Literal["ae", "sdr", "round_robin"]
 Precedence = Literal["tal", "crm", "escalate"]
 LeadSource = Literal["crm_lead", "form_fill"]
+# Windows and baselines divide and bound counts, so a zero or negative one is a configuration error.
+Span = Annotated[timedelta, Field(gt=timedelta(0))]
+Cooldown = Annotated[timedelta, Field(ge=timedelta(0))]  # zero: every occurrence alerts
 
 
 class RulesError(ValueError):
@@ -53,7 +56,7 @@ class SignalRule(Rules):
     """What every signal detector has: a switch and a cool-down per account."""
 
     enabled: bool = True
-    cooldown: timedelta = timedelta(hours=1)
+    cooldown: Cooldown = timedelta(hours=1)
 
 
 class MeetingRequestRule(SignalRule):
@@ -61,29 +64,29 @@ class MeetingRequestRule(SignalRule):
 
 
 class EngagementSpikeRule(SignalRule):
-    window: timedelta = timedelta(days=7)
-    baseline: timedelta = timedelta(days=28)  # the period before `window` the rate is taken from
+    window: Span = timedelta(days=7)
+    baseline: Span = timedelta(days=28)  # the period before `window` the rate is taken from
     ratio: float = Field(default=3.0, ge=1.0)
     min_count: int = Field(default=5, ge=1)
-    cooldown: timedelta = timedelta(days=7)
+    cooldown: Cooldown = timedelta(days=7)
 
 
 class MultipleContactsRule(SignalRule):
-    window: timedelta = timedelta(days=14)
+    window: Span = timedelta(days=14)
     min_contacts: int = Field(default=3, ge=2)
-    cooldown: timedelta = timedelta(days=14)
+    cooldown: Cooldown = timedelta(days=14)
 
 
 class IntentSurgeRule(SignalRule):
     score_threshold: float = Field(default=70.0, ge=0, le=100)
     jump: float = Field(default=15.0, gt=0, le=100)
     honor_vendor_surge: bool = True
-    cooldown: timedelta = timedelta(days=7)
+    cooldown: Cooldown = timedelta(days=7)
 
 
 class InboundLeadRule(SignalRule):
     sources: tuple[LeadSource, ...] = ("crm_lead", "form_fill")
-    cooldown: timedelta = timedelta(days=1)
+    cooldown: Cooldown = timedelta(days=1)
 
 
 class SignalRules(Rules):
@@ -115,7 +118,7 @@ class OwnershipRules(Rules):
 class RetentionRules(Rules):
     """How much history an account's state keeps (bounded, so rows stay small)."""
 
-    window: timedelta = timedelta(days=35)
+    window: Span = timedelta(days=35)
     max_engagements: int = Field(default=500, ge=10)
     max_intents: int = Field(default=200, ge=10)
     max_contacts: int = Field(default=1000, ge=10)
