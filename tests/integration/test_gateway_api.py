@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -13,6 +15,7 @@ import sqlalchemy as sa
 from conftest import Infra
 from sqlalchemy.ext.asyncio import AsyncEngine
 from test_gateway_support import (
+    NOW,
     Scenario,
     gateway_for,
     gateway_settings,
@@ -146,6 +149,38 @@ async def test_metrics_come_with_definitions_and_health(api: Api) -> None:
         end="2025-03-01T00:00:00Z",
     )
     assert bad.status_code == 422
+
+
+async def test_metrics_filter_by_period_tier_and_team(api: Api) -> None:
+    async def report(**params: object) -> dict[str, Any]:
+        response = await api.get("sam.manager", "/v1/metrics/alignment", **params)
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    def verdicts(r: dict[str, Any]) -> tuple[int, int]:
+        return r["sla_met"], r["sla_breached"]
+
+    everything = await report(period="all")
+    # Each filter partitions the facts: its parts add up to the unfiltered whole.
+    tiers = [verdicts(await report(period="all", tier=t)) for t in ("1", "2", "3")]
+    assert tuple(map(sum, zip(*tiers, strict=True))) == verdicts(everything)
+    assert tiers[1][1] >= 1  # the seeded tier 2 breach is in tier 2
+    teams = [verdicts(await report(period="all", team=t)) for t in ("sales", "marketing")]
+    assert tuple(map(sum, zip(*teams, strict=True))) == verdicts(everything)
+    tier_1 = await report(period="all", tier="1")
+    assert {t["tier"] for t in tier_1["time_to_first_touch"]} <= {"1"}
+    assert tier_1["scope"]["tier"] == "1"
+    # A period before anything happened: no handoffs to rate, and a TAL nobody worked (red).
+    empty = await report(start="2020-01-01T00:00:00Z", end="2020-02-01T00:00:00Z")
+    assert verdicts(empty) == (0, 0)
+    values = {r["name"]: r["value"] for r in empty["readings"]}
+    assert values["handoff_success_rate"] is None
+    assert values["joint_account_coverage"] == 0.0
+    assert empty["health"] == "red"
+    # The last 7 days before the clock (NOW) hold the seeded scenario.
+    recent = await report(period="7d")
+    assert recent["scope"]["start"] == (NOW - timedelta(days=7)).isoformat().replace("+00:00", "Z")
+    assert verdicts(recent)[0] >= 1
 
 
 async def test_tal_workflow_publishes_finalized_tiers_through_the_outbox(api: Api) -> None:

@@ -207,9 +207,11 @@ def render_markdown() -> str:
         "metric_definitions.py; edit the code, not this file, then run "
         "`python -m tandem_api_gateway.domain.metric_definitions > docs/metrics.md` -->",
         "",
-        "The numbers sales and marketing share. Every metric can be filtered by period "
-        "(`from` inclusive, `to` exclusive), tier and team (sales or marketing); the API returns "
-        "each value with the definition below.",
+        "The numbers sales and marketing share, from `GET /v1/metrics/alignment`. Every metric "
+        "can be filtered by period (`period=7d|30d|90d|365d|all`, default `30d`, ending now or "
+        "at `end`; or `start` inclusive and `end` exclusive, ISO 8601 with a time zone), `tier` "
+        "(1, 2 or 3) and `team` (sales or marketing); the API returns each value with the "
+        "definition below.",
         "",
         "Filters: the period applies to the moment each fact happened (activity, handoff, SLA "
         "verdict, deal creation or close). The team filter keeps the facts of that team: for "
