@@ -155,12 +155,15 @@ async def test_sigkill_then_restart_fires_each_due_deadline_once_and_promptly(
         topics.ROUTING,
         [decision(h, decided_at=at, account_key=f"{h}.com") for h, at in handoffs.items()],
     )
-    deadlines = {}
+    deadlines, versions = {}, {}
     for handoff in handoffs:
         [started] = await collector.wait_for(handoff, EventType.SLA_STARTED)
         deadlines[handoff] = datetime.fromisoformat(started.data["deadline"])
+        versions[handoff] = started.data["policy_version"]
     first.kill()
     killed_at = time.time()
+    # The policy changes while it is down: running clocks keep the terms they started with.
+    write_config(config_dir, warning_share=WARNING_SHARE, escalation=NO_ESCALATION_SOON, minutes=30)
 
     # Let every deadline pass while nothing runs.
     await asyncio.sleep(max(0.0, max(deadlines.values()).timestamp() - time.time()) + 0.5)
@@ -171,6 +174,8 @@ async def test_sigkill_then_restart_fires_each_due_deadline_once_and_promptly(
     for handoff, deadline in deadlines.items():
         [breached] = await collector.wait_for(handoff, EventType.SLA_BREACHED)
         await collector.wait_for(handoff, EventType.SLA_WARNING)
+        assert breached.data["policy_version"] == versions[handoff]
+        assert datetime.fromisoformat(breached.data["deadline"]) == deadline
         fired_at = breached.time.timestamp()
         assert killed_at < deadline.timestamp() < restarted_at < fired_at
         lateness[handoff] = fired_at - max(deadline.timestamp(), back_at)

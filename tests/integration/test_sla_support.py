@@ -44,8 +44,10 @@ def quiet_country(today: date) -> str:
     raise AssertionError(f"no listed country is free of holidays around {today}")
 
 
-def write_config(directory: Path, *, warning_share: float = 0.75, escalation: str) -> Path:
-    """Write people.yaml and sla.yaml: meeting requests get one business minute."""
+def write_config(
+    directory: Path, *, warning_share: float = 0.75, escalation: str, minutes: int = 1
+) -> Path:
+    """Write people.yaml and sla.yaml (a new policy version): meeting requests get `minutes`."""
     country = quiet_country(datetime.now(UTC).date())
     always = 'working_hours: {days: [1, 2, 3, 4, 5, 6, 7], start: "00:00", end: "23:59:59.999999"}'
     people = "\n".join(
@@ -69,7 +71,7 @@ def write_config(directory: Path, *, warning_share: float = 0.75, escalation: st
         f"""version: test-{uuid.uuid4().hex[:6]}
 warning_share: {warning_share}
 targets:
-  meeting_request: {{1: 1, 2: 1, 3: 1}}
+  meeting_request: {{1: {minutes}, 2: {minutes}, 3: {minutes}}}
 escalation:
 {escalation}
 acknowledgement_pause_minutes: 10
