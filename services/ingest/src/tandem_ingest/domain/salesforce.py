@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from xml.etree.ElementTree import Element, ParseError
@@ -168,23 +169,43 @@ _OVERFLOW = "GAP_OVERFLOW"
 def normalize_salesforce_cdc(
     body: bytes | object, *, config: SalesforceConfig, received_at: datetime
 ) -> NormalizeResult:
-    """Normalize one Change Data Capture message or a JSON array of them."""
+    """Normalize one Change Data Capture or Platform Event message, or a JSON array of them."""
     require_aware(received_at, "received_at")
     data = load_json(body)
     if isinstance(data, list):
         return NormalizeResult.collect(
-            _change_event(message, index, (index,), config, received_at)
+            _message(message, index, (index,), config, received_at)
             for index, message in enumerate(data)
         )
-    return NormalizeResult.collect([_change_event(data, None, (), config, received_at)])
+    return NormalizeResult.collect([_message(data, None, (), config, received_at)])
+
+
+def _message(
+    raw: object, index: int | None, prefix: Loc, config: SalesforceConfig, received_at: datetime
+) -> Outcome:
+    if not isinstance(raw, dict):
+        return [ElementError(index, prefix, "expected a change event object")]
+    # A CometD message wraps the event: {"channel": "/data/AccountChangeEvent", "data": {...}}.
+    channel = clean_text(raw.get("channel")) or ""
+    message: dict[str, Any] = raw
+    if isinstance(raw.get("data"), dict):
+        message, prefix = raw["data"], (*prefix, "data")
+    payload, payload_prefix = _unwrap(message, prefix)
+    if "ChangeEventHeader" not in payload and channel.startswith(_PLATFORM_CHANNEL):
+        name = channel.removeprefix(_PLATFORM_CHANNEL)
+        found = PlatformEvent(name, message, payload, index, payload_prefix)
+        return _platform_event(found, config, received_at)
+    return _change_event(message, payload, index, payload_prefix, config, received_at)
 
 
 def _change_event(
-    message: object, index: int | None, prefix: Loc, config: SalesforceConfig, received_at: datetime
+    message: dict[str, Any],
+    payload: dict[str, Any],
+    index: int | None,
+    prefix: Loc,
+    config: SalesforceConfig,
+    received_at: datetime,
 ) -> Outcome:
-    if not isinstance(message, dict):
-        return [ElementError(index, prefix, "expected a change event object")]
-    payload, prefix = _unwrap(message, prefix)
     header_loc: Loc = (*prefix, "ChangeEventHeader")
     try:
         header = ChangeEventHeader.model_validate(payload.get("ChangeEventHeader"))
@@ -220,6 +241,65 @@ def _change_event(
         )
         outcome.extend(record_events(change, config=config, deleted=base_type == _DELETE))
     return outcome
+
+
+# ---- Platform Events ----------------------------------------------------------------------
+
+_PLATFORM_CHANNEL = "/event/"
+# Fields every Platform Event has: about the event, not the record.
+_EVENT_FIELDS = frozenset({"CreatedDate", "CreatedById", "EventUuid", "ReplayId"})
+
+
+@dataclass(frozen=True, slots=True)
+class PlatformEvent:
+    """A custom Platform Event as delivered: its API name, message, payload and place."""
+
+    name: str  # e.g. Opportunity_Change__e
+    message: dict[str, Any]
+    payload: dict[str, Any]
+    index: int | None
+    prefix: Loc  # the payload's path in the body
+
+
+def _platform_event(
+    event: PlatformEvent, config: SalesforceConfig, received_at: datetime
+) -> Outcome:
+    mapping = config.platform_events.get(event.name)
+    if mapping is None:
+        return []  # a Platform Event this installation does not map: nothing Tandem uses
+    index, payload, prefix = event.index, event.payload, event.prefix
+    record_id = clean_text(payload.get(mapping.record_id_field))
+    if record_id is None:
+        return [ElementError(index, (*prefix, mapping.record_id_field), "missing")]
+    event_id = _event_id(event.message.get("event"), payload)
+    if event_id is None:
+        return [ElementError(index, (*prefix, "EventUuid"), "no EventUuid nor replayId")]
+    try:
+        occurred_at = _instant(payload.get("CreatedDate"), received_at)
+    except ValueError as exc:
+        return [ElementError(index, (*prefix, "CreatedDate"), str(exc))]
+    excluded = _EVENT_FIELDS | {mapping.record_id_field, mapping.deleted_field}
+    fields = {
+        mapping.fields.get(name, name): value
+        for name, value in payload.items()
+        if value is not None and name not in excluded
+    }
+    event_field = {sobject_field: name for name, sobject_field in mapping.fields.items()}
+    change = RecordChange(
+        sobject=mapping.sobject,
+        record_id=record_id,
+        fields=fields,
+        occurred_at=occurred_at,
+        dedupe_key=f"{event.name}:{event_id}",
+        index=index,
+        loc_of=lambda name: (*prefix, event_field.get(name, name)),
+    )
+    deleted = bool(mapping.deleted_field) and _is_true(payload.get(mapping.deleted_field or ""))
+    return record_events(change, config=config, deleted=deleted)
+
+
+def _is_true(value: object) -> bool:
+    return value is True or (isinstance(value, str) and value.strip().lower() == "true")
 
 
 def _unwrap(message: dict[str, Any], prefix: Loc) -> tuple[dict[str, Any], Loc]:

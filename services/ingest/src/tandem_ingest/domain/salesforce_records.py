@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -49,6 +50,21 @@ DEFAULT_FIELD_MAP: dict[str, str] = {
 }
 
 
+SObject = Literal["Account", "Contact", "Lead", "Opportunity", "Task", "Event"]
+
+
+class PlatformEventMapping(BaseModel):
+    """Which record a custom Platform Event is about: its fields carry no standard header."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    sobject: SObject
+    record_id_field: str = Field(min_length=1)  # e.g. Opportunity_Id__c
+    # Event field -> sObject field (e.g. Stage__c: StageName); others keep their own names.
+    fields: dict[str, str] = Field(default_factory=dict)
+    deleted_field: str | None = None  # a checkbox field that, when true, means "deleted"
+
+
 class SalesforceConfig(BaseModel):
     """Which organizations may call, and how Salesforce fields map onto canonical fields."""
 
@@ -57,6 +73,8 @@ class SalesforceConfig(BaseModel):
     # 15- or 18-character organization ids; empty refuses every Outbound Message.
     allowed_org_ids: frozenset[str] = frozenset()
     field_map: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_FIELD_MAP))
+    # Platform Event API name (e.g. Opportunity_Change__e) -> the record it describes.
+    platform_events: dict[str, PlatformEventMapping] = Field(default_factory=dict)
 
     def allows(self, organization_id: str | None) -> bool:
         """Return True when the organization is on the allow-list (15-character ids compared)."""
