@@ -224,3 +224,21 @@ async def test_a_redelivered_event_is_decided_once(router: Router, unique: str) 
     state = await router.account(key, lambda s: len(s.engagements) == 2)
     assert len(state.handoffs) == 1 and router.handled[0][meeting.id] == 1
     assert router.handled[0][marker.id] == 1
+
+
+async def test_tier2_without_an_account_sdr_takes_the_territory_pool(
+    router: Router, unique: str
+) -> None:
+    key = f"nosdr-{unique}.fr"
+    await listed(router, key, Tier.T2, ae_id="chloe.ae", territory="emea")
+    await router.send(
+        topics.ENGAGEMENT, engagement(key, EngagementKind.MEETING_REQUEST, email=f"li@{key}")
+    )
+    [routing] = await router.outputs.decision(key)
+    assert (routing.assignee_id, routing.tier, routing.notified_ids) == (
+        "eve.sdr",
+        Tier.T2,
+        ["chloe.ae"],
+    )
+    assert "no account SDR" in routing.explanation
+    assert any("round robin in pool emea-sdrs" in line for line in routing.explanation)

@@ -150,6 +150,30 @@ async def test_engagement_spike_hands_off(router: Router, unique: str) -> None:
     assert len(alerts[AlertKind.HANDOFF].context.engagement_history) == 5
 
 
+async def test_engagement_spike_is_measured_against_the_account_baseline(
+    router: Router, unique: str
+) -> None:
+    key = f"busy-{unique}.com"
+    await listed(router, key, Tier.T1, ae_id="ava.ae")
+    day = 24 * 60
+    # ten views over the four weeks before the 7-day window: 2.5 expected per window, so a
+    # spike (ratio 3) needs 8 views in the window, not the 5 a quiet account needs
+    baseline = [
+        engagement(key, EngagementKind.PAGE_VIEW, email=f"amy@{key}", when=at((9 + 2.5 * i) * day))
+        for i in range(10)
+    ]
+    recent = [
+        engagement(key, EngagementKind.PAGE_VIEW, email=f"amy@{key}", when=at(60 - i))
+        for i in range(8)
+    ]
+    await router.send(topics.ENGAGEMENT, *sorted(baseline, key=lambda e: e.time), *recent)
+    [routing] = await router.outputs.decision(key)
+    assert routing.signal == Signal.ENGAGEMENT_SPIKE
+    assert routing.decided_at == recent[-1].time  # the eighth recent view, not the fifth
+    assert any("8 engagements in the last 7 days against 2.5 expected" in line
+               for line in routing.explanation)  # fmt: skip
+
+
 async def test_multiple_contacts_hand_off(router: Router, unique: str) -> None:
     key = f"multi-{unique}.com"
     await listed(router, key, Tier.T1, ae_id="ava.ae")
