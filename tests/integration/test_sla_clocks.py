@@ -27,11 +27,13 @@ from kafka_tools import produce_envelopes, start_group_at_end
 from tandem_shared import topics
 from tandem_shared.db import migrate
 from tandem_shared.envelope import Envelope, utcnow
-from tandem_shared.events import AlertKind, EventType, HandoffAcknowledged
-from tandem_shared.outbox import outbox
+from tandem_shared.events import AlertKind, EventType, HandoffAcknowledged, RoutingDecided
+from tandem_shared.outbox import add_to_outbox, outbox
 from tandem_shared.settings import OutboxSettings
 from tandem_sla_monitor.adapters.tables import early_activities, superseded_clocks
+from tandem_sla_monitor.handlers import start_handoff_clock
 from tandem_sla_monitor.main import CONSUMED_TOPICS, MIGRATIONS, SCHEMA, SlaService, build_service
+from tandem_sla_monitor.publishing import outbox_rows
 from tandem_sla_monitor.settings import SlaMonitorSettings, SlaSettings
 from tandem_sla_monitor.timer import ClockTimer
 
@@ -90,7 +92,9 @@ async def sla(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> AsyncIt
     await start_group_at_end(infra.bootstrap_servers, group, list(CONSUMED_TOPICS))
     now = MovableNow()
     service = build_service(settings, now=now)
-    events = Collector(infra.bootstrap_servers, [topics.SLA, topics.ALERT_REQUESTS])
+    events = Collector(
+        infra.bootstrap_servers, [topics.SLA, topics.ALERT_REQUESTS, topics.HANDOFF_ACTIONS]
+    )
     await events.start()
     await service.infra.producer.start()
     tasks = [asyncio.create_task(w.run()) for w in service.infra.workers]
@@ -196,6 +200,29 @@ async def test_breach_escalates_up_the_chain_until_acknowledged(sla: Running) ->
     sla.now.advance(minutes=10)
     [*_, level3] = await sla.events.wait_for(handoff, EventType.SLA_ESCALATED, count=4)
     assert level3.data["escalation_level"] == 3 and level3.data["escalated_to"] == [LEADER]
+    assert sla.events.of(handoff, EventType.HANDOFF_REASSIGN_REQUESTED) == []  # not this policy
+
+
+async def test_a_breach_hands_the_item_back_to_the_router_when_the_policy_says_so(
+    sla: Running,
+) -> None:
+    handoff, account = ids()
+    # A clock started under terms that reassign on breach (the module's policy does not).
+    policy = sla.service.handlers.policy.model_copy(update={"reassign_on_breach": True})
+    routed = decision(handoff, decided_at=sla.now(), account_key=account).payload(RoutingDecided)
+    async with sla.service.infra.sessions() as session, session.begin():
+        emitted = await start_handoff_clock(
+            session, routed, policy=policy, directory=sla.service.handlers.directory
+        )
+        await add_to_outbox(session, outbox_rows(emitted))
+    await sla.events.wait_for(handoff, EventType.SLA_STARTED)
+    sla.now.advance(seconds=61)
+    [request] = await sla.events.wait_for(handoff, EventType.HANDOFF_REASSIGN_REQUESTED)
+    [breached] = await sla.events.wait_for(handoff, EventType.SLA_BREACHED)
+    assert request.data["previous_assignee_id"] == REP
+    assert request.data["account_key"] == account
+    deadline = datetime.fromisoformat(breached.data["deadline"])
+    assert deadline.isoformat() in request.data["reason"]
 
 
 async def test_activity_logged_before_its_decision_still_meets_the_sla(sla: Running) -> None:
