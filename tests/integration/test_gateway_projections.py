@@ -97,7 +97,7 @@ async def _wait_for(sessions: async_sessionmaker[AsyncSession], s: Scenario) -> 
                 and breached
                 and breached[0]["decided_at"] is not None
                 and len(snap["alert_deliveries"]) == 2
-                and len(snap["timeline"]) >= 13
+                and len(snap["timeline"]) >= 17
                 and len(snap["deals"]) == 1
                 and [a["tal_status"] for a in snap["accounts"]] == ["finalized"] * 2
                 and any(a["intent"] for a in snap["accounts"])
@@ -137,6 +137,13 @@ async def test_projections_build_the_read_models_and_a_rebuild_yields_the_same(
     assert ava["sla_outcome"] == "met"
     assert (ava["first_touch_at"] - ava["decided_at"]).total_seconds() == 50 * 60
     assert handoff[scenario.open_handoff]["sla_outcome"] == "running"
+    titles = {(t["account_key"], t["kind"], t["title"]) for t in before["timeline"]}
+    assert (
+        scenario.acme,
+        "routing",
+        "Routing conflict: CRM owner and territory disagree",
+    ) in titles
+    assert (scenario.globex, "routing", "Reassignment requested by ben.ae: on leave") in titles
     assert {(d["alert_id"], d["channel"], d["status"]) for d in before["alert_deliveries"]} == {
         (scenario.ava_alert, "log", "delivered"),
         (scenario.ben_alert, "log", "delivered"),

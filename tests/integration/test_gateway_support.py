@@ -288,6 +288,23 @@ def build_scenario(tag: str) -> Scenario:
         )
         started = _sla(handoff, key, rep, tier, decided_at)
         s.add(topics.SLA, started, ev.EventType.SLA_STARTED, key)
+    conflict = ev.RoutingConflict(
+        account_key=s.acme,
+        handoff_id=s.open_handoff,
+        candidates={"crm": "ava.ae", "territory": "ben.ae"},
+        reason="CRM owner and territory disagree",
+        rule_set_version="v1",
+        occurred_at=NOW - timedelta(minutes=10),
+    )
+    s.add(topics.ROUTING, conflict, ev.EventType.ROUTING_CONFLICT, s.acme)
+    reassign = ev.HandoffReassignRequested(
+        handoff_id=s.ben_handoff,
+        account_key=s.globex,
+        previous_assignee_id="ben.ae",
+        reason="on leave",
+        requested_at=t0 + timedelta(minutes=30),
+    )
+    s.add(topics.HANDOFF_ACTIONS, reassign, ev.EventType.HANDOFF_REASSIGN_REQUESTED, s.globex)
     met = _sla(s.ava_handoff, s.acme, "ava.ae", ev.Tier.T1, t0, at=t0 + timedelta(minutes=50))
     met = met.model_copy(update={"within_sla": True})
     s.add(topics.SLA, met, ev.EventType.SLA_MET, s.acme)

@@ -14,8 +14,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tandem_api_gateway import alert_projections
 from tandem_api_gateway.adapters import projection_store as store
-from tandem_api_gateway.adapters.tables import accounts, alerts, deals, handoffs
+from tandem_api_gateway.adapters.tables import accounts, deals, handoffs
 from tandem_api_gateway.domain import timeline as tl
 from tandem_api_gateway.domain.metrics import SlaOutcome
 from tandem_api_gateway.domain.read_model import (
@@ -61,9 +62,11 @@ class Projector:
             EventType.TAL_FINALIZED: self.on_tal_finalized,
             EventType.TAL_REMOVED: self.on_tal_removed,
             EventType.ROUTING_DECIDED: self.on_routing_decided,
-            EventType.ALERT_REQUESTED: self.on_alert_requested,
-            EventType.ALERT_DELIVERED: self.on_alert_delivered,
-            EventType.ALERT_FAILED: self.on_alert_failed,
+            EventType.ROUTING_CONFLICT: self.on_routing_note,
+            EventType.HANDOFF_REASSIGN_REQUESTED: self.on_routing_note,
+            EventType.ALERT_REQUESTED: alert_projections.on_alert_requested,
+            EventType.ALERT_DELIVERED: alert_projections.on_alert_delivered,
+            EventType.ALERT_FAILED: alert_projections.on_alert_failed,
             EventType.HANDOFF_ACKNOWLEDGED: self.on_handoff_acknowledged,
             **sla,
         }
@@ -264,6 +267,16 @@ class Projector:
             await store.add_timeline_entry(session, account_key=event.account_key, entry=entry)
         await _notify(session, "handoff", event.handoff_id, event.account_key)
 
+    async def on_routing_note(self, envelope: Envelope, session: AsyncSession) -> None:
+        """Put a routing conflict or a reassignment request on the account's timeline."""
+        event = envelope.payload(ev.PAYLOADS[envelope.type])
+        assert isinstance(event, ev.RoutingConflict | ev.HandoffReassignRequested)
+        key = event.account_key or envelope.subject
+        if key:
+            await _lock_account(session, key)
+            entry = tl.from_routing_note(event, event_id=envelope.id)
+            await store.add_timeline_entry(session, account_key=key, entry=entry)
+
     async def on_sla_event(self, envelope: Envelope, session: AsyncSession) -> None:
         """Move a handoff's SLA clock; the handoff row may not exist yet."""
         event = envelope.payload(ev.SlaEvent)
@@ -308,79 +321,6 @@ class Projector:
         at = event.acknowledged_at
         first = at if row["acknowledged_at"] is None else min(row["acknowledged_at"], at)
         await store.update_row(session, handoffs, key=key, values={"acknowledged_at": first})
-
-    # ---- alerts -------------------------------------------------------------------------------
-
-    async def on_alert_requested(self, envelope: Envelope, session: AsyncSession) -> None:
-        """Project an alert: what, about which account, to whom."""
-        event = envelope.payload(ev.AlertRequested)
-        key = {"alert_id": event.alert_id}
-        await store.lock_row(session, alerts, key=key, defaults={"sort_at": event.requested_at})
-        values = {
-            "kind": event.kind.value,
-            "urgency": event.urgency.value,
-            "title": event.title,
-            "summary": event.summary,
-            "account_key": event.account_key,
-            "account_name": event.account_name,
-            "handoff_id": event.handoff_id,
-            "tier": event.tier.value if event.tier else None,
-            "signal": event.signal.value if event.signal else None,
-            "recipient_ids": list(event.recipient_ids),
-            "channel_ids": list(event.channel_ids),
-            "requested_at": event.requested_at,
-            "sort_at": event.requested_at,
-        }
-        await store.update_row(session, alerts, key=key, values=values)
-        if event.account_key:
-            await _lock_account(session, event.account_key)
-            entry = tl.from_alert(event)
-            await store.add_timeline_entry(session, account_key=event.account_key, entry=entry)
-        await _notify(session, "alert", event.alert_id, event.account_key)
-
-    async def on_alert_delivered(self, envelope: Envelope, session: AsyncSession) -> None:
-        """Record a delivery of an alert to one recipient on one channel."""
-        event = envelope.payload(ev.AlertDelivered)
-        await self._delivery(
-            session,
-            alert_id=event.alert_id,
-            at=event.delivered_at,
-            values={
-                "recipient_id": event.recipient_id,
-                "channel": event.channel.value,
-                "status": "delivered",
-                "destination": event.destination,
-                "attempts": event.attempts,
-                "at": event.delivered_at,
-            },
-        )
-
-    async def on_alert_failed(self, envelope: Envelope, session: AsyncSession) -> None:
-        """Record a failed delivery of an alert."""
-        event = envelope.payload(ev.AlertFailed)
-        await self._delivery(
-            session,
-            alert_id=event.alert_id,
-            at=event.failed_at,
-            values={
-                "recipient_id": event.recipient_id,
-                "channel": event.channel.value if event.channel else "none",
-                "status": "failed",
-                "destination": event.destination,
-                "attempts": event.attempts,
-                "error": event.error,
-                "permanent": event.permanent,
-                "at": event.failed_at,
-            },
-        )
-
-    async def _delivery(
-        self, session: AsyncSession, *, alert_id: str, at: datetime, values: dict[str, Any]
-    ) -> None:
-        key = {"alert_id": alert_id}
-        row = await store.lock_row(session, alerts, key=key, defaults={"sort_at": at})
-        await store.record_delivery(session, {"alert_id": alert_id, **values})
-        await _notify(session, "alert", alert_id, row["account_key"])
 
 
 def _new_handoff(at: datetime) -> dict[str, Any]:

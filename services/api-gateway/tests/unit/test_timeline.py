@@ -15,6 +15,7 @@ from tandem_api_gateway.domain.timeline import (
     from_engagement,
     from_intent,
     from_routing,
+    from_routing_note,
     from_sla,
     merge_timeline,
     sort_key,
@@ -28,8 +29,10 @@ from tandem_shared.events import (
     EngagementKind,
     EngagementRecorded,
     EventType,
+    HandoffReassignRequested,
     IntentObserved,
     MatchInfo,
+    RoutingConflict,
     RoutingDecided,
     Signal,
     SlaEvent,
@@ -180,3 +183,31 @@ def test_builders_map_each_event_kind() -> None:
     assert "recipient_ids" not in entries[4].data  # reps read account timelines
     merged = merge_timeline(entries, newest_first=False)
     assert [e.kind for e in merged][-1] is TimelineKind.SLA  # the breach, an hour later
+
+
+def test_routing_conflicts_and_reassignment_requests_are_routing_entries_of_their_handoff() -> None:
+    conflict = RoutingConflict(
+        account_key="acme.com",
+        handoff_id="h-1",
+        candidates={"crm": "ava.ae", "territory": "ben.ae"},
+        reason="CRM owner and territory disagree",
+        rule_set_version="v1",
+        occurred_at=T0,
+    )
+    entry = from_routing_note(conflict, event_id="e-1")
+    assert (entry.kind, entry.entry_id, entry.at) == (TimelineKind.ROUTING, "e-1", T0)
+    assert entry.title == "Routing conflict: CRM owner and territory disagree"
+    assert entry.data == {"handoff_id": "h-1", "candidates": conflict.candidates}
+    request = HandoffReassignRequested(
+        handoff_id="h-1",
+        previous_assignee_id="ava.ae",
+        reason="on leave",
+        requested_at=T0 + timedelta(minutes=3),
+    )
+    entry = from_routing_note(request, event_id="e-2")
+    assert entry.title == "Reassignment requested by ava.ae: on leave"
+    assert (entry.actor_id, entry.data, entry.at) == (
+        "ava.ae",
+        {"handoff_id": "h-1"},
+        request.requested_at,
+    )

@@ -18,7 +18,9 @@ from tandem_shared.events import (
     AlertRequested,
     EngagementRecorded,
     EventType,
+    HandoffReassignRequested,
     IntentObserved,
+    RoutingConflict,
     RoutingDecided,
     SlaEvent,
 )
@@ -100,6 +102,28 @@ def from_routing(event: RoutingDecided) -> TimelineEntry:
         title=f"Handed off to {event.assignee_id} ({event.signal.value}, tier {event.tier.value})",
         actor_id=event.assignee_id,
         data={"handoff_id": event.handoff_id, "explanation": list(event.explanation)},
+    )
+
+
+def from_routing_note(
+    event: RoutingConflict | HandoffReassignRequested, *, event_id: str
+) -> TimelineEntry:
+    """Return the entry of a routing conflict or a reassignment request (by envelope id)."""
+    if isinstance(event, RoutingConflict):
+        return TimelineEntry(
+            at=event.occurred_at,
+            kind=TimelineKind.ROUTING,
+            entry_id=event_id,
+            title=f"Routing conflict: {event.reason}",
+            data={"handoff_id": event.handoff_id, "candidates": dict(event.candidates)},
+        )
+    return TimelineEntry(
+        at=event.requested_at,
+        kind=TimelineKind.ROUTING,
+        entry_id=event_id,
+        title=f"Reassignment requested by {event.previous_assignee_id}: {event.reason}",
+        actor_id=event.previous_assignee_id,
+        data={"handoff_id": event.handoff_id},
     )
 
 
