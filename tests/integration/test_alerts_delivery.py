@@ -21,6 +21,7 @@ import pytest
 import pytest_asyncio
 import sqlalchemy as sa
 import yaml
+from slack_sdk.signature import SignatureVerifier
 from sqlalchemy.ext.asyncio import AsyncEngine
 from test_alerts_support import (
     SMTP_PASSWORD,
@@ -39,7 +40,6 @@ from tandem_alerts.adapters.tables import deliveries, delivery_attempts, destina
 from tandem_alerts.delivery import DeliveryWorker
 from tandem_alerts.domain.delivery_policy import Action, FailureKind, RetryPolicy, SlackFailure
 from tandem_alerts.domain.slack_blocks import SlackMessage
-from tandem_alerts.domain.slack_signature import compute_signature
 from tandem_alerts.main import MIGRATIONS, SCHEMA, AlertsService, build_senders, build_service
 from tandem_alerts.settings import AlertsOptions, AlertsSettings, SlackSettings, SmtpSettings
 from tandem_shared.db import create_engine, migrate
@@ -515,8 +515,8 @@ def _signed(
     timestamp = str(int((at or utcnow()).timestamp()))
     return {
         "X-Slack-Request-Timestamp": timestamp,
-        "X-Slack-Signature": compute_signature(
-            signing_secret=secret, timestamp=timestamp, body=body
+        "X-Slack-Signature": SignatureVerifier(secret).generate_signature(
+            timestamp=timestamp, body=body
         ),
         "Content-Type": "application/x-www-form-urlencoded",
     }

@@ -7,13 +7,12 @@ from fastapi import APIRouter, HTTPException, Request, Response
 
 from tandem_alerts.adapters import repository as repo
 from tandem_alerts.adapters.outcomes import SOURCE, event_id
+from tandem_alerts.adapters.slack_signature import SlackRequestVerifier, SlackSignatureError
 from tandem_alerts.delivery import Clock, Sessions
-from tandem_alerts.domain.slack_signature import (
+from tandem_alerts.domain.slack_interaction import (
     InteractionPayloadError,
-    SlackSignatureError,
     acknowledgement,
     parse_ack_click,
-    verify_signature,
 )
 from tandem_shared.directory import Directory
 from tandem_shared.envelope import Envelope
@@ -29,18 +28,16 @@ def interactions_router(
 ) -> APIRouter:
     """Return the router of POST /v1/slack/interactions."""
     router = APIRouter(tags=["slack"])
+    verifier = SlackRequestVerifier(signing_secret, clock=clock)
 
     @router.post("/v1/slack/interactions")
     async def slack_interactions(request: Request) -> Response:
         body = await request.body()
-        now = clock()
         try:
-            verify_signature(
-                signing_secret=signing_secret,
+            verifier.verify(
+                body=body,
                 timestamp=request.headers.get("X-Slack-Request-Timestamp"),
                 signature=request.headers.get("X-Slack-Signature"),
-                body=body,
-                now=now,
             )
         except SlackSignatureError as exc:
             log.warning("slack interaction rejected", reason=str(exc))
@@ -51,7 +48,7 @@ def interactions_router(
             raise HTTPException(status_code=400, detail=str(exc)) from exc
         if click is None:
             return Response(status_code=200)  # another interaction: nothing to do
-        event = acknowledgement(click, directory=directory, now=now)
+        event = acknowledgement(click, directory=directory, now=clock())
         if event is None:
             log.warning("acknowledge by an unknown Slack user", slack_user=click.slack_user_id)
             return Response(status_code=200)
