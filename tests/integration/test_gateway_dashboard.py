@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 import shutil
 from collections.abc import AsyncIterator
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from html.parser import HTMLParser
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -49,13 +51,13 @@ def chromium() -> str:
 class Page(HTMLParser):
     """Collects the text of every element with an id, and the cells of each keyed table row."""
 
-    ROW_KEYS = ("data-handoff", "data-alert", "data-metric")
+    ROW_KEYS = ("data-handoff", "data-alert", "data-metric", "data-touch", "data-segment")
 
     def __init__(self) -> None:
         super().__init__()
         self.text: dict[str, str] = {}
         self.attrs_by_id: dict[str, dict[str, str | None]] = {}
-        self.rows: dict[str, list[str]] = {}  # table id -> row keys (handoff, alert, metric)
+        self.rows: dict[str, list[str]] = {}  # table id -> row keys (data-* of ROW_KEYS)
         self.cells: dict[str, dict[str, list[str]]] = {}  # table id -> row key -> cell texts
         self.accounts: dict[str, list[str]] = {}  # tier list id -> data-account values
         self._stack: list[str | None] = []
@@ -136,23 +138,58 @@ async def _chromium(*args: str) -> str:
     return out.decode()
 
 
+def _number(value: float) -> str:
+    """JavaScript's String() of a number: no trailing .0 on whole numbers."""
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
 def _percent(value: float | None, unit: str) -> str:
     """The page's rendering of a metric value (dashboard.js `percent`)."""
     if value is None:
         return "n/a"
-    if unit == "ratio":
-        return f"{value * 100:.1f}%"
-    return str(int(value)) if float(value).is_integer() else str(value)  # JavaScript's String()
+    return f"{value * 100:.1f}%" if unit == "ratio" else _number(value)
 
 
-async def _report(s: Served) -> dict[str, Any]:
+def _duration(seconds: float | None) -> str:
+    """The page's rendering of a duration (dashboard.js `duration`, Math.round included)."""
+    if seconds is None:
+        return "n/a"
+    hours, rest = divmod(math.floor(abs(seconds) + 0.5), 3600)
+    minutes, secs = divmod(rest, 60)
+    return ("-" if seconds < 0 else "") + (f"{hours}h " if hours else "") + f"{minutes}m {secs}s"
+
+
+async def _report(s: Served, **filters: str) -> dict[str, Any]:
     async with httpx.AsyncClient() as client:
         response = await client.get(
             f"{s.url}v1/metrics/alignment",
-            params={"period": "all"},
+            params={"period": "all", **filters},
             headers={"Authorization": f"Bearer {s.key}"},
         )
+    assert response.status_code == 200, response.text
     return dict(response.json())
+
+
+def _assert_page_shows(page: Page, report: dict[str, Any]) -> None:
+    """Every metric on the page is the API's value for the same scope, with its health colour."""
+    units = {d["name"]: d["unit"] for d in report["definitions"]}
+    assert page.rows["metrics"] == [r["name"] for r in report["readings"]]
+    for reading in report["readings"]:
+        _, value, _, health = page.cells["metrics"][reading["name"]]
+        assert value == _percent(reading["value"], units[reading["name"]]), reading["name"]
+        assert health == reading["health"]
+    health = page.attrs_by_id["health"]["data-health"]
+    assert health == report["health"] and page.text["health"] == health
+    touch = page.cells.get("first-touch", {})
+    assert len(touch) == len(report["time_to_first_touch"])
+    for t in report["time_to_first_touch"]:
+        cells = touch[f"{t['tier']}:{t['signal'] or 'all'}"]
+        median, p90 = _duration(t["median_seconds"]), _duration(t["p90_seconds"])
+        assert cells[2:] == [str(t["touched"]), str(t["untouched"]), median, p90]
+    for name in ("in_tal", "outside_tal"):
+        p = report[f"pipeline_{name}"]
+        shown = [str(p["open_deals"]), _number(p["open_amount"]), str(p["closed"]), str(p["won"])]
+        assert page.cells["pipeline"][name][1:] == [*shown, _percent(p["win_rate"], "ratio")]
 
 
 async def test_dashboard_shows_the_seeded_scenario(served: Served) -> None:
@@ -173,18 +210,10 @@ async def test_dashboard_shows_the_seeded_scenario(served: Served) -> None:
     countdown = page.cells["open-handoffs"][s.open_handoff][-1]
     assert re.fullmatch(r"(49m [0-5]?\d|50m 0)s", countdown), countdown
 
-    # Every metric on the page shows the API's value for the same scope, with its health colour.
     report = await _report(served)
-    units = {d["name"]: d["unit"] for d in report["definitions"]}
-    assert [r["name"] for r in report["readings"]] == page.rows["metrics"]
-    for reading in report["readings"]:
-        _, value, _, health = page.cells["metrics"][reading["name"]]
-        assert (value, health) == (
-            _percent(reading["value"], units[reading["name"]]),
-            reading["health"],
-        )
-    health = page.attrs_by_id["health"]["data-health"]
-    assert health == report["health"] and page.text["health"] == health
+    _assert_page_shows(page, report)
+    assert any(t["median_seconds"] for t in report["time_to_first_touch"])  # the seeded touch
+    assert report["pipeline_in_tal"]["open_amount"] >= 50_000  # the seeded Acme deal
 
     SCREENSHOT.parent.mkdir(exist_ok=True)
     SCREENSHOT.unlink(missing_ok=True)
@@ -237,6 +266,19 @@ async def test_dashboard_updates_from_the_live_feed(served: Served) -> None:
         page.feed(await browser)
     assert handoff in page.rows["open-handoffs"]
     assert int(page.attrs_by_id["live"]["data-events"] or 0) >= 1
+
+
+async def test_dashboard_metrics_follow_the_filters_in_the_address(served: Served) -> None:
+    filters = {"period": "30d", "tier": "2", "team": "sales"}
+    page = Page()
+    page.feed(
+        await _chromium("--dump-dom", f"{served.url}?{urlencode({'key': served.key, **filters})}")
+    )
+    scope = page.attrs_by_id["metric-scope"]
+    assert (scope["data-tier"], scope["data-team"]) == ("2", "sales")
+    report = await _report(served, **filters)
+    assert {t["tier"] for t in report["time_to_first_touch"]} <= {"2"}
+    _assert_page_shows(page, report)
 
 
 async def test_dashboard_without_a_key_asks_for_one(served: Served) -> None:

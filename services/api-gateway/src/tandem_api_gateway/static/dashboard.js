@@ -60,11 +60,48 @@ function duration(seconds) {
   return sign + (h ? h + "h " : "") + m + "m " + s + "s";
 }
 
+// The metric filters live in the address bar too, so a filtered view can be shared as a link.
+const FILTERS = ["period", "tier", "team"];
+
+function metricQuery() {
+  const params = new URLSearchParams({ period: "all" });
+  for (const name of FILTERS) {
+    const value = document.getElementById("f-" + name).value;
+    if (value) params.set(name, value);
+  }
+  return params.toString();
+}
+
+function initFilters() {
+  const params = new URLSearchParams(window.location.search);
+  for (const name of FILTERS) {
+    const select = document.getElementById("f-" + name);
+    if (params.has(name)) select.value = params.get(name);
+    select.addEventListener("change", () => {
+      const link = new URLSearchParams(window.location.search);
+      if (select.value) link.set(name, select.value); else link.delete(name);
+      history.replaceState(null, "", window.location.pathname + "?" + link.toString());
+      loadMetrics();
+    });
+  }
+}
+
+function maybe(value, format) {
+  return value === null || value === undefined ? "n/a" : format(value);
+}
+
 async function loadMetrics() {
-  const report = await api("/v1/metrics/alignment?period=all");
+  const report = await api("/v1/metrics/alignment?" + metricQuery());
   const badge = document.getElementById("health");
   badge.textContent = report.health;
   badge.dataset.health = report.health;
+  const scope = report.scope;
+  const shown = document.getElementById("metric-scope");
+  shown.dataset.tier = scope.tier || "all";
+  shown.dataset.team = scope.team || "both";
+  shown.textContent = (scope.start ? "from " + new Date(scope.start).toLocaleDateString() : "all time") +
+    (scope.end ? " to " + new Date(scope.end).toLocaleDateString() : "") +
+    "; tier " + shown.dataset.tier + "; team " + shown.dataset.team;
   document.getElementById("health-reasons").replaceChildren(
     ...report.health_reasons.map((reason) => el("li", reason)));
   const defs = Object.fromEntries(report.definitions.map((d) => [d.name, d]));
@@ -75,6 +112,14 @@ async function loadMetrics() {
       el("td", percent(r.value, d.unit), { "data-metric": r.name }),
       percent(d.target, d.unit), health], { "data-metric": r.name });
   }));
+  fill("#first-touch", report.time_to_first_touch.map((t) => row(
+    [t.tier, t.signal || "all signals", t.touched, t.untouched,
+      maybe(t.median_seconds, duration), maybe(t.p90_seconds, duration)],
+    { "data-touch": t.tier + ":" + (t.signal || "all") })));
+  fill("#pipeline", [report.pipeline_in_tal, report.pipeline_outside_tal].map((p) => row(
+    [p.in_tal ? "inside the TAL" : "outside the TAL", p.open_deals, p.open_amount, p.closed,
+      p.won, percent(p.win_rate, "ratio")],
+    { "data-segment": p.in_tal ? "in_tal" : "outside_tal" })));
 }
 
 async function loadTal() {
@@ -189,6 +234,7 @@ async function follow() {
 if (!KEY) {
   setStatus("no API key: open this page with ?key=<your key>");
 } else {
+  initFilters();
   refresh();
   setInterval(tick, 1000);
   follow();
