@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 import pytest_asyncio
 import sqlalchemy as sa
+import yaml
 from test_ingest_harness import (
     IngestHarness,
     fixture_bytes,
@@ -19,6 +23,7 @@ from test_ingest_harness import (
 )
 
 from tandem_ingest.adapters.tables import dedupe_keys, raw_payload_chunks, raw_payloads
+from tandem_ingest.commands import ingest_settings, purge_command, replay_command
 from tandem_ingest.maintenance import purge, replay
 from tandem_ingest.settings import IngestOptions
 from tandem_shared import topics
@@ -221,3 +226,56 @@ async def test_purge_deletes_payloads_past_retention_and_keeps_the_rest(
     )
     assert kept_after >= kept_before
     assert await ingest.scalar(sa.select(sa.func.count()).select_from(outbox)) > 0
+
+
+async def archive_old_payload(ingest: IngestHarness, *, age: timedelta) -> uuid.UUID:
+    payload_id = uuid.uuid4()
+    async with ingest.sessions() as session, session.begin():
+        await session.execute(
+            sa.insert(raw_payloads).values(
+                id=payload_id,
+                source="events",
+                kind="generic",
+                received_at=datetime.now(UTC) - age,
+                headers={},
+                body=b"{}",
+                body_bytes=2,
+                signature_scheme="standard-webhooks",
+                status=202,
+                result={},
+            )
+        )
+    return payload_id
+
+
+async def test_the_replay_and_purge_commands_on_an_uploaded_file(
+    ingest: IngestHarness, infra: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    domain = f"cmd-{uuid.uuid4().hex[:8]}.com"
+    body = HEADER + f"Co,{domain},,,cat,topic a,80,,US\nCo,{domain},,,cat,topic b,40,,US\n".encode()
+    start = datetime.now(UTC)
+    response = await ingest.client.post(
+        "/v1/uploads/bombora?date=2026-01-05", content=body, headers=upload_headers()
+    )
+    assert response.status_code == 202, response.text
+    originals = await ingest.settled(lambda env: env.subject == domain, count=2)
+    (tmp_path / "sources.yaml").write_text(yaml.safe_dump(SOURCES))
+    settings = ingest_settings(infra.settings(config_dir=tmp_path))
+
+    end = datetime.now(UTC) + timedelta(seconds=1)
+    argv = ["--source", "bombora", "--from", start.isoformat(), "--to", end.isoformat()]
+    assert await asyncio.to_thread(replay_command, settings, argv) == 0
+    assert "1 payloads, 2 events, 2 outboxed (0 never published before)" in capsys.readouterr().out
+    replayed = await ingest.settled(lambda env: env.subject == domain, count=4)
+    assert sorted(env.id for _, env in replayed) == sorted(2 * [env.id for _, env in originals])
+
+    old = await archive_old_payload(ingest, age=timedelta(days=3))
+    two_days = settings.model_copy(update={"ingest": IngestOptions(raw_retention_days=2)})
+    assert await asyncio.to_thread(purge_command, two_days, []) == 0
+    assert re.search(r"purged [1-9]\d* raw payloads .* older than 2 days", capsys.readouterr().out)
+    recent = uuid.UUID(response.json()["payload_id"])
+    async with ingest.sessions() as session:
+        kept = await session.scalars(
+            sa.select(raw_payloads.c.id).where(raw_payloads.c.id.in_([old, recent]))
+        )
+        assert list(kept) == [recent]

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from test_ingest_harness import (
     IngestHarness,
     fixture_bytes,
+    hubspot_v3_signature,
     running_ingest,
     standard_webhook_signature,
 )
@@ -99,13 +100,7 @@ def signed(body: bytes, *, secret: str = NEW_SECRET, age: int = 0) -> dict[str, 
 
 
 def hubspot_v3(method: str, uri: str, body: bytes, timestamp_ms: int) -> str:
-    # HubSpot decodes only these escapes in the URI before signing (VENDORS.md).
-    for escape, char in {"%3A": ":", "%2F": "/", "%3F": "?", "%40": "@", "%2C": ","}.items():
-        uri = uri.replace(escape, char)
-    message = f"{method}{uri}".encode() + body + str(timestamp_ms).encode()
-    return base64.b64encode(
-        hmac.new(HUBSPOT_SECRET.encode(), message, hashlib.sha256).digest()
-    ).decode()
+    return hubspot_v3_signature(HUBSPOT_SECRET, method, uri, body, timestamp_ms)
 
 
 async def archived_result(ingest: IngestHarness, payload_id: str) -> Any:
