@@ -181,18 +181,15 @@ async def test_replay_republishes_archived_events_with_their_original_ids(
     assert [env.id for _, env in both] == [original.id, original.id]
 
 
-async def test_purge_deletes_payloads_past_retention_and_keeps_the_rest(
-    ingest: IngestHarness,
-) -> None:
-    old_id, old_key = uuid.uuid4(), f"old-{uuid.uuid4().hex}"
-    long_ago = datetime.now(UTC) - timedelta(days=400)
+async def archive_old_payload(ingest: IngestHarness, *, age: timedelta) -> uuid.UUID:
+    payload_id = uuid.uuid4()
     async with ingest.sessions() as session, session.begin():
         await session.execute(
             sa.insert(raw_payloads).values(
-                id=old_id,
+                id=payload_id,
                 source="events",
                 kind="generic",
-                received_at=long_ago,
+                received_at=datetime.now(UTC) - age,
                 headers={},
                 body=b"{}",
                 body_bytes=2,
@@ -201,6 +198,16 @@ async def test_purge_deletes_payloads_past_retention_and_keeps_the_rest(
                 result={},
             )
         )
+    return payload_id
+
+
+async def test_purge_deletes_payloads_past_retention_and_keeps_the_rest(
+    ingest: IngestHarness,
+) -> None:
+    old_key = f"old-{uuid.uuid4().hex}"
+    long_ago = datetime.now(UTC) - timedelta(days=400)
+    old_id = await archive_old_payload(ingest, age=timedelta(days=400))
+    async with ingest.sessions() as session, session.begin():
         await session.execute(
             sa.insert(dedupe_keys).values(
                 source="/ingest/generic",
@@ -226,26 +233,6 @@ async def test_purge_deletes_payloads_past_retention_and_keeps_the_rest(
     )
     assert kept_after >= kept_before
     assert await ingest.scalar(sa.select(sa.func.count()).select_from(outbox)) > 0
-
-
-async def archive_old_payload(ingest: IngestHarness, *, age: timedelta) -> uuid.UUID:
-    payload_id = uuid.uuid4()
-    async with ingest.sessions() as session, session.begin():
-        await session.execute(
-            sa.insert(raw_payloads).values(
-                id=payload_id,
-                source="events",
-                kind="generic",
-                received_at=datetime.now(UTC) - age,
-                headers={},
-                body=b"{}",
-                body_bytes=2,
-                signature_scheme="standard-webhooks",
-                status=202,
-                result={},
-            )
-        )
-    return payload_id
 
 
 async def test_the_replay_and_purge_commands_on_an_uploaded_file(
