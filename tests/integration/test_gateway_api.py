@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -124,6 +124,48 @@ async def test_alerts_show_log_deliveries(api: Api) -> None:
     ]
 
 
+async def test_an_account_shows_owners_engagement_intent_activity_and_open_handoffs(
+    api: Api,
+) -> None:
+    s = api.scenario
+    account = (await api.get("ava.ae", f"/v1/accounts/{s.acme}")).json()
+    assert (account["tier"], account["in_tal"], account["tal_status"]) == ("1", True, "finalized")
+    assert (account["name"], account["ae_id"]) == ("Acme", "ava.ae")
+    assert (account["engagement_score"], account["engagement_count"]) == (8.0, 1)
+    assert [(i["topic"], i["provider"], i["score"]) for i in account["intent"]] == [
+        ("ABM", "bombora", 81)
+    ]
+    t0 = NOW - timedelta(hours=3)
+    assert account["last_marketing_activity_at"] == _iso(t0 + timedelta(minutes=5))
+    assert account["last_sales_activity_at"] == _iso(t0 + timedelta(minutes=50))
+    assert account["open_handoffs"] == 1  # the open one; Ava's first was met
+    listed = (await api.get("ava.ae", "/v1/accounts", tier="1", limit=200)).json()["items"]
+    assert next(a for a in listed if a["account_key"] == s.acme) == account
+
+
+async def test_the_timeline_is_newest_first_and_pages_without_gaps(api: Api) -> None:
+    path = f"/v1/accounts/{api.scenario.acme}/timeline"
+    whole = (await api.get("lea.leader", path, limit=200)).json()["items"]
+    assert len(whole) >= 8
+    times = [item["at"] for item in whole]
+    assert times == sorted(times, reverse=True)
+    kinds = {item["kind"] for item in whole}
+    assert {"engagement", "intent", "routing", "sla", "alert", "sales_activity"} <= kinds
+    paged: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        params: dict[str, object] = {"limit": 3, **({"cursor": cursor} if cursor else {})}
+        page = (await api.get("lea.leader", path, **params)).json()
+        paged += page["items"]
+        if (cursor := page["next_cursor"]) is None:
+            break
+    assert paged == whole
+
+
+def _iso(at: datetime) -> str:
+    return at.isoformat().replace("+00:00", "Z")
+
+
 async def test_account_pagination_is_bounded_and_resumes(api: Api) -> None:
     first = (await api.get("lea.leader", "/v1/accounts", in_tal="true", limit=1)).json()
     assert len(first["items"]) == 1 and first["next_cursor"]
@@ -179,7 +221,7 @@ async def test_metrics_filter_by_period_tier_and_team(api: Api) -> None:
     assert empty["health"] == "red"
     # The last 7 days before the clock (NOW) hold the seeded scenario.
     recent = await report(period="7d")
-    assert recent["scope"]["start"] == (NOW - timedelta(days=7)).isoformat().replace("+00:00", "Z")
+    assert recent["scope"]["start"] == _iso(NOW - timedelta(days=7))
     assert verdicts(recent)[0] >= 1
 
 

@@ -42,7 +42,11 @@ async def list_accounts(
     limit: int,
 ) -> list[Row]:
     """Return up to limit+1 accounts ordered by key, after the cursor's key."""
-    query = sa.select(accounts).order_by(accounts.c.account_key).limit(limit + 1)
+    query = (
+        sa.select(accounts, _open_handoffs().label("open_handoffs"))
+        .order_by(accounts.c.account_key)
+        .limit(limit + 1)
+    )
     if tier is not None:
         query = query.where(accounts.c.tier == tier)
     if in_tal is not None:
@@ -52,15 +56,18 @@ async def list_accounts(
     return await _rows(session, query)
 
 
-async def get_account(session: AsyncSession, account_key: str) -> Row | None:
-    """Return one account with its count of open handoffs."""
-    open_handoffs = (
+def _open_handoffs() -> sa.ScalarSelect[Any]:
+    return (
         sa.select(sa.func.count())
         .where(handoffs.c.account_key == accounts.c.account_key)
         .where(handoffs.c.sla_outcome == "running")
         .scalar_subquery()
     )
-    query = sa.select(accounts, open_handoffs.label("open_handoffs")).where(
+
+
+async def get_account(session: AsyncSession, account_key: str) -> Row | None:
+    """Return one account with its count of open handoffs."""
+    query = sa.select(accounts, _open_handoffs().label("open_handoffs")).where(
         accounts.c.account_key == account_key
     )
     return await _one(session, query)

@@ -66,7 +66,7 @@ class AccountOut(Response):
     intent: list[IntentOut]
     last_sales_activity_at: datetime | None
     last_marketing_activity_at: datetime | None
-    open_handoffs: int | None = None
+    open_handoffs: int = Field(description="Handoffs of the account whose SLA clock still runs")
 
 
 class TimelineEntryOut(Response):
