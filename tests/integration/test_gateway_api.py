@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -65,6 +66,7 @@ async def test_requests_without_a_valid_key_are_refused(api: Api) -> None:
     response = await api.client.get("/v1/handoffs", headers=bad)
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert response.json() == {"error": "unauthorized", "detail": "invalid API key"}
 
 
 @pytest.mark.parametrize(
@@ -247,21 +249,33 @@ async def test_tal_workflow_publishes_finalized_tiers_through_the_outbox(api: Ap
         assert response.status_code == 200, response.text
     entry = response.json()
     assert (entry["status"], entry["tier"]) == ("finalized", "1")
-    assert [d["action"] for d in entry["history"]] == [
-        "propose",
-        "change_tier",
-        "finalize",
-        "finalize",
+    removed = await api.post("sam.manager", f"/v1/tal/{key}/removal", {"reason": "churned"})
+    assert removed.status_code == 200 and removed.json()["status"] == "removed"
+    # Every decision is kept: who, in which role, when, why.
+    history = [
+        (d["action"], d["actor_id"], d["role"], d["side"], d["reason"], d["at"])
+        for d in removed.json()["history"]
+    ]
+    at = _iso(NOW)
+    assert history == [
+        ("propose", "mia.marketing", "marketing", None, "fits the ICP", at),
+        ("change_tier", "sam.manager", "sales", None, "strategic", at),
+        ("finalize", "mia.marketing", "marketing", "marketing", "", at),
+        ("finalize", "sam.manager", "sales", "sales", "", at),
+        ("remove", "sam.manager", "sales", None, "churned", at),
     ]
     async with api.engine.connect() as conn:
-        rows = (
-            await conn.execute(
-                sa.select(outbox.c.topic, outbox.c.headers).where(outbox.c.key == key.encode())
-            )
-        ).all()
+        query = sa.select(outbox.c.topic, outbox.c.headers, outbox.c.value)
+        rows = (await conn.execute(query.where(outbox.c.key == key.encode()))).all()
     assert [(r.topic, r.headers["ce_type"]) for r in rows] == [
-        ("tandem.tal", "tandem.tal.finalized")
+        ("tandem.tal", "tandem.tal.finalized"),
+        ("tandem.tal", "tandem.tal.removed"),
     ]
+    finalized = json.loads(rows[0].value)["data"]
+    assert (finalized["tier"], sorted(finalized["decided_by"])) == (
+        "1",
+        ["mia.marketing", "sam.manager"],
+    )
 
 
 async def test_rate_limit_answers_429_with_retry_after(api: Api, infra: Infra) -> None:
@@ -272,5 +286,8 @@ async def test_rate_limit_answers_429_with_retry_after(api: Api, infra: Infra) -
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
         statuses = [(await client.get("/v1/me", headers=headers)) for _ in range(3)]
+        other = await client.get("/v1/me", headers={"X-API-Key": api.keys["sam.manager"]})
     assert [r.status_code for r in statuses] == [200, 200, 429]
     assert int(statuses[2].headers["Retry-After"]) >= 1
+    assert statuses[2].json()["error"] == "too_many_requests"
+    assert other.status_code == 200  # the limit is per key: another key is unaffected

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from http import HTTPStatus
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from tandem_api_gateway.domain.errors import (
     DomainError,
@@ -44,6 +46,18 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    # 401, 429 and unknown routes get the same {error, detail} body as domain errors.
+    assert isinstance(exc, HTTPException)
+    name = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_").replace("-", "_")
+    return JSONResponse(
+        status_code=exc.status_code,
+        content={"error": name, "detail": str(exc.detail)},
+        headers=exc.headers,
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    """Answer every DomainError with its status code and a clear JSON body."""
+    """Answer every DomainError and HTTP error with its status code and a clear JSON body."""
     app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(HTTPException, _http_error)
