@@ -54,6 +54,26 @@ def test_segment_uses_x_signature() -> None:
         authenticate(source("generic"), delivery, now=NOW)
 
 
+def test_every_scheme_accepts_each_active_secret_during_a_rotation() -> None:
+    import hashlib
+
+    rotating = ["secret-new", "secret-old"]
+    body = b"[]"
+    uri = "http://x/v1/webhooks/s"
+    for secret in rotating:
+        segment = {"X-Signature": sign_segment(body=body, secret=secret)}
+        legacy_v2 = {
+            "X-HubSpot-Signature": hashlib.sha256(f"{secret}POST{uri}".encode() + body).hexdigest(),
+            "X-HubSpot-Signature-Version": "v2",
+        }
+        cases = [("segment", segment, None), ("hubspot", legacy_v2, None), ("bombora", {}, secret)]
+        for kind, headers, token in cases:
+            delivery = Delivery(body=body, headers=headers, method="POST", uri=uri, token=token)
+            assert authenticate(source(kind, dev_secrets=rotating), delivery, now=NOW)
+            with pytest.raises(SignatureError):
+                authenticate(source(kind, dev_secrets=["secret-other"]), delivery, now=NOW)
+
+
 @pytest.mark.parametrize("kind", ["salesforce_outbound", "clearbit"])
 def test_unsigned_vendors_need_the_shared_token_unless_declared_unsigned(kind: str) -> None:
     def delivery(token: str | None) -> Delivery:
