@@ -109,12 +109,13 @@ class FakeSlack:
 
     async def start(self) -> None:
         """Start serving."""
-        app = web.Application()
-        app.router.add_post("/api/chat.postMessage", self._post_message)
-        app.router.add_post("/api/auth.test", self._auth_test)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        self._runner = await serve_local(
+            self.port,
+            [
+                web.post("/api/chat.postMessage", self._post_message),
+                web.post("/api/auth.test", self._auth_test),
+            ],
+        )
 
     async def stop(self) -> None:
         """Stop serving."""
@@ -189,6 +190,16 @@ class FakeSlack:
     def _next_ts(self) -> str:
         self._seq += 1
         return f"{int(time.time())}.{self._seq:06d}"
+
+
+async def serve_local(port: int, routes: list[web.RouteDef]) -> web.AppRunner:
+    """Serve `routes` on 127.0.0.1:`port`; the runner's cleanup() stops it."""
+    app = web.Application()
+    app.add_routes(routes)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner
 
 
 async def _arguments(request: web.Request) -> dict[str, Any]:

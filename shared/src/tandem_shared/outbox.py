@@ -15,6 +15,7 @@ from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tandem_shared.envelope import Envelope
+from tandem_shared.telemetry import current_traceparent
 
 runtime_metadata = sa.MetaData()
 
@@ -73,13 +74,14 @@ def create_runtime_tables(schema: str) -> None:
 def outbox_row(
     topic: str, envelope: Envelope, headers: dict[str, str] | None = None
 ) -> dict[str, Any]:
-    """Return the outbox row that publishes `envelope` on `topic`."""
+    """Return the outbox row that publishes `envelope` on `topic`, in the current trace."""
+    # The relay publishes later, outside this span: the row keeps the W3C context for Kafka.
     return {
         "event_id": envelope.id,
         "topic": topic,
         "key": envelope.key,
         "value": envelope.to_bytes(),
-        "headers": {"ce_type": envelope.type, **(headers or {})},
+        "headers": {"ce_type": envelope.type, **current_traceparent(), **(headers or {})},
     }
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any
 
 import structlog
+from fastapi import FastAPI
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import Resource
@@ -17,6 +18,8 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from tandem_shared.settings import TelemetrySettings
 
 KafkaHeaders = list[tuple[str, bytes]]
+# Probes and scrapes every few seconds would drown the traces that matter.
+UNTRACED_PATHS = "healthz,readyz,metrics"
 
 
 def _add_trace_ids(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
@@ -76,6 +79,15 @@ def configure_tracing(
     return provider
 
 
+def instrument_app(app: FastAPI) -> None:
+    """Give every request a server span that continues the caller's W3C trace context."""
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    FastAPIInstrumentor.instrument_app(
+        app, excluded_urls=UNTRACED_PATHS, exclude_spans=["receive", "send"]
+    )
+
+
 def tracer(name: str) -> trace.Tracer:
     """Return a tracer for a module."""
     return trace.get_tracer(name)
@@ -101,3 +113,14 @@ def current_traceparent() -> dict[str, str]:
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
     return carrier
+
+
+def context_from(carrier: Mapping[str, str] | None) -> otel_context.Context:
+    """Return the trace context a stored carrier (from current_traceparent) holds."""
+    return propagate.extract(dict(carrier or {}))
+
+
+def links_to(carriers: Iterable[Mapping[str, str] | None]) -> list[trace.Link]:
+    """Return span links to the traces of stored carriers (work serving several requests)."""
+    contexts = (trace.get_current_span(context_from(c)).get_span_context() for c in carriers)
+    return [trace.Link(ctx) for ctx in contexts if ctx.is_valid]

@@ -34,9 +34,11 @@ from tandem_alerts.domain.pacing import Pace, QueuedAlert, pace_channel
 from tandem_alerts.settings import AlertsOptions
 from tandem_shared.directory import Directory
 from tandem_shared.events import AlertRequested, DeliveryChannel
+from tandem_shared.telemetry import context_from, links_to, tracer
 from tandem_shared.worker import PollingWorker
 
 log = structlog.get_logger(__name__)
+_tracer = tracer(__name__)
 
 Clock = Callable[[], datetime]
 Sessions = async_sessionmaker[AsyncSession]
@@ -64,6 +66,14 @@ class _Job:
     @property
     def coalesced(self) -> bool:
         return len(self.deliveries) > 1
+
+    @property
+    def trace_contexts(self) -> list[dict[str, str] | None]:
+        """The stored trace contexts of the requests this job sends, in delivery order."""
+        return [
+            stored.trace_context if (stored := self.alerts.get(d.alert_id)) else None
+            for d in self.deliveries
+        ]
 
 
 class DeliveryWorker(PollingWorker):
@@ -107,9 +117,17 @@ class DeliveryWorker(PollingWorker):
         job = await self._claim(channel, destination)
         if job is None:
             return 0
-        started = time.perf_counter()
-        result = await self._send(job)
-        await self._record(job, result, duration_ms=int((time.perf_counter() - started) * 1000))
+        # Sent later, from rows: continue the first request's trace, link a burst's others.
+        first, *others = job.trace_contexts
+        with _tracer.start_as_current_span(
+            "alert deliver",
+            context=context_from(first),
+            links=links_to(others),
+            attributes={"tandem.channel": channel.value, "tandem.deliveries": len(job.deliveries)},
+        ):
+            started = time.perf_counter()
+            result = await self._send(job)
+            await self._record(job, result, duration_ms=int((time.perf_counter() - started) * 1000))
         return len(job.deliveries)
 
     async def _claim(self, channel: DeliveryChannel, destination: str) -> _Job | None:

@@ -22,6 +22,7 @@ from tandem_alerts.domain.circuit import Circuit
 from tandem_alerts.domain.pacing import ChannelPacer
 from tandem_alerts.domain.plan import PlannedDelivery, Timing
 from tandem_shared.events import AlertRequested, DeliveryChannel
+from tandem_shared.telemetry import current_traceparent
 
 PENDING = "pending"
 DEFERRED = "deferred"
@@ -48,6 +49,7 @@ class DeliveryRow:
 class StoredAlert:
     alert: AlertRequested
     request_event_id: str
+    trace_context: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,7 @@ async def save_alert(
             account_key=alert.account_key,
             handoff_id=alert.handoff_id,
             payload=alert.model_dump(mode="json"),
+            trace_context=current_traceparent() or None,
         )
         .on_conflict_do_nothing(index_elements=["alert_id"])
     )
@@ -93,12 +96,14 @@ async def save_alert(
 async def load_alerts(session: AsyncSession, alert_ids: Iterable[str]) -> dict[str, StoredAlert]:
     """Return the stored requests with these ids."""
     rows = await session.execute(
-        sa.select(alerts.c.alert_id, alerts.c.payload, alerts.c.request_event_id).where(
-            alerts.c.alert_id.in_(list(alert_ids))
-        )
+        sa.select(
+            alerts.c.alert_id, alerts.c.payload, alerts.c.request_event_id, alerts.c.trace_context
+        ).where(alerts.c.alert_id.in_(list(alert_ids)))
     )
     return {
-        r.alert_id: StoredAlert(AlertRequested.model_validate(r.payload), r.request_event_id)
+        r.alert_id: StoredAlert(
+            AlertRequested.model_validate(r.payload), r.request_event_id, r.trace_context
+        )
         for r in rows
     }
 

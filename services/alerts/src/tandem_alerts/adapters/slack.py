@@ -5,12 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 import aiohttp
+from opentelemetry import trace
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from tandem_alerts.adapters.senders import SendResult
 from tandem_alerts.domain.delivery_policy import SlackFailure
 from tandem_alerts.domain.slack_blocks import SlackMessage
+from tandem_shared.telemetry import tracer
+
+_tracer = tracer(__name__)
 
 
 class SlackSender:
@@ -22,9 +26,21 @@ class SlackSender:
         self._client = AsyncWebClient(
             token=token, base_url=base_url, timeout=int(max(1, timeout)), retry_handlers=[]
         )
+        self._url = base_url.rstrip("/") + "/chat.postMessage"
 
     async def post(self, destination: str, message: SlackMessage) -> SendResult:
-        """Post `message` to `destination` and report how it went."""
+        """Post `message` to `destination` and report how it went, in a client span."""
+        with _tracer.start_as_current_span(
+            "slack chat.postMessage",
+            kind=trace.SpanKind.CLIENT,
+            attributes={"http.request.method": "POST", "url.full": self._url},
+        ) as span:
+            result = await self._post(destination, message)
+            if result.failure is not None:
+                span.set_status(trace.StatusCode.ERROR, repr(result.failure))
+            return result
+
+    async def _post(self, destination: str, message: SlackMessage) -> SendResult:
         try:
             response = await self._client.chat_postMessage(
                 channel=destination, **message.as_kwargs()

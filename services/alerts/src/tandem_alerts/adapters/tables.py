@@ -19,6 +19,8 @@ alerts = sa.Table(
     sa.Column("handoff_id", sa.Text),
     sa.Column("payload", JSONB, nullable=False),
     sa.Column("received_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+    # W3C traceparent/tracestate of the request, restored when the delivery worker sends.
+    sa.Column("trace_context", JSONB),
 )
 sa.Index("alerts_handoff", alerts.c.handoff_id, postgresql_where=alerts.c.handoff_id.isnot(None))
 

@@ -1,0 +1,132 @@
+"""The walking skeleton's stack: real service processes, a config with one Tier 1 account of the
+run, the fake Slack Web API, and signed webhooks from the demo source."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import shutil
+import time
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from conftest import Infra
+
+from service_processes import ServiceProcess, Stack, stack_env
+from slack_server import FakeSlack
+
+ROOT = Path(__file__).resolve().parents[2]
+SLACK_TOKEN = "xoxb-tandem-test"
+
+
+@dataclass(frozen=True)
+class Account:
+    """A Tier 1 account of one test module, owned by Ava: the shared topics also carry other
+    modules' events, and the embedded broker cannot start a group at the end."""
+
+    key: str
+    name: str
+
+    @classmethod
+    def fresh(cls, prefix: str) -> Account:
+        """Return an account no other test module uses."""
+        suffix = uuid.uuid4().hex[:8]
+        return cls(f"{prefix}-{suffix}.com", f"{prefix.title()} Labs {suffix}")
+
+
+def config_dir(tmp: Path, account: Account) -> Path:
+    """The example configuration with `account`, the AE reachable whatever the hour CI runs at."""
+    config = tmp / "config"
+    shutil.copytree(ROOT / "config/example", config)
+    people = yaml.safe_load((config / "people.yaml").read_text())
+    for person in people["people"]:
+        person.get("preferences", {}).pop("quiet_hours", None)
+        person["working_hours"] = {"days": [1, 2, 3, 4, 5, 6, 7], "start": "00:00", "end": "23:59"}
+    (config / "people.yaml").write_text(yaml.safe_dump(people))
+    accounts = yaml.safe_load((config / "accounts.yaml").read_text())
+    accounts["accounts"].append(
+        {
+            "account_key": account.key,
+            "name": account.name,
+            "tier": "1",
+            "ae_id": "ava.ae",
+            "marketer_id": "mia.marketing",
+            "territory": "na-east",
+        }
+    )
+    (config / "accounts.yaml").write_text(yaml.safe_dump(accounts))
+    return config
+
+
+def _demo_secret(config: Path) -> str:
+    sources = yaml.safe_load((config / "sources.yaml").read_text())
+    items = sources["sources"]
+    demo = (
+        next(s for s in items if s["name"] == "demo") if isinstance(items, list) else items["demo"]
+    )
+    return str(demo["dev_secrets"][0])
+
+
+def _sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    digest = hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def meeting_request(config: Path, account: Account) -> tuple[bytes, dict[str, str]]:
+    """Return the body and signed headers of a demo-source meeting request from `account`."""
+    body = (
+        b'{"kind": "engagement", "id": "mr-' + uuid.uuid4().hex.encode() + b'", '
+        b'"event": "meeting_request", "email": "jane@' + account.key.encode() + b'", '
+        b'"name": "Jane Doe", '
+        b'"occurred_at": "2026-11-23T15:00:00Z"}'
+    )
+    msg_id, ts = f"msg_{uuid.uuid4().hex}", int(time.time())
+    headers = {
+        "content-type": "application/json",
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(ts),
+        "webhook-signature": _sign(_demo_secret(config), msg_id, ts, body),
+    }
+    return body, headers
+
+
+@asynccontextmanager
+async def running_stack(
+    infra: Infra,
+    tmp: Path,
+    account: Account,
+    services: Sequence[str],
+    extra_env: dict[str, str] | None = None,
+) -> AsyncIterator[tuple[Stack, FakeSlack, Path]]:
+    """Migrate and start `services` against the fake Slack; stop them all on the way out."""
+    config = config_dir(tmp, account)
+    slack = FakeSlack(token=SLACK_TOKEN)
+    await slack.start()
+    env = stack_env(
+        bootstrap=infra.bootstrap_servers, database_url=infra.database_url, config_dir=config
+    )
+    env.update({"TANDEM_SLACK__BOT_TOKEN": SLACK_TOKEN, "TANDEM_SLACK__BASE_URL": slack.base_url})
+    env.update(extra_env or {})
+    stack = Stack(env=env, log_dir=tmp)
+    try:
+        for name in services:
+            await asyncio.to_thread(stack.migrate, name)
+        started = [stack.start(name) for name in services]
+        for service in started:
+            await stack.wait_healthy(service)
+        yield stack, slack, config
+    finally:
+        await asyncio.to_thread(stack.stop_all)
+        await slack.stop()
+
+
+def process(stack: Stack, name: str) -> ServiceProcess:
+    """Return the running process of service `name`."""
+    return next(p for p in stack.processes if p.name == name)
