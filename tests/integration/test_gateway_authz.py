@@ -69,9 +69,9 @@ async def api(infra: Infra) -> AsyncIterator[Api]:
             yield Api(client, seeded.keys, seeded.scenario, app)
 
 
-async def _tal_entries(api: Api, role: Role) -> dict[str, str]:
-    """Three TAL entries the admin prepared for this role: proposed, accepted, finalized."""
-    keys = {state: f"{state}-{role.value}-{api.scenario.tag}.com" for state in ("p", "a", "f")}
+async def _tal_entries(api: Api, label: str) -> dict[str, str]:
+    """Three TAL entries the admin prepared for one test: proposed, accepted, finalized."""
+    keys = {state: f"{state}-{label}-{api.scenario.tag}.com" for state in ("p", "a", "f")}
     for key in keys.values():
         proposal = {"account_key": key, "suggested_tier": "2", "reason": "ICP fit", "fit_score": 70}
         assert (await api.call(ADMIN, "POST", "/v1/tal/proposals", proposal)).status_code == 201
@@ -189,7 +189,7 @@ async def test_the_matrix_covers_every_v1_endpoint(api: Api) -> None:
 
 @pytest.mark.parametrize("role", list(Role))
 async def test_every_endpoint_answers_each_role_by_the_policy(api: Api, role: Role) -> None:
-    tal = await _tal_entries(api, role)
+    tal = await _tal_entries(api, role.value)
     person = PEOPLE[role]
     for method, route, path, body, (operation, ok) in _calls(api.scenario, tal, role):
         expected = ok if operation is None or role in POLICY[operation] else 403
@@ -201,6 +201,19 @@ async def test_every_endpoint_refuses_a_request_without_a_key(api: Api) -> None:
     tal = {"p": "x.com", "a": "x.com", "f": "x.com"}
     for method, route, path, body, _ in _calls(api.scenario, tal, Role.REVOPS_ADMIN):
         assert await _status(api, None, method, path, body) == 401, route
+
+
+async def test_every_request_body_refuses_unknown_fields(api: Api) -> None:
+    tal = await _tal_entries(api, "unknown-fields")
+    posts = [c for c in _calls(api.scenario, tal, Role.REVOPS_ADMIN) if c[0] == "POST"]
+    assert len(posts) == 4
+    for method, route, path, body, _ in posts:
+        response = await api.call(ADMIN, method, path, {**body, "is_admin": True})
+        assert response.status_code == 422, route
+        assert "is_admin" in response.text
+    # Nothing was decided by the refused requests.
+    entry = (await api.call(ADMIN, "GET", f"/v1/tal/{tal['p']}")).json()
+    assert [d["action"] for d in entry["history"]] == ["propose"]
 
 
 async def test_a_hidden_object_answers_exactly_like_a_missing_one(api: Api) -> None:
