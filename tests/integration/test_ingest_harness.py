@@ -30,7 +30,7 @@ from tandem_ingest.main import MIGRATIONS, webhook_engine
 from tandem_ingest.settings import IngestOptions
 from tandem_shared import topics
 from tandem_shared.bootstrap import build_infra
-from tandem_shared.db import migrate, session_factory
+from tandem_shared.db import migrate
 from tandem_shared.envelope import Envelope
 from tandem_shared.outbox import outbox
 from tandem_shared.settings import OutboxSettings
@@ -179,7 +179,7 @@ async def running_ingest(
         sources=parse_sources(sources, environ={}, production=False),
         sessions=test_infra.sessions,
         options=options or IngestOptions(),
-        webhook_sessions=session_factory(webhooks),
+        webhook_engine=webhooks,
     )
     app = create_app(runtime_getter=lambda: test_infra.runtime, ingest=context)
     collector = EventCollector(infra.bootstrap_servers)

@@ -12,7 +12,7 @@ from xml.sax.saxutils import escape
 import orjson
 from fastapi import APIRouter, Request, Response
 from prometheus_client import Counter
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from tandem_ingest import handlers
 from tandem_ingest.domain.deliveries import Delivery, accepted_content_types, accepts_content_type
@@ -63,8 +63,8 @@ class IngestContext:
     sources: Mapping[str, Source]
     sessions: async_sessionmaker[AsyncSession]  # transactions, for uploads
     options: IngestOptions
-    # A webhook is one statement: it can take autocommit sessions (no BEGIN/COMMIT round trips).
-    webhook_sessions: async_sessionmaker[AsyncSession] | None = None
+    # A webhook is one statement: an autocommit engine saves the BEGIN/COMMIT round trips.
+    webhook_engine: AsyncEngine | None = None
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     monotonic: Callable[[], float] = time.monotonic
     buckets: dict[str, TokenBucket] = field(default_factory=dict)
@@ -224,10 +224,11 @@ def ingest_router(ctx: IngestContext) -> APIRouter:
             _admit(ctx, source, request, limit)
             body = b"".join([chunk async for chunk in _limited(request.stream(), limit)])
             received_at = ctx.clock()
-            sessions = ctx.webhook_sessions or ctx.sessions
-            async with sessions() as session, session.begin():
+            engine = ctx.webhook_engine
+            # begin() commits on exit; on an autocommit engine the statement has committed already.
+            async with engine.begin() if engine else ctx.sessions.begin() as db:
                 receipt = await handlers.receive_webhook(
-                    session,
+                    db,
                     source=source,
                     delivery=_delivery(ctx, request, body),
                     received_at=received_at,

@@ -50,7 +50,7 @@ def summarize(result: NormalizeResult, *, published: int) -> dict[str, Any]:
 
 
 async def receive_webhook(
-    session: AsyncSession,
+    db: repository.Executor,
     *,
     source: Source,
     delivery: Delivery,
@@ -85,7 +85,7 @@ async def receive_webhook(
         result=summary,
     )
     counted = len(events) if status == ACCEPTED else None
-    published = await repository.record_delivery(session, payload, events, event_count=counted)
+    published = await repository.record_delivery(db, payload, events, event_count=counted)
     if status == ACCEPTED:
         summary.update(published=published, duplicates=len(events) - published)
     return Receipt(payload.id, status, summary)

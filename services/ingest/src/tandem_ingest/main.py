@@ -19,7 +19,7 @@ from tandem_ingest.config import load_sources
 from tandem_ingest.maintenance import RetentionWorker
 from tandem_ingest.settings import IngestSettings
 from tandem_shared.bootstrap import Infra, build_infra, cli, run
-from tandem_shared.db import create_engine, session_factory
+from tandem_shared.db import create_engine
 from tandem_shared.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -40,7 +40,7 @@ def build_context(settings: IngestSettings, infra: Infra, webhooks: AsyncEngine)
         sources=load_sources(settings),
         sessions=infra.sessions,
         options=settings.ingest,
-        webhook_sessions=session_factory(webhooks),
+        webhook_engine=webhooks,
     )
 
 

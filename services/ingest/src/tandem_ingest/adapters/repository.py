@@ -11,11 +11,13 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from tandem_ingest.adapters.tables import dedupe_keys, raw_payload_chunks, raw_payloads
 from tandem_ingest.domain.normalized import NormalizedEvent
 from tandem_shared.outbox import outbox_row
+
+Executor = AsyncSession | AsyncConnection  # the webhook path takes either
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +140,7 @@ _PLAIN_ARCHIVE_COLUMNS = (
 
 
 async def record_delivery(
-    session: AsyncSession,
+    db: Executor,
     payload: ArchivedPayload,
     events: Sequence[NormalizedEvent],
     *,
@@ -158,7 +160,7 @@ async def record_delivery(
         counted=event_count is not None,
         event_count=event_count or 0,
     )
-    claimed, _ = (await session.execute(_RECORD_DELIVERY, params)).one()
+    claimed, _ = (await db.execute(_RECORD_DELIVERY, params)).one()
     return int(claimed)
 
 

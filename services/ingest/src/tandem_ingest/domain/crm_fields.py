@@ -54,10 +54,9 @@ def map_properties(
     properties: Mapping[str, object], *, field_map: Mapping[str, str], model: type[Model]
 ) -> MappedFields:
     """Map the CRM properties `model` has a field for; derive the account key from domain/email."""
-    lookup = {name.lower(): target for name, target in field_map.items()}
     mapped = MappedFields()
     for name, raw in properties.items():
-        target = lookup.get(name.lower())
+        target = _target(field_map, name)
         if target is None or target not in model.model_fields:
             continue
         try:
@@ -70,6 +69,15 @@ def map_properties(
         source = mapped.values.get("domain") or mapped.values.get("email")
         mapped.values["account_key"] = account_key(source) if source else None
     return mapped
+
+
+def _target(field_map: Mapping[str, str], name: str) -> str | None:
+    # Names match ignoring case; the exact spelling is the cheap, common case on the hot path.
+    target = field_map.get(name)
+    if target is None:
+        lowered = name.lower()
+        target = next((t for n, t in field_map.items() if n.lower() == lowered), None)
+    return target
 
 
 def build_payload(
