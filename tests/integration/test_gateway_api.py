@@ -278,6 +278,31 @@ async def test_tal_workflow_publishes_finalized_tiers_through_the_outbox(api: Ap
     )
 
 
+async def test_an_acknowledgement_is_published_like_a_slack_click(api: Api) -> None:
+    s = api.scenario
+    path = f"/v1/handoffs/{s.open_handoff}/acknowledgement"
+    assert (await api.post("ben.ae", path, {})).status_code == 404  # not Ben's handoff
+    for _ in range(2):  # a retry is the same acknowledgement
+        response = await api.post("ava.ae", path, {})
+        assert response.status_code == 202, response.text
+    assert response.json() == {
+        "handoff_id": s.open_handoff,
+        "person_id": "ava.ae",
+        "acknowledged_at": _iso(NOW),
+    }
+    async with api.engine.connect() as conn:
+        query = sa.select(outbox.c.topic, outbox.c.event_id, outbox.c.value)
+        rows = (await conn.execute(query.where(outbox.c.key == s.acme.encode()))).all()
+    assert {(r.topic, r.event_id) for r in rows} == {("tandem.handoff-actions", rows[0].event_id)}
+    event = json.loads(rows[0].value)
+    assert event["type"] == "tandem.handoff.acknowledged"
+    assert {k: event["data"][k] for k in ("handoff_id", "person_id", "via")} == {
+        "handoff_id": s.open_handoff,
+        "person_id": "ava.ae",
+        "via": "api",
+    }
+
+
 async def test_rate_limit_answers_429_with_retry_after(api: Api, infra: Infra) -> None:
     settings = gateway_settings(infra, rate_limit_burst=2, rate_limit_per_second=0.01)
     sessions = session_factory(api.engine)

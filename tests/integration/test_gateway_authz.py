@@ -121,6 +121,13 @@ def _calls(s: Scenario, tal: dict[str, str], role: Role) -> list[tuple[str, str,
             (Operation.READ_HANDOFFS, 200),
         ),
         ("GET", "/v1/breaches", "/v1/breaches", None, (Operation.READ_HANDOFFS, 200)),
+        (
+            "POST",
+            "/v1/handoffs/{handoff_id}/acknowledgement",
+            f"/v1/handoffs/{s.ava_handoff}/acknowledgement",
+            None,
+            (Operation.ACKNOWLEDGE_HANDOFF, 202),
+        ),
         ("GET", "/v1/alerts", "/v1/alerts", None, (Operation.READ_ALERTS, 200)),
         (
             "GET",
@@ -205,7 +212,8 @@ async def test_every_endpoint_refuses_a_request_without_a_key(api: Api) -> None:
 
 async def test_every_request_body_refuses_unknown_fields(api: Api) -> None:
     tal = await _tal_entries(api, "unknown-fields")
-    posts = [c for c in _calls(api.scenario, tal, Role.REVOPS_ADMIN) if c[0] == "POST"]
+    calls = _calls(api.scenario, tal, Role.REVOPS_ADMIN)
+    posts = [c for c in calls if c[0] == "POST" and c[3] is not None]
     assert len(posts) == 4
     for method, route, path, body, _ in posts:
         response = await api.call(ADMIN, method, path, {**body, "is_admin": True})
@@ -218,9 +226,13 @@ async def test_every_request_body_refuses_unknown_fields(api: Api) -> None:
 
 async def test_a_hidden_object_answers_exactly_like_a_missing_one(api: Api) -> None:
     s = api.scenario
-    for kind, hidden in (("handoffs", s.ben_handoff), ("alerts", s.ben_alert)):
-        forbidden = await api.call("ava.ae", "GET", f"/v1/{kind}/{hidden}")
-        missing = await api.call("ava.ae", "GET", f"/v1/{kind}/{hidden}-nope")
+    for method, path, hidden in (
+        ("GET", "/v1/handoffs/{}", s.ben_handoff),
+        ("POST", "/v1/handoffs/{}/acknowledgement", s.ben_handoff),
+        ("GET", "/v1/alerts/{}", s.ben_alert),
+    ):
+        forbidden = await api.call("ava.ae", method, path.format(hidden))
+        missing = await api.call("ava.ae", method, path.format(f"{hidden}-nope"))
         assert forbidden.status_code == missing.status_code == 404
         assert forbidden.json()["error"] == missing.json()["error"] == "not_found"
         assert forbidden.json()["detail"].replace(hidden, "?") == missing.json()["detail"].replace(

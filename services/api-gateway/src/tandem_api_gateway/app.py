@@ -6,7 +6,13 @@ from collections.abc import Callable
 
 from fastapi import FastAPI
 
-from tandem_api_gateway.api import metrics_routes, read_routes, stream_routes, tal_routes
+from tandem_api_gateway.api import (
+    handoff_routes,
+    metrics_routes,
+    read_routes,
+    stream_routes,
+    tal_routes,
+)
 from tandem_api_gateway.api.context import Gateway
 from tandem_api_gateway.api.errors import install_error_handlers
 from tandem_api_gateway.dashboard import router as dashboard_router
@@ -25,7 +31,7 @@ def create_app(*, gateway: Gateway, runtime_getter: Callable[[], Runtime | None]
     app.state.gateway = gateway
     install_error_handlers(app)
     app.include_router(ops_router(runtime_getter))
-    for module in (read_routes, tal_routes, metrics_routes, stream_routes):
+    for module in (read_routes, handoff_routes, tal_routes, metrics_routes, stream_routes):
         app.include_router(module.router)
     app.include_router(dashboard_router)
     app.mount("/static", static_files, name="static")

@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tandem_api_gateway.adapters import read_store
 from tandem_api_gateway.api.auth import PrincipalDep, require
@@ -25,7 +26,12 @@ from tandem_api_gateway.api.schemas import (
     to_alert,
     to_handoff,
 )
-from tandem_api_gateway.domain.authz import Operation, may_read_alert, may_read_handoff
+from tandem_api_gateway.domain.authz import (
+    Operation,
+    Principal,
+    may_read_alert,
+    may_read_handoff,
+)
 from tandem_api_gateway.domain.cursor import (
     MAX_PAGE_SIZE,
     CursorSpec,
@@ -225,15 +231,23 @@ async def list_breaches(
     )
 
 
-@router.get("/handoffs/{handoff_id}", tags=["handoffs"], responses=_404)
-async def get_handoff(gateway: GatewayDep, principal: PrincipalDep, handoff_id: Id) -> HandoffOut:
-    """Return one handoff with its SLA state and time remaining."""
-    async with gateway.read() as session:
-        row = await read_store.get_handoff(session, handoff_id)
+async def visible_handoff(
+    session: AsyncSession, principal: Principal, handoff_id: str
+) -> dict[str, Any]:
+    """Return the handoff row, or raise NotFound when it is missing or not the caller's to see."""
+    row = await read_store.get_handoff(session, handoff_id)
     if row is None or not may_read_handoff(
         principal, assignee_id=row["assignee_id"] or "", notified_ids=row["notified_ids"]
     ):
         raise NotFound(f"handoff {handoff_id} not found")
+    return row
+
+
+@router.get("/handoffs/{handoff_id}", tags=["handoffs"], responses=_404)
+async def get_handoff(gateway: GatewayDep, principal: PrincipalDep, handoff_id: Id) -> HandoffOut:
+    """Return one handoff with its SLA state and time remaining."""
+    async with gateway.read() as session:
+        row = await visible_handoff(session, principal, handoff_id)
     return to_handoff(row, principal=principal, now=gateway.clock())
 
 
