@@ -14,6 +14,7 @@ from schemathesis.checks import not_a_server_error
 from sqlalchemy import pool
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from test_gateway_support import (
+    PEOPLE,
     build_scenario,
     gateway_for,
     gateway_settings,
@@ -30,9 +31,9 @@ pytestmark = pytest.mark.integration
 MAX_EXAMPLES = 25
 
 
-@pytest.fixture(scope="module")
-def spec_and_key(infra: Infra) -> Iterator[tuple[Any, str]]:
-    """The app's schema with a revops-admin key; NullPool, as the ASGI client runs its own loop."""
+@pytest.fixture(scope="module", params=[Role.REVOPS_ADMIN, Role.REP], ids=str)
+def spec_and_key(infra: Infra, request: pytest.FixtureRequest) -> Iterator[tuple[Any, str]]:
+    """The schema with a leader's or a rep's key; NullPool, as the ASGI client has its own loop."""
     gw_settings = gateway_settings(infra, rate_limit_burst=100_000)
     engine = create_async_engine(
         gw_settings.database.url,
@@ -43,8 +44,8 @@ def spec_and_key(infra: Infra) -> Iterator[tuple[Any, str]]:
 
     async def prepare() -> str:
         await migrate_gateway(infra)
-        await project(sessions, build_scenario("schemathesis").all())
-        return await issue_key(sessions, gw_settings, Role.REVOPS_ADMIN, "lea.leader")
+        await project(sessions, build_scenario(f"schemathesis-{request.param}").all())
+        return await issue_key(sessions, gw_settings, request.param, PEOPLE[request.param])
 
     key = asyncio.run(prepare())
     app = create_app(gateway=gateway_for(gw_settings, sessions), runtime_getter=lambda: None)
