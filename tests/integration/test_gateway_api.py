@@ -303,6 +303,21 @@ async def test_an_acknowledgement_is_published_like_a_slack_click(api: Api) -> N
     }
 
 
+async def test_a_proposal_carries_the_observed_intent_unless_marketing_gives_its_own(
+    api: Api,
+) -> None:
+    s = api.scenario
+    proposal = {"account_key": s.acme, "suggested_tier": "1", "reason": "surging on ABM"}
+    entry = (await api.post("mia.marketing", "/v1/tal/proposals", proposal)).json()
+    assert entry["intent"] == [
+        {"provider": "bombora", "topic": "ABM", "score": 81.0, "surging": False}
+    ]
+    own = {"provider": "g2", "topic": "CRM", "score": 40, "surging": True}
+    proposal = {**proposal, "account_key": s.globex, "intent": [own]}
+    entry = (await api.post("mia.marketing", "/v1/tal/proposals", proposal)).json()
+    assert entry["intent"] == [{**own, "score": 40.0}]
+
+
 async def test_rate_limit_answers_429_with_retry_after(api: Api, infra: Infra) -> None:
     settings = gateway_settings(infra, rate_limit_burst=2, rate_limit_per_second=0.01)
     sessions = session_factory(api.engine)

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tandem_api_gateway.adapters import tal_store
+from tandem_api_gateway.adapters import read_store, tal_store
 from tandem_api_gateway.api.auth import PrincipalDep, require
 from tandem_api_gateway.api.context import GatewayDep
 from tandem_api_gateway.api.errors import NotFound
@@ -102,23 +102,27 @@ async def get_entry(gateway: GatewayDep, principal: PrincipalDep, account_key: K
 
 @router.post("/proposals", status_code=201, responses=_ERRORS)
 async def propose(gateway: GatewayDep, principal: PrincipalDep, body: ProposalIn) -> TalEntryOut:
-    """Propose an account for the TAL with its fit and intent data (marketing)."""
+    """Propose an account for the TAL with its fit and intent (observed intent by default)."""
     require(principal, Operation.PROPOSE_TAL)
     key = normalize_account_key(body.account_key)
     if key is None:
         raise InvalidInput(f"{body.account_key!r} is not a company domain")
-    proposal = wf.Proposal(
-        account_key=key,
-        suggested_tier=body.suggested_tier,
-        reason=body.reason,
-        name=body.name,
-        fit_score=body.fit_score,
-        intent=tuple(IntentItem(**i.model_dump()) for i in body.intent),
-        marketer_id=body.marketer_id or principal.person_id,
-        territory=body.territory,
-    )
     async with gateway.write() as session:
         current = await _locked(session, key, must_exist=False)
+        intent = tuple(IntentItem(**i.model_dump()) for i in body.intent)
+        if not intent:
+            # Without intent in the request, the proposal carries what the providers observed.
+            intent = await _observed_intent(session, key)
+        proposal = wf.Proposal(
+            account_key=key,
+            suggested_tier=body.suggested_tier,
+            reason=body.reason,
+            name=body.name,
+            fit_score=body.fit_score,
+            intent=intent,
+            marketer_id=body.marketer_id or principal.person_id,
+            territory=body.territory,
+        )
         entry = wf.propose(proposal, actor=principal, now=gateway.clock(), current=current)
         await tal_store.save_entry(session, entry, now=gateway.clock())
     return to_tal_entry(entry)
@@ -186,6 +190,15 @@ async def remove(
         await tal_store.save_entry(session, removed, now=now)
         await _publish(session, removed, event, EventType.TAL_REMOVED)
     return to_tal_entry(removed)
+
+
+async def _observed_intent(session: AsyncSession, account_key: str) -> tuple[IntentItem, ...]:
+    row = await read_store.get_account(session, account_key)
+    observed: dict[str, dict[str, Any]] = row["intent"] if row else {}
+    return tuple(
+        IntentItem(topic=topic, provider=o["provider"], score=o["score"], surging=o["surging"])
+        for topic, o in sorted(observed.items())
+    )
 
 
 async def _locked(
