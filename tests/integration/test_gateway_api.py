@@ -141,6 +141,7 @@ async def test_an_account_shows_owners_engagement_intent_activity_and_open_hando
     assert account["last_marketing_activity_at"] == _iso(t0 + timedelta(minutes=5))
     assert account["last_sales_activity_at"] == _iso(t0 + timedelta(minutes=50))
     assert account["open_handoffs"] == 1  # the open one; Ava's first was met
+    assert account["tal_workflow_status"] is None  # finalized through events, never proposed
     listed = (await api.get("ava.ae", "/v1/accounts", tier="1", limit=200)).json()["items"]
     assert next(a for a in listed if a["account_key"] == s.acme) == account
 
@@ -312,6 +313,8 @@ async def test_a_proposal_carries_the_observed_intent_unless_marketing_gives_its
     assert entry["intent"] == [
         {"provider": "bombora", "topic": "ABM", "score": 81.0, "surging": False}
     ]
+    account = (await api.get("ava.ae", f"/v1/accounts/{s.acme}")).json()
+    assert (account["tal_status"], account["tal_workflow_status"]) == ("finalized", "proposed")
     own = {"provider": "g2", "topic": "CRM", "score": 40, "surging": True}
     proposal = {**proposal, "account_key": s.globex, "intent": [own]}
     entry = (await api.post("mia.marketing", "/v1/tal/proposals", proposal)).json()

@@ -14,6 +14,7 @@ from tandem_api_gateway.adapters.tables import (
     alerts,
     deals,
     handoffs,
+    tal_entries,
     timeline,
 )
 from tandem_api_gateway.domain.timeline import TimelineKind
@@ -42,11 +43,7 @@ async def list_accounts(
     limit: int,
 ) -> list[Row]:
     """Return up to limit+1 accounts ordered by key, after the cursor's key."""
-    query = (
-        sa.select(accounts, _open_handoffs().label("open_handoffs"))
-        .order_by(accounts.c.account_key)
-        .limit(limit + 1)
-    )
+    query = _with_counts().order_by(accounts.c.account_key).limit(limit + 1)
     if tier is not None:
         query = query.where(accounts.c.tier == tier)
     if in_tal is not None:
@@ -56,21 +53,27 @@ async def list_accounts(
     return await _rows(session, query)
 
 
-def _open_handoffs() -> sa.ScalarSelect[Any]:
-    return (
+def _with_counts() -> sa.Select[Any]:
+    # Open handoffs, and where the joint TAL decision stands (a record of the gateway itself).
+    open_handoffs = (
         sa.select(sa.func.count())
         .where(handoffs.c.account_key == accounts.c.account_key)
         .where(handoffs.c.sla_outcome == "running")
         .scalar_subquery()
     )
+    workflow = (
+        sa.select(tal_entries.c.status)
+        .where(tal_entries.c.account_key == accounts.c.account_key)
+        .scalar_subquery()
+    )
+    return sa.select(
+        accounts, open_handoffs.label("open_handoffs"), workflow.label("tal_workflow_status")
+    )
 
 
 async def get_account(session: AsyncSession, account_key: str) -> Row | None:
-    """Return one account with its count of open handoffs."""
-    query = sa.select(accounts, _open_handoffs().label("open_handoffs")).where(
-        accounts.c.account_key == account_key
-    )
-    return await _one(session, query)
+    """Return one account with its open handoffs and TAL workflow status."""
+    return await _one(session, _with_counts().where(accounts.c.account_key == account_key))
 
 
 def _timeline_visible_to(person_id: str | None) -> sa.ColumnElement[bool]:

@@ -67,6 +67,9 @@ class AccountOut(Response):
     last_sales_activity_at: datetime | None
     last_marketing_activity_at: datetime | None
     open_handoffs: int = Field(description="Handoffs of the account whose SLA clock still runs")
+    tal_workflow_status: TalStatus | None = Field(
+        description="Where the joint TAL decision stands; null when never proposed"
+    )
 
 
 class TimelineEntryOut(Response):
