@@ -232,6 +232,7 @@ def _print_welcome(services: tuple[ServiceSpec, ...], *, seconds: float) -> None
         f":{port['alerts']} /healthz"
     )
     _say("  alerts without Slack/SMTP credentials go to this log and to GET /v1/alerts")
+    _say("  dev API keys for the gateway: .venv/bin/tandem-api-gateway keys")
     _say("  try it: make demo   (posts a signed meeting request for acme.com)")
     _say("Ctrl-C or `make down` stops everything.")
 
