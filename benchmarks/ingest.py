@@ -95,11 +95,11 @@ def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
 
 
 @contextmanager
-def _process(args: list[str], env: dict[str, str], log: Path, health: str) -> Iterator[None]:
+def _process(args: list[str], env: dict[str, str], log: Path, health: str) -> Iterator[int]:
     proc = subprocess.Popen(args, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)  # noqa: S603
     try:
         _wait_healthy(health, proc, log)
-        yield
+        yield proc.pid
     finally:
         proc.terminate()
         try:
@@ -198,12 +198,23 @@ def signed_request(url: str, batch: int) -> tuple[bytes, dict[str, str]]:
     }
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class Figures:
     requests: int
     seconds: float
     latencies: list[float]
     failures: int
+    cpu: float = 0.0  # the server's CPU seconds over the run
+
+    @property
+    def cpu_ms_per_request(self) -> float:
+        return self.cpu / self.requests * 1000
 
     @property
     def rate(self) -> float:
@@ -214,8 +225,10 @@ class Figures:
         return ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000
 
 
-async def load(url: str, requests: list[tuple[bytes, dict[str, str]]], concurrency: int) -> Figures:
-    """Send every request with `concurrency` in flight; measure each one's latency."""
+async def load(
+    url: str, requests: list[tuple[bytes, dict[str, str]]], concurrency: int, *, pid: int
+) -> Figures:
+    """Send every request with `concurrency` in flight; measure latencies and the server's CPU."""
     latencies: list[float] = []
     failures = 0
     pending = iter(requests)
@@ -232,41 +245,52 @@ async def load(url: str, requests: list[tuple[bytes, dict[str, str]]], concurren
                         failures += 1
                 latencies.append(time.perf_counter() - started)
 
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), cpu_seconds(pid)
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - started
-    return Figures(len(requests), elapsed, latencies, failures)
+        elapsed, cpu = time.perf_counter() - started, cpu_seconds(pid) - cpu
+    return Figures(len(requests), elapsed, latencies, failures, cpu)
 
 
 def _row(name: str, level: int, figures: Figures, batch: int) -> str:
     return (
         f"{name:<7}{level:>5}{figures.rate:>10.0f}{figures.rate * batch:>10.0f}"
-        f"{figures.percentile(0.5):>9.1f}{figures.percentile(0.99):>9.1f}{figures.failures:>6}"
+        f"{figures.percentile(0.5):>9.1f}{figures.percentile(0.99):>9.1f}"
+        f"{figures.cpu_ms_per_request:>8.2f}{figures.failures:>6}"
     )
 
 
-async def run_levels(ingest_url: str, bare_url: str, args: argparse.Namespace) -> None:
+@dataclass(frozen=True)
+class Server:
+    url: str
+    pid: int
+
+
+async def run_levels(ingest: Server, bare: Server, args: argparse.Namespace) -> None:
     """Warm both servers up, then measure each level on both, side by side."""
-    for url in (ingest_url, bare_url):
-        await load(url, [signed_request(ingest_url, args.batch) for _ in range(200)], 8)
+    for server in (ingest, bare):
+        warm_up = [signed_request(ingest.url, args.batch) for _ in range(200)]
+        await load(server.url, warm_up, 8, pid=server.pid)
     print(f"{args.requests} signed HubSpot batches of {args.batch} events per level, 1 worker each")
-    columns = ("conc", "req/s", "events/s", "p50 ms", "p99 ms", "fail")
-    widths = (5, 10, 10, 9, 9, 6)
+    print(f"(load average {os.getloadavg()[0]:.1f}: other work on this machine skews req/s and")
+    print(" latencies; the server's CPU ms per request depends on it far less)")
+    columns = ("conc", "req/s", "events/s", "p50 ms", "p99 ms", "cpu ms", "fail")
+    widths = (5, 10, 10, 9, 9, 8, 6)
     print(f"{'server':<7}" + "".join(f"{c:>{w}}" for c, w in zip(columns, widths, strict=True)))
     summary = []
     for level in args.levels:
-        requests = [signed_request(ingest_url, args.batch) for _ in range(args.requests)]
-        ingest = await load(ingest_url, requests, level)
-        bare = await load(bare_url, requests, level)
-        print(_row("ingest", level, ingest, args.batch))
-        print(_row("bare", level, bare, args.batch))
-        summary.append((level, ingest, bare))
-    print("\nratio ingest/bare (throughput; p99 latency)")
-    for level, ingest, bare in summary:
+        requests = [signed_request(ingest.url, args.batch) for _ in range(args.requests)]
+        measured = await load(ingest.url, requests, level, pid=ingest.pid)
+        baseline = await load(bare.url, requests, level, pid=bare.pid)
+        print(_row("ingest", level, measured, args.batch))
+        print(_row("bare", level, baseline, args.batch))
+        summary.append((level, measured, baseline))
+    print("\nratio ingest/bare (throughput; p99 latency; server CPU per request)")
+    for level, measured, baseline in summary:
         print(
-            f"  c={level:<3} {ingest.rate / bare.rate:6.2f}x throughput, "
-            f"p99 {ingest.percentile(0.99) / bare.percentile(0.99):5.1f}x "
-            f"(median of ingest latencies {statistics.median(ingest.latencies) * 1000:.1f} ms)"
+            f"  c={level:<3} {measured.rate / baseline.rate:6.2f}x throughput, "
+            f"p99 {measured.percentile(0.99) / baseline.percentile(0.99):5.1f}x, "
+            f"cpu {measured.cpu_ms_per_request / max(baseline.cpu_ms_per_request, 1e-3):5.1f}x "
+            f"(median of ingest latencies {statistics.median(measured.latencies) * 1000:.1f} ms)"
         )
 
 
@@ -289,7 +313,7 @@ def main() -> None:
         ingest_port, bare_port = free_port(), free_port()
         env = _ingest_env(tmp, bootstrap, database_url, ingest_port)
         subprocess.run([str(BIN / "tandem-ingest"), "migrate"], env=env, check=True)  # noqa: S603
-        stack.enter_context(
+        ingest_pid = stack.enter_context(
             _process(
                 [str(BIN / "tandem-ingest"), "serve"],
                 env,
@@ -297,7 +321,7 @@ def main() -> None:
                 f"http://127.0.0.1:{ingest_port}/healthz",
             )
         )
-        stack.enter_context(
+        bare_pid = stack.enter_context(
             _process(
                 [sys.executable, "-m", "benchmarks.ingest", "--bare-server", str(bare_port)],
                 dict(os.environ),
@@ -307,8 +331,8 @@ def main() -> None:
         )
         asyncio.run(
             run_levels(
-                f"http://127.0.0.1:{ingest_port}/v1/webhooks/hubspot",
-                f"http://127.0.0.1:{bare_port}/v1/webhooks/hubspot",
+                Server(f"http://127.0.0.1:{ingest_port}/v1/webhooks/hubspot", ingest_pid),
+                Server(f"http://127.0.0.1:{bare_port}/v1/webhooks/hubspot", bare_pid),
                 args,
             )
         )
