@@ -10,7 +10,8 @@ are skipped with a note; their content is covered by Tandem's invariants instead
 - the Kafka cluster has at least three nodes, default replication factor 3, min ISR 2;
 - no Secret is defined (references only) and every secret key referenced is documented in
   docs/deploy.md;
-- the Kustomize base's configuration copies equal config/example/ and are all in the ConfigMap.
+- the Kustomize base's configuration copies equal config/example/ and are all in the ConfigMap;
+- docker-compose.yml passes every webhook secret variable sources.yaml names to ingest.
 """
 
 from __future__ import annotations
@@ -216,6 +217,16 @@ def check_config_copies(root: Path, report: Report) -> None:
             report.fail(f"deploy/k8s/base/config/{copy.name} is not in the tandem-config generator")
 
 
+def check_compose_webhook_secrets(root: Path, report: Report) -> None:
+    """Fail when compose's ingest lacks a secret variable that sources.yaml names."""
+    sources = yaml.safe_load((root / "config/example/sources.yaml").read_text(encoding="utf-8"))
+    names = {name for source in sources["sources"] for name in source.get("secrets", [])}
+    compose = yaml.safe_load((root / "docker-compose.yml").read_text(encoding="utf-8"))
+    passed = set(compose["services"]["ingest"].get("environment", {}))
+    for name in sorted(names - passed):
+        report.fail(f"docker-compose.yml: ingest does not pass {name}, a secret of sources.yaml")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run every check on the rendered overlays; print notes and failures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -236,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     script = args.root / "deploy/compose/create-topics.sh"
     compare_topics("compose create-topics.sh", compose_topics(script), topics, report)
     check_config_copies(args.root, report)
+    check_compose_webhook_secrets(args.root, report)
 
     for note in report.notes:
         print(f"   note: {note}")  # noqa: T201 - a command-line report

@@ -40,8 +40,8 @@ class Account:
         return cls(f"{prefix}-{suffix}.com", f"{prefix.title()} Labs {suffix}")
 
 
-def config_dir(tmp: Path, account: Account) -> Path:
-    """The example configuration with `account`, the AE reachable whatever the hour CI runs at."""
+def config_dir(tmp: Path, accounts: Sequence[Account]) -> Path:
+    """The example configuration with `accounts`, the AE reachable whatever the hour CI runs at."""
     config = tmp / "config"
     shutil.copytree(ROOT / "config/example", config)
     people = yaml.safe_load((config / "people.yaml").read_text())
@@ -49,8 +49,8 @@ def config_dir(tmp: Path, account: Account) -> Path:
         person.get("preferences", {}).pop("quiet_hours", None)
         person["working_hours"] = {"days": [1, 2, 3, 4, 5, 6, 7], "start": "00:00", "end": "23:59"}
     (config / "people.yaml").write_text(yaml.safe_dump(people))
-    accounts = yaml.safe_load((config / "accounts.yaml").read_text())
-    accounts["accounts"].append(
+    listed = yaml.safe_load((config / "accounts.yaml").read_text())
+    listed["accounts"].extend(
         {
             "account_key": account.key,
             "name": account.name,
@@ -59,8 +59,9 @@ def config_dir(tmp: Path, account: Account) -> Path:
             "marketer_id": "mia.marketing",
             "territory": "na-east",
         }
+        for account in accounts
     )
-    (config / "accounts.yaml").write_text(yaml.safe_dump(accounts))
+    (config / "accounts.yaml").write_text(yaml.safe_dump(listed))
     return config
 
 
@@ -101,12 +102,12 @@ def meeting_request(config: Path, account: Account) -> tuple[bytes, dict[str, st
 async def running_stack(
     infra: Infra,
     tmp: Path,
-    account: Account,
+    accounts: Sequence[Account],
     services: Sequence[str],
     extra_env: dict[str, str] | None = None,
 ) -> AsyncIterator[tuple[Stack, FakeSlack, Path]]:
     """Migrate and start `services` against the fake Slack; stop them all on the way out."""
-    config = config_dir(tmp, account)
+    config = config_dir(tmp, accounts)
     slack = FakeSlack(token=SLACK_TOKEN)
     await slack.start()
     env = stack_env(

@@ -2,7 +2,8 @@
 
 The services run as real processes exporting over OTLP/HTTP to a receiver in this test. The
 webhook carries a W3C traceparent of the test's own, so the trace is found among the spans of
-every other test module's events on the shared topics.
+every other test module's events on the shared topics. The same webhook's path shows in each
+service's Prometheus metrics.
 """
 
 from __future__ import annotations
@@ -23,14 +24,17 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
+from prometheus_client.parser import text_string_to_metric_families
 
-from service_processes import Stack
+from service_processes import ServiceProcess, Stack
 from skeleton_stack import Account, meeting_request, process, running_stack
 from slack_server import FakeSlack, serve_local
 from tandem_shared.local.embedded import free_port
 
 SERVICES = ("ingest", "router", "alerts")
 ACCOUNT = Account.fresh("traced")
+# One handoff per account is open at a time: the metrics test's webhook comes from another.
+METERED = Account.fresh("metered")
 AVA = "U0AVA0001"  # the account's AE
 CLIENT = Span.SPAN_KIND_CLIENT
 
@@ -99,8 +103,8 @@ async def traced(  # type: ignore[no-untyped-def]
     env = {"TANDEM_TELEMETRY__OTLP_ENDPOINT": receiver.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "200"}
     tmp = tmp_path_factory.mktemp("tracing")
     try:
-        async with running_stack(infra, tmp, ACCOUNT, SERVICES, env) as (stack, slack, config):
-            yield stack, slack, config, receiver
+        async with running_stack(infra, tmp, [ACCOUNT, METERED], SERVICES, env) as running:
+            yield (*running, receiver)
     finally:
         await receiver.stop()
 
@@ -155,3 +159,65 @@ async def test_one_webhook_is_one_trace_from_the_request_to_the_slack_call(trace
         (r.service, r.span.name) for r in spans
     ]
     assert [m for m in slack.messages if m.channel == AVA and ACCOUNT.name in m.text]
+
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+async def _scrape(service: ServiceProcess) -> Samples:
+    async with httpx.AsyncClient(base_url=service.url) as client:
+        text = (await client.get("/metrics")).text
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def _total(samples: Samples, name: str, **labels: str) -> float:
+    """Sum the samples of `name` whose labels include `labels`."""
+    want = set(labels.items())
+    return sum(v for (n, ls), v in samples.items() if n == name and want <= ls)
+
+
+async def test_the_webhooks_path_shows_in_every_services_metrics(traced) -> None:  # type: ignore[no-untyped-def]
+    stack, _, config, _ = traced
+    services = {name: process(stack, name) for name in SERVICES}
+    before = {name: await _scrape(s) for name, s in services.items()}
+    body, headers = meeting_request(config, METERED)
+    async with httpx.AsyncClient(base_url=services["ingest"].url) as client:
+        response = await client.post("/v1/webhooks/demo", content=body, headers=headers)
+    assert response.status_code == 202, response.text
+
+    router_in = {"group": "router", "topic": "tandem.engagement"}
+    alerts_in = {"group": "alerts", "topic": "tandem.alert-requests"}
+    # Webhook responses by status, events out per topic, events in, handler latency, outcomes.
+    expected = [
+        ("ingest", "tandem_ingest_deliveries_total", {"source": "demo", "status": "202"}),
+        ("ingest", "tandem_events_published_total", {"topic": "tandem.engagement"}),
+        ("router", "tandem_events_consumed_total", {"outcome": "processed", **router_in}),
+        ("router", "tandem_handler_seconds_count", router_in),
+        ("router", "tandem_events_published_total", {"topic": "tandem.alert-requests"}),
+        ("alerts", "tandem_events_consumed_total", {"outcome": "processed", **alerts_in}),
+        ("alerts", "tandem_alert_attempts_total", {"channel": "slack", "outcome": "sent"}),
+    ]
+
+    async def missing() -> list[tuple[str, str, dict[str, str]]]:
+        after = {name: await _scrape(s) for name, s in services.items()}
+        return [
+            (service, name, labels)
+            for service, name, labels in expected
+            if _total(after[service], name, **labels) <= _total(before[service], name, **labels)
+        ]
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and await missing():
+        await asyncio.sleep(0.5)
+    assert await missing() == []
+    # Consumer lag, per partition, of the partition the event was fetched from.
+    lags = [
+        labels
+        for name, labels in (await _scrape(services["router"]))
+        if name == "tandem_consumer_lag"
+    ]
+    assert "tandem.engagement" in {dict(labels)["topic"] for labels in lags}

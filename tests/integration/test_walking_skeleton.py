@@ -25,7 +25,7 @@ ACCOUNT = Account.fresh("skeleton")
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def stack(infra, tmp_path_factory) -> AsyncIterator[tuple[Stack, FakeSlack, Path]]:  # type: ignore[no-untyped-def]
     tmp = tmp_path_factory.mktemp("skeleton")
-    async with running_stack(infra, tmp, ACCOUNT, SERVICES) as running:
+    async with running_stack(infra, tmp, [ACCOUNT], SERVICES) as running:
         yield running
 
 
