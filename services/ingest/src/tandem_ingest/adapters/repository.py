@@ -151,9 +151,8 @@ async def record_delivery(
     With `event_count`, the archived result's published and duplicates counts are filled in.
     """
     params = _claim_params(events, payload_id=payload.id, every=False)
-    archived = asdict(payload)
     params.update(
-        {column: archived[column] for column in _PLAIN_ARCHIVE_COLUMNS},
+        {column: getattr(payload, column) for column in _PLAIN_ARCHIVE_COLUMNS},
         archived_headers=_json_text(payload.headers),  # `headers` names the outbox rows' ones
         result=_json_text(payload.result),
         meta=_json_text(payload.meta),
