@@ -334,3 +334,30 @@ async def test_dead_letters_can_be_listed_and_redriven_once(
     loop.stop()
     await task
     assert sorted(await db.effects()) == [f"{unique}-0", f"{unique}-1"]
+
+
+async def test_a_consumer_without_partitions_is_not_ready(db, new_lane, producer) -> None:  # type: ignore[no-untyped-def]
+    lane = await new_lane("spare", partitions=1)
+    first, spare = lane.loop(record_effect), lane.loop(record_effect)
+    runtimes = [Runtime(engine=db.engine, producer=producer, workers=[w]) for w in (first, spare)]
+    assert await runtimes[0].readiness() == ["ConsumerLoop has no partition assigned"]  # joining
+    tasks = [asyncio.create_task(first.run())]
+    try:
+        async with asyncio.timeout(20):
+            while not first.assigned:
+                await asyncio.sleep(0.05)
+        tasks.append(asyncio.create_task(spare.run()))
+        # Through the spare's join the one partition stays with one member: the first.
+        async with asyncio.timeout(20):
+            while await runtimes[0].readiness():
+                await asyncio.sleep(0.1)
+        assert await runtimes[1].readiness() == ["ConsumerLoop has no partition assigned"]
+        first.stop()  # its partition moves to the spare, which becomes ready
+        await tasks[0]
+        async with asyncio.timeout(30):
+            while await runtimes[1].readiness():
+                await asyncio.sleep(0.1)
+    finally:
+        first.stop()
+        spare.stop()
+        await asyncio.gather(*tasks)

@@ -221,3 +221,8 @@ async def test_the_webhooks_path_shows_in_every_services_metrics(traced) -> None
         if name == "tandem_consumer_lag"
     ]
     assert "tandem.engagement" in {dict(labels)["topic"] for labels in lags}
+    # And every service is ready: broker and database reachable, its consumer assigned, moving.
+    for service in services.values():
+        async with httpx.AsyncClient(base_url=service.url) as client:
+            ready = await client.get("/readyz")
+        assert (ready.status_code, ready.json()) == (200, {"status": "ready"}), service.name

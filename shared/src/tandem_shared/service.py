@@ -55,6 +55,9 @@ class Runtime:
             healthy = getattr(worker, "healthy", None)
             if healthy is not None and not healthy():
                 problems.append(f"{type(worker).__name__} stalled")
+            # A consumer still joining, or beyond the partition count, does no work yet.
+            if getattr(worker, "assigned", True) is False:
+                problems.append(f"{type(worker).__name__} has no partition assigned")
         for check in self.checks:
             problem = await check()
             if problem:
