@@ -1,0 +1,61 @@
+"""W3C trace context: into outbox rows, out of stored carriers, and as links."""
+
+from __future__ import annotations
+
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+
+from tandem_shared.envelope import Envelope
+from tandem_shared.outbox import outbox_row
+from tandem_shared.telemetry import context_from, current_traceparent, links_to
+
+_tracer = TracerProvider().get_tracer(__name__)
+
+
+def _envelope() -> Envelope:
+    return Envelope(type="test.event", source="/test", subject="acme.com")
+
+
+def test_an_outbox_row_carries_the_trace_it_was_written_in() -> None:
+    with _tracer.start_as_current_span("handler") as span:
+        row = outbox_row("tandem.test", _envelope())
+    ctx = span.get_span_context()
+    version, trace_id, parent_id, _ = row["headers"]["traceparent"].split("-")
+    assert (version, trace_id, parent_id) == ("00", f"{ctx.trace_id:032x}", f"{ctx.span_id:016x}")
+    assert row["headers"]["ce_type"] == "test.event"
+
+
+def test_an_outbox_row_outside_any_span_has_no_trace_headers() -> None:
+    assert outbox_row("tandem.test", _envelope())["headers"] == {"ce_type": "test.event"}
+
+
+def test_explicit_headers_win_over_the_current_trace() -> None:
+    # A dead-lettered or redriven message keeps the trace it arrived with.
+    original = "00-" + "a" * 32 + "-" + "b" * 16 + "-01"
+    with _tracer.start_as_current_span("dlq"):
+        row = outbox_row("tandem.dlq.x", _envelope(), {"traceparent": original})
+    assert row["headers"]["traceparent"] == original
+
+
+def test_a_stored_carrier_restores_the_parent_of_later_work() -> None:
+    with _tracer.start_as_current_span("request") as request:
+        carrier = current_traceparent()
+    with _tracer.start_as_current_span("send", context=context_from(carrier)) as send:
+        pass
+    assert send.parent is not None
+    assert send.parent.span_id == request.get_span_context().span_id
+    assert send.get_span_context().trace_id == request.get_span_context().trace_id
+
+
+def test_no_carrier_starts_a_new_trace() -> None:
+    with _tracer.start_as_current_span("send", context=context_from(None)) as send:
+        pass
+    assert send.parent is None
+
+
+def test_links_skip_carriers_without_a_trace() -> None:
+    with _tracer.start_as_current_span("one") as one:
+        carrier = current_traceparent()
+    links = links_to([carrier, None, {}])
+    assert [link.context.span_id for link in links] == [one.get_span_context().span_id]
+    assert isinstance(links[0], trace.Link)
