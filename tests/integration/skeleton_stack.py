@@ -13,6 +13,7 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
@@ -82,11 +83,14 @@ def _sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
 
 def meeting_request(config: Path, account: Account) -> tuple[bytes, dict[str, str]]:
     """Return the body and signed headers of a demo-source meeting request from `account`."""
+    # Now, not a fixed date: the SLA clock runs from it, and a request days old would already
+    # be breached, its warning, breach and escalations reaching the AE within the test.
+    occurred_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     body = (
         b'{"kind": "engagement", "id": "mr-' + uuid.uuid4().hex.encode() + b'", '
         b'"event": "meeting_request", "email": "jane@' + account.key.encode() + b'", '
         b'"name": "Jane Doe", '
-        b'"occurred_at": "2026-11-23T15:00:00Z"}'
+        b'"occurred_at": "' + occurred_at.encode() + b'"}'
     )
     msg_id, ts = f"msg_{uuid.uuid4().hex}", int(time.time())
     headers = {
