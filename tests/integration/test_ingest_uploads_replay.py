@@ -75,6 +75,12 @@ async def test_the_bombora_sample_file_becomes_intent_events(ingest: IngestHarne
         "recurring journal entries",
         "recruiting software / services",
     }
+    # The same file again (a retried upload): accepted, archived, nothing published twice.
+    again = await ingest.client.post(
+        "/v1/uploads/bombora?date=2024-03-04", content=body, headers=upload_headers()
+    )
+    assert again.status_code == 202, again.text
+    assert (again.json()["published"], again.json()["duplicates"]) == (0, summary["events"])
 
 
 async def test_a_large_streamed_file_is_archived_in_chunks_and_keeps_good_rows(
