@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from tandem_shared.envelope import Envelope
 from tandem_shared.outbox import outbox_row
-from tandem_shared.telemetry import context_from, current_traceparent, links_to
+from tandem_shared.telemetry import context_from, current_traceparent, instrument_app, links_to
 
 _tracer = TracerProvider().get_tracer(__name__)
 
@@ -59,3 +63,24 @@ def test_links_skip_carriers_without_a_trace() -> None:
     links = links_to([carrier, None, {}])
     assert [link.context.span_id for link in links] == [one.get_span_context().span_id]
     assert isinstance(links[0], trace.Link)
+
+
+def test_requests_continue_the_callers_trace_and_probes_are_not_traced() -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    app = FastAPI()
+    for path in ("/healthz", "/readyz", "/metrics", "/metrics/sla", "/v1/webhooks/{name}"):
+        app.add_api_route(path, lambda: {}, methods=["GET"])
+    instrument_app(app, provider)
+    caller = "00-" + "c" * 32 + "-" + "d" * 16 + "-01"
+    with TestClient(app) as client:
+        for path in ("/healthz", "/readyz", "/metrics", "/metrics/sla"):
+            assert client.get(path).status_code == 200
+        client.get("/v1/webhooks/demo", headers={"traceparent": caller})
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    assert set(spans) == {"GET /metrics/sla", "GET /v1/webhooks/{name}"}
+    request = spans["GET /v1/webhooks/{name}"]
+    assert request.kind is trace.SpanKind.SERVER
+    assert format(request.context.trace_id, "032x") == "c" * 32
+    assert request.parent is not None and format(request.parent.span_id, "016x") == "d" * 16

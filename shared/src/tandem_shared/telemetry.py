@@ -18,8 +18,9 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from tandem_shared.settings import TelemetrySettings
 
 KafkaHeaders = list[tuple[str, bytes]]
-# Probes and scrapes every few seconds would drown the traces that matter.
-UNTRACED_PATHS = "healthz,readyz,metrics"
+# Probes and scrapes every few seconds would drown the traces that matter. Regexes searched in
+# the full URL, anchored so that e.g. sla-monitor's /metrics/sla stays traced.
+UNTRACED_PATHS = "/healthz$,/readyz$,/metrics$"
 
 
 def _add_trace_ids(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
@@ -79,12 +80,15 @@ def configure_tracing(
     return provider
 
 
-def instrument_app(app: FastAPI) -> None:
+def instrument_app(app: FastAPI, provider: trace.TracerProvider | None = None) -> None:
     """Give every request a server span that continues the caller's W3C trace context."""
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
     FastAPIInstrumentor.instrument_app(
-        app, excluded_urls=UNTRACED_PATHS, exclude_spans=["receive", "send"]
+        app,
+        tracer_provider=provider,
+        excluded_urls=UNTRACED_PATHS,
+        exclude_spans=["receive", "send"],
     )
 
 
