@@ -291,7 +291,7 @@ async def test_what_if_replays_the_archive_under_a_candidate(
     assert await asyncio.to_thread(commands.what_if_command, settings, argv) == 0
     report = capsys.readouterr().out
     assert f"{meeting.id}: finn.sdr -> dan.sdr" in report
-    assert "what-if: 2026-11-23.1 -> 2099-01-01.1" in report
+    assert "what-if: 2026-12-01.1 -> 2099-01-01.1" in report
 
 
 async def test_two_replicas_route_every_event_once_within_capacity(

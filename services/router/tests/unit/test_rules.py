@@ -27,6 +27,7 @@ def test_the_example_rule_set_is_valid_against_the_example_directory():
     assert rules.pool_for("na-west") == "na-west-sdrs"
     assert set(rules.pools[rules.default_pool].members) == {"dan.sdr", "eve.sdr", "finn.sdr"}
     assert rules.marketing_channel == "abm-marketing"
+    assert rules.out_of_office_cover
 
 
 def test_defaults_and_lookups(rules):

@@ -92,12 +92,30 @@ def _why_not(
 ) -> str | None:
     if person is None:
         return "unknown person"
-    if person_id in exclude:
+    return why_not_now(
+        person,
+        now=now,
+        open_handoffs=open_handoffs,
+        enforce_working_hours=enforce_working_hours,
+        exclude=exclude,
+    )
+
+
+def why_not_now(
+    person: Person,
+    *,
+    now: datetime,
+    open_handoffs: Mapping[str, int],
+    enforce_working_hours: bool,
+    exclude: Collection[str],
+) -> str | None:
+    """Return why a rep cannot take this handoff (excluded, or unavailable), or None."""
+    if person.id in exclude:
         return "excluded (previous assignee)"
     return unavailability(
         person,
         now=now,
-        open_handoffs=open_handoffs.get(person_id, 0),
+        open_handoffs=open_handoffs.get(person.id, 0),
         enforce_working_hours=enforce_working_hours,
     )
 

@@ -7,9 +7,10 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from tandem_router.domain.cover import Cover, away_note, find_cover
 from tandem_router.domain.model import RoundRobinState
 from tandem_router.domain.ownership import Ownership
-from tandem_router.domain.round_robin import pick, unavailability
+from tandem_router.domain.round_robin import pick, why_not_now
 from tandem_router.domain.rules import RouteKind, RuleSet
 from tandem_shared.directory import Directory, Person
 from tandem_shared.events import Tier
@@ -57,7 +58,7 @@ def route_handoff(
     else:
         route = _to_pool(rule, territory, rules, roster, exclude)
     if tier_rule.fyi_ae and route.assignee is not None:
-        route = _with_ae_fyi(route, ownership)
+        route = _with_ae_fyi(route, ownership, rules, roster)
     return route
 
 
@@ -83,11 +84,20 @@ def _to_ae(
             None, rule, (), roster.round_robin, failure=conflict.reason, blocked_by_conflict=True
         )
     ae = ownership.ae
-    if ae is not None and ae.id not in exclude:
-        return Route(ae, rule, (f"{ae.id} owns the account as its AE",), roster.round_robin)
-    why = "no AE owns the account" if ae is None else f"{ae.id} asked to hand it on"
+    if ae is None or ae.id in exclude:
+        why = "no AE owns the account" if ae is None else f"{ae.id} asked to hand it on"
+        fallback = _to_sdr(rule, territory, ownership, rules, roster, exclude)
+        return _prefixed(fallback, f"{why}: falling back to the SDR path")
+    owns = f"{ae.id} owns the account as its AE"
+    away = away_note(ae, roster.now) if rules.out_of_office_cover else None
+    if away is None:
+        return Route(ae, rule, (owns,), roster.round_robin)
+    cover = _cover(ae, rules, roster, exclude)
+    if cover.person is not None:
+        return Route(cover.person, rule, (owns, f"{away}; {cover.reason}"), roster.round_robin)
     fallback = _to_sdr(rule, territory, ownership, rules, roster, exclude)
-    return _prefixed(fallback, f"{why}: falling back to the SDR path")
+    why = f"{away} and {cover.reason}: falling back to the SDR path"
+    return replace(fallback, explanation=(owns, why, *fallback.explanation))
 
 
 def _to_sdr(
@@ -106,15 +116,12 @@ def _to_sdr(
     sdr = ownership.sdr
     if sdr is None:
         return _prefixed(_to_pool(rule, territory, rules, roster, exclude), "no account SDR")
-    why_not = (
-        "excluded (previous assignee)"
-        if sdr.id in exclude
-        else unavailability(
-            sdr,
-            now=roster.now,
-            open_handoffs=roster.open_handoffs.get(sdr.id, 0),
-            enforce_working_hours=rules.enforce_working_hours,
-        )
+    why_not = why_not_now(
+        sdr,
+        now=roster.now,
+        open_handoffs=roster.open_handoffs,
+        enforce_working_hours=rules.enforce_working_hours,
+        exclude=exclude,
     )
     if why_not is None:
         return Route(sdr, rule, (f"{sdr.id} is the account's SDR",), roster.round_robin)
@@ -147,12 +154,34 @@ def _to_pool(
     return Route(None, rule, tuple(notes), state, failure="; ".join(notes))
 
 
-def _with_ae_fyi(route: Route, ownership: Ownership) -> Route:
+def _cover(ae: Person, rules: RuleSet, roster: Roster, exclude: Collection[str]) -> Cover:
+    return find_cover(
+        ae,
+        directory=roster.directory,
+        open_handoffs=roster.open_handoffs,
+        now=roster.now,
+        enforce_working_hours=rules.enforce_working_hours,
+        exclude=exclude,
+    )
+
+
+def _with_ae_fyi(route: Route, ownership: Ownership, rules: RuleSet, roster: Roster) -> Route:
     ae = ownership.ae
     if ae is None or route.assignee is None or ae.id == route.assignee.id:
         return route
-    note = f"{ae.id}, the account AE, gets an FYI"
-    return replace(route, explanation=(*route.explanation, note), fyi=(*route.fyi, ae))
+    away = away_note(ae, roster.now) if rules.out_of_office_cover else None
+    if away is None:
+        note, told = f"{ae.id}, the account AE, gets an FYI", ae
+    else:
+        if ae.cover_id == route.assignee.id:
+            note = f"{away}; cover {ae.cover_id} already has the handoff"
+            return replace(route, explanation=(*route.explanation, note))
+        cover = _cover(ae, rules, roster, exclude=())
+        if cover.person is None:
+            note = f"{away} and {cover.reason}: no AE FYI ({route.assignee.id} has the handoff)"
+            return replace(route, explanation=(*route.explanation, note))
+        note, told = f"{away}; FYI to cover {cover.person.id}", cover.person
+    return replace(route, explanation=(*route.explanation, note), fyi=(*route.fyi, told))
 
 
 def _prefixed(route: Route, note: str) -> Route:

@@ -140,6 +140,8 @@ class RuleSet(Rules):
     escalation_manager_id: str
     fuzzy_threshold: float = Field(default=0.9, gt=0, le=1)
     enforce_working_hours: bool = False
+    # An out-of-office AE's tier 1 handoffs and tier 2 FYIs go to their cover, else the SDR path.
+    out_of_office_cover: bool = True
 
     @model_validator(mode="after")
     def _consistent(self) -> RuleSet:
