@@ -27,6 +27,9 @@ from tandem_shared.settings import OutboxSettings
 
 log = structlog.get_logger(__name__)
 
+# Rows enqueued on the producer between two yields to the event loop.
+_SEND_YIELD_EVERY = 50
+
 PUBLISHED = Counter("tandem_events_published_total", "Events published to Kafka", ["topic"])
 
 
@@ -77,15 +80,16 @@ class OutboxRelay:
         return len(rows)
 
     async def _send(self, rows: Sequence[sa.Row[Any]]) -> None:
-        futures = [
-            await self._producer.send(
-                row.topic,
-                value=row.value,
-                key=row.key,
-                headers=[(k, str(v).encode()) for k, v in row.headers.items()],
+        futures = []
+        for n, row in enumerate(rows, 1):
+            headers = [(k, str(v).encode()) for k, v in row.headers.items()]
+            futures.append(
+                await self._producer.send(row.topic, value=row.value, key=row.key, headers=headers)
             )
-            for row in rows
-        ]
+            # send() rarely yields: a whole batch would hold the event loop, and the latency
+            # tail of the HTTP requests sharing it, for as long as it takes to enqueue.
+            if n % _SEND_YIELD_EVERY == 0:
+                await asyncio.sleep(0)
         # Every send must be acknowledged (acks=all) before the rows count as published.
         await asyncio.gather(*futures)
 

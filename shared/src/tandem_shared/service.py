@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 import structlog
 import uvicorn
+import uvloop
 from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -113,7 +114,11 @@ async def serve(
     on_stop: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     """Run the HTTP server and the workers until SIGTERM/SIGINT, then stop them in order."""
-    server = _Server(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False))
+    # httptools parses HTTP in C, where h11 parses it in Python: less CPU per request.
+    config = uvicorn.Config(
+        app, host=host, port=port, http="httptools", log_config=None, access_log=False
+    )
+    server = _Server(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -148,6 +153,11 @@ async def serve(
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
         log.info("stopped")
+
+
+def use_uvloop() -> None:
+    """Make the next `asyncio.run` use uvloop, whose event loop and transports are in C."""
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
 @contextlib.asynccontextmanager
