@@ -1,5 +1,6 @@
 """Tier paths: tier 1 -> the account AE, tier 2 -> the account SDR else the territory pool (with an
-FYI to the AE), tier 3 -> round robin over the SDR pool. The rule set maps tiers to paths."""
+FYI to the AE), tier 3 -> round robin over the SDR pool. The rule set maps tiers to paths; an AE out
+of office is stood in for by their cover (see cover.py)."""
 
 from __future__ import annotations
 
