@@ -4,23 +4,40 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
 import pytest_asyncio
 import sqlalchemy as sa
 from conftest import Infra
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from test_gateway_support import Scenario, build_scenario, gateway_settings, migrate_gateway
+from test_gateway_support import (
+    NOW,
+    Scenario,
+    build_scenario,
+    gateway_for,
+    gateway_settings,
+    issue_key,
+    migrate_gateway,
+)
 
 from kafka_tools import produce_envelopes
-from tandem_api_gateway.adapters.tables import READ_MODELS, accounts, handoffs
+from tandem_api_gateway.adapters import read_store
+from tandem_api_gateway.adapters.tables import READ_MODELS
+from tandem_api_gateway.app import create_app
+from tandem_api_gateway.domain.authz import Role
 from tandem_api_gateway.feed import Feed, FeedListener
 from tandem_api_gateway.main import SCHEMA, add_projections
 from tandem_api_gateway.rebuild import rebuild
+from tandem_shared import events as ev
+from tandem_shared import topics
 from tandem_shared.bootstrap import Infra as ServiceInfra
 from tandem_shared.bootstrap import build_infra, listen_dsn
 from tandem_shared.consumer import ConsumerLoop
+from tandem_shared.envelope import Envelope
 
 pytestmark = pytest.mark.integration
 
@@ -66,15 +83,99 @@ async def stack(infra: Infra) -> AsyncIterator[Stack]:
         await service.engine.dispose()
 
 
-async def _publish(infra: Infra, scenario: Scenario) -> None:
-    for topic, envelopes in scenario.by_topic.items():
+@dataclass
+class Merges:
+    """HubSpot merges of two companies and of two pairs of duplicate deals, before their records."""
+
+    tag: str
+    envelopes: list[Envelope] = field(default_factory=list)
+
+    @property
+    def survivor(self) -> str:
+        return f"initech-{self.tag}.com"
+
+    @property
+    def merged_away(self) -> str:
+        return f"initech-old-{self.tag}.com"
+
+    def add(self, payload: ev.Model, event_type: str) -> None:
+        subject = getattr(payload, "account_key", None)
+        self.envelopes.append(
+            Envelope.wrap(
+                payload,
+                type=event_type,
+                source="/test",
+                subject=subject,
+                id=f"m-{self.tag}-{len(self.envelopes)}",
+                time=NOW,
+            )
+        )
+
+
+def build_merges(tag: str) -> Merges:
+    """Each merge is published before the records it merges: any order must give the same rows."""
+    m = Merges(tag)
+    t0 = NOW - timedelta(hours=2)
+    hubspot = ev.CrmSystem.HUBSPOT
+    for kind, winner, loser in (
+        ("deal", f"open-{tag}", f"open-dup-{tag}"),
+        ("deal", f"won-{tag}", f"won-dup-{tag}"),
+        ("company", f"co-{tag}", f"co-dup-{tag}"),
+    ):
+        merged = ev.RecordsMerged(
+            crm=hubspot, object_type=kind, winner_id=winner, merged_ids=[loser], occurred_at=NOW
+        )
+        m.add(merged, ev.EventType.RECORDS_MERGED)
+    for crm_id, key in ((f"co-dup-{tag}", m.merged_away), (f"co-{tag}", m.survivor)):
+        company = ev.AccountUpserted(crm=hubspot, crm_id=crm_id, account_key=key, occurred_at=t0)
+        m.add(company, ev.EventType.ACCOUNT_UPSERTED)
+    for crm_id, closed in (
+        (f"open-{tag}", False),
+        (f"open-dup-{tag}", False),
+        (f"won-{tag}", True),
+        (f"won-dup-{tag}", True),
+    ):
+        deal = ev.DealUpserted(
+            crm=hubspot,
+            crm_id=crm_id,
+            account_key=m.survivor,
+            amount=30_000,
+            is_closed=closed,
+            is_won=closed,
+            occurred_at=t0,
+        )
+        m.add(deal, ev.EventType.DEAL_UPSERTED)
+    return m
+
+
+async def _publish(infra: Infra, scenario: Scenario, merges: Merges) -> None:
+    for topic, envelopes in [*scenario.by_topic.items(), (topics.CRM, merges.envelopes)]:
         # Every event twice: at-least-once delivery must not double anything.
         await produce_envelopes(infra.bootstrap_servers, topic, envelopes + envelopes)
 
 
-async def _snapshot(sessions: async_sessionmaker[AsyncSession], s: Scenario) -> dict[str, Any]:
+async def _outside_tal_pipeline(stack: Stack, infra: Infra) -> dict[str, Any]:
+    """The alignment metrics' pipeline outside the TAL, over every deal projected so far."""
+    settings = gateway_settings(infra)
+    key = await issue_key(stack.sessions, settings, Role.SALES, "sam.manager")
+    app = create_app(gateway=gateway_for(settings, stack.sessions), runtime_getter=lambda: None)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+        response = await client.get(
+            "/v1/metrics/alignment",
+            params={"period": "all"},
+            headers={"Authorization": f"Bearer {key}"},
+        )
+    assert response.status_code == 200
+    segment: dict[str, Any] = response.json()["pipeline_outside_tal"]
+    return segment
+
+
+async def _snapshot(
+    sessions: async_sessionmaker[AsyncSession], s: Scenario, m: Merges
+) -> dict[str, Any]:
     """Every read model row of this scenario's accounts, in a stable order."""
-    keys = [s.acme, s.globex]
+    keys = [s.acme, s.globex, m.survivor, m.merged_away]
     found: dict[str, Any] = {}
     async with sessions() as session:
         for table in READ_MODELS:
@@ -87,10 +188,14 @@ async def _snapshot(sessions: async_sessionmaker[AsyncSession], s: Scenario) -> 
     return found
 
 
-async def _wait_for(sessions: async_sessionmaker[AsyncSession], s: Scenario) -> dict[str, Any]:
+async def _wait_for(
+    sessions: async_sessionmaker[AsyncSession], s: Scenario, m: Merges
+) -> dict[str, Any]:
     async with asyncio.timeout(60):
         while True:
-            snap = await _snapshot(sessions, s)
+            snap = await _snapshot(sessions, s, m)
+            merged = [d for d in snap["deals"] if d["merged_into"]]
+            linked = [c for c in snap["crm_accounts"] if c["account_key"]]
             breached = [h for h in snap["handoffs"] if h["sla_outcome"] == "breached"]
             if (
                 len(snap["handoffs"]) == 3
@@ -98,8 +203,10 @@ async def _wait_for(sessions: async_sessionmaker[AsyncSession], s: Scenario) -> 
                 and breached[0]["decided_at"] is not None
                 and len(snap["alert_deliveries"]) == 2
                 and len(snap["timeline"]) >= 17
-                and len(snap["deals"]) == 1
-                and [a["tal_status"] for a in snap["accounts"]] == ["finalized"] * 2
+                and len(snap["deals"]) == 5
+                and (len(merged), len(linked)) == (2, 2)
+                and any(a["merged_into"] for a in snap["accounts"])
+                and [a["tal_status"] for a in snap["accounts"]] == [*["finalized"] * 2, None, None]
                 and any(a["intent"] for a in snap["accounts"])
             ):
                 return snap
@@ -110,9 +217,11 @@ async def test_projections_build_the_read_models_and_a_rebuild_yields_the_same(
     infra: Infra, stack: Stack, unique: str
 ) -> None:
     scenario = build_scenario(unique)
+    merges = build_merges(unique)
+    pipeline = await _outside_tal_pipeline(stack, infra)
     async with stack.feed.subscribe() as feed:
-        await _publish(infra, scenario)
-        before = await _wait_for(stack.sessions, scenario)
+        await _publish(infra, scenario, merges)
+        before = await _wait_for(stack.sessions, scenario, merges)
         first = await asyncio.wait_for(anext(feed), timeout=10)
     assert first["kind"] in ("handoff", "breach", "alert")
 
@@ -149,6 +258,8 @@ async def test_projections_build_the_read_models_and_a_rebuild_yields_the_same(
         (scenario.ben_alert, "log", "delivered"),
     }
 
+    await _assert_merged_once(stack, infra, merges, before, pipeline)
+
     stack.loop.stop()
     assert stack.task is not None
     await stack.task
@@ -159,12 +270,37 @@ async def test_projections_build_the_read_models_and_a_rebuild_yields_the_same(
         within_seconds=120,
     )
     assert group == f"{stack.loop.group}.rebuild-1"
-    after = await _snapshot(stack.sessions, scenario)
+    after = await _snapshot(stack.sessions, scenario, merges)
     assert after == before
+
+
+async def _assert_merged_once(
+    stack: Stack, infra: Infra, m: Merges, snap: dict[str, Any], pipeline: dict[str, Any]
+) -> None:
+    merged = {d["deal_id"]: d["merged_into"] for d in snap["deals"] if d["merged_into"]}
+    assert merged == {
+        f"hubspot:open-dup-{m.tag}": f"hubspot:open-{m.tag}",
+        f"hubspot:won-dup-{m.tag}": f"hubspot:won-{m.tag}",
+    }
+    by_key = {a["account_key"]: a for a in snap["accounts"]}
+    assert by_key[m.merged_away]["merged_into"] == m.survivor
+    assert by_key[m.survivor]["merged_into"] is None
+    async with stack.sessions() as session:
+        listed = await read_store.list_accounts(
+            session, tier=None, in_tal=None, after=None, limit=10_000
+        )
+        measured = {r["account_key"] for r in await read_store.account_facts(session)}
+    assert m.survivor in {r["account_key"] for r in listed} and m.survivor in measured
+    assert m.merged_away not in {r["account_key"] for r in listed} | measured
+    # Two duplicates merged into their winners: the pipeline counts each deal once.
+    now = await _outside_tal_pipeline(stack, infra)
+    assert now["open_deals"] - pipeline["open_deals"] == 1
+    assert now["open_amount"] - pipeline["open_amount"] == 30_000
+    assert (now["closed"] - pipeline["closed"], now["won"] - pipeline["won"]) == (1, 1)
 
 
 async def test_read_models_use_event_times_only(stack: Stack) -> None:
     # A rebuild can only reproduce rows if no column holds the wall clock of projection.
-    for table in (accounts, handoffs):
+    for table in READ_MODELS:
         defaults = [c.name for c in table.c if c.server_default is not None]
         assert all("now" not in str(table.c[name].server_default.arg) for name in defaults)

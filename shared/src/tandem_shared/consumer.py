@@ -3,7 +3,7 @@
 For each message: one database transaction holds the inbox row, the handler's writes and its
 outgoing outbox rows; the offset is committed only after that transaction. A handler that keeps
 failing is retried a bounded number of times, then the message goes to the group's dead-letter
-topic with the error, and the partition moves on.
+topic (or that of `dead_letter_group`) with the error, and the partition moves on.
 """
 
 from __future__ import annotations
@@ -80,8 +80,11 @@ class ConsumerLoop:
         sessions: async_sessionmaker,  # type: ignore[type-arg]
         producer: AIOKafkaProducer,
         settings: KafkaSettings,
+        dead_letter_group: str | None = None,
     ) -> None:
         self.group = group
+        # A group that changes (a rebuild's fresh one) keeps dead-lettering where it is read.
+        self.dead_letter_topic = dead_letter_topic(dead_letter_group or group)
         self.topics = list(topics)
         self._handler = handler
         self._sessions = sessions
@@ -238,7 +241,7 @@ class ConsumerLoop:
             ("dlq.attempts", str(attempts).encode()),
         ]
         await self._producer.send_and_wait(
-            dead_letter_topic(self.group), value=record.value, key=record.key, headers=headers
+            self.dead_letter_topic, value=record.value, key=record.key, headers=headers
         )
         DEAD_LETTERED.labels(self.group, record.topic).inc()
         CONSUMED.labels(self.group, record.topic, "dead_lettered").inc()

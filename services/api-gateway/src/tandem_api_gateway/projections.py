@@ -14,10 +14,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tandem_api_gateway import alert_projections
+from tandem_api_gateway import alert_projections, merge_projections
 from tandem_api_gateway.adapters import projection_store as store
 from tandem_api_gateway.adapters.tables import accounts, deals, handoffs
 from tandem_api_gateway.domain import timeline as tl
+from tandem_api_gateway.domain.merges import MergedKind, deal_id, kind_of
 from tandem_api_gateway.domain.metrics import SlaOutcome
 from tandem_api_gateway.domain.read_model import (
     SlaState,
@@ -56,6 +57,7 @@ class Projector:
             EventType.ACCOUNT_UPSERTED: self.on_account_upserted,
             EventType.DEAL_UPSERTED: self.on_deal_upserted,
             EventType.RECORD_DELETED: self.on_record_deleted,
+            EventType.RECORDS_MERGED: merge_projections.on_records_merged,
             EventType.ACTIVITY_LOGGED: self.on_activity_logged,
             EventType.ENGAGEMENT_RECORDED: self.on_engagement_recorded,
             EventType.INTENT_OBSERVED: self.on_intent_observed,
@@ -101,11 +103,14 @@ class Projector:
             changes.update(in_tal=event.target_account, tal_status=TAL_FROM_CRM)
         changes["updated_at"] = _latest(row["updated_at"], event.occurred_at)
         await store.update_row(session, accounts, key={"account_key": key}, values=changes)
+        await merge_projections.link_crm_account(
+            session, crm=event.crm, crm_id=event.crm_id, account_key=key
+        )
 
     async def on_deal_upserted(self, envelope: Envelope, session: AsyncSession) -> None:
         """Project a deal: amount, stage, open or closed, won or lost."""
         event = envelope.payload(ev.DealUpserted)
-        key = {"deal_id": f"{event.crm.value}:{event.crm_id}"}
+        key = {"deal_id": deal_id(event.crm, event.crm_id)}
         at = event.occurred_at
         row = await store.lock_row(
             session, deals, key=key, defaults={"created_at": at, "updated_at": at}
@@ -130,9 +135,9 @@ class Projector:
     async def on_record_deleted(self, envelope: Envelope, session: AsyncSession) -> None:
         """Mark a deleted deal closed-lost so it leaves the open pipeline."""
         event = envelope.payload(ev.RecordDeleted)
-        if event.object_type.lower() not in ("deal", "deals", "opportunity"):
+        if kind_of(event.object_type) is not MergedKind.DEAL:
             return
-        key = {"deal_id": f"{event.crm.value}:{event.crm_id}"}
+        key = {"deal_id": deal_id(event.crm, event.crm_id)}
         at = event.occurred_at
         row = await store.lock_row(
             session, deals, key=key, defaults={"created_at": at, "updated_at": at}

@@ -12,7 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tandem_api_gateway.adapters.tables import (
     READ_MODELS,
+    accounts,
     alert_deliveries,
+    crm_accounts,
     projection_state,
     timeline,
 )
@@ -68,6 +70,24 @@ async def add_timeline_entry(
         .returning(timeline.c.entry_id)
     )
     return result.first() is not None
+
+
+async def settle_account_merges(session: AsyncSession, *, crm: str, crm_ids: list[str]) -> None:
+    """Mark each merged-away account whose winner is now known, among merges of `crm_ids`."""
+    loser = crm_accounts.alias("loser")
+    winner = crm_accounts.alias("winner")
+    await session.execute(
+        sa.update(accounts)
+        .where(
+            accounts.c.account_key == loser.c.account_key,
+            winner.c.crm == loser.c.crm,
+            winner.c.crm_id == loser.c.merged_into,
+            winner.c.account_key != loser.c.account_key,  # two records of one account: no merge
+            loser.c.crm == crm,
+            sa.or_(loser.c.crm_id.in_(crm_ids), winner.c.crm_id.in_(crm_ids)),
+        )
+        .values(merged_into=winner.c.account_key)
+    )
 
 
 async def record_delivery(session: AsyncSession, values: Mapping[str, Any]) -> None:

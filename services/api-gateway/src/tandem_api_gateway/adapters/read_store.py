@@ -43,7 +43,12 @@ async def list_accounts(
     limit: int,
 ) -> list[Row]:
     """Return up to limit+1 accounts ordered by key, after the cursor's key."""
-    query = _with_counts().order_by(accounts.c.account_key).limit(limit + 1)
+    query = (
+        _with_counts()
+        .where(accounts.c.merged_into.is_(None))  # merged away in the CRM: the winner stands
+        .order_by(accounts.c.account_key)
+        .limit(limit + 1)
+    )
     if tier is not None:
         query = query.where(accounts.c.tier == tier)
     if in_tal is not None:
@@ -237,7 +242,7 @@ async def account_facts(session: AsyncSession) -> list[Row]:
         accounts.c.in_tal,
         times(TimelineKind.SALES_ACTIVITY).label("sales_activity_at"),
         times(TimelineKind.ENGAGEMENT).label("marketing_activity_at"),
-    )
+    ).where(accounts.c.merged_into.is_(None))
     return await _rows(session, query)
 
 
@@ -252,4 +257,5 @@ async def deal_facts(session: AsyncSession) -> list[Row]:
     query = sa.select(deals, accounts.c.tier, accounts.c.in_tal).select_from(
         deals.outerjoin(accounts, accounts.c.account_key == deals.c.account_key)
     )
+    query = query.where(deals.c.merged_into.is_(None))  # a merged deal counts once: the winner
     return await _rows(session, query)

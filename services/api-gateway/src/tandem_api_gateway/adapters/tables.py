@@ -34,6 +34,7 @@ accounts = sa.Table(
     sa.Column("last_sales_activity_at", _TS),
     sa.Column("last_marketing_activity_at", _TS),
     sa.Column("updated_at", _TS),  # time of the newest event applied (not the wall clock)
+    sa.Column("merged_into", sa.Text),  # the surviving account's key, once merged away in a CRM
 )
 
 handoffs = sa.Table(
@@ -116,6 +117,18 @@ deals = sa.Table(
     sa.Column("created_at", _TS, nullable=False),
     sa.Column("closed_at", _TS),
     sa.Column("updated_at", _TS, nullable=False),
+    sa.Column("merged_into", sa.Text),  # the surviving deal's id: a merged deal counts once
+)
+
+# CRM accounts by CRM id: how a merge of CRM records (named by CRM id) finds the accounts it
+# joins, whichever of the merge and the records' upserts arrives first.
+crm_accounts = sa.Table(
+    "crm_accounts",
+    metadata,
+    sa.Column("crm", sa.Text, primary_key=True),
+    sa.Column("crm_id", sa.Text, primary_key=True),
+    sa.Column("account_key", sa.Text),  # known once the record was upserted
+    sa.Column("merged_into", sa.Text),  # the winner's CRM id, once merged away
 )
 
 timeline = sa.Table(
@@ -132,7 +145,7 @@ timeline = sa.Table(
 )
 sa.Index("timeline_account", timeline.c.account_key, timeline.c.at, timeline.c.rank)
 
-READ_MODELS = (accounts, handoffs, alerts, alert_deliveries, deals, timeline)
+READ_MODELS = (accounts, handoffs, alerts, alert_deliveries, deals, timeline, crm_accounts)
 
 # ---- records of the gateway itself: kept by `rebuild` ----------------------------------------
 

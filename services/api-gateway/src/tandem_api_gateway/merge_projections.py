@@ -1,0 +1,54 @@
+"""Projections of CRM merges: a merged-away deal or account is marked, so it counts once.
+
+A merge names records by CRM id and may arrive before or after their upserts (other
+partitions, a rebuild): each side records what it knows and settles whatever both sides now
+know, so any order gives the same rows.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tandem_api_gateway.adapters import projection_store as store
+from tandem_api_gateway.adapters.tables import crm_accounts, deals
+from tandem_api_gateway.domain.merges import MergedKind, deal_id, kind_of, merged_away
+from tandem_shared import events as ev
+from tandem_shared.envelope import Envelope
+
+
+async def on_records_merged(envelope: Envelope, session: AsyncSession) -> None:
+    """Mark the merged-away deals or accounts as folded into the winner."""
+    event = envelope.payload(ev.RecordsMerged)
+    losers = merged_away(event)
+    kind = kind_of(event.object_type)
+    if kind is MergedKind.DEAL:
+        winner = deal_id(event.crm, event.winner_id)
+        at = event.occurred_at
+        for loser in losers:
+            key = {"deal_id": deal_id(event.crm, loser)}
+            # The loser's row may not exist yet: its upserts fill it in later, still merged.
+            row = await store.lock_row(
+                session, deals, key=key, defaults={"created_at": at, "updated_at": at}
+            )
+            values = {"merged_into": winner, "updated_at": max(row["updated_at"], at)}
+            await store.update_row(session, deals, key=key, values=values)
+    elif kind is MergedKind.ACCOUNT:
+        for loser in losers:
+            key = {"crm": event.crm.value, "crm_id": loser}
+            await store.lock_row(session, crm_accounts, key=key)
+            await store.update_row(
+                session, crm_accounts, key=key, values={"merged_into": event.winner_id}
+            )
+        await store.settle_account_merges(
+            session, crm=event.crm.value, crm_ids=[*losers, event.winner_id]
+        )
+
+
+async def link_crm_account(
+    session: AsyncSession, *, crm: ev.CrmSystem, crm_id: str, account_key: str
+) -> None:
+    """Remember which account a CRM record is, and settle the merges that involve it."""
+    key = {"crm": crm.value, "crm_id": crm_id}
+    await store.lock_row(session, crm_accounts, key=key)
+    await store.update_row(session, crm_accounts, key=key, values={"account_key": account_key})
+    await store.settle_account_merges(session, crm=crm.value, crm_ids=[crm_id])
