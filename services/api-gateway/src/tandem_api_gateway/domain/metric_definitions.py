@@ -218,6 +218,9 @@ def render_markdown() -> str:
         "coverage it counts only that team's activity; for handoffs and SLA clocks, handoffs "
         "assigned to that team; for deals, deals owned by that team.",
         "",
+        "Merged CRM records: a deal or account merged into another in the CRM counts once, as "
+        "the record that survived the merge; the merged-away one leaves every metric.",
+        "",
     ]
     for item in DEFINITIONS:
         lines += [
