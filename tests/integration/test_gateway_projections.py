@@ -22,11 +22,12 @@ from test_gateway_support import (
     gateway_settings,
     issue_key,
     migrate_gateway,
+    project,
 )
 
 from kafka_tools import produce_envelopes
 from tandem_api_gateway.adapters import read_store
-from tandem_api_gateway.adapters.tables import READ_MODELS
+from tandem_api_gateway.adapters.tables import READ_MODELS, accounts, crm_accounts, deals
 from tandem_api_gateway.app import create_app
 from tandem_api_gateway.domain.authz import Role
 from tandem_api_gateway.feed import Feed, FeedListener
@@ -297,6 +298,30 @@ async def _assert_merged_once(
     assert now["open_deals"] - pipeline["open_deals"] == 1
     assert now["open_amount"] - pipeline["open_amount"] == 30_000
     assert (now["closed"] - pipeline["closed"], now["won"] - pipeline["won"]) == (1, 1)
+
+
+async def _merge_rows(sessions: async_sessionmaker[AsyncSession], m: Merges) -> list[str]:
+    """The rows a merge case wrote, with its tag taken out, so two cases can be compared."""
+    keys = [m.survivor, m.merged_away]
+    rows: list[str] = []
+    async with sessions() as session:
+        for table in (accounts, deals, crm_accounts):
+            query = sa.select(table).where(table.c.account_key.in_(keys))
+            found = (await session.execute(query.order_by(*table.primary_key.columns))).mappings()
+            rows += [str(dict(r)).replace(m.tag, "TAG") for r in found]
+    return rows
+
+
+async def test_merges_give_the_same_rows_before_or_after_their_records(
+    stack: Stack, unique: str
+) -> None:
+    early, late = build_merges(f"{unique}a"), build_merges(f"{unique}b")
+    await project(stack.sessions, early.envelopes)  # merges first, as built
+    await project(stack.sessions, late.envelopes[3:] + late.envelopes[:3])  # merges last
+    rows = await _merge_rows(stack.sessions, early)
+    assert rows == await _merge_rows(stack.sessions, late)
+    assert sum("'merged_into': 'hubspot:" in r for r in rows) == 2
+    assert sum("'merged_into': 'initech-TAG.com'" in r for r in rows) == 1
 
 
 async def test_read_models_use_event_times_only(stack: Stack) -> None:
