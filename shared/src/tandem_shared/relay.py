@@ -8,6 +8,7 @@ and marking publishes those rows again: consumers' inboxes absorb the duplicates
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 from collections.abc import Sequence
 from datetime import timedelta
@@ -19,6 +20,7 @@ import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from prometheus_client import Counter
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from tandem_shared.envelope import utcnow
@@ -29,6 +31,12 @@ log = structlog.get_logger(__name__)
 
 # Rows enqueued on the producer between two yields to the event loop.
 _SEND_YIELD_EVERY = 50
+
+_MARK_PUBLISHED = (
+    sa.update(outbox)
+    .where(outbox.c.id == sa.any_(sa.bindparam("ids", type_=ARRAY(sa.BigInteger))))
+    .values(published_at=sa.func.now())
+)
 
 PUBLISHED = Counter("tandem_events_published_total", "Events published to Kafka", ["topic"])
 
@@ -64,7 +72,9 @@ class OutboxRelay:
         async with self._sessions() as session, session.begin():
             rows = (
                 await session.execute(
-                    sa.select(outbox)
+                    sa.select(
+                        outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.value, outbox.c.headers
+                    )
                     .where(outbox.c.published_at.is_(None))
                     .order_by(outbox.c.id)
                     .limit(self._settings.batch_size)
@@ -75,11 +85,11 @@ class OutboxRelay:
                 return 0
             await self._send(rows)
             await self._mark_published(session, [row.id for row in rows])
-        for row in rows:
-            PUBLISHED.labels(row.topic).inc()
+        for topic, count in collections.Counter(row.topic for row in rows).items():
+            PUBLISHED.labels(topic).inc(count)
         return len(rows)
 
-    async def _send(self, rows: Sequence[sa.Row[Any]]) -> None:
+    async def _send(self, rows: Sequence[sa.Row[Any, Any, Any, Any, Any]]) -> None:
         futures = []
         for n, row in enumerate(rows, 1):
             headers = [(k, str(v).encode()) for k, v in row.headers.items()]
@@ -94,9 +104,9 @@ class OutboxRelay:
         await asyncio.gather(*futures)
 
     async def _mark_published(self, session: AsyncSession, ids: list[int]) -> None:
-        await session.execute(
-            sa.update(outbox).where(outbox.c.id.in_(ids)).values(published_at=sa.func.now())
-        )
+        # One array parameter, not IN (...) with one per row: every batch size would be another
+        # statement to prepare.
+        await session.execute(_MARK_PUBLISHED, {"ids": ids})
 
     async def run(self) -> None:
         """Publish until stopped, woken by NOTIFY or the poll interval."""
@@ -120,6 +130,8 @@ class OutboxRelay:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._settings.poll_seconds)
+                    if self._settings.linger_seconds and not self._stopping.is_set():
+                        await asyncio.sleep(self._settings.linger_seconds)
             # Drain what committed before the stop.
             while await self.publish_batch():
                 pass

@@ -57,6 +57,9 @@ class HttpSettings(BaseModel):
 class OutboxSettings(BaseModel):
     batch_size: int = Field(default=500, ge=1)
     poll_seconds: float = Field(default=1.0, gt=0)  # fallback when no NOTIFY arrives
+    # Wait this long after a NOTIFY before claiming rows, so one batch carries the rows of
+    # several commits (a batch's round trips cost more than its rows).
+    linger_seconds: float = Field(default=0.0, ge=0)
     keep_published_hours: float = Field(default=24.0, ge=0)
 
 
