@@ -86,7 +86,7 @@ async def stack(infra: Infra) -> AsyncIterator[Stack]:
 
 @dataclass
 class Merges:
-    """HubSpot merges of two companies and of two pairs of duplicate deals, before their records."""
+    """HubSpot merges of two companies and two pairs of duplicate deals, before their records."""
 
     tag: str
     envelopes: list[Envelope] = field(default_factory=list)
@@ -127,25 +127,39 @@ def build_merges(tag: str) -> Merges:
             crm=hubspot, object_type=kind, winner_id=winner, merged_ids=[loser], occurred_at=NOW
         )
         m.add(merged, ev.EventType.RECORDS_MERGED)
-    for crm_id, key in ((f"co-dup-{tag}", m.merged_away), (f"co-{tag}", m.survivor)):
-        company = ev.AccountUpserted(crm=hubspot, crm_id=crm_id, account_key=key, occurred_at=t0)
+    for crm_id, key, tier in (
+        (f"co-dup-{tag}", m.merged_away, ev.Tier.T3),
+        (f"co-{tag}", m.survivor, ev.Tier.T2),
+    ):
+        company = ev.AccountUpserted(
+            crm=hubspot, crm_id=crm_id, account_key=key, tier=tier, occurred_at=t0
+        )
         m.add(company, ev.EventType.ACCOUNT_UPSERTED)
-    for crm_id, closed in (
-        (f"open-{tag}", False),
-        (f"open-dup-{tag}", False),
-        (f"won-{tag}", True),
-        (f"won-dup-{tag}", True),
+    for crm_id, key, amount, closed in (
+        (f"open-{tag}", m.survivor, 30_000, False),
+        (f"open-dup-{tag}", m.survivor, 30_000, False),
+        (f"won-{tag}", m.survivor, 30_000, True),
+        (f"won-dup-{tag}", m.survivor, 30_000, True),
+        (f"other-{tag}", m.merged_away, 5_000, False),  # a deal of its own, at the merged-away
     ):
         deal = ev.DealUpserted(
             crm=hubspot,
             crm_id=crm_id,
-            account_key=m.survivor,
-            amount=30_000,
+            account_key=key,
+            amount=amount,
             is_closed=closed,
             is_won=closed,
             occurred_at=t0,
         )
         m.add(deal, ev.EventType.DEAL_UPSERTED)
+    call = ev.ActivityLogged(
+        crm=hubspot,
+        activity_id=f"call-{tag}",
+        kind=ev.ActivityKind.CALL,
+        account_key=m.merged_away,
+        occurred_at=t0,
+    )
+    m.add(call, ev.EventType.ACTIVITY_LOGGED)
     return m
 
 
@@ -204,7 +218,7 @@ async def _wait_for(
                 and breached[0]["decided_at"] is not None
                 and len(snap["alert_deliveries"]) == 2
                 and len(snap["timeline"]) >= 17
-                and len(snap["deals"]) == 5
+                and len(snap["deals"]) == 6
                 and (len(merged), len(linked)) == (2, 2)
                 and any(a["merged_into"] for a in snap["accounts"])
                 and [a["tal_status"] for a in snap["accounts"]] == [*["finalized"] * 2, None, None]
@@ -290,13 +304,19 @@ async def _assert_merged_once(
         listed = await read_store.list_accounts(
             session, tier=None, in_tal=None, after=None, limit=10_000
         )
-        measured = {r["account_key"] for r in await read_store.account_facts(session)}
-    assert m.survivor in {r["account_key"] for r in listed} and m.survivor in measured
-    assert m.merged_away not in {r["account_key"] for r in listed} | measured
-    # Two duplicates merged into their winners: the pipeline counts each deal once.
+        measured = {r["account_key"]: r for r in await read_store.account_facts(session)}
+        tiers = {r["deal_id"]: r["tier"] for r in await read_store.deal_facts(session)}
+    assert m.survivor in {r["account_key"] for r in listed}
+    assert m.merged_away not in {r["account_key"] for r in listed} | set(measured)
+    # The merged-away account's activity and deals now count for the survivor.
+    assert len(measured[m.survivor]["sales_activity_at"]) == 1
+    assert tiers[f"hubspot:other-{m.tag}"] == tiers[f"hubspot:open-{m.tag}"] == "2"
+    assert f"hubspot:open-dup-{m.tag}" not in tiers
+    # Two duplicates merged into their winners: the pipeline counts each deal once (the
+    # merged-away account's own deal is the second open one).
     now = await _outside_tal_pipeline(stack, infra)
-    assert now["open_deals"] - pipeline["open_deals"] == 1
-    assert now["open_amount"] - pipeline["open_amount"] == 30_000
+    assert now["open_deals"] - pipeline["open_deals"] == 2
+    assert now["open_amount"] - pipeline["open_amount"] == 35_000
     assert (now["closed"] - pipeline["closed"], now["won"] - pipeline["won"]) == (1, 1)
 
 

@@ -228,11 +228,23 @@ async def deliveries_of(session: AsyncSession, alert_ids: Sequence[str]) -> dict
 
 async def account_facts(session: AsyncSession) -> list[Row]:
     """Return accounts with the times of their sales and marketing activity."""
+    # An account's activity includes that of the accounts merged into it in the CRM.
+    folded = accounts.alias("folded")
+    own_keys = (
+        sa.select(folded.c.account_key)
+        .where(
+            sa.or_(
+                folded.c.account_key == accounts.c.account_key,
+                folded.c.merged_into == accounts.c.account_key,
+            )
+        )
+        .correlate(accounts)  # nested two deep: not correlated on its own
+    )
 
     def times(kind: TimelineKind) -> sa.ScalarSelect[Any]:
         return (
             sa.select(sa.func.coalesce(sa.func.array_agg(timeline.c.at), sa.text("'{}'")))
-            .where(timeline.c.account_key == accounts.c.account_key, timeline.c.kind == kind.value)
+            .where(timeline.c.account_key.in_(own_keys), timeline.c.kind == kind.value)
             .scalar_subquery()
         )
 
@@ -253,9 +265,16 @@ async def handoff_facts(session: AsyncSession) -> list[Row]:
 
 
 async def deal_facts(session: AsyncSession) -> list[Row]:
-    """Return deals with their account's tier and TAL membership."""
-    query = sa.select(deals, accounts.c.tier, accounts.c.in_tal).select_from(
-        deals.outerjoin(accounts, accounts.c.account_key == deals.c.account_key)
+    """Return deals with their account's tier and TAL membership (the survivor's, if merged)."""
+    survivor = accounts.alias("survivor")
+    query = sa.select(
+        deals,
+        sa.func.coalesce(survivor.c.tier, accounts.c.tier).label("tier"),
+        sa.func.coalesce(survivor.c.in_tal, accounts.c.in_tal).label("in_tal"),
+    ).select_from(
+        deals.outerjoin(accounts, accounts.c.account_key == deals.c.account_key).outerjoin(
+            survivor, survivor.c.account_key == accounts.c.merged_into
+        )
     )
     query = query.where(deals.c.merged_into.is_(None))  # a merged deal counts once: the winner
     return await _rows(session, query)
