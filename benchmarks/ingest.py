@@ -220,6 +220,7 @@ class Figures:
     latencies: list[float]
     failures: int
     cpu: float = 0.0  # the server's CPU seconds over the run
+    load: float = 0.0  # the machine's 1-minute load average at the end of the run
 
     @property
     def cpu_ms_per_request(self) -> float:
@@ -257,14 +258,14 @@ async def load(
         started, cpu = time.perf_counter(), cpu_seconds(pid)
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed, cpu = time.perf_counter() - started, cpu_seconds(pid) - cpu
-    return Figures(len(requests), elapsed, latencies, failures, cpu)
+    return Figures(len(requests), elapsed, latencies, failures, cpu, os.getloadavg()[0])
 
 
 def _row(name: str, level: int, figures: Figures, batch: int) -> str:
     return (
         f"{name:<7}{level:>5}{figures.rate:>10.0f}{figures.rate * batch:>10.0f}"
         f"{figures.percentile(0.5):>9.1f}{figures.percentile(0.99):>9.1f}"
-        f"{figures.cpu_ms_per_request:>8.2f}{figures.failures:>6}"
+        f"{figures.cpu_ms_per_request:>8.2f}{figures.load:>6.1f}{figures.failures:>6}"
     )
 
 
@@ -281,9 +282,10 @@ async def run_levels(ingest: Server, bare: Server, args: argparse.Namespace) -> 
         await load(server.url, warm_up, 8, pid=server.pid)
     print(f"{args.requests} signed HubSpot batches of {args.batch} events per level, 1 worker each")
     print(f"(load average {os.getloadavg()[0]:.1f}: other work on this machine skews req/s and")
-    print(" latencies; the server's CPU ms per request depends on it far less)")
-    columns = ("conc", "req/s", "events/s", "p50 ms", "p99 ms", "cpu ms", "fail")
-    widths = (5, 10, 10, 9, 9, 8, 6)
+    print(" latencies; the server's CPU ms per request, outbox relay included, far less;")
+    print(" load is the 1-minute load average after each run)")
+    columns = ("conc", "req/s", "events/s", "p50 ms", "p99 ms", "cpu ms", "load", "fail")
+    widths = (5, 10, 10, 9, 9, 8, 6, 6)
     print(f"{'server':<7}" + "".join(f"{c:>{w}}" for c, w in zip(columns, widths, strict=True)))
     summary = []
     for level in args.levels:
