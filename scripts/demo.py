@@ -93,13 +93,16 @@ def follow(*, since: datetime, timeout: float = 10.0) -> bool:
     """Poll the gateway until the handoff and its delivered alert show up, and print both."""
     headers = {"X-API-Key": DEMO_KEYS[0].key}  # the dev revops-admin key (dev only)
     deadline = time.monotonic() + timeout
+    patience = time.monotonic() + timeout / 2
     with httpx.Client(base_url=GATEWAY, headers=headers, timeout=5) as client:
         while time.monotonic() < deadline:
             handoff = _newest(client.get("/v1/handoffs"), since, "decided_at")
             alert = _newest(client.get("/v1/alerts", params={"kind": "handoff"}), since)
             sent = (alert or {}).get("deliveries", [])
             delivered = [d for d in sent if d["status"] == "delivered"]
-            if handoff and alert and delivered:
+            # The SLA clock is projected a moment after the handoff: wait a little for it.
+            settled = handoff is not None and (handoff.get("sla") or time.monotonic() > patience)
+            if handoff and alert and delivered and settled:
                 _show(handoff, alert, delivered)
                 return True
             time.sleep(0.5)
@@ -139,7 +142,10 @@ def _show(handoff: dict[str, Any], alert: dict[str, Any], delivered: list[dict[s
         print(f"sla       follow up by {sla['deadline']} (in the assignee's business hours)")
     print(f"alerts    {alert['title']}")
     for d in delivered:
-        print(f"            -> {d['recipient_id']} over {d['channel']} ({d['status']})")
+        # Quiet hours or an absence send an urgent alert to the recipient's cover instead.
+        cover = d["recipient_id"] not in alert["recipient_ids"]
+        instead = f", covering for {', '.join(alert['recipient_ids'])}" if cover else ""
+        print(f"            -> {d['recipient_id']} over {d['channel']} ({d['status']}{instead})")
     key = DEMO_KEYS[0].key
     print(f"\nThe same on the gateway:\n  curl -s -H 'X-API-Key: {key}' {GATEWAY}/v1/alerts")
     print(f"  dashboard: {GATEWAY}/")
