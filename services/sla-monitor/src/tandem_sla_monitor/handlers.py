@@ -13,6 +13,7 @@ from tandem_shared.consumer import UnitOfWork
 from tandem_shared.directory import Directory
 from tandem_shared.envelope import Envelope
 from tandem_shared.events import ActivityLogged, EventType, HandoffAcknowledged, RoutingDecided
+from tandem_shared.telemetry import current_traceparent
 from tandem_sla_monitor.adapters import repository as repo
 from tandem_sla_monitor.domain.clock import (
     TOUCH_KINDS,
@@ -62,7 +63,8 @@ async def start_handoff_clock(
     if touch is not None:
         clock, met = record_activity(clock, touch, team_ids=team, directory=directory)
         emitted += met
-    await repo.save_clock(session, clock, team_ids=team)
+    # The timer fires this clock later, from its row: keep the decision's trace for it.
+    await repo.save_clock(session, clock, team_ids=team, trace_context=current_traceparent())
     return emitted
 
 

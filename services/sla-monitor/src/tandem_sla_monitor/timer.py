@@ -13,19 +13,24 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import structlog
+from opentelemetry.trace import Span, StatusCode
 from prometheus_client import Counter, Histogram
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tandem_shared.directory import Directory
 from tandem_shared.envelope import utcnow
 from tandem_shared.outbox import add_to_outbox
+from tandem_shared.telemetry import context_from, tracer
 from tandem_shared.worker import PollingWorker
 from tandem_sla_monitor.adapters import repository as repo
-from tandem_sla_monitor.domain.clock import SlaClock, fire
+from tandem_sla_monitor.adapters.repository import DueClock
+from tandem_sla_monitor.domain.clock import SlaClock, fire, next_firing
+from tandem_sla_monitor.domain.schedule import span_of
 from tandem_sla_monitor.publishing import outbox_rows
 from tandem_sla_monitor.settings import SlaSettings
 
 log = structlog.get_logger(__name__)
+_tracer = tracer(__name__)
 
 FIRED = Counter("tandem_sla_events_fired_total", "Timed SLA events fired", ["type"])
 LATENESS = Histogram(
@@ -70,20 +75,36 @@ class ClockTimer(PollingWorker):
         now = self._now()
         async with self._sessions() as session, session.begin():
             due = await repo.claim_due_clocks(session, now=now, limit=self._settings.batch_size)
-            for clock in due:
-                await self._fire_one(session, clock, now)
+            for claimed in due:
+                await self._fire_one(session, claimed, now)
         return len(due)
 
-    async def _fire_one(self, session: AsyncSession, clock: SlaClock, now: datetime) -> None:
+    async def _fire_one(self, session: AsyncSession, due: DueClock, now: datetime) -> None:
+        # Fired later, from a row: continue the trace of the decision that started the clock,
+        # so the outbox rows written in this span carry it on to alerts and Slack.
+        clock = due.clock
+        name, attributes = span_of(next_firing(clock))
+        with _tracer.start_as_current_span(
+            name,
+            context=context_from(due.trace_context),
+            attributes={"tandem.handoff_id": clock.handoff_id, **attributes},
+        ) as span:
+            await self._fire_in_span(session, clock, now, span)
+
+    async def _fire_in_span(
+        self, session: AsyncSession, clock: SlaClock, now: datetime, span: Span
+    ) -> None:
         due_at = clock.next_due_at
         try:
             fired, emitted = fire(clock, now, self._directory)
         except ValueError as exc:
             # A clock the core cannot fire (e.g. a calendar with no working time left).
             CLOCK_ERRORS.inc()
+            span.set_status(StatusCode.ERROR, str(exc))
             log.error("clock failed to fire", handoff_id=clock.handoff_id, error=repr(exc))
             await repo.postpone_clock(session, clock.handoff_id, to=now + RETRY_FAILED_CLOCK_AFTER)
             return
+        span.set_attribute("tandem.sla.events", [e.event_type.value for e in emitted])
         await repo.update_clock(session, fired)
         await add_to_outbox(session, outbox_rows(emitted))
         if due_at is not None:

@@ -16,6 +16,7 @@ from tandem_sla_monitor.domain.clock import (
 )
 from tandem_sla_monitor.domain.emissions import Emission
 from tandem_sla_monitor.domain.policy import parse_policy
+from tandem_sla_monitor.domain.schedule import span_of
 
 NEW_YORK = ZoneInfo("America/New_York")
 MONDAY_10AM = datetime(2026, 3, 2, 10, 0, tzinfo=NEW_YORK)
@@ -62,6 +63,36 @@ def test_escalation_walks_the_chain_with_repeats(clock: SlaClock, directory: Dir
         # 435 business minutes are left on Monday; leadership comes 45 into Tuesday.
         (3, ny(2026, 3, 3, 9, 45)),
     ]
+
+
+def test_each_firing_runs_in_a_span_named_after_its_kind(
+    clock: SlaClock, directory: Directory
+) -> None:
+    spans = []
+    while (firing := next_firing(clock)) is not None:
+        spans.append(span_of(firing))
+        clock, _ = fire(clock, firing.due_at, directory)
+    assert [name for name, _ in spans[:3]] == [
+        "sla fire warning",
+        "sla fire breach",
+        "sla fire escalation",
+    ]
+    assert spans[1][1] == {"tandem.sla.firing": "breach"}
+    # Escalations say which level and repeat they are; the name stays one of three.
+    assert [
+        (a["tandem.sla.escalation_level"], a["tandem.sla.escalation_repeat"]) for _, a in spans[2:]
+    ] == [
+        (1, 0),
+        (1, 1),
+        (2, 0),
+        (2, 1),
+        (3, 0),
+    ]
+    assert {name for name, _ in spans[2:]} == {"sla fire escalation"}
+
+
+def test_a_clock_with_nothing_planned_fires_in_a_plain_span() -> None:
+    assert span_of(None) == ("sla fire", {})
 
 
 def test_escalation_stops_after_max_repeats(

@@ -15,6 +15,8 @@ from tandem_shared.events import ActivityLogged
 from tandem_sla_monitor.adapters.tables import clocks, early_activities, superseded_clocks
 from tandem_sla_monitor.domain.clock import SlaClock
 
+TraceContext = dict[str, str]
+
 
 @dataclass(frozen=True, slots=True)
 class StoredClock:
@@ -22,6 +24,14 @@ class StoredClock:
 
     clock: SlaClock
     team_ids: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class DueClock:
+    """A clock the timer claimed, with the trace context of the decision that started it."""
+
+    clock: SlaClock
+    trace_context: TraceContext | None
 
 
 def match_keys(*, account_key: str | None, contact_email: str | None) -> list[str]:
@@ -55,9 +65,18 @@ async def get_clock(
     return None if row is None else _stored(row.clock, row.team_ids)
 
 
-async def save_clock(session: AsyncSession, clock: SlaClock, *, team_ids: Iterable[str]) -> None:
-    """Insert or replace a handoff's current clock."""
-    values = _clock_values(clock) | {"team_ids": sorted(set(team_ids))}
+async def save_clock(
+    session: AsyncSession,
+    clock: SlaClock,
+    *,
+    team_ids: Iterable[str],
+    trace_context: TraceContext | None = None,
+) -> None:
+    """Insert or replace a handoff's current clock, with the trace its later firings continue."""
+    values = _clock_values(clock) | {
+        "team_ids": sorted(set(team_ids)),
+        "trace_context": trace_context or None,
+    }
     statement = insert(clocks).values(values)
     await session.execute(
         statement.on_conflict_do_update(
@@ -119,16 +138,19 @@ async def clocks_touchable_by(session: AsyncSession, activity: ActivityLogged) -
     return [_stored(row.clock, row.team_ids) for row in await session.execute(query)]
 
 
-async def claim_due_clocks(session: AsyncSession, *, now: datetime, limit: int) -> list[SlaClock]:
+async def claim_due_clocks(session: AsyncSession, *, now: datetime, limit: int) -> list[DueClock]:
     """Lock and return clocks due at `now`; clocks another replica holds are skipped."""
     query = (
-        sa.select(clocks.c.clock)
+        sa.select(clocks.c.clock, clocks.c.trace_context)
         .where(clocks.c.next_due_at <= now)
         .order_by(clocks.c.next_due_at)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    return [SlaClock.model_validate(row.clock) for row in await session.execute(query)]
+    return [
+        DueClock(SlaClock.model_validate(row.clock), row.trace_context)
+        for row in await session.execute(query)
+    ]
 
 
 async def clocks_started_between(

@@ -26,6 +26,8 @@ clocks = sa.Table(
     sa.Column("met_at", sa.DateTime(timezone=True)),  # the first touch, met in time or not
     sa.Column("next_due_at", sa.DateTime(timezone=True)),
     sa.Column("clock", JSONB, nullable=False),
+    # The W3C context (traceparent, tracestate) of the decision that started the clock.
+    sa.Column("trace_context", JSONB),
     sa.Column(
         "updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
     ),

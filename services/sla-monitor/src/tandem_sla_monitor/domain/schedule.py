@@ -32,6 +32,17 @@ class Firing(BaseModel):
     repeat: int = 0  # 0 for a level's first firing, then 1, 2, ...
 
 
+def span_of(firing: Firing | None) -> tuple[str, dict[str, str | int]]:
+    """Return the name and attributes of the span a firing runs in (its kind, not its ids)."""
+    if firing is None:
+        return "sla fire", {}  # a clock only postponed after a failure: nothing is planned
+    attributes: dict[str, str | int] = {"tandem.sla.firing": firing.kind.value}
+    if firing.kind is FiringKind.ESCALATION:
+        attributes |= {"tandem.sla.escalation_level": firing.level}
+        attributes |= {"tandem.sla.escalation_repeat": firing.repeat}
+    return f"sla fire {firing.kind.value}", attributes
+
+
 def plan_next(clock: SlaClock) -> Firing | None:
     """Return the clock's next firing, or None once nothing more will fire."""
     if clock.touched_at is not None:
