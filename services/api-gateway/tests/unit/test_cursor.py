@@ -12,6 +12,7 @@ from tandem_api_gateway.domain.cursor import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
     CursorSpec,
+    Pager,
     decode_cursor,
     encode_cursor,
     page_size,
@@ -145,3 +146,16 @@ def test_last_page_has_no_next_cursor() -> None:
         is None
     )
     assert paginate([], limit=3, spec=MIXED, sort_key=lambda r: (r, 0.0, False, "")).items == []
+
+
+def test_a_pager_resumes_a_signed_listing_where_its_last_page_ended() -> None:
+    accounts = CursorSpec(listing="accounts", types=(str,))
+    rows = ["a.com", "b.com", "c.com"]
+    first = Pager.start(accounts, None, 2, key=KEY)
+    assert (first.after, first.after_key, first.size) == (None, None, 2)
+    page = first.page(rows, lambda r: [r])
+    assert page.items == ["a.com", "b.com"]
+    resumed = Pager.start(accounts, page.next_cursor, None, key=KEY)
+    assert (resumed.after_key, resumed.size) == ("b.com", DEFAULT_PAGE_SIZE)
+    with pytest.raises(InvalidCursor):
+        Pager.start(HANDOFFS, page.next_cursor, None, key=KEY)

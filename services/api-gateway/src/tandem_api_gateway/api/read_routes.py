@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tandem_api_gateway.adapters import read_store
@@ -32,13 +33,7 @@ from tandem_api_gateway.domain.authz import (
     may_read_alert,
     may_read_handoff,
 )
-from tandem_api_gateway.domain.cursor import (
-    MAX_PAGE_SIZE,
-    CursorSpec,
-    decode_cursor,
-    page_size,
-    paginate,
-)
+from tandem_api_gateway.domain.cursor import MAX_PAGE_SIZE, CursorSpec, Pager
 from tandem_shared.events import AlertKind, DeliveryChannel, Signal, Tier
 
 ACCOUNTS = CursorSpec("accounts", (str,))
@@ -87,18 +82,16 @@ async def list_accounts(
 ) -> PageOut[AccountOut]:
     """List accounts by key, filtered by tier and TAL membership."""
     require(principal, Operation.READ_ACCOUNTS)
-    key = gateway.settings.cursor_key
-    after = decode_cursor(ACCOUNTS, cursor, key=key)[0] if cursor else None
-    size = page_size(limit)
+    pager = Pager.start(ACCOUNTS, cursor, limit, key=gateway.settings.cursor_key)
     async with gateway.read() as session:
         rows = await read_store.list_accounts(
             session,
             tier=tier.value if tier else None,
             in_tal=in_tal,
-            after=str(after) if after is not None else None,
-            limit=size,
+            after=pager.after_key,
+            limit=pager.size,
         )
-    page = paginate(rows, limit=size, spec=ACCOUNTS, sort_key=lambda r: [r["account_key"]], key=key)
+    page = pager.page(rows, lambda r: [r["account_key"]])
     return PageOut(items=[to_account(r) for r in page.items], next_cursor=page.next_cursor)
 
 
@@ -123,9 +116,7 @@ async def account_timeline(
 ) -> PageOut[TimelineEntryOut]:
     """Return the account's timeline, newest first; a rep sees only their own handoffs in it."""
     require(principal, Operation.READ_ACCOUNTS)
-    key = gateway.settings.cursor_key
-    after = decode_cursor(TIMELINE, cursor, key=key) if cursor else None
-    size = page_size(limit)
+    pager = Pager.start(TIMELINE, cursor, limit, key=gateway.settings.cursor_key)
     async with gateway.read() as session:
         if await read_store.get_account(session, account_key) is None:
             raise NotFound(f"account {account_key} not found")
@@ -133,51 +124,47 @@ async def account_timeline(
             session,
             account_key=account_key,
             visible_to=None if principal.is_leader else principal.person_id,
-            after=after,
-            limit=size,
+            after=pager.after,
+            limit=pager.size,
         )
-    page = paginate(
-        rows,
-        limit=size,
-        spec=TIMELINE,
-        sort_key=lambda r: [r["at"], r["rank"], r["entry_id"]],
-        key=key,
-    )
+    page = pager.page(rows, lambda r: [r["at"], r["rank"], r["entry_id"]])
     items = [
         TimelineEntryOut(**{k: r[k] for k in TimelineEntryOut.model_fields}) for r in page.items
     ]
     return PageOut(items=items, next_cursor=page.next_cursor)
 
 
+@dataclass(frozen=True, slots=True)
+class HandoffFilters:
+    """The query parameters /handoffs and /breaches share, as one FastAPI dependency."""
+
+    tier: Tier | None = None
+    signal: Signal | None = None
+    assignee: Annotated[str | None, Query(max_length=200, pattern=NO_NUL)] = None
+    cursor: Cursor = None
+    limit: Limit = None
+
+
+HandoffFiltersDep = Annotated[HandoffFilters, Depends()]
+
+
 async def _handoff_page(
-    gateway: GatewayDep,
-    principal: PrincipalDep,
-    *,
-    outcome: str | None,
-    tier: Tier | None,
-    signal: Signal | None,
-    assignee: str | None,
-    cursor: str | None,
-    limit: int | None,
+    gateway: GatewayDep, principal: Principal, outcome: str | None, filters: HandoffFilters
 ) -> PageOut[HandoffOut]:
     require(principal, Operation.READ_HANDOFFS)
-    key = gateway.settings.cursor_key
-    after = decode_cursor(HANDOFFS, cursor, key=key) if cursor else None
-    size = page_size(limit)
+    pager = Pager.start(HANDOFFS, filters.cursor, filters.limit, key=gateway.settings.cursor_key)
     async with gateway.read() as session:
         rows = await read_store.list_handoffs(
             session,
             visible_to=None if principal.is_leader else principal.person_id,
             outcome=outcome,
-            tier=tier.value if tier else None,
-            signal=signal.value if signal else None,
-            assignee=assignee,
-            after=after,
-            limit=size,
+            tier=filters.tier.value if filters.tier else None,
+            signal=filters.signal.value if filters.signal else None,
+            assignee=filters.assignee,
+            after=pager.after,
+            limit=pager.size,
         )
-    page = paginate(
-        rows, limit=size, spec=HANDOFFS, sort_key=lambda r: [r["sort_at"], r["handoff_id"]], key=key
-    )
+    page = pager.page(rows, lambda r: [r["sort_at"], r["handoff_id"]])
     now = gateway.clock()
     items = [to_handoff(r, principal=principal, now=now) for r in page.items]
     return PageOut(items=items, next_cursor=page.next_cursor)
@@ -187,48 +174,19 @@ async def _handoff_page(
 async def list_handoffs(
     gateway: GatewayDep,
     principal: PrincipalDep,
+    filters: HandoffFiltersDep,
     status: HandoffOutcome | None = None,
-    tier: Tier | None = None,
-    signal: Signal | None = None,
-    assignee: Annotated[str | None, Query(max_length=200, pattern=NO_NUL)] = None,
-    cursor: Cursor = None,
-    limit: Limit = None,
 ) -> PageOut[HandoffOut]:
     """List handoffs newest first with their SLA state; a rep sees only their own."""
-    outcome = _OUTCOME[status] if status else None
-    return await _handoff_page(
-        gateway,
-        principal,
-        outcome=outcome,
-        tier=tier,
-        signal=signal,
-        assignee=assignee,
-        cursor=cursor,
-        limit=limit,
-    )
+    return await _handoff_page(gateway, principal, _OUTCOME[status] if status else None, filters)
 
 
 @router.get("/breaches", tags=["handoffs"])
 async def list_breaches(
-    gateway: GatewayDep,
-    principal: PrincipalDep,
-    tier: Tier | None = None,
-    signal: Signal | None = None,
-    assignee: Annotated[str | None, Query(max_length=200, pattern=NO_NUL)] = None,
-    cursor: Cursor = None,
-    limit: Limit = None,
+    gateway: GatewayDep, principal: PrincipalDep, filters: HandoffFiltersDep
 ) -> PageOut[HandoffOut]:
     """List handoffs whose SLA was breached, newest first."""
-    return await _handoff_page(
-        gateway,
-        principal,
-        outcome="breached",
-        tier=tier,
-        signal=signal,
-        assignee=assignee,
-        cursor=cursor,
-        limit=limit,
-    )
+    return await _handoff_page(gateway, principal, "breached", filters)
 
 
 async def visible_handoff(
@@ -263,9 +221,7 @@ async def list_alerts(
 ) -> PageOut[AlertOut]:
     """List alerts newest first with their delivery state; a rep sees only alerts sent to them."""
     require(principal, Operation.READ_ALERTS)
-    key = gateway.settings.cursor_key
-    after = decode_cursor(ALERTS, cursor, key=key) if cursor else None
-    size = page_size(limit)
+    pager = Pager.start(ALERTS, cursor, limit, key=gateway.settings.cursor_key)
     async with gateway.read() as session:
         rows = await read_store.list_alerts(
             session,
@@ -273,12 +229,10 @@ async def list_alerts(
             kind=kind.value if kind else None,
             channel=channel.value if channel else None,
             account_key=account_key,
-            after=after,
-            limit=size,
+            after=pager.after,
+            limit=pager.size,
         )
-        page = paginate(
-            rows, limit=size, spec=ALERTS, sort_key=lambda r: [r["sort_at"], r["alert_id"]], key=key
-        )
+        page = pager.page(rows, lambda r: [r["sort_at"], r["alert_id"]])
         deliveries = await read_store.deliveries_of(session, [r["alert_id"] for r in page.items])
     items = [
         to_alert(r, deliveries.get(r["alert_id"], []), principal=principal) for r in page.items

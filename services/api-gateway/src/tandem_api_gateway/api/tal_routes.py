@@ -8,6 +8,8 @@ the outbox, so the event is published if and only if the decision committed.
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import sqlalchemy as sa
@@ -17,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tandem_api_gateway.adapters import read_store, tal_store
 from tandem_api_gateway.api.auth import PrincipalDep, require
-from tandem_api_gateway.api.context import GatewayDep
+from tandem_api_gateway.api.context import Gateway, GatewayDep
 from tandem_api_gateway.api.errors import NotFound
 from tandem_api_gateway.api.schemas import (
     NO_NUL,
@@ -32,13 +34,7 @@ from tandem_api_gateway.api.schemas import (
 )
 from tandem_api_gateway.domain import tal_workflow as wf
 from tandem_api_gateway.domain.authz import Operation
-from tandem_api_gateway.domain.cursor import (
-    MAX_PAGE_SIZE,
-    CursorSpec,
-    decode_cursor,
-    page_size,
-    paginate,
-)
+from tandem_api_gateway.domain.cursor import MAX_PAGE_SIZE, CursorSpec, Pager
 from tandem_api_gateway.domain.errors import InvalidInput
 from tandem_shared import topics
 from tandem_shared.accounts import account_key as normalize_account_key
@@ -72,20 +68,16 @@ async def list_entries(
 ) -> PageOut[TalEntryOut]:
     """List TAL workflow entries by account key, with their decision history."""
     require(principal, Operation.READ_TAL)
-    key = gateway.settings.cursor_key
-    after = decode_cursor(TAL_CURSOR, cursor, key=key)[0] if cursor else None
-    size = page_size(limit)
+    pager = Pager.start(TAL_CURSOR, cursor, limit, key=gateway.settings.cursor_key)
     async with gateway.read() as session:
         entries = await tal_store.list_entries(
             session,
             status=status.value if status else None,
             tier=tier.value if tier else None,
-            after=str(after) if after is not None else None,
-            limit=size,
+            after=pager.after_key,
+            limit=pager.size,
         )
-    page = paginate(
-        entries, limit=size, spec=TAL_CURSOR, sort_key=lambda e: [e.account_key], key=key
-    )
+    page = pager.page(entries, lambda e: [e.account_key])
     return PageOut(items=[to_tal_entry(e) for e in page.items], next_cursor=page.next_cursor)
 
 
@@ -108,7 +100,7 @@ async def propose(gateway: GatewayDep, principal: PrincipalDep, body: ProposalIn
     if key is None:
         raise InvalidInput(f"{body.account_key!r} is not a company domain")
     async with gateway.write() as session:
-        current = await _locked(session, key, must_exist=False)
+        current = await _locked(session, key)
         intent = tuple(IntentItem(**i.model_dump()) for i in body.intent)
         if not intent:
             # Without intent in the request, the proposal carries what the providers observed.
@@ -135,9 +127,7 @@ async def validate(
     """Accept, reject or change the tier of a proposal, with a reason (sales)."""
     require(principal, Operation.VALIDATE_TAL)
     now = gateway.clock()
-    async with gateway.write() as session:
-        entry = await _locked(session, account_key, must_exist=True)
-        assert entry is not None
+    async with _decision(gateway, account_key) as (session, entry):
         if body.decision == "accept":
             entry = wf.accept(
                 entry,
@@ -166,9 +156,7 @@ async def approve(
     """Approve an accepted entry for one side; the second side's approval finalizes it."""
     require(principal, Operation.FINALIZE_TAL)
     now = gateway.clock()
-    async with gateway.write() as session:
-        entry = await _locked(session, account_key, must_exist=True)
-        assert entry is not None
+    async with _decision(gateway, account_key) as (session, entry):
         result = wf.finalize(entry, actor=principal, side=body.side, now=now, reason=body.reason)
         await tal_store.save_entry(session, result.entry, now=now)
         if result.finalized is not None:
@@ -183,9 +171,7 @@ async def remove(
     """Take a finalized account off the TAL, with a reason."""
     require(principal, Operation.REMOVE_FROM_TAL)
     now = gateway.clock()
-    async with gateway.write() as session:
-        entry = await _locked(session, account_key, must_exist=True)
-        assert entry is not None
+    async with _decision(gateway, account_key) as (session, entry):
         removed, event = wf.remove(entry, actor=principal, now=now, reason=body.reason)
         await tal_store.save_entry(session, removed, now=now)
         await _publish(session, removed, event, EventType.TAL_REMOVED)
@@ -201,15 +187,22 @@ async def _observed_intent(session: AsyncSession, account_key: str) -> tuple[Int
     )
 
 
-async def _locked(
-    session: AsyncSession, account_key: str, *, must_exist: bool
-) -> wf.TalEntry | None:
+async def _locked(session: AsyncSession, account_key: str) -> wf.TalEntry | None:
     # An advisory lock also serialises the first proposal of an account (no row to lock yet).
     await session.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(account_key))))
-    entry = await tal_store.load_entry(session, account_key, lock=False)
-    if entry is None and must_exist:
-        raise NotFound(f"{account_key} is not on the TAL workflow")
-    return entry
+    return await tal_store.load_entry(session, account_key, lock=False)
+
+
+@asynccontextmanager
+async def _decision(
+    gateway: Gateway, account_key: str
+) -> AsyncIterator[tuple[AsyncSession, wf.TalEntry]]:
+    # A decision on an existing entry: one transaction holding the account's lock.
+    async with gateway.write() as session:
+        entry = await _locked(session, account_key)
+        if entry is None:
+            raise NotFound(f"{account_key} is not on the TAL workflow")
+        yield session, entry
 
 
 async def _publish(

@@ -106,6 +106,34 @@ def paginate(
     return Page(items=items, next_cursor=next_cursor)
 
 
+@dataclass(frozen=True, slots=True)
+class Pager:
+    """One listing request: where it resumes, how many rows, and how to cut the page."""
+
+    spec: CursorSpec
+    size: int
+    after: tuple[CursorValue, ...] | None
+    key: bytes | None = None
+
+    @classmethod
+    def start(
+        cls, spec: CursorSpec, cursor: str | None, limit: int | None, *, key: bytes | None
+    ) -> Pager:
+        """Decode the request's cursor and bound its page size."""
+        after = decode_cursor(spec, cursor, key=key) if cursor else None
+        return cls(spec=spec, size=page_size(limit), after=after, key=key)
+
+    @property
+    def after_key(self) -> str | None:
+        """Where a listing sorted by one text key resumes, or None from its start."""
+        value = self.after[0] if self.after else None
+        return None if value is None else str(value)
+
+    def page(self, rows: Sequence[T], sort_key: Callable[[T], Sequence[CursorValue]]) -> Page[T]:
+        """Cut rows fetched with LIMIT size+1 into this request's page."""
+        return paginate(rows, limit=self.size, spec=self.spec, sort_key=sort_key, key=self.key)
+
+
 def _verified_token(cursor: str, key: bytes | None) -> str:
     token, dot, mac = cursor.partition(".")
     if key is None:
