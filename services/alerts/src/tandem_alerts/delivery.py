@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from abc import abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import cached_property
 
 import structlog
 from prometheus_client import Counter
@@ -28,9 +30,10 @@ from tandem_alerts.adapters.outcomes import delivery_failure, publish_delivered,
 from tandem_alerts.adapters.repository import AttemptRecord, DeliveryRow, DestinationState
 from tandem_alerts.adapters.senders import SendResult, judge, transport_missing
 from tandem_alerts.adapters.slack import SlackSender
+from tandem_alerts.domain.circuit import CircuitPolicy
 from tandem_alerts.domain.compose import email_message, slack_message
 from tandem_alerts.domain.delivery_policy import Action, FailureKind
-from tandem_alerts.domain.pacing import Pace, QueuedAlert, pace_channel
+from tandem_alerts.domain.pacing import Pace, PacingPolicy, QueuedAlert, pace_channel
 from tandem_alerts.settings import AlertsOptions
 from tandem_shared.directory import Directory
 from tandem_shared.events import AlertRequested, DeliveryChannel
@@ -76,8 +79,8 @@ class _Job:
         ]
 
 
-class DeliveryWorker(PollingWorker):
-    """Sends due deliveries with pacing, a circuit breaker and retries; one of several replicas."""
+class SendingWorker(PollingWorker):
+    """A polling worker that sends alerts, with the collaborators and retry policy it needs."""
 
     def __init__(
         self,
@@ -94,11 +97,30 @@ class DeliveryWorker(PollingWorker):
         self._options = options
         self._clock = clock
         self._retry = options.retry_policy()
-        self._circuit = options.circuit_policy()
-        self._pacing = options.pacing_policy()
-        super().__init__(
-            interval=options.poll_seconds, stall_seconds=max(60.0, 10 * options.poll_seconds)
-        )
+        interval, stall_seconds = self.polling(options)
+        super().__init__(interval=interval, stall_seconds=stall_seconds)
+
+    @staticmethod
+    @abstractmethod
+    def polling(options: AlertsOptions) -> tuple[float, float]:
+        """Return the seconds between rounds and the seconds without one that mean stalled."""
+
+
+class DeliveryWorker(SendingWorker):
+    """Sends due deliveries with pacing, a circuit breaker and retries; one of several replicas."""
+
+    @staticmethod
+    def polling(options: AlertsOptions) -> tuple[float, float]:
+        """Poll every poll_seconds; stalled after ten missed rounds, a minute at least."""
+        return options.poll_seconds, max(60.0, 10 * options.poll_seconds)
+
+    @cached_property
+    def _circuit(self) -> CircuitPolicy:
+        return self._options.circuit_policy()
+
+    @cached_property
+    def _pacing(self) -> PacingPolicy:
+        return self._options.pacing_policy()
 
     def more_waiting(self, done: int) -> bool:
         """Poll again at once while there is work."""

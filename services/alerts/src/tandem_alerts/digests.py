@@ -18,15 +18,14 @@ from tandem_alerts.adapters import repository as repo
 from tandem_alerts.adapters.outcomes import delivery_failure, publish_delivered, publish_failed
 from tandem_alerts.adapters.repository import AttemptRecord, DeliveryRow, StoredAlert
 from tandem_alerts.adapters.senders import SendResult, judge, transport_missing
-from tandem_alerts.delivery import Clock, Senders, Sessions
+from tandem_alerts.delivery import SendingWorker
 from tandem_alerts.domain.delivery_policy import Action
 from tandem_alerts.domain.digest import Digest, build_digest, is_digest_due
 from tandem_alerts.domain.email_render import render_digest_email
 from tandem_alerts.domain.slack_summary import render_digest
 from tandem_alerts.settings import AlertsOptions
-from tandem_shared.directory import Directory, Person
+from tandem_shared.directory import Person
 from tandem_shared.events import DeliveryChannel
-from tandem_shared.worker import PollingWorker
 
 log = structlog.get_logger(__name__)
 
@@ -39,28 +38,13 @@ class _DigestJob:
     generated_at: datetime
 
 
-class DigestWorker(PollingWorker):
+class DigestWorker(SendingWorker):
     """Sends due digests; one of several replicas."""
 
-    def __init__(
-        self,
-        *,
-        sessions: Sessions,
-        directory: Directory,
-        senders: Senders,
-        options: AlertsOptions,
-        clock: Clock,
-    ) -> None:
-        self._sessions = sessions
-        self._directory = directory
-        self._senders = senders
-        self._options = options
-        self._clock = clock
-        self._retry = options.retry_policy()
-        super().__init__(
-            interval=options.digest_poll_seconds,
-            stall_seconds=10 * options.digest_poll_seconds + 60,
-        )
+    @staticmethod
+    def polling(options: AlertsOptions) -> tuple[float, float]:
+        """Poll every digest_poll_seconds; stalled after ten missed rounds and a minute."""
+        return options.digest_poll_seconds, 10 * options.digest_poll_seconds + 60
 
     async def tick(self) -> int:
         """Send every due digest once; return how many digests went out."""
