@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import httpx
 import pytest
 import pytest_asyncio
 import sqlalchemy as sa
@@ -17,24 +15,21 @@ from test_sla_support import (
     LEADER,
     MANAGER,
     REP,
-    Collector,
+    Running,
     activity,
     decision,
+    running_sla,
     write_config,
 )
 
-from kafka_tools import produce_envelopes, start_group_at_end
 from tandem_shared import topics
-from tandem_shared.db import migrate
-from tandem_shared.envelope import Envelope, utcnow
+from tandem_shared.envelope import Envelope
 from tandem_shared.events import AlertKind, EventType, HandoffAcknowledged, RoutingDecided
 from tandem_shared.outbox import add_to_outbox, outbox
-from tandem_shared.settings import OutboxSettings
 from tandem_sla_monitor.adapters.tables import early_activities, superseded_clocks
 from tandem_sla_monitor.handlers import start_handoff_clock
-from tandem_sla_monitor.main import CONSUMED_TOPICS, MIGRATIONS, SCHEMA, SlaService, build_service
 from tandem_sla_monitor.publishing import outbox_rows
-from tandem_sla_monitor.settings import SlaMonitorSettings, SlaSettings
+from tandem_sla_monitor.settings import SlaSettings
 from tandem_sla_monitor.timer import ClockTimer
 
 pytestmark = pytest.mark.integration
@@ -52,61 +47,12 @@ ESCALATION = """\
 """
 
 
-class MovableNow:
-    """Wall-clock time plus an offset the tests move forward."""
-
-    def __init__(self) -> None:
-        self.offset = timedelta()
-
-    def __call__(self) -> datetime:
-        return utcnow() + self.offset
-
-    def advance(self, **delta: float) -> datetime:
-        self.offset += timedelta(**delta)
-        return self()
-
-
-@dataclass
-class Running:
-    service: SlaService
-    now: MovableNow
-    events: Collector
-    http: httpx.AsyncClient
-    bootstrap: str
-
-    async def produce(self, topic: str, *envelopes: Envelope) -> None:
-        await produce_envelopes(self.bootstrap, topic, list(envelopes))
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def sla(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Running]:
     """The service's consumer, relay and timer running in this loop for the whole module."""
     config_dir = write_config(tmp_path_factory.mktemp("sla-config"), escalation=ESCALATION)
-    group = f"sla-test-{uuid.uuid4().hex[:8]}"
-    settings = SlaMonitorSettings(
-        **infra.settings(config_dir=config_dir).model_dump(exclude={"outbox"}),
-        outbox=OutboxSettings(poll_seconds=0.2),
-        sla=SlaSettings(tick_seconds=0.1, consumer_group=group),
-    )
-    await migrate(settings=settings.database, schema=SCHEMA, script_location=MIGRATIONS)
-    await start_group_at_end(infra.bootstrap_servers, group, list(CONSUMED_TOPICS))
-    now = MovableNow()
-    service = build_service(settings, now=now)
-    events = Collector(
-        infra.bootstrap_servers, [topics.SLA, topics.ALERT_REQUESTS, topics.HANDOFF_ACTIONS]
-    )
-    await events.start()
-    await service.infra.producer.start()
-    tasks = [asyncio.create_task(w.run()) for w in service.infra.workers]
-    transport = httpx.ASGITransport(app=service.app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://sla") as http:
-        yield Running(service, now, events, http, infra.bootstrap_servers)
-    for worker in service.infra.workers:
-        worker.stop()
-    await asyncio.gather(*tasks)
-    await service.infra.producer.stop()
-    await service.infra.engine.dispose()
-    await events.stop()
+    async with running_sla(infra, config_dir) as running:
+        yield running
 
 
 def ids() -> tuple[str, str]:

@@ -1,7 +1,8 @@
 """Helpers the SLA monitor's integration tests share (no tests here).
 
 A test configuration whose rep works around the clock, an event collector that sees what the
-service publishes from the moment it starts, and builders of the events the service consumes.
+service publishes from the moment it starts, builders of the events the service consumes, and
+the service itself running in the test's loop with a clock the tests move forward.
 """
 
 from __future__ import annotations
@@ -9,14 +10,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import holidays
+import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from conftest import Infra
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from tandem_shared.envelope import Envelope
+from kafka_tools import produce_envelopes, start_group_at_end
+from tandem_shared import topics
+from tandem_shared.db import migrate
+from tandem_shared.envelope import Envelope, utcnow
 from tandem_shared.events import (
     ActivityKind,
     ActivityLogged,
@@ -27,6 +38,9 @@ from tandem_shared.events import (
     Signal,
     Tier,
 )
+from tandem_shared.settings import OutboxSettings
+from tandem_sla_monitor.main import CONSUMED_TOPICS, MIGRATIONS, SCHEMA, SlaService, build_service
+from tandem_sla_monitor.settings import SlaMonitorSettings, SlaSettings
 
 REP = "rita.rep"
 REP_CRM_ID = "hs-owner-rita"
@@ -119,6 +133,77 @@ def activity(*, account_key: str, occurred_at: datetime, actor_id: str = REP_CRM
     )
 
 
+class MovableNow:
+    """Wall-clock time plus an offset the tests move forward."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def __call__(self) -> datetime:
+        return utcnow() + self.offset
+
+    def advance(self, **delta: float) -> datetime:
+        self.offset += timedelta(**delta)
+        return self()
+
+
+@dataclass
+class Running:
+    """The SLA monitor running in the test's loop, what it published, and its HTTP API."""
+
+    service: SlaService
+    now: MovableNow
+    events: Collector
+    http: httpx.AsyncClient
+    bootstrap: str
+
+    async def produce(self, topic: str, *envelopes: Envelope) -> None:
+        await produce_envelopes(self.bootstrap, topic, list(envelopes))
+
+
+@contextlib.asynccontextmanager
+async def running_sla(infra: Infra, config_dir: Path) -> AsyncIterator[Running]:
+    """Run the service's consumer, relay and timer in this loop until the block ends."""
+    group = f"sla-test-{uuid.uuid4().hex[:8]}"
+    settings = SlaMonitorSettings(
+        **infra.settings(config_dir=config_dir).model_dump(exclude={"outbox"}),
+        outbox=OutboxSettings(poll_seconds=0.2),
+        sla=SlaSettings(tick_seconds=0.1, consumer_group=group),
+    )
+    await migrate(settings=settings.database, schema=SCHEMA, script_location=MIGRATIONS)
+    await start_group_at_end(infra.bootstrap_servers, group, list(CONSUMED_TOPICS))
+    now = MovableNow()
+    service = build_service(settings, now=now)
+    events = Collector(
+        infra.bootstrap_servers, [topics.SLA, topics.ALERT_REQUESTS, topics.HANDOFF_ACTIONS]
+    )
+    await events.start()
+    await service.infra.producer.start()
+    tasks = [asyncio.create_task(w.run()) for w in service.infra.workers]
+    transport = httpx.ASGITransport(app=service.app)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://sla") as http:
+            yield Running(service, now, events, http, infra.bootstrap_servers)
+    finally:
+        for worker in service.infra.workers:
+            worker.stop()
+        await asyncio.gather(*tasks)
+        await service.infra.producer.stop()
+        await service.infra.engine.dispose()
+        await events.stop()
+
+
+def recorded_spans() -> InMemorySpanExporter:
+    """Record the spans of this process in memory (an SDK tracer provider, as services run)."""
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        provider = TracerProvider()
+        trace.set_tracer_provider(provider)  # once per process: later calls would be ignored
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return exporter
+
+
 class Collector:
     """Collects the envelopes published on some topics after it started, with arrival times."""
 
@@ -126,6 +211,7 @@ class Collector:
         self._bootstrap = bootstrap
         self._topics = topics
         self.received: list[tuple[str, Envelope]] = []
+        self.headers: dict[str, dict[str, str]] = {}  # by envelope id
         self._task: asyncio.Task[None] | None = None
         self._consumer: AIOKafkaConsumer | None = None
 
@@ -155,10 +241,10 @@ class Collector:
     async def _collect(self, consumer: AIOKafkaConsumer) -> None:
         while True:
             batch = await consumer.getmany(timeout_ms=100)
-            for records in batch.values():
-                self.received.extend(
-                    (r.topic, Envelope.from_bytes(r.value or b"")) for r in records
-                )
+            for record in (r for records in batch.values() for r in records):
+                envelope = Envelope.from_bytes(record.value or b"")
+                self.received.append((record.topic, envelope))
+                self.headers[envelope.id] = {k: v.decode() for k, v in record.headers}
 
     def of(self, handoff_id: str, type_: EventType | None = None) -> list[Envelope]:
         """Return what was received about one handoff (of one type)."""
