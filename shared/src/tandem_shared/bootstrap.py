@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
@@ -83,6 +83,30 @@ async def run(infra: Infra, app: FastAPI) -> None:
         await serve(
             app, host=infra.settings.http.host, port=infra.settings.http.port, workers=infra.workers
         )
+
+
+class BuiltService(Protocol):
+    """A wired service: its clients and workers, and its HTTP app."""
+
+    infra: Infra
+    app: FastAPI
+
+
+S = TypeVar("S", bound=Settings)
+
+
+def serve_built(
+    settings_type: type[S], build: Callable[[S], BuiltService]
+) -> Callable[[Settings], Coroutine[Any, Any, None]]:
+    """Return a `serve` that checks the settings' type, builds the service and runs it."""
+
+    async def serve_fn(settings: Settings) -> None:
+        if not isinstance(settings, settings_type):
+            raise TypeError(f"{settings.service} runs with {settings_type.__name__}")
+        service = build(settings)
+        await run(service.infra, service.app)
+
+    return serve_fn
 
 
 def cli(

@@ -18,10 +18,9 @@ from tandem_alerts.handlers import make_on_alert_requested
 from tandem_alerts.interactions import interactions_router
 from tandem_alerts.settings import AlertsSettings
 from tandem_shared import topics
-from tandem_shared.bootstrap import Infra, build_infra, cli, run
+from tandem_shared.bootstrap import Infra, build_infra, cli, serve_built
 from tandem_shared.directory import load_directory
 from tandem_shared.envelope import utcnow
-from tandem_shared.settings import Settings
 from tandem_shared.topics import ALERT_REQUESTS, ALERTS_GROUP
 
 SCHEMA = "alerts"
@@ -98,12 +97,7 @@ def build_senders(settings: AlertsSettings) -> Senders:
     return Senders(slack=slack, email=email, log=LogSink())
 
 
-async def serve(settings: Settings) -> None:
-    """Build the service and run it until a stop signal."""
-    if not isinstance(settings, AlertsSettings):
-        raise TypeError("the Alerts service runs with AlertsSettings")
-    service = build_service(settings)
-    await run(service.infra, service.app)
+serve = serve_built(AlertsSettings, build_service)
 
 
 def main() -> None:

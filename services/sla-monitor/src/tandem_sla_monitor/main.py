@@ -10,9 +10,8 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from tandem_shared import topics
-from tandem_shared.bootstrap import Infra, build_infra, cli, run
+from tandem_shared.bootstrap import Infra, build_infra, cli, serve_built
 from tandem_shared.envelope import utcnow
-from tandem_shared.settings import Settings
 from tandem_sla_monitor.app import ApiDeps, create_app
 from tandem_sla_monitor.config import load_config
 from tandem_sla_monitor.handlers import SlaHandlers
@@ -58,12 +57,7 @@ def build_service(
     return SlaService(infra=infra, handlers=handlers, timer=timer, app=app)
 
 
-async def serve(settings: Settings) -> None:
-    """Build the service and run it until a stop signal."""
-    if not isinstance(settings, SlaMonitorSettings):
-        raise TypeError("the SLA monitor runs with SlaMonitorSettings")
-    service = build_service(settings)
-    await run(service.infra, service.app)
+serve = serve_built(SlaMonitorSettings, build_service)
 
 
 def main() -> None:
