@@ -10,7 +10,7 @@ from datetime import datetime
 
 from tandem_router.domain.cover import Cover, away_note, find_cover
 from tandem_router.domain.model import RoundRobinState
-from tandem_router.domain.ownership import Ownership
+from tandem_router.domain.ownership import OwnerRole, Ownership
 from tandem_router.domain.round_robin import pick, why_not_now
 from tandem_router.domain.rules import RouteKind, RuleSet
 from tandem_shared.directory import Directory, Person
@@ -52,15 +52,42 @@ def route_handoff(
     """Return the route of a handoff at an account of this tier, by the rule set's tier path."""
     tier_rule = rules.tiers[tier]
     rule = f"tier {tier.value} -> {_describe(tier_rule.route)}"
+    ask = _Ask(rule, territory, ownership, rules, roster, exclude)
     if tier_rule.route == "ae":
-        route = _to_ae(rule, territory, ownership, rules, roster, exclude)
+        route = _to_ae(ask)
     elif tier_rule.route == "sdr":
-        route = _to_sdr(rule, territory, ownership, rules, roster, exclude)
+        route = _to_sdr(ask)
     else:
-        route = _to_pool(rule, territory, rules, roster, exclude)
+        route = _to_pool(ask)
     if tier_rule.fyi_ae and route.assignee is not None:
         route = _with_ae_fyi(route, ownership, rules, roster)
     return route
+
+
+@dataclass(frozen=True)
+class _Ask:
+    """One handoff being routed: the tier rule applied and the facts every path reads."""
+
+    rule: str
+    territory: str | None
+    ownership: Ownership
+    rules: RuleSet
+    roster: Roster
+    exclude: Collection[str]
+
+    def blocked(self, role: OwnerRole) -> Route | None:
+        """The route that stops at an open ownership conflict about the role, if there is one."""
+        conflict = self.ownership.conflict(role)
+        if conflict is None:
+            return None
+        return Route(
+            None,
+            self.rule,
+            (),
+            self.roster.round_robin,
+            failure=conflict.reason,
+            blocked_by_conflict=True,
+        )
 
 
 def _describe(route: RouteKind) -> str:
@@ -71,69 +98,46 @@ def _describe(route: RouteKind) -> str:
     }[route]
 
 
-def _to_ae(
-    rule: str,
-    territory: str | None,
-    ownership: Ownership,
-    rules: RuleSet,
-    roster: Roster,
-    exclude: Collection[str],
-) -> Route:
-    conflict = ownership.conflict("ae")
-    if conflict is not None:
-        return Route(
-            None, rule, (), roster.round_robin, failure=conflict.reason, blocked_by_conflict=True
-        )
-    ae = ownership.ae
-    if ae is None or ae.id in exclude:
+def _to_ae(ask: _Ask) -> Route:
+    if (blocked := ask.blocked("ae")) is not None:
+        return blocked
+    ae, roster = ask.ownership.ae, ask.roster
+    if ae is None or ae.id in ask.exclude:
         why = "no AE owns the account" if ae is None else f"{ae.id} asked to hand it on"
-        fallback = _to_sdr(rule, territory, ownership, rules, roster, exclude)
-        return _prefixed(fallback, f"{why}: falling back to the SDR path")
+        return _prefixed(_to_sdr(ask), f"{why}: falling back to the SDR path")
     owns = f"{ae.id} owns the account as its AE"
-    away = away_note(ae, roster.now) if rules.out_of_office_cover else None
+    away = away_note(ae, roster.now) if ask.rules.out_of_office_cover else None
     if away is None:
-        return Route(ae, rule, (owns,), roster.round_robin)
-    cover = _cover(ae, rules, roster, exclude)
+        return Route(ae, ask.rule, (owns,), roster.round_robin)
+    cover = _cover(ae, ask.rules, roster, ask.exclude)
     if cover.person is not None:
-        return Route(cover.person, rule, (owns, f"{away}; {cover.reason}"), roster.round_robin)
-    fallback = _to_sdr(rule, territory, ownership, rules, roster, exclude)
+        return Route(cover.person, ask.rule, (owns, f"{away}; {cover.reason}"), roster.round_robin)
+    fallback = _to_sdr(ask)
     why = f"{away} and {cover.reason}: falling back to the SDR path"
     return replace(fallback, explanation=(owns, why, *fallback.explanation))
 
 
-def _to_sdr(
-    rule: str,
-    territory: str | None,
-    ownership: Ownership,
-    rules: RuleSet,
-    roster: Roster,
-    exclude: Collection[str],
-) -> Route:
-    conflict = ownership.conflict("sdr")
-    if conflict is not None:
-        return Route(
-            None, rule, (), roster.round_robin, failure=conflict.reason, blocked_by_conflict=True
-        )
-    sdr = ownership.sdr
+def _to_sdr(ask: _Ask) -> Route:
+    if (blocked := ask.blocked("sdr")) is not None:
+        return blocked
+    sdr, roster = ask.ownership.sdr, ask.roster
     if sdr is None:
-        return _prefixed(_to_pool(rule, territory, rules, roster, exclude), "no account SDR")
+        return _prefixed(_to_pool(ask), "no account SDR")
     why_not = why_not_now(
         sdr,
         now=roster.now,
         open_handoffs=roster.open_handoffs,
-        enforce_working_hours=rules.enforce_working_hours,
-        exclude=exclude,
+        enforce_working_hours=ask.rules.enforce_working_hours,
+        exclude=ask.exclude,
     )
     if why_not is None:
-        return Route(sdr, rule, (f"{sdr.id} is the account's SDR",), roster.round_robin)
-    fallback = _to_pool(rule, territory, rules, roster, exclude)
-    return _prefixed(fallback, f"account SDR {sdr.id} is {why_not}")
+        return Route(sdr, ask.rule, (f"{sdr.id} is the account's SDR",), roster.round_robin)
+    return _prefixed(_to_pool(ask), f"account SDR {sdr.id} is {why_not}")
 
 
-def _to_pool(
-    rule: str, territory: str | None, rules: RuleSet, roster: Roster, exclude: Collection[str]
-) -> Route:
-    names = [rules.pool_for(territory)]
+def _to_pool(ask: _Ask) -> Route:
+    rules, roster = ask.rules, ask.roster
+    names = [rules.pool_for(ask.territory)]
     if names[0] != rules.default_pool:
         names.append(rules.default_pool)
     notes: list[str] = []
@@ -147,12 +151,12 @@ def _to_pool(
             open_handoffs=roster.open_handoffs,
             now=roster.now,
             enforce_working_hours=rules.enforce_working_hours,
-            exclude=exclude,
+            exclude=ask.exclude,
         )
         notes.append(result.reason)
         if result.person is not None:
-            return Route(result.person, rule, tuple(notes), result.state)
-    return Route(None, rule, tuple(notes), state, failure="; ".join(notes))
+            return Route(result.person, ask.rule, tuple(notes), result.state)
+    return Route(None, ask.rule, tuple(notes), state, failure="; ".join(notes))
 
 
 def _cover(ae: Person, rules: RuleSet, roster: Roster, exclude: Collection[str]) -> Cover:
