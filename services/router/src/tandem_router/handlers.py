@@ -132,41 +132,6 @@ async def record_outcome(
         uow.emit(topics.ALERT_REQUESTS, wrap(alert, EventType.ALERT_REQUESTED, alert.alert_id))
 
 
-async def on_account_upserted(envelope: Envelope, uow: UnitOfWork, config: RouterConfig) -> None:
-    """Take a CRM account change: tier, owners, territory, aliases."""
-    await route_event(envelope, uow, config)
-
-
-async def on_contact_upserted(envelope: Envelope, uow: UnitOfWork, config: RouterConfig) -> None:
-    """Take a CRM contact or lead: a new lead is an inbound handoff."""
-    await route_event(envelope, uow, config)
-
-
-async def on_activity_logged(envelope: Envelope, uow: UnitOfWork, config: RouterConfig) -> None:
-    """Take sales activity: it goes into the handoff context."""
-    await route_event(envelope, uow, config)
-
-
-async def on_engagement_recorded(envelope: Envelope, uow: UnitOfWork, config: RouterConfig) -> None:
-    """Take a marketing engagement: meeting requests, spikes and several contacts hand off."""
-    await route_event(envelope, uow, config)
-
-
-async def on_intent_observed(envelope: Envelope, uow: UnitOfWork, config: RouterConfig) -> None:
-    """Take an intent observation: a surge hands off."""
-    await route_event(envelope, uow, config)
-
-
-async def on_tal_changed(envelope: Envelope, uow: UnitOfWork, config: RouterConfig) -> None:
-    """Take a TAL decision (finalized or removed) from the gateway's workflow."""
-    await route_event(envelope, uow, config)
-
-
-async def on_reassign_requested(envelope: Envelope, uow: UnitOfWork, config: RouterConfig) -> None:
-    """Route a handoff again, to anyone but its previous assignee."""
-    await route_event(envelope, uow, config)
-
-
 async def on_sla_met(envelope: Envelope, uow: UnitOfWork, config: RouterConfig) -> None:
     """Close a handoff once sales touched it: it no longer counts against the rep's capacity."""
     sla = envelope.payload(SlaEvent)
@@ -175,16 +140,17 @@ async def on_sla_met(envelope: Envelope, uow: UnitOfWork, config: RouterConfig) 
     await archive(uow.session, envelope, account_key=sla.account_key)
 
 
+# Every routed event goes through one decision; what each kind contributes to it:
 HANDLERS: dict[str, EventHandler] = {
-    EventType.ACCOUNT_UPSERTED: on_account_upserted,
-    EventType.CONTACT_UPSERTED: on_contact_upserted,
-    EventType.LEAD_UPSERTED: on_contact_upserted,
-    EventType.ACTIVITY_LOGGED: on_activity_logged,
-    EventType.ENGAGEMENT_RECORDED: on_engagement_recorded,
-    EventType.INTENT_OBSERVED: on_intent_observed,
-    EventType.TAL_FINALIZED: on_tal_changed,
-    EventType.TAL_REMOVED: on_tal_changed,
-    EventType.HANDOFF_REASSIGN_REQUESTED: on_reassign_requested,
+    EventType.ACCOUNT_UPSERTED: route_event,  # tier, owners, territory, aliases
+    EventType.CONTACT_UPSERTED: route_event,  # a new contact or lead is an inbound handoff
+    EventType.LEAD_UPSERTED: route_event,
+    EventType.ACTIVITY_LOGGED: route_event,  # sales activity goes into the handoff context
+    EventType.ENGAGEMENT_RECORDED: route_event,  # meeting requests, spikes, several contacts
+    EventType.INTENT_OBSERVED: route_event,  # a surge hands off
+    EventType.TAL_FINALIZED: route_event,  # the gateway's TAL workflow decisions
+    EventType.TAL_REMOVED: route_event,
+    EventType.HANDOFF_REASSIGN_REQUESTED: route_event,  # to anyone but the previous assignee
     EventType.SLA_MET: on_sla_met,
 }
 
