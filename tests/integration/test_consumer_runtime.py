@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import inspect
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import pytest
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
+from aiokafka.structs import ConsumerRecord
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from kafka_tools import create_topic, produce, produce_envelopes, read_all
@@ -39,6 +42,9 @@ class Db:
         async with self.engine.connect() as conn:
             return list((await conn.execute(sa.select(side_effects.c.event_id))).scalars())
 
+    async def has(self, count: int) -> bool:
+        return len(await self.effects()) >= count
+
 
 @pytest.fixture
 async def db(infra, unique) -> AsyncIterator[Db]:  # type: ignore[no-untyped-def]
@@ -61,11 +67,32 @@ async def producer(kafka_settings: KafkaSettings) -> AsyncIterator[AIOKafkaProdu
     await p.stop()
 
 
-async def wait_caught_up(loop: ConsumerLoop, topic: str, timeout: float = 30.0) -> None:
-    """Wait until the loop holds the topic's partitions and has polled to their end."""
+async def until(check: Callable[[], object], *, timeout: float = 30.0, every: float = 0.05) -> None:
+    """Poll `check` (plain or async) until it returns something truthy."""
     async with asyncio.timeout(timeout):
-        while not loop.caught_up():
-            await asyncio.sleep(0.05)
+        while True:
+            done = check()
+            if inspect.isawaitable(done):
+                done = await done
+            if done:
+                return
+            await asyncio.sleep(every)
+
+
+async def ready(runtime: Runtime) -> bool:
+    return await runtime.readiness() == []
+
+
+@asynccontextmanager
+async def running(*loops: ConsumerLoop) -> AsyncIterator[list[asyncio.Task[None]]]:
+    """Run the loops through the block, then stop them and wait until they return."""
+    tasks = [asyncio.create_task(loop.run()) for loop in loops]
+    try:
+        yield tasks
+    finally:
+        for loop in loops:
+            loop.stop()
+        await asyncio.gather(*tasks)
 
 
 @dataclass
@@ -77,6 +104,13 @@ class Lane:
     db: Db
     producer: AIOKafkaProducer
     settings: KafkaSettings
+    bootstrap: str
+
+    async def publish(self, batch: list[Envelope]) -> None:
+        await produce_envelopes(self.bootstrap, self.topic, batch)
+
+    async def dead_letters(self, expect: int) -> list[ConsumerRecord[bytes, bytes]]:
+        return await read_all(self.bootstrap, dead_letter_topic(self.group), expect=expect)
 
     def loop(
         self,
@@ -104,7 +138,7 @@ def new_lane(infra, unique, db, producer, kafka_settings):  # type: ignore[no-un
         await create_topic(infra.bootstrap_servers, topic, partitions=partitions)
         if dead_letters:
             await create_topic(infra.bootstrap_servers, dead_letter_topic(group), partitions=1)
-        return Lane(topic, group, db, producer, kafka_settings)
+        return Lane(topic, group, db, producer, kafka_settings, infra.bootstrap_servers)
 
     return make
 
@@ -127,28 +161,17 @@ async def record_effect(envelope: Envelope, uow: UnitOfWork) -> None:
 
 
 async def run_until(loop: ConsumerLoop, db: Db, count: int, timeout: float = 30.0) -> None:
-    task = asyncio.create_task(loop.run())
-    try:
-        async with asyncio.timeout(timeout):
-            while len(await db.effects()) < count:
-                await asyncio.sleep(0.05)
-    finally:
-        loop.stop()
-        await task
+    async with running(loop):
+        await until(lambda: db.has(count), timeout=timeout)
 
 
 async def test_failing_message_goes_to_dead_letter_topic_and_the_rest_are_processed(
-    infra,
-    new_lane,
-    unique,
-    db,
-    producer,
-    kafka_settings,  # type: ignore[no-untyped-def]
-) -> None:
+    new_lane, unique, db, kafka_settings
+) -> None:  # type: ignore[no-untyped-def]
     lane = await new_lane("dlq", partitions=1, dead_letters=True)
-    topic, group = lane.topic, lane.group
+    topic = lane.topic
     batch = events(5, unique)
-    await produce_envelopes(infra.bootstrap_servers, topic, batch)
+    await lane.publish(batch)
 
     async def handler(envelope: Envelope, uow: UnitOfWork) -> None:
         if envelope.data["n"] == 2:
@@ -159,7 +182,7 @@ async def test_failing_message_goes_to_dead_letter_topic_and_the_rest_are_proces
     await run_until(loop, db, 4)
 
     assert sorted(await db.effects()) == sorted(e.id for e in batch if e.data["n"] != 2)
-    dead = await read_all(infra.bootstrap_servers, dead_letter_topic(group), expect=1)
+    dead = await lane.dead_letters(expect=1)
     assert len(dead) == 1
     headers = dict(dead[0].headers)
     assert Envelope.from_bytes(dead[0].value).id == f"{unique}-2"
@@ -168,23 +191,13 @@ async def test_failing_message_goes_to_dead_letter_topic_and_the_rest_are_proces
     assert headers["dlq.attempts"] == str(kafka_settings.max_attempts).encode()
 
 
-async def test_undecodable_message_is_dead_lettered_without_retries(
-    infra,
-    new_lane,
-    unique,
-    db,
-    producer,
-    kafka_settings,  # type: ignore[no-untyped-def]
-) -> None:
+async def test_undecodable_message_is_dead_lettered_without_retries(new_lane, unique, db) -> None:  # type: ignore[no-untyped-def]
     lane = await new_lane("poison", partitions=1, dead_letters=True)
-    topic, group = lane.topic, lane.group
     good = events(1, unique)[0]
-    await produce(
-        infra.bootstrap_servers, topic, [(b"k", b"{not json"), (good.key, good.to_bytes())]
-    )
+    await produce(lane.bootstrap, lane.topic, [(b"k", b"{not json"), (good.key, good.to_bytes())])
     loop = lane.loop(record_effect)
     await run_until(loop, db, 1)
-    dead = await read_all(infra.bootstrap_servers, dead_letter_topic(group), expect=1)
+    dead = await lane.dead_letters(expect=1)
     assert [r.value for r in dead] == [b"{not json"]
     assert dict(dead[0].headers)["dlq.reason"].startswith(b"undecodable")
     assert dict(dead[0].headers)["dlq.attempts"] == b"0"
@@ -198,17 +211,11 @@ class CrashBeforeOffsetCommit(ConsumerLoop):
 
 
 async def test_crash_after_db_commit_before_offset_commit_causes_no_second_effect(
-    infra,
-    new_lane,
-    unique,
-    db,
-    producer,
-    kafka_settings,  # type: ignore[no-untyped-def]
-) -> None:
+    new_lane, unique, db
+) -> None:  # type: ignore[no-untyped-def]
     lane = await new_lane("crash")
-    topic = lane.topic
     batch = events(30, unique)
-    await produce_envelopes(infra.bootstrap_servers, topic, batch)
+    await lane.publish(batch)
 
     crashing = lane.loop(record_effect, cls=CrashBeforeOffsetCommit)
     await run_until(crashing, db, 30)
@@ -220,36 +227,22 @@ async def test_crash_after_db_commit_before_offset_commit_causes_no_second_effec
         await record_effect(envelope, uow)
 
     restarted = lane.loop(counting)
-    task = asyncio.create_task(restarted.run())
-    await wait_caught_up(restarted, topic)
-    restarted.stop()
-    await task
+    async with running(restarted):
+        # Until the loop holds the topic's partitions and has polled to their end.
+        await until(restarted.caught_up)
     effects = await db.effects()
     # ...and the inbox keeps the handler from running twice for any of them.
     assert sorted(effects) == sorted(e.id for e in batch)
     assert seen == []
 
 
-async def test_stop_under_load_loses_nothing_and_duplicates_nothing(
-    infra,
-    new_lane,
-    unique,
-    db,
-    producer,
-    kafka_settings,  # type: ignore[no-untyped-def]
-) -> None:
+async def test_stop_under_load_loses_nothing_and_duplicates_nothing(new_lane, unique, db) -> None:  # type: ignore[no-untyped-def]
     lane = await new_lane("stop")
-    topic = lane.topic
-    batch = events(600, unique)
-    await produce_envelopes(infra.bootstrap_servers, topic, batch)
+    await lane.publish(events(600, unique))
 
     first = lane.loop(record_effect)
-    task = asyncio.create_task(first.run())
-    async with asyncio.timeout(15):
-        while len(await db.effects()) < 100:
-            await asyncio.sleep(0.01)
-    first.stop()  # what SIGTERM does in a service
-    await task
+    async with running(first):  # leaving the block stops it, as SIGTERM does in a service
+        await until(lambda: db.has(100), timeout=15, every=0.01)
     stopped_at = len(await db.effects())
     assert stopped_at < 600, "the stop should land mid-stream for this test to mean anything"
 
@@ -261,15 +254,9 @@ async def test_stop_under_load_loses_nothing_and_duplicates_nothing(
 
 
 async def test_a_stalled_consumer_fails_readiness(
-    infra,
-    new_lane,
-    unique,
-    db,
-    producer,
-    kafka_settings,  # type: ignore[no-untyped-def]
-) -> None:
+    new_lane, unique, db, producer, kafka_settings
+) -> None:  # type: ignore[no-untyped-def]
     lane = await new_lane("stall", partitions=1)
-    topic = lane.topic
     release = asyncio.Event()
 
     async def stuck(envelope: Envelope, uow: UnitOfWork) -> None:
@@ -278,35 +265,22 @@ async def test_a_stalled_consumer_fails_readiness(
     settings = kafka_settings.model_copy(update={"stall_seconds": 1.0})
     loop = lane.loop(stuck, settings=settings)
     runtime = Runtime(engine=db.engine, producer=producer, workers=[loop])
-    task = asyncio.create_task(loop.run())
-    try:
-        async with asyncio.timeout(20):
-            while not loop.assigned:
-                await asyncio.sleep(0.05)
-        assert await runtime.readiness() == []
-        await produce_envelopes(infra.bootstrap_servers, topic, events(1, unique))
-        async with asyncio.timeout(20):
-            while not await runtime.readiness():
-                await asyncio.sleep(0.1)
-        assert await runtime.readiness() == ["ConsumerLoop stalled"]
-        release.set()  # the dependency answers again: the loop polls and readiness recovers
-        async with asyncio.timeout(20):
-            while await runtime.readiness():
-                await asyncio.sleep(0.1)
-    finally:
-        release.set()
-        loop.stop()
-        await task
+    async with running(loop):
+        try:
+            await until(lambda: loop.assigned, timeout=20)
+            assert await runtime.readiness() == []
+            await lane.publish(events(1, unique))
+            await until(runtime.readiness, timeout=20, every=0.1)
+            assert await runtime.readiness() == ["ConsumerLoop stalled"]
+            release.set()  # the dependency answers again: the loop polls and readiness recovers
+            await until(lambda: ready(runtime), timeout=20, every=0.1)
+        finally:
+            release.set()  # before the loop is stopped, which waits for the hung handler
 
 
 async def test_dead_letters_can_be_listed_and_redriven_once(
-    infra,
-    new_lane,
-    unique,
-    db,
-    producer,
-    kafka_settings,  # type: ignore[no-untyped-def]
-) -> None:
+    new_lane, unique, db, kafka_settings
+) -> None:  # type: ignore[no-untyped-def]
     lane = await new_lane("redrive", partitions=1, dead_letters=True)
     topic, group = lane.topic, lane.group
     broken = True
@@ -316,23 +290,20 @@ async def test_dead_letters_can_be_listed_and_redriven_once(
             raise RuntimeError("dependency down")
         await record_effect(envelope, uow)
 
-    await produce_envelopes(infra.bootstrap_servers, topic, events(2, unique))
-    loop = lane.loop(flaky)
-    task = asyncio.create_task(loop.run())
-    async with asyncio.timeout(30):
-        while len(await list_dead_letters(kafka_settings, group)) < 2:
-            await asyncio.sleep(0.1)
-    lines = await list_dead_letters(kafka_settings, group)
-    assert all(f"from {topic}[0]" in line and "dependency down" in line for line in lines)
+    async def both_dead_lettered() -> bool:
+        return len(await list_dead_letters(kafka_settings, group)) >= 2
 
-    broken = False  # the dependency is back: redrive
-    assert await redrive(kafka_settings, group) == 2
-    assert await redrive(kafka_settings, group) == 0  # already redriven
-    async with asyncio.timeout(30):
-        while len(await db.effects()) < 2:
-            await asyncio.sleep(0.1)
-    loop.stop()
-    await task
+    await lane.publish(events(2, unique))
+    loop = lane.loop(flaky)
+    async with running(loop):
+        await until(both_dead_lettered, every=0.1)
+        lines = await list_dead_letters(kafka_settings, group)
+        assert all(f"from {topic}[0]" in line and "dependency down" in line for line in lines)
+
+        broken = False  # the dependency is back: redrive
+        assert await redrive(kafka_settings, group) == 2
+        assert await redrive(kafka_settings, group) == 0  # already redriven
+        await until(lambda: db.has(2), every=0.1)
     assert sorted(await db.effects()) == [f"{unique}-0", f"{unique}-1"]
 
 
@@ -341,23 +312,12 @@ async def test_a_consumer_without_partitions_is_not_ready(db, new_lane, producer
     first, spare = lane.loop(record_effect), lane.loop(record_effect)
     runtimes = [Runtime(engine=db.engine, producer=producer, workers=[w]) for w in (first, spare)]
     assert await runtimes[0].readiness() == ["ConsumerLoop has no partition assigned"]  # joining
-    tasks = [asyncio.create_task(first.run())]
-    try:
-        async with asyncio.timeout(20):
-            while not first.assigned:
-                await asyncio.sleep(0.05)
-        tasks.append(asyncio.create_task(spare.run()))
-        # Through the spare's join the one partition stays with one member: the first.
-        async with asyncio.timeout(20):
-            while await runtimes[0].readiness():
-                await asyncio.sleep(0.1)
-        assert await runtimes[1].readiness() == ["ConsumerLoop has no partition assigned"]
-        first.stop()  # its partition moves to the spare, which becomes ready
-        await tasks[0]
-        async with asyncio.timeout(30):
-            while await runtimes[1].readiness():
-                await asyncio.sleep(0.1)
-    finally:
-        first.stop()
-        spare.stop()
-        await asyncio.gather(*tasks)
+    async with running(first) as first_task:
+        await until(lambda: first.assigned, timeout=20)
+        async with running(spare):
+            # Through the spare's join the one partition stays with one member: the first.
+            await until(lambda: ready(runtimes[0]), timeout=20, every=0.1)
+            assert await runtimes[1].readiness() == ["ConsumerLoop has no partition assigned"]
+            first.stop()  # its partition moves to the spare, which becomes ready
+            await first_task[0]
+            await until(lambda: ready(runtimes[1]), every=0.1)
