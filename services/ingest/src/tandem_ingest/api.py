@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
@@ -13,6 +15,7 @@ import orjson
 from fastapi import APIRouter, Request, Response
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.pool import QueuePool
 
 from tandem_ingest import handlers
 from tandem_ingest.domain.deliveries import Delivery, accepted_content_types, accepts_content_type
@@ -65,9 +68,18 @@ class IngestContext:
     options: IngestOptions
     # A webhook is one statement: an autocommit engine saves the BEGIN/COMMIT round trips.
     webhook_engine: AsyncEngine | None = None
+    # As many as the engine's connections: requests beyond them queue here in arrival order.
+    # SQLAlchemy's pool hands a returned connection to whoever asks first, so under a burst a
+    # waiting request could be overtaken again and again, which made the latency tail.
+    webhook_slots: asyncio.Semaphore | None = None  # by default one per pooled connection
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     monotonic: Callable[[], float] = time.monotonic
     buckets: dict[str, TokenBucket] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        pool = self.webhook_engine.pool if self.webhook_engine is not None else None
+        if self.webhook_slots is None and isinstance(pool, QueuePool):
+            self.webhook_slots = asyncio.Semaphore(pool.size())
 
     def wait_for_token(self, source: Source) -> float:
         """Take a request token of the source; return 0 or the seconds to wait."""
@@ -226,7 +238,10 @@ def ingest_router(ctx: IngestContext) -> APIRouter:
             received_at = ctx.clock()
             engine = ctx.webhook_engine
             # begin() commits on exit; on an autocommit engine the statement has committed already.
-            async with engine.begin() if engine else ctx.sessions.begin() as db:
+            async with (
+                ctx.webhook_slots or contextlib.nullcontext(),
+                engine.begin() if engine else ctx.sessions.begin() as db,
+            ):
                 receipt = await handlers.receive_webhook(
                     db,
                     source=source,
