@@ -10,7 +10,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from tandem_shared.envelope import Envelope
-from tandem_shared.outbox import outbox_row
+from tandem_shared.outbox import outbox_row, outbox_rows
 from tandem_shared.telemetry import context_from, current_traceparent, instrument_app, links_to
 
 _tracer = TracerProvider().get_tracer(__name__)
@@ -27,6 +27,18 @@ def test_an_outbox_row_carries_the_trace_it_was_written_in() -> None:
     version, trace_id, parent_id, _ = row["headers"]["traceparent"].split("-")
     assert (version, trace_id, parent_id) == ("00", f"{ctx.trace_id:032x}", f"{ctx.span_id:016x}")
     assert row["headers"]["ce_type"] == "test.event"
+
+
+def test_a_requests_outbox_rows_all_carry_its_trace_and_their_own_topic_and_type() -> None:
+    envelopes = [_envelope(), Envelope(type="other.event", source="/test", subject="b.com")]
+    with _tracer.start_as_current_span("handler"):
+        expected = current_traceparent()["traceparent"]
+        rows = outbox_rows(zip(["tandem.a", "tandem.b"], envelopes, strict=True))
+    assert [row["topic"] for row in rows] == ["tandem.a", "tandem.b"]
+    assert [row["headers"]["ce_type"] for row in rows] == ["test.event", "other.event"]
+    assert {row["headers"]["traceparent"] for row in rows} == {expected}
+    assert [row["value"] for row in rows] == [e.to_bytes() for e in envelopes]
+    assert outbox_rows([]) == []
 
 
 def test_an_outbox_row_outside_any_span_has_no_trace_headers() -> None:

@@ -6,6 +6,7 @@ leaves the service exactly when its state change committed (at least once, never
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -75,13 +76,24 @@ def outbox_row(
     topic: str, envelope: Envelope, headers: dict[str, str] | None = None
 ) -> dict[str, Any]:
     """Return the outbox row that publishes `envelope` on `topic`, in the current trace."""
+    return _row(topic, envelope, {**current_traceparent(), **(headers or {})})
+
+
+def outbox_rows(events: Iterable[tuple[str, Envelope]]) -> list[dict[str, Any]]:
+    """Return the outbox rows that publish (topic, envelope) pairs, all in the current trace."""
+    # One trace-context lookup for a whole request's rows: they all share its span.
+    carrier = current_traceparent()
+    return [_row(topic, envelope, carrier) for topic, envelope in events]
+
+
+def _row(topic: str, envelope: Envelope, headers: dict[str, str]) -> dict[str, Any]:
     # The relay publishes later, outside this span: the row keeps the W3C context for Kafka.
     return {
         "event_id": envelope.id,
         "topic": topic,
         "key": envelope.key,
         "value": envelope.to_bytes(),
-        "headers": {"ce_type": envelope.type, **current_traceparent(), **(headers or {})},
+        "headers": {"ce_type": envelope.type, **headers},
     }
 
 

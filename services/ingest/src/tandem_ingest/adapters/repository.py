@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from tandem_ingest.adapters.tables import dedupe_keys, raw_payload_chunks, raw_payloads
 from tandem_ingest.domain.normalized import NormalizedEvent
-from tandem_shared.outbox import outbox_row
+from tandem_shared.outbox import outbox_rows
 
 Executor = AsyncSession | AsyncConnection  # the webhook path takes either
 
@@ -201,7 +201,7 @@ def _claim_params(
     events: Sequence[NormalizedEvent], *, payload_id: uuid.UUID, every: bool
 ) -> dict[str, Any]:
     unique = {(event.source, event.dedupe_key): event for event in events}
-    rows = [outbox_row(event.topic, event.to_envelope()) for event in unique.values()]
+    rows = outbox_rows((event.topic, event.to_envelope()) for event in unique.values())
     return {
         "sources": [source for source, _ in unique],
         "dedupe_keys": [key for _, key in unique],
