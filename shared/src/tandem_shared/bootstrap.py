@@ -36,7 +36,14 @@ class Infra:
     relay: OutboxRelay
     workers: list[Worker] = field(default_factory=list)
 
-    def consumer(self, *, group: str, topics: Sequence[str], handler: Handler) -> ConsumerLoop:
+    def consumer(
+        self,
+        *,
+        group: str,
+        topics: Sequence[str],
+        handler: Handler,
+        dead_letter_group: str | None = None,
+    ) -> ConsumerLoop:
         """Create a consumer loop of this service and register it as a worker."""
         loop = ConsumerLoop(
             group=group,
@@ -45,6 +52,7 @@ class Infra:
             sessions=self.sessions,
             producer=self.producer,
             settings=self.settings.kafka,
+            dead_letter_group=dead_letter_group,
         )
         self.workers.append(loop)
         return loop

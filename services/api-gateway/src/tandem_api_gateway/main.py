@@ -43,19 +43,14 @@ def load_people(settings: Settings) -> Directory | None:
 
 def add_projections(infra: Infra, *, group: str = topics.GATEWAY_GROUP) -> ConsumerLoop:
     """Register the consumer that projects every data topic into the read models."""
-    # Built here rather than by infra.consumer: whatever the group (a rebuild's fresh one),
-    # dead letters go to the gateway's one DLQ topic, the one `dlq` reads and deploys create.
-    loop = ConsumerLoop(
+    # Whatever the group (a rebuild's fresh one), dead letters go to the gateway's one DLQ
+    # topic, the one `dlq` reads and deploys create.
+    return infra.consumer(
         group=group,
         topics=PROJECTED_TOPICS,
         handler=Projector(directory=load_people(infra.settings)),
-        sessions=infra.sessions,
-        producer=infra.producer,
-        settings=infra.settings.kafka,
         dead_letter_group=topics.GATEWAY_GROUP,
     )
-    infra.workers.append(loop)
-    return loop
 
 
 async def seed_demo_keys(
