@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tandem_api_gateway.adapters import projection_store as store
-from tandem_api_gateway.adapters.tables import accounts, alerts
+from tandem_api_gateway.adapters.tables import alerts
 from tandem_api_gateway.domain import timeline as tl
 from tandem_shared import events as ev
 from tandem_shared.envelope import Envelope
@@ -36,12 +36,10 @@ async def on_alert_requested(envelope: Envelope, session: AsyncSession) -> None:
     }
     await store.update_row(session, alerts, key=key, values=values)
     if event.account_key:
-        await store.lock_row(session, accounts, key={"account_key": event.account_key})
+        await store.lock_account(session, event.account_key)
         entry = tl.from_alert(event)
         await store.add_timeline_entry(session, account_key=event.account_key, entry=entry)
-    await store.notify_feed(
-        session, {"kind": "alert", "id": event.alert_id, "account_key": event.account_key}
-    )
+    await store.notify_change(session, "alert", event.alert_id, event.account_key)
 
 
 async def on_alert_delivered(envelope: Envelope, session: AsyncSession) -> None:
@@ -88,6 +86,4 @@ async def _delivery(
     key = {"alert_id": alert_id}
     row = await store.lock_row(session, alerts, key=key, defaults={"sort_at": at})
     await store.record_delivery(session, {"alert_id": alert_id, **values})
-    await store.notify_feed(
-        session, {"kind": "alert", "id": alert_id, "account_key": row["account_key"]}
-    )
+    await store.notify_change(session, "alert", alert_id, row["account_key"])

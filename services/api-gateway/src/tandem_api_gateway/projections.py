@@ -88,7 +88,7 @@ class Projector:
         key = event.account_key or envelope.subject
         if key is None:
             return
-        row = await _lock_account(session, key)
+        row = await store.lock_account(session, key)
         values: dict[str, Any] = {
             "name": event.name,
             "tier": event.tier.value if event.tier else None,
@@ -154,7 +154,7 @@ class Projector:
         entry = tl.from_activity(event)
         if not await store.add_timeline_entry(session, account_key=key, entry=entry):
             return
-        row = await _lock_account(session, key)
+        row = await store.lock_account(session, key)
         last = _latest(row["last_sales_activity_at"], event.occurred_at)
         await _update_account(session, key, row, event.occurred_at, last_sales_activity_at=last)
 
@@ -169,7 +169,7 @@ class Projector:
         entry = tl.from_engagement(event)
         if not await store.add_timeline_entry(session, account_key=key, entry=entry):
             return  # the same engagement under another envelope id counts once
-        row = await _lock_account(session, key)
+        row = await store.lock_account(session, key)
         await _update_account(
             session,
             key,
@@ -188,7 +188,7 @@ class Projector:
         event = envelope.payload(ev.IntentObserved)
         entry = tl.from_intent(event, event_id=envelope.id)
         await store.add_timeline_entry(session, account_key=event.account_key, entry=entry)
-        row = await _lock_account(session, event.account_key)
+        row = await store.lock_account(session, event.account_key)
         intent = dict(row["intent"])
         seen = intent.get(event.topic)
         if seen is None or datetime.fromisoformat(seen["observed_at"]) <= event.observed_at:
@@ -212,7 +212,7 @@ class Projector:
     async def on_tal_finalized(self, envelope: Envelope, session: AsyncSession) -> None:
         """Put the account on the TAL at its agreed tier with its owners."""
         event = envelope.payload(ev.TalFinalized)
-        row = await _lock_account(session, event.account_key)
+        row = await store.lock_account(session, event.account_key)
         owners = {
             "ae_id": event.ae_id,
             "sdr_id": event.sdr_id,
@@ -234,7 +234,7 @@ class Projector:
     async def on_tal_removed(self, envelope: Envelope, session: AsyncSession) -> None:
         """Take the account off the TAL."""
         event = envelope.payload(ev.TalRemoved)
-        row = await _lock_account(session, event.account_key)
+        row = await store.lock_account(session, event.account_key)
         await _update_account(
             session, event.account_key, row, event.removed_at, in_tal=False, tal_status=TAL_REMOVED
         )
@@ -267,10 +267,10 @@ class Projector:
         if row["decided_at"] is None or row["decided_at"] <= event.decided_at:
             await store.update_row(session, handoffs, key=key, values=values)
         if event.account_key:
-            await _lock_account(session, event.account_key)
+            await store.lock_account(session, event.account_key)
             entry = tl.from_routing(event)
             await store.add_timeline_entry(session, account_key=event.account_key, entry=entry)
-        await _notify(session, "handoff", event.handoff_id, event.account_key)
+        await store.notify_change(session, "handoff", event.handoff_id, event.account_key)
 
     async def on_routing_note(self, envelope: Envelope, session: AsyncSession) -> None:
         """Put a routing conflict or a reassignment request on the account's timeline."""
@@ -278,7 +278,7 @@ class Projector:
         assert isinstance(event, ev.RoutingConflict | ev.HandoffReassignRequested)
         key = event.account_key or envelope.subject
         if key:
-            await _lock_account(session, key)
+            await store.lock_account(session, key)
             entry = tl.from_routing_note(event, event_id=envelope.id)
             await store.add_timeline_entry(session, account_key=key, entry=entry)
 
@@ -314,7 +314,7 @@ class Projector:
             entry = tl.from_sla(EventType(envelope.type), event, event_id=envelope.id)
             await store.add_timeline_entry(session, account_key=event.account_key, entry=entry)
         kind = "breach" if envelope.type == EventType.SLA_BREACHED else "handoff"
-        await _notify(session, kind, event.handoff_id, event.account_key)
+        await store.notify_change(session, kind, event.handoff_id, event.account_key)
 
     async def on_handoff_acknowledged(self, envelope: Envelope, session: AsyncSession) -> None:
         """Record that the assignee acknowledged the handoff."""
@@ -347,21 +347,11 @@ def _sla_state(row: dict[str, Any]) -> SlaState:
     )
 
 
-async def _lock_account(session: AsyncSession, key: str) -> dict[str, Any]:
-    return await store.lock_row(session, accounts, key={"account_key": key})
-
-
 async def _update_account(
     session: AsyncSession, key: str, row: dict[str, Any], at: datetime, **values: Any
 ) -> None:
     values["updated_at"] = _latest(row["updated_at"], at)
     await store.update_row(session, accounts, key={"account_key": key}, values=values)
-
-
-async def _notify(
-    session: AsyncSession, kind: str, object_id: str, account_key: str | None
-) -> None:
-    await store.notify_feed(session, {"kind": kind, "id": object_id, "account_key": account_key})
 
 
 def _latest(current: datetime | None, candidate: datetime) -> datetime:

@@ -104,6 +104,18 @@ async def record_delivery(session: AsyncSession, values: Mapping[str, Any]) -> N
     )
 
 
+async def lock_account(session: AsyncSession, account_key: str) -> dict[str, Any]:
+    """Create the account's row if missing, then lock it and return its values."""
+    return await lock_row(session, accounts, key={"account_key": account_key})
+
+
+async def notify_change(
+    session: AsyncSession, kind: str, object_id: str, account_key: str | None
+) -> None:
+    """Queue the live-feed message that an object (of an account, if known) changed."""
+    await notify_feed(session, {"kind": kind, "id": object_id, "account_key": account_key})
+
+
 async def notify_feed(session: AsyncSession, message: Mapping[str, Any]) -> None:
     """Queue a live-feed message; PostgreSQL delivers it to every replica only on commit."""
     payload = json.dumps(message, separators=(",", ":"), default=str)
