@@ -13,16 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from tandem_shared.settings import DatabaseSettings
 
 
-def create_engine(settings: DatabaseSettings, *, schema: str, pre_ping: bool = True) -> AsyncEngine:
-    """Create the service's engine; its connections see its own schema first.
-
-    `pre_ping=False` saves the round trips of a liveness check per checkout, for a hot path that
-    can afford one failed request when the database restarts.
-    """
+def create_engine(settings: DatabaseSettings, *, schema: str) -> AsyncEngine:
+    """Create the service's engine; its connections see its own schema first."""
     return create_async_engine(
         settings.url,
         pool_size=settings.pool_size,
-        pool_pre_ping=pre_ping,
+        pool_pre_ping=True,
         echo=settings.echo,
         connect_args={"server_settings": {"search_path": f"{schema},public"}},
     )
