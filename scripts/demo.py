@@ -9,51 +9,37 @@ Then it follows the event to the gateway and prints the routing decision and the
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 import os
-import re
 import sys
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
+import yaml
 
 from tandem_api_gateway.settings import DEMO_KEYS
+from tandem_ingest.domain.signatures import sign_standard_webhook
+from tandem_ingest.domain.sources import parse_sources
+from tandem_router.domain.rules import load_rules
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ROOT / "config" / "example" / "sources.yaml"
+RULES = ROOT / "config" / "example" / "routing.yaml"
 # `make up` puts the gateway on TANDEM_LOCAL_HTTP_BASE (8000) and ingest on the port after it.
 BASE = int(os.environ.get("TANDEM_LOCAL_HTTP_BASE", "8000"))
 INGEST_URL = f"http://127.0.0.1:{BASE + 1}/v1/webhooks/demo"
 GATEWAY = f"http://127.0.0.1:{BASE}"
 ACCOUNT = "acme.com"
-COOLDOWN = timedelta(hours=1)  # the example rules' meeting-request cool-down
 
 
 def demo_secret(path: Path = SOURCES) -> str:
-    """Read the demo source's first dev secret from sources.yaml (no YAML library needed)."""
-    in_demo = False
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if re.match(r"^\s*-\s*name:\s*demo\s*$", line):
-            in_demo = True
-        elif re.match(r"^\s*-\s*name:", line):
-            in_demo = False
-        elif in_demo and (match := re.search(r"dev_secrets:\s*\[\s*\"([^\"]+)\"", line)):
-            return match.group(1)
-    raise SystemExit(f"no dev secret for the demo source in {path}")
-
-
-def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
-    """Return the Standard Webhooks `v1,<base64>` signature."""
-    key = base64.b64decode(secret.removeprefix("whsec_"))
-    digest = hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
-    return "v1," + base64.b64encode(digest).decode()
+    """Return a secret ingest accepts for the demo source (its env secret, else its dev secret)."""
+    sources = parse_sources(yaml.safe_load(path.read_text()), environ=os.environ, production=False)
+    return sources["demo"].secrets[0]
 
 
 def main() -> int:
@@ -74,10 +60,14 @@ def main() -> int:
         "content-type": "application/json",
         "webhook-id": msg_id,
         "webhook-timestamp": str(timestamp),
-        "webhook-signature": sign(demo_secret(), msg_id, timestamp, body),
+        "webhook-signature": sign_standard_webhook(
+            body=body, msg_id=msg_id, timestamp=timestamp, secret=demo_secret()
+        ),
     }
     print(f"POST {INGEST_URL}\n{json.dumps(record, indent=2)}\n")
     try:
+        # The gateway's times are whole seconds: anything from this second on is this demo's.
+        posted_at = datetime.now(UTC).replace(microsecond=0)
         response = httpx.post(INGEST_URL, content=body, headers=headers, timeout=10)
     except httpx.TransportError as exc:
         print(f"ingest is not reachable ({exc}): start the stack with `make up` first.")
@@ -86,14 +76,14 @@ def main() -> int:
     if response.status_code >= 300:
         return 1
     print("Jane Doe (acme.com, a Tier 1 account in config/example) asked for a meeting.\n")
-    return 0 if follow(since=datetime.now(UTC) - timedelta(seconds=5)) else 1
+    return 0 if follow(since=posted_at) else 1
 
 
 def follow(*, since: datetime, timeout: float = 10.0) -> bool:
     """Poll the gateway until the handoff and its delivered alert show up, and print both."""
     headers = {"X-API-Key": DEMO_KEYS[0].key}  # the dev revops-admin key (dev only)
-    deadline = time.monotonic() + timeout
-    patience = time.monotonic() + timeout / 2
+    started = time.monotonic()
+    deadline, patience = started + timeout, started + timeout / 2
     with httpx.Client(base_url=GATEWAY, headers=headers, timeout=5) as client:
         while time.monotonic() < deadline:
             handoff = _newest(client.get("/v1/handoffs"), since, "decided_at")
@@ -108,12 +98,13 @@ def follow(*, since: datetime, timeout: float = 10.0) -> bool:
             time.sleep(0.5)
         # One alert per signal per account per cool-down: a second demo within the hour is
         # recorded on the timeline but hands nothing off again.
-        earlier = _newest(client.get("/v1/handoffs"), since - COOLDOWN, "decided_at")
+        cooldown = load_rules(RULES).signals.meeting_request.cooldown
+        earlier = _newest(client.get("/v1/handoffs"), since - cooldown, "decided_at")
     if earlier:
         print(
             f"No new handoff: acme.com had a meeting request handed to {earlier['assignee_id']} "
             f"at {earlier['decided_at']}, and the meeting-request signal is in its cool-down "
-            f"({COOLDOWN}, config/example/routing.yaml). The engagement is on the timeline:\n"
+            f"({cooldown}, config/example/routing.yaml). The engagement is on the timeline:\n"
             f"  curl -s -H 'X-API-Key: {DEMO_KEYS[0].key}' {GATEWAY}/v1/accounts/{ACCOUNT}/timeline"
         )
         return True
