@@ -67,18 +67,18 @@ class IngestContext:
     sessions: async_sessionmaker[AsyncSession]  # transactions, for uploads
     options: IngestOptions
     # A webhook is one statement: an autocommit engine saves the BEGIN/COMMIT round trips.
-    webhook_engine: AsyncEngine | None = None
+    webhook_engine: AsyncEngine
     # As many as the engine's connections: requests beyond them queue here in arrival order.
     # SQLAlchemy's pool hands a returned connection to whoever asks first, so under a burst a
     # waiting request could be overtaken again and again, which made the latency tail.
-    webhook_slots: asyncio.Semaphore | None = None  # by default one per pooled connection
+    webhook_slots: asyncio.Semaphore | None = field(init=False, default=None)
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     monotonic: Callable[[], float] = time.monotonic
     buckets: dict[str, TokenBucket] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        pool = self.webhook_engine.pool if self.webhook_engine is not None else None
-        if self.webhook_slots is None and isinstance(pool, QueuePool):
+        pool = self.webhook_engine.pool
+        if isinstance(pool, QueuePool):  # one slot per pooled connection
             self.webhook_slots = asyncio.Semaphore(pool.size())
 
     def wait_for_token(self, source: Source) -> float:
@@ -236,11 +236,10 @@ def ingest_router(ctx: IngestContext) -> APIRouter:
             _admit(ctx, source, request, limit)
             body = b"".join([chunk async for chunk in _limited(request.stream(), limit)])
             received_at = ctx.clock()
-            engine = ctx.webhook_engine
             # begin() commits on exit; on an autocommit engine the statement has committed already.
             async with (
                 ctx.webhook_slots or contextlib.nullcontext(),
-                engine.begin() if engine else ctx.sessions.begin() as db,
+                ctx.webhook_engine.begin() as db,
             ):
                 receipt = await handlers.receive_webhook(
                     db,

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from tandem_ingest.adapters import repository
 from tandem_ingest.domain.bombora import Item
@@ -50,7 +50,7 @@ def summarize(result: NormalizeResult, *, published: int) -> dict[str, Any]:
 
 
 async def receive_webhook(
-    db: repository.Executor,
+    db: AsyncConnection,
     *,
     source: Source,
     delivery: Delivery,

@@ -17,8 +17,6 @@ from tandem_ingest.adapters.tables import dedupe_keys, raw_payload_chunks, raw_p
 from tandem_ingest.domain.normalized import NormalizedEvent
 from tandem_shared.outbox import outbox_rows
 
-Executor = AsyncSession | AsyncConnection  # the webhook path takes either
-
 
 @dataclass(frozen=True, slots=True)
 class ArchivedPayload:
@@ -140,7 +138,7 @@ _PLAIN_ARCHIVE_COLUMNS = (
 
 
 async def record_delivery(
-    db: Executor,
+    db: AsyncConnection,
     payload: ArchivedPayload,
     events: Sequence[NormalizedEvent],
     *,
