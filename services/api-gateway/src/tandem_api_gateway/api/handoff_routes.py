@@ -6,23 +6,19 @@ the outbox in one transaction, so the SLA monitor pauses escalation exactly as f
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 
 from fastapi import APIRouter
 
 from tandem_api_gateway.api.auth import PrincipalDep, require
 from tandem_api_gateway.api.context import GatewayDep
+from tandem_api_gateway.api.publishing import publish
 from tandem_api_gateway.api.read_routes import Id, visible_handoff
 from tandem_api_gateway.api.schemas import ErrorOut, Response
 from tandem_api_gateway.domain.authz import Operation, may_acknowledge_handoff
 from tandem_api_gateway.domain.errors import NotPermitted
 from tandem_shared import topics
-from tandem_shared.envelope import Envelope
 from tandem_shared.events import EventType, HandoffAcknowledged
-from tandem_shared.outbox import add_to_outbox, outbox_row
-
-SOURCE = "/api-gateway"
 
 router = APIRouter(prefix="/v1", tags=["handoffs"])
 
@@ -52,16 +48,15 @@ async def acknowledge(
             handoff_id=handoff_id, person_id=principal.person_id, via="api", acknowledged_at=now
         )
         # One acknowledgement per person and handoff: a retry is the same event.
-        event_id = uuid.uuid5(uuid.NAMESPACE_URL, f"tandem:ack:{handoff_id}:{principal.person_id}")
-        envelope = Envelope.wrap(
+        await publish(
+            session,
+            topics.HANDOFF_ACTIONS,
             event,
             type=EventType.HANDOFF_ACKNOWLEDGED,
-            source=SOURCE,
             subject=row["account_key"],
-            id=str(event_id),
+            name=f"tandem:ack:{handoff_id}:{principal.person_id}",
             time=now,
         )
-        await add_to_outbox(session, [outbox_row(topics.HANDOFF_ACTIONS, envelope)])
     return AcknowledgementOut(
         handoff_id=handoff_id, person_id=principal.person_id, acknowledged_at=now
     )

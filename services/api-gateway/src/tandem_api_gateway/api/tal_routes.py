@@ -7,7 +7,6 @@ the outbox, so the event is published if and only if the decision committed.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -21,6 +20,7 @@ from tandem_api_gateway.adapters import read_store, tal_store
 from tandem_api_gateway.api.auth import PrincipalDep, require
 from tandem_api_gateway.api.context import Gateway, GatewayDep
 from tandem_api_gateway.api.errors import NotFound
+from tandem_api_gateway.api.publishing import publish
 from tandem_api_gateway.api.schemas import (
     NO_NUL,
     ApprovalIn,
@@ -38,12 +38,9 @@ from tandem_api_gateway.domain.cursor import MAX_PAGE_SIZE, CursorSpec, Pager
 from tandem_api_gateway.domain.errors import InvalidInput
 from tandem_shared import topics
 from tandem_shared.accounts import account_key as normalize_account_key
-from tandem_shared.envelope import Envelope
 from tandem_shared.events import EventType, IntentItem, Tier
-from tandem_shared.outbox import add_to_outbox, outbox_row
 
 TAL_CURSOR = CursorSpec("tal", (str,))
-SOURCE = "/api-gateway"
 
 Key = Annotated[str, Path(min_length=1, max_length=253, pattern=NO_NUL)]
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -208,11 +205,8 @@ async def _decision(
 async def _publish(
     session: AsyncSession, entry: wf.TalEntry, payload: BaseModel, event_type: EventType
 ) -> None:
-    # One event per decision: the id is derived from it, so a retried request cannot double it.
-    event_id = uuid.uuid5(
-        uuid.NAMESPACE_URL, f"tandem:tal:{entry.account_key}:{len(entry.history)}"
+    # One event per decision: its id is derived from the decision's place in the history.
+    name = f"tandem:tal:{entry.account_key}:{len(entry.history)}"
+    await publish(
+        session, topics.TAL, payload, type=event_type, subject=entry.account_key, name=name
     )
-    envelope = Envelope.wrap(
-        payload, type=event_type, source=SOURCE, subject=entry.account_key, id=str(event_id)
-    )
-    await add_to_outbox(session, [outbox_row(topics.TAL, envelope)])
