@@ -4,9 +4,6 @@ run, the fake Slack Web API, and signed webhooks from the demo source."""
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import hmac
 import shutil
 import time
 import uuid
@@ -21,6 +18,8 @@ from conftest import Infra
 
 from service_processes import ServiceProcess, Stack, stack_env
 from slack_server import FakeSlack
+from tandem_ingest.domain.signatures import sign_standard_webhook
+from tandem_ingest.domain.sources import parse_sources
 
 ROOT = Path(__file__).resolve().parents[2]
 SLACK_TOKEN = "xoxb-tandem-test"
@@ -68,17 +67,7 @@ def config_dir(tmp: Path, accounts: Sequence[Account]) -> Path:
 
 def _demo_secret(config: Path) -> str:
     sources = yaml.safe_load((config / "sources.yaml").read_text())
-    items = sources["sources"]
-    demo = (
-        next(s for s in items if s["name"] == "demo") if isinstance(items, list) else items["demo"]
-    )
-    return str(demo["dev_secrets"][0])
-
-
-def _sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
-    key = base64.b64decode(secret.removeprefix("whsec_"))
-    digest = hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
-    return "v1," + base64.b64encode(digest).decode()
+    return parse_sources(sources, environ={}, production=False)["demo"].secrets[0]
 
 
 def meeting_request(config: Path, account: Account) -> tuple[bytes, dict[str, str]]:
@@ -97,7 +86,9 @@ def meeting_request(config: Path, account: Account) -> tuple[bytes, dict[str, st
         "content-type": "application/json",
         "webhook-id": msg_id,
         "webhook-timestamp": str(ts),
-        "webhook-signature": _sign(_demo_secret(config), msg_id, ts, body),
+        "webhook-signature": sign_standard_webhook(
+            body=body, msg_id=msg_id, timestamp=ts, secret=_demo_secret(config)
+        ),
     }
     return body, headers
 
