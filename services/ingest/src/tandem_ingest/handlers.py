@@ -84,9 +84,9 @@ async def receive_webhook(
         status=status,
         result=summary,
     )
-    counted = len(events) if status == ACCEPTED else None
-    published = await repository.record_delivery(db, payload, events, event_count=counted)
-    if status == ACCEPTED:
+    counted = status == ACCEPTED
+    published = await repository.record_delivery(db, payload, events, counted=counted)
+    if counted:
         summary.update(published=published, duplicates=len(events) - published)
     return Receipt(payload.id, status, summary)
 

@@ -142,11 +142,11 @@ async def record_delivery(
     payload: ArchivedPayload,
     events: Sequence[NormalizedEvent],
     *,
-    event_count: int | None = None,
+    counted: bool = False,
 ) -> int:
     """Archive a webhook and outbox its events not seen before, atomically; return how many.
 
-    With `event_count`, the archived result's published and duplicates counts are filled in.
+    With `counted`, the archived result's published and duplicates counts are filled in.
     """
     params = _claim_params(events, payload_id=payload.id, every=False)
     params.update(
@@ -154,8 +154,8 @@ async def record_delivery(
         archived_headers=_json_text(payload.headers),  # `headers` names the outbox rows' ones
         result=_json_text(payload.result),
         meta=_json_text(payload.meta),
-        counted=event_count is not None,
-        event_count=event_count or 0,
+        counted=counted,
+        event_count=len(events),
     )
     claimed, _ = (await db.execute(_RECORD_DELIVERY, params)).one()
     return int(claimed)
