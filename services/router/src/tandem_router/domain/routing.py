@@ -60,7 +60,7 @@ def route_handoff(
     else:
         route = _to_pool(ask)
     if tier_rule.fyi_ae and route.assignee is not None:
-        route = _with_ae_fyi(route, ownership, rules, roster)
+        route = _with_ae_fyi(route, ask)
     return route
 
 
@@ -89,6 +89,21 @@ class _Ask:
             blocked_by_conflict=True,
         )
 
+    def away(self, ae: Person) -> str | None:
+        """Why the AE cannot take it now when covering is on and they are out of office."""
+        return away_note(ae, self.roster.now) if self.rules.out_of_office_cover else None
+
+    def cover(self, ae: Person, exclude: Collection[str]) -> Cover:
+        """The away AE's cover, or why nobody covers."""
+        return find_cover(
+            ae,
+            directory=self.roster.directory,
+            open_handoffs=self.roster.open_handoffs,
+            now=self.roster.now,
+            enforce_working_hours=self.rules.enforce_working_hours,
+            exclude=exclude,
+        )
+
 
 def _describe(route: RouteKind) -> str:
     return {
@@ -106,10 +121,10 @@ def _to_ae(ask: _Ask) -> Route:
         why = "no AE owns the account" if ae is None else f"{ae.id} asked to hand it on"
         return _prefixed(_to_sdr(ask), f"{why}: falling back to the SDR path")
     owns = f"{ae.id} owns the account as its AE"
-    away = away_note(ae, roster.now) if ask.rules.out_of_office_cover else None
+    away = ask.away(ae)
     if away is None:
         return Route(ae, ask.rule, (owns,), roster.round_robin)
-    cover = _cover(ae, ask.rules, roster, ask.exclude)
+    cover = ask.cover(ae, ask.exclude)
     if cover.person is not None:
         return Route(cover.person, ask.rule, (owns, f"{away}; {cover.reason}"), roster.round_robin)
     fallback = _to_sdr(ask)
@@ -159,29 +174,18 @@ def _to_pool(ask: _Ask) -> Route:
     return Route(None, ask.rule, tuple(notes), state, failure="; ".join(notes))
 
 
-def _cover(ae: Person, rules: RuleSet, roster: Roster, exclude: Collection[str]) -> Cover:
-    return find_cover(
-        ae,
-        directory=roster.directory,
-        open_handoffs=roster.open_handoffs,
-        now=roster.now,
-        enforce_working_hours=rules.enforce_working_hours,
-        exclude=exclude,
-    )
-
-
-def _with_ae_fyi(route: Route, ownership: Ownership, rules: RuleSet, roster: Roster) -> Route:
-    ae = ownership.ae
+def _with_ae_fyi(route: Route, ask: _Ask) -> Route:
+    ae = ask.ownership.ae
     if ae is None or route.assignee is None or ae.id == route.assignee.id:
         return route
-    away = away_note(ae, roster.now) if rules.out_of_office_cover else None
+    away = ask.away(ae)
     if away is None:
         note, told = f"{ae.id}, the account AE, gets an FYI", ae
     else:
         if ae.cover_id == route.assignee.id:
             note = f"{away}; cover {ae.cover_id} already has the handoff"
             return replace(route, explanation=(*route.explanation, note))
-        cover = _cover(ae, rules, roster, exclude=())
+        cover = ask.cover(ae, exclude=())
         if cover.person is None:
             note = f"{away} and {cover.reason}: no AE FYI ({route.assignee.id} has the handoff)"
             return replace(route, explanation=(*route.explanation, note))
