@@ -11,7 +11,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from tandem_shared.envelope import Envelope
 from tandem_shared.outbox import outbox_row, outbox_rows
-from tandem_shared.telemetry import context_from, current_traceparent, instrument_app, links_to
+from tandem_shared.telemetry import context_from, current_traceparent, http_telemetry, links_to
 
 _tracer = TracerProvider().get_tracer(__name__)
 
@@ -81,10 +81,9 @@ def test_requests_continue_the_callers_trace_and_probes_are_not_traced() -> None
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    app = FastAPI()
+    app = FastAPI(telemetry=http_telemetry(provider))
     for path in ("/healthz", "/readyz", "/metrics", "/metrics/sla", "/v1/webhooks/{name}"):
         app.add_api_route(path, lambda: {}, methods=["GET"])
-    instrument_app(app, provider)
     caller = "00-" + "c" * 32 + "-" + "d" * 16 + "-01"
     with TestClient(app) as client:
         for path in ("/healthz", "/readyz", "/metrics", "/metrics/sla"):

@@ -16,7 +16,7 @@ from tandem_shared.db import create_engine, session_factory
 from tandem_shared.envelope import Envelope
 from tandem_shared.kafka import create_producer
 from tandem_shared.outbox import add_to_outbox, outbox, outbox_row, runtime_metadata
-from tandem_shared.relay import OutboxRelay
+from tandem_shared.relay import OutboxRelay, partition_of
 from tandem_shared.settings import KafkaSettings, OutboxSettings
 
 
@@ -127,3 +127,45 @@ async def test_relay_run_publishes_new_rows_and_drains_on_stop(
     assert sorted(Envelope.from_bytes(r.value).id for r in records) == [
         f"{unique}-{i}" for i in range(3)
     ]
+
+
+async def test_relay_batches_keep_each_keys_partition_and_order(
+    infra,
+    unique,
+    engine,
+    producer,  # type: ignore[no-untyped-def]
+) -> None:
+    # 2 KB rows: a key's 40 rows span several producer batches, which must go out in order.
+    topic = f"t-order-{unique}"
+    await create_topic(infra.bootstrap_servers, topic, partitions=3)
+    keys = [f"k{n}.example.com" for n in range(5)]
+    envelopes = [
+        Envelope(
+            id=f"{unique}-{i:03d}",
+            type="test",
+            source="/t",
+            subject=keys[i % 5],
+            data={"pad": "x" * 2000},
+        )
+        for i in range(200)
+    ]
+    async with session_factory(engine)() as s, s.begin():
+        await add_to_outbox(s, [outbox_row(topic, e) for e in envelopes])
+    relay = OutboxRelay(
+        engine=engine, producer=producer, schema="x", settings=OutboxSettings(batch_size=500)
+    )
+    assert await relay.publish_batch() == 200
+
+    records = await read_all(infra.bootstrap_servers, topic, expect=200)
+    by_key: dict[bytes, list[tuple[int, int, str]]] = {}
+    for r in records:
+        by_key.setdefault(r.key, []).append(
+            (r.partition, r.offset, Envelope.from_bytes(r.value).id)
+        )
+    partitions = sorted(await producer.partitions_for(topic))
+    assert len({p for rows in by_key.values() for p, _, _ in rows}) > 1  # spread, not one partition
+    for key, rows in by_key.items():
+        assert {p for p, _, _ in rows} == {partition_of(key, partitions)}
+        in_offset_order = [event_id for _, _, event_id in sorted(rows)]
+        assert in_offset_order == sorted(in_offset_order)  # ids were written in order
+        assert len(rows) == 40

@@ -21,7 +21,7 @@ from tandem_shared.kafka import create_producer
 from tandem_shared.relay import OutboxRelay
 from tandem_shared.service import Runtime, Worker, serve, started
 from tandem_shared.settings import Settings
-from tandem_shared.telemetry import configure_logging, configure_tracing, instrument_app
+from tandem_shared.telemetry import configure_logging, configure_tracing
 
 
 @dataclass
@@ -86,7 +86,6 @@ def build_infra(settings: Settings, *, schema: str, with_relay: bool = True) -> 
 
 async def run(infra: Infra, app: FastAPI) -> None:
     """Start the producer, serve HTTP and run the workers until a stop signal."""
-    instrument_app(app)
     async with started(infra.producer, infra.engine):
         await serve(
             app, host=infra.settings.http.host, port=infra.settings.http.port, workers=infra.workers

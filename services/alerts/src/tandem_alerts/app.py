@@ -7,13 +7,14 @@ from collections.abc import Callable
 from fastapi import APIRouter, FastAPI
 
 from tandem_shared.service import Runtime, ops_router
+from tandem_shared.telemetry import http_telemetry
 
 
 def create_app(
     *, runtime_getter: Callable[[], Runtime | None], routers: tuple[APIRouter, ...] = ()
 ) -> FastAPI:
     """Create the Alerts application: ops routes plus the service's own (Slack interactivity)."""
-    app = FastAPI(title="Tandem Alerts", version="0.1.0")
+    app = FastAPI(title="Tandem Alerts", version="0.1.0", telemetry=http_telemetry())
     app.include_router(ops_router(runtime_getter))
     for router in routers:
         app.include_router(router)

@@ -18,6 +18,7 @@ from tandem_api_gateway.api.errors import install_error_handlers
 from tandem_api_gateway.dashboard import router as dashboard_router
 from tandem_api_gateway.dashboard import static_files
 from tandem_shared.service import Runtime, ops_router
+from tandem_shared.telemetry import http_telemetry
 
 DESCRIPTION = """The shared view of marketing and sales: accounts, the TAL workflow, handoffs with
 their SLA, alerts with their delivery, and the alignment metrics.
@@ -27,7 +28,12 @@ Authenticate with an API key: `Authorization: Bearer <key>` or `X-API-Key: <key>
 
 def create_app(*, gateway: Gateway, runtime_getter: Callable[[], Runtime | None]) -> FastAPI:
     """Create the API gateway application."""
-    app = FastAPI(title="Tandem API gateway", version="0.1.0", description=DESCRIPTION)
+    app = FastAPI(
+        title="Tandem API gateway",
+        version="0.1.0",
+        description=DESCRIPTION,
+        telemetry=http_telemetry(),
+    )
     app.state.gateway = gateway
     install_error_handlers(app)
     app.include_router(ops_router(runtime_getter))

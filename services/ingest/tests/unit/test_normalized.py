@@ -4,9 +4,17 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tandem_ingest.domain.errors import SchemaError
-from tandem_ingest.domain.normalized import ElementError, NormalizedEvent, NormalizeResult, event_id
+from tandem_ingest.domain.normalized import (
+    EVENT_ID_NAMESPACE,
+    ElementError,
+    NormalizedEvent,
+    NormalizeResult,
+    event_id,
+)
 from tandem_shared import topics
 from tandem_shared.envelope import Envelope
 from tandem_shared.events import EngagementKind, EngagementRecorded, EventType
@@ -50,6 +58,13 @@ def test_a_redelivery_maps_to_the_same_event_id() -> None:
 
     assert first.id == again.id
     assert uuid.UUID(first.id).version == 5
+
+
+@given(source=st.text(max_size=40), dedupe_key=st.text(max_size=200))
+def test_event_ids_are_the_stdlib_uuid5_of_source_and_key(source: str, dedupe_key: str) -> None:
+    # Ids published before must stay the same ids: redeliveries dedupe downstream by them.
+    expected = uuid.uuid5(EVENT_ID_NAMESPACE, f"{source}\n{dedupe_key}")
+    assert event_id(source, dedupe_key) == str(expected)
 
 
 def test_event_ids_differ_by_dedupe_key_and_by_source() -> None:

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tandem_router.api import decisions_router
 from tandem_shared.service import Runtime, ops_router
+from tandem_shared.telemetry import http_telemetry
 
 
 def create_app(
@@ -17,7 +18,7 @@ def create_app(
     sessions: async_sessionmaker[AsyncSession],
 ) -> FastAPI:
     """Create the Router application."""
-    app = FastAPI(title="Tandem Router", version="0.1.0")
+    app = FastAPI(title="Tandem Router", version="0.1.0", telemetry=http_telemetry())
     app.include_router(ops_router(runtime_getter))
     app.include_router(decisions_router(sessions))
     return app

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tandem_shared.directory import Directory
 from tandem_shared.outbox import add_to_outbox
 from tandem_shared.service import Runtime, ops_router
+from tandem_shared.telemetry import http_telemetry
 from tandem_sla_monitor.adapters import repository as repo
 from tandem_sla_monitor.domain.metrics import SlaMetrics, sla_metrics
 from tandem_sla_monitor.domain.views import ClockView, clock_view
@@ -84,7 +85,7 @@ def sla_router(deps: ApiDeps) -> APIRouter:
 
 def create_app(*, runtime_getter: Callable[[], Runtime | None], deps: ApiDeps) -> FastAPI:
     """Create the SLA monitor application."""
-    app = FastAPI(title="Tandem SLA monitor", version="0.1.0")
+    app = FastAPI(title="Tandem SLA monitor", version="0.1.0", telemetry=http_telemetry())
     app.include_router(ops_router(runtime_getter))
     app.include_router(sla_router(deps))
     return app
