@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
@@ -14,10 +12,10 @@ from xml.sax.saxutils import escape
 import orjson
 from fastapi import APIRouter, Request, Response
 from prometheus_client import Counter
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from sqlalchemy.pool import QueuePool
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tandem_ingest import handlers
+from tandem_ingest.adapters.webhook_store import WebhookStore
 from tandem_ingest.domain.deliveries import Delivery, accepted_content_types, accepts_content_type
 from tandem_ingest.domain.errors import (
     MalformedBodyError,
@@ -66,20 +64,10 @@ class IngestContext:
     sources: Mapping[str, Source]
     sessions: async_sessionmaker[AsyncSession]  # transactions, for uploads
     options: IngestOptions
-    # A webhook is one statement: an autocommit engine saves the BEGIN/COMMIT round trips.
-    webhook_engine: AsyncEngine
-    # As many as the engine's connections: requests beyond them queue here in arrival order.
-    # SQLAlchemy's pool hands a returned connection to whoever asks first, so under a burst a
-    # waiting request could be overtaken again and again, which made the latency tail.
-    webhook_slots: asyncio.Semaphore | None = field(init=False, default=None)
+    webhooks: WebhookStore  # the hot path's own connections: one statement per webhook
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     monotonic: Callable[[], float] = time.monotonic
     buckets: dict[str, TokenBucket] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        pool = self.webhook_engine.pool
-        if isinstance(pool, QueuePool):  # one slot per pooled connection
-            self.webhook_slots = asyncio.Semaphore(pool.size())
 
     def wait_for_token(self, source: Source) -> float:
         """Take a request token of the source; return 0 or the seconds to wait."""
@@ -235,19 +223,13 @@ def ingest_router(ctx: IngestContext) -> APIRouter:
             limit = source.spec.max_body_bytes or ctx.options.max_body_bytes
             _admit(ctx, source, request, limit)
             body = b"".join([chunk async for chunk in _limited(request.stream(), limit)])
-            received_at = ctx.clock()
-            # begin() commits on exit; on an autocommit engine the statement has committed already.
-            async with (
-                ctx.webhook_slots or contextlib.nullcontext(),
-                ctx.webhook_engine.begin() as db,
-            ):
-                receipt = await handlers.receive_webhook(
-                    db,
-                    source=source,
-                    delivery=_delivery(ctx, request, body),
-                    received_at=received_at,
-                    archived_headers=_archived_headers(request),
-                )
+            receipt = await handlers.receive_webhook(
+                ctx.webhooks,
+                source=source,
+                delivery=_delivery(ctx, request, body),
+                received_at=ctx.clock(),
+                archived_headers=_archived_headers(request),
+            )
         except Refusal as refusal:
             return _refuse(source, refusal)
         except (SignatureError, OrganizationNotAllowedError) as exc:

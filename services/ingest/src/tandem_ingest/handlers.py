@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tandem_ingest.adapters import repository
+from tandem_ingest.adapters.webhook_store import WebhookStore
 from tandem_ingest.domain.bombora import Item
 from tandem_ingest.domain.deliveries import (
     Delivery,
@@ -50,14 +51,14 @@ def summarize(result: NormalizeResult, *, published: int) -> dict[str, Any]:
 
 
 async def receive_webhook(
-    db: AsyncConnection,
+    store: WebhookStore,
     *,
     source: Source,
     delivery: Delivery,
     received_at: datetime,
     archived_headers: Mapping[str, str],
 ) -> Receipt:
-    """Authenticate, normalize, archive and outbox one webhook in one statement (401/403 raise)."""
+    """Authenticate, normalize, archive and outbox one webhook, atomically (401/403 raise)."""
     scheme = authenticate(source, delivery, now=received_at)
     events: tuple[NormalizedEvent, ...] = ()
     summary: dict[str, Any]
@@ -85,7 +86,7 @@ async def receive_webhook(
         result=summary,
     )
     counted = status == ACCEPTED
-    published = await repository.record_delivery(db, payload, events, counted=counted)
+    published = await store.record_delivery(payload, events, counted=counted)
     if counted:
         summary.update(published=published, duplicates=len(events) - published)
     return Receipt(payload.id, status, summary)

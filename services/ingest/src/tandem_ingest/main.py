@@ -5,8 +5,7 @@ from __future__ import annotations
 import gc
 from pathlib import Path
 
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-
+from tandem_ingest.adapters.webhook_store import WebhookStore
 from tandem_ingest.api import IngestContext
 from tandem_ingest.app import create_app
 from tandem_ingest.commands import (
@@ -26,32 +25,13 @@ from tandem_shared.settings import Settings
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def webhook_engine(settings: IngestSettings) -> AsyncEngine:
-    """The hot path's engine: autocommit (a webhook is one statement), no pre-ping, no overflow.
-
-    A connection that died with the database fails one request, which the vendor retries.
-    Beyond the pool's connections a request waits for one: overflow connections were closed
-    as soon as returned, so a burst opened (and type-introspected) a connection every few
-    requests, which made the latency tail and cost CPU on both sides.
-    """
-    return create_async_engine(
-        settings.database.url,
-        pool_size=settings.database.pool_size,
-        max_overflow=0,
-        pool_pre_ping=False,
-        echo=settings.database.echo,
-        isolation_level="AUTOCOMMIT",
-        connect_args={"server_settings": {"search_path": f"{SCHEMA},public"}},
-    )
-
-
-def build_context(settings: IngestSettings, infra: Infra, webhooks: AsyncEngine) -> IngestContext:
+def build_context(settings: IngestSettings, infra: Infra, webhooks: WebhookStore) -> IngestContext:
     """Load the sources and wire the endpoints' context (refuses unusable sources)."""
     return IngestContext(
         sources=load_sources(settings),
         sessions=infra.sessions,
         options=settings.ingest,
-        webhook_engine=webhooks,
+        webhooks=webhooks,
     )
 
 
@@ -70,17 +50,14 @@ async def serve(settings: Settings) -> None:
     """Build the service and run it until a stop signal."""
     options = ingest_settings(settings)
     infra = build_infra(options, schema=SCHEMA)
-    webhooks = webhook_engine(options)
-    context = build_context(options, infra, webhooks)
-    infra.workers.append(
-        RetentionWorker(sessions=infra.sessions, options=options.ingest, clock=utc_now)
-    )
-    app = create_app(runtime_getter=lambda: infra.runtime, ingest=context)
-    tune_gc()
-    try:
+    async with WebhookStore.open(options.database, schema=SCHEMA) as webhooks:
+        context = build_context(options, infra, webhooks)
+        infra.workers.append(
+            RetentionWorker(sessions=infra.sessions, options=options.ingest, clock=utc_now)
+        )
+        app = create_app(runtime_getter=lambda: infra.runtime, ingest=context)
+        tune_gc()
         await run(infra, app)
-    finally:
-        await webhooks.dispose()
 
 
 def main() -> None:

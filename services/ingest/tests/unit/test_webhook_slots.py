@@ -3,38 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
-from sqlalchemy.ext.asyncio import async_sessionmaker
+import pytest
 
-from tandem_ingest.api import IngestContext
-from tandem_ingest.main import webhook_engine
-from tandem_ingest.settings import IngestOptions, IngestSettings
+from tandem_ingest.adapters.webhook_store import WebhookStore
+from tandem_shared.settings import DatabaseSettings
 
-URL = "postgresql+asyncpg://tandem@127.0.0.1:1/tandem"  # never connected to
-
-
-def _context(pool_size: int) -> IngestContext:
-    settings = IngestSettings(database={"url": URL, "pool_size": pool_size})
-    engine = webhook_engine(settings)
-    return IngestContext(
-        sources={},
-        sessions=async_sessionmaker(engine),
-        options=IngestOptions(),
-        webhook_engine=engine,
-    )
+URL = "postgresql+asyncpg://tandem@127.0.0.1:1/tandem"  # never connected to: connections are lazy
 
 
-async def test_one_request_slot_per_pooled_connection() -> None:
-    slots = _context(pool_size=3).webhook_slots
-    assert slots is not None
+@pytest.fixture
+async def slots(request: pytest.FixtureRequest) -> AsyncIterator[asyncio.Semaphore]:
+    settings = DatabaseSettings(url=URL, pool_size=request.param)
+    async with WebhookStore.open(settings, schema="ingest") as store:
+        yield store.slots
+
+
+@pytest.mark.parametrize("slots", [3], indirect=True)
+async def test_one_request_slot_per_pooled_connection(slots: asyncio.Semaphore) -> None:
     for _ in range(3):
         await asyncio.wait_for(slots.acquire(), timeout=1)
     assert slots.locked()  # the fourth request waits, in arrival order
 
 
-async def test_waiting_requests_get_their_slot_in_arrival_order() -> None:
-    slots = _context(pool_size=1).webhook_slots
-    assert slots is not None
+@pytest.mark.parametrize("slots", [1], indirect=True)
+async def test_waiting_requests_get_their_slot_in_arrival_order(slots: asyncio.Semaphore) -> None:
     served: list[int] = []
 
     async def request(n: int) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tandem_ingest.adapters.tables import dedupe_keys, raw_payload_chunks, raw_payloads
 from tandem_ingest.domain.normalized import NormalizedEvent
@@ -98,7 +98,7 @@ _CLAIM_AND_OUTBOX = sa.text(f"WITH {_CLAIM_CTES} {_COUNTS}").bindparams(*_CLAIM_
 # A webhook in ONE statement: archive row, dedupe claims and outbox rows commit together even
 # without a transaction, so the hot path needs one round trip (no BEGIN/COMMIT). The archived
 # result gets the published/duplicates counts only the claim knows.
-_RECORD_DELIVERY = sa.text(
+RECORD_DELIVERY = sa.text(
     f"""
     WITH {_CLAIM_CTES}, archived AS (
         INSERT INTO raw_payloads (
@@ -137,17 +137,10 @@ _PLAIN_ARCHIVE_COLUMNS = (
 )
 
 
-async def record_delivery(
-    db: AsyncConnection,
-    payload: ArchivedPayload,
-    events: Sequence[NormalizedEvent],
-    *,
-    counted: bool = False,
-) -> int:
-    """Archive a webhook and outbox its events not seen before, atomically; return how many.
-
-    With `counted`, the archived result's published and duplicates counts are filled in.
-    """
+def delivery_params(
+    payload: ArchivedPayload, events: Sequence[NormalizedEvent], *, counted: bool
+) -> dict[str, Any]:
+    """The parameters of RECORD_DELIVERY for one webhook and its events (see WebhookStore)."""
     params = _claim_params(events, payload_id=payload.id, every=False)
     params.update(
         {column: getattr(payload, column) for column in _PLAIN_ARCHIVE_COLUMNS},
@@ -157,8 +150,7 @@ async def record_delivery(
         counted=counted,
         event_count=len(events),
     )
-    claimed, _ = (await db.execute(_RECORD_DELIVERY, params)).one()
-    return int(claimed)
+    return params
 
 
 def _json_text(value: Any) -> str:
