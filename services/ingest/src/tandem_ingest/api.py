@@ -16,7 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tandem_ingest import handlers
 from tandem_ingest.adapters.webhook_store import WebhookStore
-from tandem_ingest.domain.deliveries import Delivery, accepted_content_types, accepts_content_type
+from tandem_ingest.domain.deliveries import (
+    Delivery,
+    accepted_content_types,
+    accepts_content_type,
+    authenticate,
+    check_token,
+)
 from tandem_ingest.domain.errors import (
     MalformedBodyError,
     OrganizationNotAllowedError,
@@ -123,8 +129,8 @@ def _source(ctx: IngestContext, name: str, *, upload: bool) -> Source:
     return source
 
 
-def _admit(ctx: IngestContext, source: Source, request: Request, limit: int) -> None:
-    """Refuse what can be refused before reading the body: type, declared size, rate."""
+def _admit(source: Source, request: Request, limit: int) -> None:
+    """Refuse what can be refused before reading the body: content type and declared size."""
     if not accepts_content_type(source.kind, request.headers.get("content-type")):
         accepted = ", ".join(accepted_content_types(source.kind))
         raise Refusal(415, f"Content-Type must be one of: {accepted}")
@@ -134,6 +140,14 @@ def _admit(ctx: IngestContext, source: Source, request: Request, limit: int) -> 
             raise Refusal(400, "invalid Content-Length")
         if int(declared) > limit:
             raise Refusal(413, f"body over the {limit}-byte limit")
+
+
+def _throttle(ctx: IngestContext, source: Source) -> None:
+    """Take one of the source's request tokens, or refuse with 429 and when to retry.
+
+    Called once the request proved it is from the source's vendor: unsigned junk sent to the
+    source's URL is refused 401 without draining the vendor's own allowance.
+    """
     wait = ctx.wait_for_token(source)
     if wait:
         raise Refusal(429, "rate limit exceeded", {"Retry-After": retry_after_header(wait)})
@@ -221,13 +235,17 @@ def ingest_router(ctx: IngestContext) -> APIRouter:
         try:
             source = _source(ctx, name, upload=False)
             limit = source.spec.max_body_bytes or ctx.options.max_body_bytes
-            _admit(ctx, source, request, limit)
+            _admit(source, request, limit)
             body = b"".join([chunk async for chunk in _limited(request.stream(), limit)])
+            delivery, received_at = _delivery(ctx, request, body), ctx.clock()
+            scheme = authenticate(source, delivery, now=received_at)
+            _throttle(ctx, source)
             receipt = await handlers.receive_webhook(
                 ctx.webhooks,
                 source=source,
-                delivery=_delivery(ctx, request, body),
-                received_at=ctx.clock(),
+                delivery=delivery,
+                scheme=scheme,
+                received_at=received_at,
                 archived_headers=_archived_headers(request),
             )
         except Refusal as refusal:
@@ -242,14 +260,16 @@ def ingest_router(ctx: IngestContext) -> APIRouter:
         try:
             source = _source(ctx, name, upload=True)
             limit = source.spec.max_body_bytes or ctx.options.max_upload_bytes
-            _admit(ctx, source, request, limit)
+            _admit(source, request, limit)
+            scheme = check_token(source, _bearer(request))
+            _throttle(ctx, source)
             received_at = ctx.clock()
             async with ctx.sessions() as session, session.begin():
                 receipt = await handlers.receive_upload(
                     session,
                     source=source,
                     chunks=_limited(request.stream(), limit),
-                    token=_bearer(request),
+                    scheme=scheme,
                     observed_on=_observed_on(request, received_at),
                     received_at=received_at,
                     archived_headers=_archived_headers(request),

@@ -15,8 +15,6 @@ from tandem_ingest.adapters.webhook_store import WebhookStore
 from tandem_ingest.domain.bombora import Item
 from tandem_ingest.domain.deliveries import (
     Delivery,
-    authenticate,
-    check_token,
     normalize,
     surge_reader,
 )
@@ -55,11 +53,14 @@ async def receive_webhook(
     *,
     source: Source,
     delivery: Delivery,
+    scheme: str,
     received_at: datetime,
     archived_headers: Mapping[str, str],
 ) -> Receipt:
-    """Authenticate, normalize, archive and outbox one webhook, atomically (401/403 raise)."""
-    scheme = authenticate(source, delivery, now=received_at)
+    """Normalize, archive and outbox one authenticated webhook, atomically (403 raises).
+
+    `scheme` is the signature scheme that authenticated it (`deliveries.authenticate`).
+    """
     events: tuple[NormalizedEvent, ...] = ()
     summary: dict[str, Any]
     try:
@@ -116,15 +117,17 @@ async def receive_upload(
     *,
     source: Source,
     chunks: AsyncIterator[bytes],
-    token: str | None,
+    scheme: str,
     observed_on: date,
     received_at: datetime,
     archived_headers: Mapping[str, str],
     chunk_bytes: int,
     batch_events: int,
 ) -> Receipt:
-    """Stream a Company Surge file into the archive and the outbox with bounded memory."""
-    scheme = check_token(source, token)
+    """Stream an authenticated Company Surge file into the archive and outbox, bounded memory.
+
+    `scheme` is how it was authenticated (`deliveries.check_token`).
+    """
     reader = surge_reader(source, observed_on=observed_on)
     payload_id = uuid.uuid4()
     await repository.archive_payload(
