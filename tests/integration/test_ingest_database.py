@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import time
 import uuid
 from typing import Any
 
 import orjson
 import pytest
 import sqlalchemy as sa
-from test_ingest_harness import IngestHarness, running_ingest, standard_webhook_signature
+from test_ingest_harness import IngestHarness, running_ingest, standard_webhook_headers
 
 from tandem_ingest.adapters.webhook_store import APPLICATION
 
@@ -33,13 +32,7 @@ async def _post(ingest: IngestHarness, record_id: str) -> int:
             "occurred_at": "2026-01-05T15:00:00Z",
         }
     )
-    msg_id, timestamp = f"msg_{uuid.uuid4().hex}", int(time.time())
-    headers = {
-        "content-type": "application/json",
-        "webhook-id": msg_id,
-        "webhook-timestamp": str(timestamp),
-        "webhook-signature": standard_webhook_signature(SECRET, msg_id, timestamp, body),
-    }
+    headers = standard_webhook_headers(SECRET, body)
     response = await ingest.client.post("/v1/webhooks/generic", content=body, headers=headers)
     return response.status_code
 

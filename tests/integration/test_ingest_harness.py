@@ -12,6 +12,8 @@ import base64
 import contextlib
 import hashlib
 import hmac
+import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,6 +74,17 @@ def standard_webhook_signature(secret: str, msg_id: str, timestamp: int, body: b
     key = base64.b64decode(secret.removeprefix("whsec_"))
     digest = hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
     return "v1," + base64.b64encode(digest).decode()
+
+
+def standard_webhook_headers(secret: str, body: bytes, *, age: int = 0) -> dict[str, str]:
+    """The headers of a JSON delivery signed per Standard Webhooks, `age` seconds ago."""
+    msg_id, timestamp = f"msg_{uuid.uuid4().hex}", int(time.time()) - age
+    return {
+        "content-type": "application/json",
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": standard_webhook_signature(secret, msg_id, timestamp, body),
+    }
 
 
 @dataclass

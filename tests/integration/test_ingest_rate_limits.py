@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 import orjson
 import pytest
 import pytest_asyncio
-from test_ingest_harness import IngestHarness, running_ingest, standard_webhook_signature
+from test_ingest_harness import IngestHarness, running_ingest, standard_webhook_headers
 
 pytestmark = pytest.mark.integration
 
@@ -54,13 +53,7 @@ async def _post(ingest: IngestHarness, secret: str) -> int:
             "observed_at": "2026-01-05T15:00:00Z",
         }
     )
-    msg_id, timestamp = f"msg_{uuid.uuid4().hex}", int(time.time())
-    headers = {
-        "content-type": "application/json",
-        "webhook-id": msg_id,
-        "webhook-timestamp": str(timestamp),
-        "webhook-signature": standard_webhook_signature(secret, msg_id, timestamp, body),
-    }
+    headers = standard_webhook_headers(secret, body)
     response = await ingest.client.post("/v1/webhooks/intent", content=body, headers=headers)
     return response.status_code
 

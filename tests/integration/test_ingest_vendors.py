@@ -23,7 +23,7 @@ from test_ingest_harness import (
     fixture_bytes,
     hubspot_v3_signature,
     running_ingest,
-    standard_webhook_signature,
+    standard_webhook_headers,
 )
 
 from tandem_shared import topics
@@ -212,13 +212,7 @@ async def test_a_salesforce_redelivery_is_acknowledged_again_and_not_published(
 
 
 def standard_headers(body: bytes) -> dict[str, str]:
-    msg_id, timestamp = f"msg_{uuid.uuid4().hex}", int(time.time())
-    return {
-        "content-type": "application/json",
-        "webhook-id": msg_id,
-        "webhook-timestamp": str(timestamp),
-        "webhook-signature": standard_webhook_signature(CDC_SECRET, msg_id, timestamp, body),
-    }
+    return standard_webhook_headers(CDC_SECRET, body)
 
 
 async def test_a_relayed_platform_event_becomes_the_deal_it_describes(

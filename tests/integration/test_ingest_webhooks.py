@@ -20,6 +20,7 @@ from test_ingest_harness import (
     fixture_bytes,
     hubspot_v3_signature,
     running_ingest,
+    standard_webhook_headers,
     standard_webhook_signature,
 )
 
@@ -90,13 +91,7 @@ def engagement(record_id: str, **fields: Any) -> dict[str, Any]:
 
 
 def signed(body: bytes, *, secret: str = NEW_SECRET, age: int = 0) -> dict[str, str]:
-    msg_id, timestamp = f"msg_{uuid.uuid4().hex}", int(time.time()) - age
-    return {
-        "content-type": "application/json",
-        "webhook-id": msg_id,
-        "webhook-timestamp": str(timestamp),
-        "webhook-signature": standard_webhook_signature(secret, msg_id, timestamp, body),
-    }
+    return standard_webhook_headers(secret, body, age=age)
 
 
 def hubspot_v3(method: str, uri: str, body: bytes, timestamp_ms: int) -> str:
