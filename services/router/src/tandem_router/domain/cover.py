@@ -10,7 +10,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from tandem_router.domain.round_robin import why_not_now
+from tandem_router.domain.round_robin import OUT_OF_OFFICE, why_not_now
 from tandem_shared.directory import Directory, Person
 
 
@@ -65,7 +65,7 @@ def find_cover(
         enforce_working_hours=enforce_working_hours,
         exclude=exclude,
     )
-    if why_not == "out of office":
+    if why_not == OUT_OF_OFFICE:
         return Cover(None, f"cover {away_note(cover, now)}")
     if why_not is not None:
         return Cover(None, f"cover {cover.id} is {why_not}")

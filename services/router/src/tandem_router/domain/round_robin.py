@@ -33,6 +33,10 @@ def within_working_hours(person: Person, at: datetime) -> bool:
     return local.isoweekday() in hours.days and hours.start <= local.time() < hours.end
 
 
+# The one reason callers tell apart: a cover's away note says until when.
+OUT_OF_OFFICE = "out of office"
+
+
 def unavailability(
     person: Person, *, now: datetime, open_handoffs: int, enforce_working_hours: bool
 ) -> str | None:
@@ -40,7 +44,7 @@ def unavailability(
     if not person.active:
         return "inactive"
     if person.is_out_of_office(now):
-        return "out of office"
+        return OUT_OF_OFFICE
     if person.weight <= 0:
         return "weight 0"
     if open_handoffs >= person.capacity:
