@@ -130,10 +130,12 @@ class Projector:
         if event.is_closed is not None:
             changes["is_closed"] = event.is_closed
             changes["closed_at"] = (row["closed_at"] or at) if event.is_closed else None
+        if row["deleted_at"] is not None and at > row["deleted_at"]:
+            changes["deleted_at"] = None  # restored in the CRM after it was deleted
         await store.update_row(session, deals, key=key, values=changes)
 
     async def on_record_deleted(self, envelope: Envelope, session: AsyncSession) -> None:
-        """Mark a deleted deal closed-lost so it leaves the open pipeline."""
+        """Mark a deal deleted in the CRM: it leaves the pipeline and the win rate."""
         event = envelope.payload(ev.RecordDeleted)
         if kind_of(event.object_type) is not MergedKind.DEAL:
             return
@@ -142,8 +144,8 @@ class Projector:
         row = await store.lock_row(
             session, deals, key=key, defaults={"created_at": at, "updated_at": at}
         )
-        closed = {"is_closed": True, "is_won": False, "closed_at": row["closed_at"] or at}
-        await store.update_row(session, deals, key=key, values=closed)
+        deleted_at = _latest(row["deleted_at"], at)
+        await store.update_row(session, deals, key=key, values={"deleted_at": deleted_at})
 
     async def on_activity_logged(self, envelope: Envelope, session: AsyncSession) -> None:
         """Add sales activity to the account's timeline and last-touch time."""

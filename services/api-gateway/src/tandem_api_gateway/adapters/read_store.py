@@ -276,5 +276,6 @@ async def deal_facts(session: AsyncSession) -> list[Row]:
             survivor, survivor.c.account_key == accounts.c.merged_into
         )
     )
-    query = query.where(deals.c.merged_into.is_(None))  # a merged deal counts once: the winner
+    # A merged deal counts once (the winner); a deleted one not at all: it was neither won nor lost.
+    query = query.where(deals.c.merged_into.is_(None), deals.c.deleted_at.is_(None))
     return await _rows(session, query)

@@ -118,6 +118,7 @@ deals = sa.Table(
     sa.Column("closed_at", _TS),
     sa.Column("updated_at", _TS, nullable=False),
     sa.Column("merged_into", sa.Text),  # the surviving deal's id: a merged deal counts once
+    sa.Column("deleted_at", _TS),  # deleted in the CRM (and not restored since): not counted
 )
 
 # CRM accounts by CRM id: how a merge of CRM records (named by CRM id) finds the accounts it

@@ -157,7 +157,7 @@ WIN_RATE_IN_TAL = MetricDefinition(
     name="win_rate_in_tal",
     title="Win rate inside the TAL",
     description="Share of deals at TAL accounts closed in the period that were won.",
-    formula="won deals / closed deals, at TAL accounts",
+    formula="won deals / closed deals, at TAL accounts (deals deleted in the CRM not counted)",
     unit=Unit.RATIO,
 )
 WIN_RATE_OUTSIDE_TAL = MetricDefinition(
@@ -167,7 +167,10 @@ WIN_RATE_OUTSIDE_TAL = MetricDefinition(
         "Share of deals at accounts outside the TAL closed in the period that were won: the "
         "baseline the TAL's win rate is compared with."
     ),
-    formula="won deals / closed deals, at accounts outside the TAL",
+    formula=(
+        "won deals / closed deals, at accounts outside the TAL (deals deleted in the CRM not "
+        "counted)"
+    ),
     unit=Unit.RATIO,
 )
 
