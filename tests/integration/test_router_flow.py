@@ -242,10 +242,12 @@ async def test_decision_trail_reassignment_and_sla_close(router: Router, unique:
         ),
     )
     second = (await router.outputs.decision(key, count=2))[1]
-    assert (second.handoff_id, second.assignee_id) == (first.handoff_id, "dan.sdr")
+    # The AE handed it on: their cover (people.yaml) takes it, not the SDR path.
+    assert (second.handoff_id, second.assignee_id) == (first.handoff_id, "ben.ae")
+    assert "ava.ae asked to hand it on; handed to cover ben.ae" in second.explanation
 
     met = SlaEvent(
-        handoff_id=first.handoff_id, account_key=key, assignee_id="dan.sdr", tier=Tier.T1,
+        handoff_id=first.handoff_id, account_key=key, assignee_id="ben.ae", tier=Tier.T1,
         signal=Signal.MEETING_REQUEST, started_at=at(0.5), deadline=at(-60), allowed_seconds=3600,
         policy_version="p1", within_sla=True, occurred_at=at(0),
     )  # fmt: skip
@@ -263,9 +265,9 @@ async def test_decision_trail_reassignment_and_sla_close(router: Router, unique:
             return status, assignee
 
     async with asyncio.timeout(20):
-        while await status() != ("closed", "dan.sdr"):
+        while await status() != ("closed", "ben.ae"):
             await asyncio.sleep(0.05)
-    # the close is archived too, so a what-if replay frees Dan's capacity when it was freed
+    # the close is archived too, so a what-if replay frees Ben's capacity when it was freed
     async with router.sessions() as session:
         replayed = {a.event_id: a.event_type for a in await repository.archived_events(session)}
     assert replayed[met_envelope.id] == EventType.SLA_MET

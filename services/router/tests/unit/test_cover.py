@@ -104,6 +104,30 @@ def test_reassigning_from_the_cover_skips_it(make):
     assert "cover ben.ae is excluded (previous assignee)" in result.explanation[1]
 
 
+def test_an_ae_handing_a_tier1_handoff_on_passes_it_to_their_cover(make):
+    ava = make.person("ava.ae", Role.AE, cover_id="ben.ae", territories=("na-east",))
+    result = route(make, ava, exclude=("ava.ae",))
+    assert result.assignee.id == "ben.ae"
+    assert result.explanation == (
+        "ava.ae owns the account as its AE",
+        "ava.ae asked to hand it on; handed to cover ben.ae",
+    )
+
+
+def test_an_ae_handing_it_on_without_an_available_cover_goes_the_sdr_path(make):
+    ava = make.person("ava.ae", Role.AE, cover_id="ben.ae", territories=("na-east",))
+    full = route(make, ava, exclude=("ava.ae",), open_handoffs={"ben.ae": 20})
+    assert full.assignee.id == "dan.sdr"
+    assert full.explanation[1] == (
+        "ava.ae asked to hand it on and cover ben.ae is at capacity (20/20 open handoffs): "
+        "falling back to the SDR path"
+    )
+    alone = make.person("ava.ae", Role.AE, territories=("na-east",))
+    none = route(make, alone, exclude=("ava.ae",))
+    assert none.assignee.id == "dan.sdr"
+    assert "ava.ae asked to hand it on and ava.ae has no cover" in none.explanation[1]
+
+
 def test_tier2_fyi_goes_to_the_cover_of_an_out_of_office_ae(make):
     result = route(make, away(make, "ava.ae", cover_id="ben.ae"), tier=Tier.T2, state=globex(make))
     assert result.assignee.id == "dan.sdr"

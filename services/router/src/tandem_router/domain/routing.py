@@ -1,6 +1,6 @@
 """Tier paths: tier 1 -> the account AE, tier 2 -> the account SDR else the territory pool (with an
 FYI to the AE), tier 3 -> round robin over the SDR pool. The rule set maps tiers to paths; an AE out
-of office is stood in for by their cover (see cover.py)."""
+of office, or one handing a handoff on, is stood in for by their cover (see cover.py)."""
 
 from __future__ import annotations
 
@@ -117,10 +117,20 @@ def _to_ae(ask: _Ask) -> Route:
     if (blocked := ask.blocked("ae")) is not None:
         return blocked
     ae, roster = ask.ownership.ae, ask.roster
-    if ae is None or ae.id in ask.exclude:
-        why = "no AE owns the account" if ae is None else f"{ae.id} asked to hand it on"
-        return _prefixed(_to_sdr(ask), f"{why}: falling back to the SDR path")
+    if ae is None:
+        return _prefixed(_to_sdr(ask), "no AE owns the account: falling back to the SDR path")
     owns = f"{ae.id} owns the account as its AE"
+    if ae.id in ask.exclude:
+        # The AE handed it on: whoever stands in for them when away takes it, else the SDR path.
+        handed_on = f"{ae.id} asked to hand it on"
+        cover = ask.cover(ae, ask.exclude)
+        if cover.person is not None:
+            return Route(
+                cover.person, ask.rule, (owns, f"{handed_on}; {cover.reason}"), roster.round_robin
+            )
+        fallback = _to_sdr(ask)
+        why = f"{handed_on} and {cover.reason}: falling back to the SDR path"
+        return replace(fallback, explanation=(owns, why, *fallback.explanation))
     away = ask.away(ae)
     if away is None:
         return Route(ae, ask.rule, (owns,), roster.round_robin)
