@@ -169,20 +169,22 @@ async def _publish(infra: Infra, scenario: Scenario, merges: Merges) -> None:
         await produce_envelopes(infra.bootstrap_servers, topic, envelopes + envelopes)
 
 
-async def _outside_tal_pipeline(stack: Stack, infra: Infra) -> dict[str, Any]:
-    """The alignment metrics' pipeline outside the TAL, over every deal projected so far."""
+async def _api_get(stack: Stack, infra: Infra, path: str, **params: str) -> Any:
+    """GET a gateway path as a sales manager, over the projections so far."""
     settings = gateway_settings(infra)
     key = await issue_key(stack.sessions, settings, Role.SALES, "sam.manager")
     app = create_app(gateway=gateway_for(settings, stack.sessions), runtime_getter=lambda: None)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
-        response = await client.get(
-            "/v1/metrics/alignment",
-            params={"period": "all"},
-            headers={"Authorization": f"Bearer {key}"},
-        )
-    assert response.status_code == 200
-    segment: dict[str, Any] = response.json()["pipeline_outside_tal"]
+        response = await client.get(path, params=params, headers={"Authorization": f"Bearer {key}"})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def _outside_tal_pipeline(stack: Stack, infra: Infra) -> dict[str, Any]:
+    """The alignment metrics' pipeline outside the TAL, over every deal projected so far."""
+    report = await _api_get(stack, infra, "/v1/metrics/alignment", period="all")
+    segment: dict[str, Any] = report["pipeline_outside_tal"]
     return segment
 
 
@@ -300,6 +302,10 @@ async def _assert_merged_once(
     by_key = {a["account_key"]: a for a in snap["accounts"]}
     assert by_key[m.merged_away]["merged_into"] == m.survivor
     assert by_key[m.survivor]["merged_into"] is None
+    # Asked for by its old key, the merged-away account says where it went.
+    gone = await _api_get(stack, infra, f"/v1/accounts/{m.merged_away}")
+    survivor = await _api_get(stack, infra, f"/v1/accounts/{m.survivor}")
+    assert (gone["merged_into"], survivor["merged_into"]) == (m.survivor, None)
     async with stack.sessions() as session:
         listed = await read_store.list_accounts(
             session, tier=None, in_tal=None, after=None, limit=10_000

@@ -70,6 +70,13 @@ class AccountOut(Response):
     tal_workflow_status: TalStatus | None = Field(
         description="Where the joint TAL decision stands; null when never proposed"
     )
+    merged_into: str | None = Field(
+        default=None,
+        description=(
+            "The surviving account's key once the CRM merged this one away: its activity and "
+            "deals count there, and lists and metrics show only the survivor"
+        ),
+    )
 
 
 class TimelineEntryOut(Response):
