@@ -28,7 +28,7 @@ from tandem_shared.events import AlertKind, EventType, HandoffAcknowledged, Rout
 from tandem_shared.outbox import add_to_outbox, outbox
 from tandem_sla_monitor.adapters.tables import early_activities, superseded_clocks
 from tandem_sla_monitor.handlers import start_handoff_clock
-from tandem_sla_monitor.publishing import outbox_rows
+from tandem_sla_monitor.publishing import emission_rows
 from tandem_sla_monitor.settings import SlaSettings
 from tandem_sla_monitor.timer import ClockTimer
 
@@ -160,7 +160,7 @@ async def test_a_breach_hands_the_item_back_to_the_router_when_the_policy_says_s
         emitted = await start_handoff_clock(
             session, routed, policy=policy, directory=sla.service.handlers.directory
         )
-        await add_to_outbox(session, outbox_rows(emitted))
+        await add_to_outbox(session, emission_rows(emitted))
     await sla.events.wait_for(handoff, EventType.SLA_STARTED)
     sla.now.advance(seconds=61)
     [request] = await sla.events.wait_for(handoff, EventType.HANDOFF_REASSIGN_REQUESTED)

@@ -19,7 +19,7 @@ from tandem_sla_monitor.adapters import repository as repo
 from tandem_sla_monitor.domain.metrics import SlaMetrics, sla_metrics
 from tandem_sla_monitor.domain.views import ClockView, clock_view
 from tandem_sla_monitor.handlers import acknowledge_handoff
-from tandem_sla_monitor.publishing import outbox_rows
+from tandem_sla_monitor.publishing import emission_rows
 
 
 class AcknowledgeRequest(BaseModel):
@@ -53,7 +53,7 @@ def sla_router(deps: ApiDeps) -> APIRouter:
             if result is None:
                 raise HTTPException(404, f"no clock for handoff {handoff_id!r}")
             clock, emitted = result
-            await add_to_outbox(session, outbox_rows(emitted))
+            await add_to_outbox(session, emission_rows(emitted))
         return clock_view(clock, now=now)
 
     @router.get("/clocks/{handoff_id}")

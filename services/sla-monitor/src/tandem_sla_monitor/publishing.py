@@ -42,7 +42,7 @@ def envelope_of(emission: Emission, *, causationid: str | None = None) -> Envelo
     )
 
 
-def outbox_rows(
+def emission_rows(
     emissions: Iterable[Emission], *, causationid: str | None = None
 ) -> list[dict[str, Any]]:
     """Return the outbox rows that publish some emissions."""

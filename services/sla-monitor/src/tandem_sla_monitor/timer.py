@@ -26,7 +26,7 @@ from tandem_sla_monitor.adapters import repository as repo
 from tandem_sla_monitor.adapters.repository import DueClock
 from tandem_sla_monitor.domain.clock import SlaClock, fire, next_firing
 from tandem_sla_monitor.domain.schedule import span_of
-from tandem_sla_monitor.publishing import outbox_rows
+from tandem_sla_monitor.publishing import emission_rows
 from tandem_sla_monitor.settings import SlaSettings
 
 log = structlog.get_logger(__name__)
@@ -106,7 +106,7 @@ class ClockTimer(PollingWorker):
             return
         span.set_attribute("tandem.sla.events", [e.event_type.value for e in emitted])
         await repo.update_clock(session, fired)
-        await add_to_outbox(session, outbox_rows(emitted))
+        await add_to_outbox(session, emission_rows(emitted))
         if due_at is not None:
             LATENESS.observe(max(0.0, (now - due_at).total_seconds()))
         for emission in emitted:

@@ -8,7 +8,7 @@ from tandem_shared.directory import Directory
 from tandem_shared.envelope import Envelope
 from tandem_shared.events import EventType
 from tandem_sla_monitor.domain.clock import SlaClock, fire
-from tandem_sla_monitor.publishing import SOURCE, envelope_of, outbox_rows, topic_for
+from tandem_sla_monitor.publishing import SOURCE, emission_rows, envelope_of, topic_for
 
 MONDAY_10AM = datetime(2026, 3, 2, 10, 0, tzinfo=ZoneInfo("America/New_York"))
 
@@ -32,7 +32,7 @@ def test_envelopes_keep_the_stable_id_and_the_account_key(
 
 def test_outbox_rows_round_trip(clock: SlaClock, directory: Directory) -> None:
     _, emitted = fire(clock, clock.warning_at, directory)
-    rows = outbox_rows(emitted)
+    rows = emission_rows(emitted)
     assert [row["topic"] for row in rows] == [topics.SLA, topics.ALERT_REQUESTS]
     decoded = [Envelope.from_bytes(row["value"]) for row in rows]
     assert [e.type for e in decoded] == [EventType.SLA_WARNING, EventType.ALERT_REQUESTED]
