@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from tandem_shared.envelope import Envelope
+from tandem_shared.envelope import Envelope, encode_envelope
 from tandem_shared.events import PAYLOADS
 
 # Aware datetimes in any zone (with sub-second parts), as the canonical payloads carry them.
@@ -106,3 +106,25 @@ def test_sample_bytes_are_compact_utf8_without_none_attributes() -> None:
             '"score":1e+20,"gone":null}}'
         ).encode()
     )
+
+
+@pytest.mark.parametrize("event_type", sorted(PAYLOADS))
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_encode_envelope_writes_what_the_envelope_writes(
+    event_type: str, data: st.DataObject
+) -> None:
+    payload = data.draw(_models(PAYLOADS[event_type]))
+    attributes = {
+        "type": event_type,
+        "source": "/ingest/hubspot",
+        "subject": data.draw(st.none() | st.text()),
+        "id": data.draw(st.text(min_size=1)),
+        "time": data.draw(_datetimes),
+        "causationid": data.draw(st.none() | st.text()),
+        "schemaversion": data.draw(st.integers(1, 3)),
+    }
+    envelope = Envelope.wrap(payload, **attributes)
+    encoded = encode_envelope(payload, **attributes)
+    assert encoded.to_bytes() == envelope.to_bytes()
+    assert (encoded.id, encoded.type, encoded.key) == (envelope.id, envelope.type, envelope.key)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import builtins
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 SPEC_VERSION = "1.0"
 CONTENT_TYPE = "application/json"
@@ -99,3 +100,56 @@ class Envelope(BaseModel):
             raise EnvelopeError(f"not JSON: {exc}") from exc
         except ValueError as exc:
             raise EnvelopeError(f"not an envelope: {exc}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedEnvelope:
+    """An envelope already written as bytes, with what an outbox row needs besides them."""
+
+    id: str
+    type: str
+    key: bytes
+    value: bytes
+
+    def to_bytes(self) -> bytes:
+        """The envelope's JSON bytes."""
+        return self.value
+
+
+_TIME = TypeAdapter(datetime)
+
+
+def encode_envelope(
+    payload: BaseModel,
+    *,
+    type: str,
+    source: str,
+    subject: str | None,
+    id: str,
+    time: datetime,
+    causationid: str | None = None,
+    schemaversion: int = 1,
+) -> EncodedEnvelope:
+    """Write the bytes `Envelope.wrap(...).to_bytes()` writes, without building the envelope.
+
+    For the hot paths: the payload model is written once by pydantic and placed as it is,
+    instead of dumped to a dict, validated into an Envelope and written again. Field order,
+    omitted empty attributes and the time format are Envelope's (test_envelope_bytes proves
+    the bytes identical for every event type).
+    """
+    attributes: dict[str, Any] = {
+        "specversion": SPEC_VERSION,
+        "id": id,
+        "type": type,
+        "source": source,
+    }
+    if subject is not None:
+        attributes["subject"] = subject
+    attributes["time"] = _TIME.dump_python(time, mode="json")
+    attributes["datacontenttype"] = CONTENT_TYPE
+    attributes["schemaversion"] = schemaversion
+    if causationid is not None:
+        attributes["causationid"] = causationid
+    attributes["data"] = orjson.Fragment(payload.model_dump_json())
+    key = (subject or id).encode()
+    return EncodedEnvelope(id=id, type=type, key=key, value=orjson.dumps(attributes))

@@ -15,7 +15,7 @@ from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tandem_shared.envelope import Envelope
+from tandem_shared.envelope import EncodedEnvelope, Envelope
 from tandem_shared.telemetry import current_traceparent
 
 runtime_metadata = sa.MetaData()
@@ -79,14 +79,16 @@ def outbox_row(
     return _row(topic, envelope, {**current_traceparent(), **(headers or {})})
 
 
-def outbox_rows(events: Iterable[tuple[str, Envelope]]) -> list[dict[str, Any]]:
+def outbox_rows(events: Iterable[tuple[str, Envelope | EncodedEnvelope]]) -> list[dict[str, Any]]:
     """Return the outbox rows that publish (topic, envelope) pairs, all in the current trace."""
     # One trace-context lookup for a whole request's rows: they all share its span.
     carrier = current_traceparent()
     return [_row(topic, envelope, carrier) for topic, envelope in events]
 
 
-def _row(topic: str, envelope: Envelope, headers: dict[str, str]) -> dict[str, Any]:
+def _row(
+    topic: str, envelope: Envelope | EncodedEnvelope, headers: dict[str, str]
+) -> dict[str, Any]:
     # The relay publishes later, outside this span: the row keeps the W3C context for Kafka.
     return {
         "event_id": envelope.id,

@@ -112,3 +112,10 @@ def test_element_error_renders_like_a_fastapi_detail() -> None:
         "loc": ["events", 2, "score"],
         "msg": "Input should be less than or equal to 100",
     }
+
+
+def test_the_encoded_envelope_is_the_envelope_written() -> None:
+    event = _event()
+    encoded, envelope = event.encoded(), event.to_envelope()
+    assert encoded.to_bytes() == envelope.to_bytes()
+    assert (encoded.id, encoded.key) == (envelope.id, b"acme.com")

@@ -191,7 +191,7 @@ def _claim_params(
     events: Sequence[NormalizedEvent], *, payload_id: uuid.UUID, every: bool
 ) -> dict[str, Any]:
     unique = {(event.source, event.dedupe_key): event for event in events}
-    rows = outbox_rows((event.topic, event.to_envelope()) for event in unique.values())
+    rows = outbox_rows((event.topic, event.encoded()) for event in unique.values())
     return {
         "sources": [source for source, _ in unique],
         "dedupe_keys": [key for _, key in unique],

@@ -11,7 +11,7 @@ from typing import Any
 import uuid_utils
 
 from tandem_ingest.domain.errors import SchemaError
-from tandem_shared.envelope import Envelope
+from tandem_shared.envelope import EncodedEnvelope, Envelope, encode_envelope
 from tandem_shared.events import EventType, Model
 
 Loc = tuple[str | int, ...]
@@ -46,6 +46,17 @@ class NormalizedEvent:
     def event_id(self) -> str:
         """Return the envelope id, the same for every redelivery of this event."""
         return event_id(self.source, self.dedupe_key)
+
+    def encoded(self) -> EncodedEnvelope:
+        """The envelope's bytes as the outbox stores them, written without building it."""
+        return encode_envelope(
+            self.payload,
+            type=self.type,
+            source=self.source,
+            subject=self.subject,
+            id=self.event_id,
+            time=self.occurred_at,
+        )
 
     def to_envelope(self, *, causationid: str | None = None) -> Envelope:
         """Wrap the payload in the versioned envelope published on `topic`."""
