@@ -49,26 +49,20 @@ class NormalizedEvent:
 
     def encoded(self) -> EncodedEnvelope:
         """The envelope's bytes as the outbox stores them, written without building it."""
-        return encode_envelope(
-            self.payload,
-            type=self.type,
-            source=self.source,
-            subject=self.subject,
-            id=self.event_id,
-            time=self.occurred_at,
-        )
+        return encode_envelope(self.payload, **self._attributes())
 
     def to_envelope(self, *, causationid: str | None = None) -> Envelope:
         """Wrap the payload in the versioned envelope published on `topic`."""
-        return Envelope.wrap(
-            self.payload,
-            type=self.type,
-            source=self.source,
-            subject=self.subject,
-            id=self.event_id,
-            time=self.occurred_at,
-            causationid=causationid,
-        )
+        return Envelope.wrap(self.payload, causationid=causationid, **self._attributes())
+
+    def _attributes(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "source": self.source,
+            "subject": self.subject,
+            "id": self.event_id,
+            "time": self.occurred_at,
+        }
 
 
 @dataclass(frozen=True, slots=True)
