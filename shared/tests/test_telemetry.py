@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import httpx
 from fastapi import FastAPI
-from fastapi.testclient import TestClient
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -77,7 +77,7 @@ def test_links_skip_carriers_without_a_trace() -> None:
     assert isinstance(links[0], trace.Link)
 
 
-def test_requests_continue_the_callers_trace_and_probes_are_not_traced() -> None:
+async def test_requests_continue_the_callers_trace_and_probes_are_not_traced() -> None:
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
@@ -85,10 +85,11 @@ def test_requests_continue_the_callers_trace_and_probes_are_not_traced() -> None
     for path in ("/healthz", "/readyz", "/metrics", "/metrics/sla", "/v1/webhooks/{name}"):
         app.add_api_route(path, lambda: {}, methods=["GET"])
     caller = "00-" + "c" * 32 + "-" + "d" * 16 + "-01"
-    with TestClient(app) as client:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
         for path in ("/healthz", "/readyz", "/metrics", "/metrics/sla"):
-            assert client.get(path).status_code == 200
-        client.get("/v1/webhooks/demo", headers={"traceparent": caller})
+            assert (await client.get(path)).status_code == 200
+        await client.get("/v1/webhooks/demo", headers={"traceparent": caller})
     spans = {s.name: s for s in exporter.get_finished_spans()}
     assert set(spans) == {"GET /metrics/sla", "GET /v1/webhooks/{name}"}
     request = spans["GET /v1/webhooks/{name}"]
