@@ -96,3 +96,24 @@ async def test_requests_continue_the_callers_trace_and_probes_are_not_traced() -
     assert request.kind is trace.SpanKind.SERVER
     assert format(request.context.trace_id, "032x") == "c" * 32
     assert request.parent is not None and format(request.parent.span_id, "016x") == "d" * 16
+
+
+async def test_a_failing_request_ends_its_span_as_an_error() -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    app = FastAPI(telemetry=http_telemetry(provider))
+
+    def broken() -> None:
+        raise RuntimeError("database unreachable")
+
+    app.add_api_route("/v1/webhooks/{name}", broken, methods=["POST"])
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
+        response = await client.post("/v1/webhooks/demo")
+    assert response.status_code == 500
+    [span] = exporter.get_finished_spans()
+    assert span.name == "POST /v1/webhooks/{name}"
+    assert span.status.status_code is trace.StatusCode.ERROR
+    assert span.attributes is not None
+    assert span.attributes["http.response.status_code"] == 500
