@@ -26,7 +26,6 @@ from test_ingest_harness import (
 
 from tandem_ingest.adapters.tables import raw_payloads
 from tandem_shared import topics
-from tandem_shared.outbox import outbox
 
 pytestmark = pytest.mark.integration
 
@@ -160,11 +159,8 @@ async def test_ten_concurrent_deliveries_yield_one_canonical_event(ingest: Inges
     )
     assert [r.status_code for r in responses] == [202] * 10
     assert sum(r.json()["published"] for r in responses) == 1
-    [(_, envelope)] = await ingest.settled(engagement_id(record_id))
-    rows = await ingest.scalar(
-        sa.select(sa.func.count()).select_from(outbox).where(outbox.c.event_id == envelope.id)
-    )
-    assert rows == 1
+    # Exactly one event on the topic, once the outbox drained and the topics were read to the end.
+    assert len(await ingest.settled(engagement_id(record_id))) == 1
 
 
 async def test_a_batch_with_one_bad_element_keeps_the_good_ones(ingest: IngestHarness) -> None:

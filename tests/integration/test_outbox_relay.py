@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kafka_tools import create_topic, read_all
 from tandem_shared.consumer import ConsumerLoop, UnitOfWork
@@ -41,10 +42,11 @@ async def producer(kafka_settings: KafkaSettings) -> AsyncIterator[AIOKafkaProdu
     await p.stop()
 
 
-class DiesBeforeMarking(OutboxRelay):
-    """Publishes, then dies before marking the rows published."""
+class DiesBeforeCommitting(OutboxRelay):
+    """Publishes, then dies before its transaction deletes the rows for good."""
 
-    async def _mark_published(self, session: AsyncSession, ids: list[int]) -> None:
+    async def _send(self, rows: Sequence[Any]) -> None:
+        await super()._send(rows)
         raise ConnectionResetError("relay killed")
 
 
@@ -67,14 +69,14 @@ async def test_relay_that_dies_after_publishing_republishes_and_inbox_absorbs_du
 
     settings = OutboxSettings(batch_size=100)
     with pytest.raises(ConnectionResetError):
-        await DiesBeforeMarking(
+        await DiesBeforeCommitting(
             engine=engine, producer=producer, schema="x", settings=settings
         ).publish_batch()
     async with engine.connect() as conn:
         pending = await conn.scalar(
             sa.select(sa.func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
         )
-    assert pending == 20  # nothing was marked: the rows are still owed
+    assert pending == 20  # the delete rolled back: the rows are still owed
 
     relay = OutboxRelay(engine=engine, producer=producer, schema="x", settings=settings)
     assert await relay.publish_batch() == 20
@@ -169,3 +171,64 @@ async def test_relay_batches_keep_each_keys_partition_and_order(
         in_offset_order = [event_id for _, _, event_id in sorted(rows)]
         assert in_offset_order == sorted(in_offset_order)  # ids were written in order
         assert len(rows) == 40
+
+
+async def test_rows_marked_published_by_an_earlier_version_are_not_published_again(
+    unique,
+    engine,
+    producer,  # type: ignore[no-untyped-def]
+) -> None:
+    row = outbox_row(f"t-marked-{unique}", Envelope(type="test", source="/t", subject="a.com"))
+    async with session_factory(engine)() as s, s.begin():
+        await s.execute(sa.insert(outbox).values(**row, published_at=sa.func.now()))
+    relay = OutboxRelay(engine=engine, producer=producer, schema="x", settings=OutboxSettings())
+    assert await relay.publish_batch() == 0
+    async with engine.connect() as conn:
+        assert await conn.scalar(sa.select(sa.func.count()).select_from(outbox)) == 1
+
+
+class PausesWhileSending(OutboxRelay):
+    """Holds its first batch before sending it, until the test resumes it."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.sending, self.resume = asyncio.Event(), asyncio.Event()
+
+    async def _send(self, rows: Sequence[Any]) -> None:
+        self.sending.set()
+        await self.resume.wait()
+        await super()._send(rows)
+
+
+async def test_a_wake_up_during_a_batch_is_not_lost(
+    infra,
+    unique,
+    engine,
+    producer,  # type: ignore[no-untyped-def]
+) -> None:
+    topic = f"t-wake-{unique}"
+    await create_topic(infra.bootstrap_servers, topic)
+    sessions = session_factory(engine)
+    # A poll interval far beyond the test: only wake-ups can publish in time.
+    relay = PausesWhileSending(
+        engine=engine, producer=producer, schema="x", settings=OutboxSettings(poll_seconds=120)
+    )
+    task = asyncio.create_task(relay.run())
+
+    async def commit(name: str) -> None:
+        async with sessions() as s, s.begin():
+            env = Envelope(id=f"{unique}-{name}", type="test", source="/t", subject="a.com")
+            await add_to_outbox(s, [outbox_row(topic, env)])
+        relay.wake()  # as the commit's NOTIFY would
+
+    await commit("first")
+    await asyncio.wait_for(relay.sending.wait(), timeout=10)
+    await commit("second")  # its wake-up arrives while the first batch is on its way
+    relay.resume.set()
+    records = await read_all(infra.bootstrap_servers, topic, expect=2, timeout=10)
+    relay.stop()
+    await task
+    assert sorted(Envelope.from_bytes(r.value).id for r in records) == [
+        f"{unique}-first",
+        f"{unique}-second",
+    ]

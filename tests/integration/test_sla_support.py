@@ -17,6 +17,7 @@ from pathlib import Path
 
 import holidays
 import httpx
+import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from conftest import Infra
 from opentelemetry import trace
@@ -38,6 +39,7 @@ from tandem_shared.events import (
     Signal,
     Tier,
 )
+from tandem_shared.outbox import outbox
 from tandem_shared.settings import OutboxSettings
 from tandem_sla_monitor.main import CONSUMED_TOPICS, MIGRATIONS, SCHEMA, SlaService, build_service
 from tandem_sla_monitor.settings import SlaMonitorSettings, SlaSettings
@@ -160,6 +162,17 @@ class Running:
     async def produce(self, topic: str, *envelopes: Envelope) -> None:
         await produce_envelopes(self.bootstrap, topic, list(envelopes))
 
+    async def settled(self, timeout: float = 10.0) -> None:
+        """Wait until the relay published every outbox row and the collector read them all."""
+        pending = sa.select(sa.func.count()).where(outbox.c.published_at.is_(None))
+        async with asyncio.timeout(timeout):
+            while True:
+                async with self.service.infra.sessions() as session:
+                    if not (await session.execute(pending)).scalar():
+                        break
+                await asyncio.sleep(0.05)
+        await self.events.caught_up(timeout)
+
 
 @contextlib.asynccontextmanager
 async def running_sla(infra: Infra, config_dir: Path) -> AsyncIterator[Running]:
@@ -214,6 +227,7 @@ class Collector:
         self.headers: dict[str, dict[str, str]] = {}  # by envelope id
         self._task: asyncio.Task[None] | None = None
         self._consumer: AIOKafkaConsumer | None = None
+        self._read_up_to: dict[TopicPartition, int] = {}
 
     async def start(self) -> None:
         consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False)
@@ -226,7 +240,7 @@ class Collector:
         consumer.assign(partitions)
         await consumer.seek_to_end(*partitions)
         for tp in partitions:  # resolve the end offsets now, before anything is produced
-            await consumer.position(tp)
+            self._read_up_to[tp] = await consumer.position(tp)
         self._consumer = consumer
         self._task = asyncio.create_task(self._collect(consumer))
 
@@ -241,10 +255,21 @@ class Collector:
     async def _collect(self, consumer: AIOKafkaConsumer) -> None:
         while True:
             batch = await consumer.getmany(timeout_ms=100)
-            for record in (r for records in batch.values() for r in records):
-                envelope = Envelope.from_bytes(record.value or b"")
-                self.received.append((record.topic, envelope))
-                self.headers[envelope.id] = {k: v.decode() for k, v in record.headers}
+            for tp, records in batch.items():
+                for record in records:
+                    envelope = Envelope.from_bytes(record.value or b"")
+                    self.received.append((record.topic, envelope))
+                    self.headers[envelope.id] = {k: v.decode() for k, v in record.headers}
+                self._read_up_to[tp] = records[-1].offset + 1
+
+    async def caught_up(self, timeout: float = 10.0) -> None:
+        """Wait until everything on the topics now has been read (so "exactly N" can fail)."""
+        assert self._consumer is not None
+        partitions = self._consumer.assignment()
+        ends = await self._consumer.end_offsets(list(partitions))
+        async with asyncio.timeout(timeout):
+            while any(self._read_up_to[tp] < end for tp, end in ends.items()):
+                await asyncio.sleep(0.05)
 
     def of(self, handoff_id: str, type_: EventType | None = None) -> list[Envelope]:
         """Return what was received about one handoff (of one type)."""

@@ -1,8 +1,11 @@
-"""The outbox relay: publishes committed outbox rows, then marks them published.
+"""The outbox relay: publishes committed outbox rows, deleting them in the same transaction.
 
-Rows are claimed with FOR UPDATE SKIP LOCKED so replicas share the work; NOTIFY only wakes the
-relay early, the poll interval is what guarantees progress. A relay that dies between publishing
-and marking publishes those rows again: consumers' inboxes absorb the duplicates.
+One statement claims a batch (FOR UPDATE SKIP LOCKED, so replicas share the work) and deletes it;
+the transaction commits only once Kafka acknowledged every row, so a relay that dies or fails
+before then rolls the delete back and the rows are published again: consumers' inboxes absorb
+the duplicates. Deleting, not marking, is what keeps up with ingest's rate: an UPDATE wrote a new
+version of every row (its value, its index entries) and a purge deleted it again later. NOTIFY
+only wakes the relay early, the poll interval is what guarantees progress.
 """
 
 from __future__ import annotations
@@ -22,8 +25,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.producer.message_accumulator import BatchBuilder
 from murmurhash2 import murmurhash2
 from prometheus_client import Counter
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from tandem_shared.envelope import utcnow
 from tandem_shared.outbox import notify_channel, outbox, purge_published
@@ -31,6 +33,9 @@ from tandem_shared.settings import OutboxSettings
 
 log = structlog.get_logger(__name__)
 
+
+# Rows added to producer batches between two yields to the event loop.
+_YIELD_EVERY = 250
 
 # The Java client's murmur2 seed: the same key lands where every Kafka client would put it.
 _MURMUR2_SEED = 0x9747B28C
@@ -41,10 +46,20 @@ def partition_of(key: bytes, partitions: Sequence[int]) -> int:
     return partitions[(murmurhash2(key, _MURMUR2_SEED) & 0x7FFFFFFF) % len(partitions)]
 
 
-_MARK_PUBLISHED = (
-    sa.update(outbox)
-    .where(outbox.c.id == sa.any_(sa.bindparam("ids", type_=ARRAY(sa.BigInteger))))
-    .values(published_at=sa.func.now())
+# The oldest pending rows nobody else holds, claimed and deleted in one statement.
+_CLAIM = (
+    sa.delete(outbox)
+    .where(
+        outbox.c.id.in_(
+            sa.select(outbox.c.id)
+            .where(outbox.c.published_at.is_(None))  # rows marked by earlier versions stay put
+            .order_by(outbox.c.id)
+            .limit(sa.bindparam("limit"))
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+    )
+    .returning(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.value, outbox.c.headers)
 )
 
 PUBLISHED = Counter("tandem_events_published_total", "Events published to Kafka", ["topic"])
@@ -71,6 +86,10 @@ class OutboxRelay:
         self._stopping = asyncio.Event()
         self.last_run_at = utcnow()
 
+    def wake(self) -> None:
+        """Claim the next batch now rather than at the poll interval (what a NOTIFY does)."""
+        self._wake.set()
+
     def stop(self) -> None:
         """Ask the relay to finish its current batch and return."""
         self._stopping.set()
@@ -79,21 +98,12 @@ class OutboxRelay:
     async def publish_batch(self) -> int:
         """Publish one batch of pending rows; return how many were published."""
         async with self._sessions() as session, session.begin():
-            rows = (
-                await session.execute(
-                    sa.select(
-                        outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.value, outbox.c.headers
-                    )
-                    .where(outbox.c.published_at.is_(None))
-                    .order_by(outbox.c.id)
-                    .limit(self._settings.batch_size)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
+            claimed = await session.execute(_CLAIM, {"limit": self._settings.batch_size})
+            # RETURNING gives no order: publish in the order the rows were written.
+            rows = sorted(claimed.all(), key=lambda row: row.id)
             if not rows:
                 return 0
             await self._send(rows)
-            await self._mark_published(session, [row.id for row in rows])
         for topic, count in collections.Counter(row.topic for row in rows).items():
             PUBLISHED.labels(topic).inc(count)
         return len(rows)
@@ -104,7 +114,10 @@ class OutboxRelay:
         open_batches: dict[tuple[str, int], BatchBuilder] = {}
         futures: list[asyncio.Future[Any]] = []
         partitions: dict[str, list[int]] = {}
-        for row in rows:
+        for n, row in enumerate(rows, 1):
+            if n % _YIELD_EVERY == 0:
+                # Let the requests sharing the event loop in: a big batch takes milliseconds.
+                await asyncio.sleep(0)
             if row.topic not in partitions:
                 partitions[row.topic] = sorted(await self._producer.partitions_for(row.topic))
             target = (row.topic, partition_of(row.key, partitions[row.topic]))
@@ -133,11 +146,6 @@ class OutboxRelay:
         )
         return future
 
-    async def _mark_published(self, session: AsyncSession, ids: list[int]) -> None:
-        # One array parameter, not IN (...) with one per row: every batch size would be another
-        # statement to prepare.
-        await session.execute(_MARK_PUBLISHED, {"ids": ids})
-
     async def run(self) -> None:
         """Publish until stopped, woken by NOTIFY or the poll interval."""
         listener = await self._listen()
@@ -145,6 +153,9 @@ class OutboxRelay:
         try:
             while not self._stopping.is_set():
                 self.last_run_at = utcnow()
+                # Cleared before the batch is claimed, not after: a NOTIFY for a commit the claim
+                # missed must still wake the next round, or that row waits a poll interval.
+                self._wake.clear()
                 try:
                     published = await self.publish_batch()
                 except (KafkaError, OSError, sa.exc.DBAPIError) as exc:
@@ -157,7 +168,6 @@ class OutboxRelay:
                 if utcnow() - last_purge > timedelta(minutes=10):
                     await self._purge()
                     last_purge = utcnow()
-                self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._settings.poll_seconds)
                     if self._settings.linger_seconds and not self._stopping.is_set():
@@ -170,6 +180,7 @@ class OutboxRelay:
                 await listener.close()
 
     async def _purge(self) -> None:
+        # Earlier versions marked rows published instead of deleting them: purge those.
         cutoff = utcnow() - timedelta(hours=self._settings.keep_published_hours)
         async with self._sessions() as session, session.begin():
             purged = await purge_published(session, older_than=cutoff)
@@ -180,5 +191,5 @@ class OutboxRelay:
         if self._listen_dsn is None:
             return None
         conn = await asyncpg.connect(self._listen_dsn)
-        await conn.add_listener(notify_channel(self._schema), lambda *_: self._wake.set())
+        await conn.add_listener(notify_channel(self._schema), lambda *_: self.wake())
         return conn
