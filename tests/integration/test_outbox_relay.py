@@ -17,7 +17,7 @@ from tandem_shared.db import create_engine, session_factory
 from tandem_shared.envelope import Envelope
 from tandem_shared.kafka import create_producer
 from tandem_shared.outbox import add_to_outbox, outbox, outbox_row, runtime_metadata
-from tandem_shared.relay import OutboxRelay, partition_of
+from tandem_shared.relay import LAG, OutboxRelay, partition_of
 from tandem_shared.settings import KafkaSettings, OutboxSettings
 
 
@@ -232,3 +232,24 @@ async def test_a_wake_up_during_a_batch_is_not_lost(
         f"{unique}-first",
         f"{unique}-second",
     ]
+
+
+async def test_the_lag_gauge_says_how_long_the_oldest_row_waited(
+    infra,
+    unique,
+    engine,
+    producer,  # type: ignore[no-untyped-def]
+) -> None:
+    topic = f"t-lag-{unique}"
+    await create_topic(infra.bootstrap_servers, topic)
+    schema = f"lag-{unique}"
+    old = outbox_row(topic, Envelope(type="test", source="/t", subject="a.com"))
+    async with session_factory(engine)() as s, s.begin():
+        waited = sa.func.now() - sa.text("interval '42 seconds'")
+        await s.execute(sa.insert(outbox).values(**old, created_at=waited))
+        await add_to_outbox(s, [outbox_row(topic, Envelope(type="test", source="/t"))])
+    relay = OutboxRelay(engine=engine, producer=producer, schema=schema, settings=OutboxSettings())
+    assert await relay.publish_batch() == 2
+    assert 42 <= LAG.labels(schema)._value.get() < 52
+    assert await relay.publish_batch() == 0
+    assert LAG.labels(schema)._value.get() == 0

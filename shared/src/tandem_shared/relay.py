@@ -24,7 +24,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.producer.message_accumulator import BatchBuilder
 from murmurhash2 import murmurhash2
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from tandem_shared.envelope import utcnow
@@ -59,10 +59,22 @@ _CLAIM = (
             .scalar_subquery()
         )
     )
-    .returning(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.value, outbox.c.headers)
+    .returning(
+        outbox.c.id,
+        outbox.c.topic,
+        outbox.c.key,
+        outbox.c.value,
+        outbox.c.headers,
+        outbox.c.created_at,
+    )
 )
 
 PUBLISHED = Counter("tandem_events_published_total", "Events published to Kafka", ["topic"])
+LAG = Gauge(
+    "tandem_outbox_lag_seconds",
+    "How long the oldest row of the relay's last batch waited after its commit (0: none waiting)",
+    ["schema"],
+)
 
 
 class OutboxRelay:
@@ -102,13 +114,15 @@ class OutboxRelay:
             # RETURNING gives no order: publish in the order the rows were written.
             rows = sorted(claimed.all(), key=lambda row: row.id)
             if not rows:
+                LAG.labels(self._schema).set(0)
                 return 0
+            LAG.labels(self._schema).set((utcnow() - rows[0].created_at).total_seconds())
             await self._send(rows)
         for topic, count in collections.Counter(row.topic for row in rows).items():
             PUBLISHED.labels(topic).inc(count)
         return len(rows)
 
-    async def _send(self, rows: Sequence[sa.Row[Any, Any, Any, Any, Any]]) -> None:
+    async def _send(self, rows: Sequence[sa.Row[Any, Any, Any, Any, Any, Any]]) -> None:
         # One batch per partition, not one send() per row: send() costs a future, a partition
         # lookup and an accumulator call per message, which was most of the relay's CPU.
         open_batches: dict[tuple[str, int], BatchBuilder] = {}
