@@ -36,9 +36,7 @@ async def on_alert_requested(envelope: Envelope, session: AsyncSession) -> None:
     }
     await store.update_row(session, alerts, key=key, values=values)
     if event.account_key:
-        await store.lock_account(session, event.account_key)
-        entry = tl.from_alert(event)
-        await store.add_timeline_entry(session, account_key=event.account_key, entry=entry)
+        await store.add_to_account(session, event.account_key, tl.from_alert(event))
     await store.notify_change(session, "alert", event.alert_id, event.account_key)
 
 

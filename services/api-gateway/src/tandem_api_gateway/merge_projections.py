@@ -27,18 +27,12 @@ async def on_records_merged(envelope: Envelope, session: AsyncSession) -> None:
         for loser in losers:
             key = {"deal_id": deal_id(event.crm, loser)}
             # The loser's row may not exist yet: its upserts fill it in later, still merged.
-            row = await store.lock_row(
-                session, deals, key=key, defaults={"created_at": at, "updated_at": at}
-            )
+            row = await store.lock_deal(session, key["deal_id"], at=at)
             values = {"merged_into": winner, "updated_at": max(row["updated_at"], at)}
             await store.update_row(session, deals, key=key, values=values)
     elif kind is MergedKind.ACCOUNT:
         for loser in losers:
-            key = {"crm": event.crm.value, "crm_id": loser}
-            await store.lock_row(session, crm_accounts, key=key)
-            await store.update_row(
-                session, crm_accounts, key=key, values={"merged_into": event.winner_id}
-            )
+            await _set_crm_account(session, event.crm, loser, merged_into=event.winner_id)
         await store.settle_account_merges(
             session, crm=event.crm.value, crm_ids=[*losers, event.winner_id]
         )
@@ -48,7 +42,14 @@ async def link_crm_account(
     session: AsyncSession, *, crm: ev.CrmSystem, crm_id: str, account_key: str
 ) -> None:
     """Remember which account a CRM record is, and settle the merges that involve it."""
+    await _set_crm_account(session, crm, crm_id, account_key=account_key)
+    await store.settle_account_merges(session, crm=crm.value, crm_ids=[crm_id])
+
+
+async def _set_crm_account(
+    session: AsyncSession, crm: ev.CrmSystem, crm_id: str, **values: str
+) -> None:
+    # What is known of a CRM account record, whichever of its upsert and merge came first.
     key = {"crm": crm.value, "crm_id": crm_id}
     await store.lock_row(session, crm_accounts, key=key)
-    await store.update_row(session, crm_accounts, key=key, values={"account_key": account_key})
-    await store.settle_account_merges(session, crm=crm.value, crm_ids=[crm_id])
+    await store.update_row(session, crm_accounts, key=key, values=values)

@@ -112,9 +112,7 @@ class Projector:
         event = envelope.payload(ev.DealUpserted)
         key = {"deal_id": deal_id(event.crm, event.crm_id)}
         at = event.occurred_at
-        row = await store.lock_row(
-            session, deals, key=key, defaults={"created_at": at, "updated_at": at}
-        )
+        row = await store.lock_deal(session, key["deal_id"], at=at)
         values: dict[str, Any] = {
             "account_key": event.account_key or envelope.subject,
             "name": event.name,
@@ -140,11 +138,8 @@ class Projector:
         if kind_of(event.object_type) is not MergedKind.DEAL:
             return
         key = {"deal_id": deal_id(event.crm, event.crm_id)}
-        at = event.occurred_at
-        row = await store.lock_row(
-            session, deals, key=key, defaults={"created_at": at, "updated_at": at}
-        )
-        deleted_at = _latest(row["deleted_at"], at)
+        row = await store.lock_deal(session, key["deal_id"], at=event.occurred_at)
+        deleted_at = _latest(row["deleted_at"], event.occurred_at)
         await store.update_row(session, deals, key=key, values={"deleted_at": deleted_at})
 
     async def on_activity_logged(self, envelope: Envelope, session: AsyncSession) -> None:
@@ -269,9 +264,7 @@ class Projector:
         if row["decided_at"] is None or row["decided_at"] <= event.decided_at:
             await store.update_row(session, handoffs, key=key, values=values)
         if event.account_key:
-            await store.lock_account(session, event.account_key)
-            entry = tl.from_routing(event)
-            await store.add_timeline_entry(session, account_key=event.account_key, entry=entry)
+            await store.add_to_account(session, event.account_key, tl.from_routing(event))
         await store.notify_change(session, "handoff", event.handoff_id, event.account_key)
 
     async def on_routing_note(self, envelope: Envelope, session: AsyncSession) -> None:
@@ -280,9 +273,8 @@ class Projector:
         assert isinstance(event, ev.RoutingConflict | ev.HandoffReassignRequested)
         key = event.account_key or envelope.subject
         if key:
-            await store.lock_account(session, key)
             entry = tl.from_routing_note(event, event_id=envelope.id)
-            await store.add_timeline_entry(session, account_key=key, entry=entry)
+            await store.add_to_account(session, key, entry)
 
     async def on_sla_event(self, envelope: Envelope, session: AsyncSession) -> None:
         """Move a handoff's SLA clock; the handoff row may not exist yet."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,6 +16,7 @@ from tandem_api_gateway.adapters.tables import (
     accounts,
     alert_deliveries,
     crm_accounts,
+    deals,
     projection_state,
     timeline,
 )
@@ -107,6 +109,19 @@ async def record_delivery(session: AsyncSession, values: Mapping[str, Any]) -> N
 async def lock_account(session: AsyncSession, account_key: str) -> dict[str, Any]:
     """Create the account's row if missing, then lock it and return its values."""
     return await lock_row(session, accounts, key={"account_key": account_key})
+
+
+async def add_to_account(session: AsyncSession, account_key: str, entry: TimelineEntry) -> None:
+    """Create the account's row if missing (locked), then add the entry to its timeline."""
+    await lock_account(session, account_key)
+    await add_timeline_entry(session, account_key=account_key, entry=entry)
+
+
+async def lock_deal(session: AsyncSession, deal_id: str, *, at: datetime) -> dict[str, Any]:
+    """Create the deal's row if missing (first seen `at`), then lock it and return its values."""
+    return await lock_row(
+        session, deals, key={"deal_id": deal_id}, defaults={"created_at": at, "updated_at": at}
+    )
 
 
 async def notify_change(

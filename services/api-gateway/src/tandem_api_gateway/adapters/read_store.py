@@ -92,7 +92,7 @@ def _timeline_visible_to(person_id: str | None) -> sa.ColumnElement[bool]:
         _handoffs_visible_to(person_id),
     )
     own_alert = sa.select(alerts.c.alert_id).where(
-        alerts.c.alert_id == timeline.c.entry_id, alerts.c.recipient_ids.contains([person_id])
+        alerts.c.alert_id == timeline.c.entry_id, _alerts_visible_to(person_id)
     )
     return sa.or_(
         timeline.c.kind.not_in([*handoff_kinds, TimelineKind.ALERT.value]),
@@ -173,6 +173,12 @@ async def get_handoff(session: AsyncSession, handoff_id: str) -> Row | None:
 # ---- alerts ------------------------------------------------------------------------------------
 
 
+def _alerts_visible_to(person_id: str | None) -> sa.ColumnElement[bool]:
+    if person_id is None:
+        return sa.true()
+    return alerts.c.recipient_ids.contains([person_id])
+
+
 async def list_alerts(
     session: AsyncSession,
     *,
@@ -185,9 +191,12 @@ async def list_alerts(
 ) -> list[Row]:
     """Return up to limit+1 alerts, newest first; `visible_to` restricts a rep to theirs."""
     order = (alerts.c.sort_at, alerts.c.alert_id)
-    query = sa.select(alerts).order_by(*(c.desc() for c in order)).limit(limit + 1)
-    if visible_to is not None:
-        query = query.where(alerts.c.recipient_ids.contains([visible_to]))
+    query = (
+        sa.select(alerts)
+        .where(_alerts_visible_to(visible_to))
+        .order_by(*(c.desc() for c in order))
+        .limit(limit + 1)
+    )
     if kind is not None:
         query = query.where(alerts.c.kind == kind)
     if account_key is not None:
