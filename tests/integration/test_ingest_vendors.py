@@ -20,7 +20,7 @@ import pytest_asyncio
 from test_ingest_harness import (
     IngestHarness,
     fixture_bytes,
-    hubspot_v3_signature,
+    hubspot_v3_headers,
     running_ingest,
     standard_webhook_headers,
 )
@@ -71,13 +71,7 @@ async def ingest(infra: Any) -> AsyncIterator[IngestHarness]:
 
 
 def hubspot_headers(body: bytes, *, secret: str = HUBSPOT_NEW) -> dict[str, str]:
-    now_ms = int(time.time() * 1000)
-    uri = f"http://ingest.test{HUBSPOT_PATH}"
-    return {
-        "content-type": "application/json",
-        "X-HubSpot-Signature-v3": hubspot_v3_signature(secret, "POST", uri, body, now_ms),
-        "X-HubSpot-Request-Timestamp": str(now_ms),
-    }
+    return hubspot_v3_headers(secret, f"http://ingest.test{HUBSPOT_PATH}", body)
 
 
 def hubspot_event(kind: str, object_id: int, **fields: Any) -> dict[str, Any]:

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from test_ingest_harness import (
     IngestHarness,
     fixture_bytes,
+    hubspot_v3_headers,
     hubspot_v3_signature,
     running_ingest,
     standard_webhook_headers,
@@ -228,14 +229,8 @@ async def test_hubspot_docs_batch_with_v3_signature_over_a_decoded_uri(
 ) -> None:
     body = fixture_bytes("hubspot/webhook_batch_docs_example.json")
     path = "/v1/webhooks/hubspot?app=crm%3Async&label=a%20b%26c"
-    timestamp_ms = int(time.time() * 1000)
     # The signed URI keeps %20 and %26 but decodes %3A.
-    signature = hubspot_v3("POST", f"http://ingest.test{path}", body, timestamp_ms)
-    headers = {
-        "content-type": "application/json",
-        "X-HubSpot-Signature-v3": signature,
-        "X-HubSpot-Request-Timestamp": str(timestamp_ms),
-    }
+    headers = hubspot_v3_headers(HUBSPOT_SECRET, f"http://ingest.test{path}", body)
     response = await ingest.client.post(path, content=body, headers=headers)
     assert response.status_code == 202, response.text
     assert response.json()["events"] == 2

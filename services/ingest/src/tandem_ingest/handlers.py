@@ -1,4 +1,5 @@
-"""Use cases: receive a webhook or an upload, durably; the caller's transaction commits them."""
+"""Use cases: receive a webhook (one autocommit statement) or an upload (the caller's
+transaction commits it), durably."""
 
 from __future__ import annotations
 
@@ -13,11 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tandem_ingest.adapters import repository
 from tandem_ingest.adapters.webhook_store import WebhookStore
 from tandem_ingest.domain.bombora import Item
-from tandem_ingest.domain.deliveries import (
-    Delivery,
-    normalize,
-    surge_reader,
-)
+from tandem_ingest.domain.deliveries import Delivery, normalize, surge_reader
 from tandem_ingest.domain.errors import MalformedBodyError, SchemaError
 from tandem_ingest.domain.normalized import ElementError, NormalizedEvent, NormalizeResult
 from tandem_ingest.domain.sources import Source

@@ -79,9 +79,9 @@ _CLAIM_CTES = """
         FROM incoming i
         WHERE :every OR i.event_id IN (SELECT event_id FROM claimed)
         ORDER BY i.n
-        RETURNING event_id
     )"""
-_COUNTS = "SELECT (SELECT count(*) FROM claimed) AS claimed, (SELECT count(*) FROM published)"
+# Data-modifying CTEs run whether or not the query reads them: only the claims are counted.
+_COUNTS = "SELECT count(*) FROM claimed"
 _CLAIM_PARAMS = (
     sa.bindparam("sources", type_=ARRAY(sa.Text)),
     sa.bindparam("dedupe_keys", type_=ARRAY(sa.Text)),
@@ -161,16 +161,14 @@ async def publish_new(
     session: AsyncSession, events: Sequence[NormalizedEvent], *, payload_id: uuid.UUID
 ) -> int:
     """Claim the events' dedupe keys; outbox only those claimed now and return how many."""
-    claimed, _ = await _claim_and_outbox(session, events, payload_id=payload_id, every=False)
-    return claimed
+    return await _claim_and_outbox(session, events, payload_id=payload_id, every=False)
 
 
 async def publish_again(
     session: AsyncSession, events: Sequence[NormalizedEvent], *, payload_id: uuid.UUID
 ) -> int:
     """Outbox every event (a replay), claiming the keys not seen yet; return how many were new."""
-    claimed, _ = await _claim_and_outbox(session, events, payload_id=payload_id, every=True)
-    return claimed
+    return await _claim_and_outbox(session, events, payload_id=payload_id, every=True)
 
 
 async def _claim_and_outbox(
@@ -179,12 +177,11 @@ async def _claim_and_outbox(
     *,
     payload_id: uuid.UUID,
     every: bool,
-) -> tuple[int, int]:
+) -> int:
     if not events:
-        return 0, 0
+        return 0
     params = _claim_params(events, payload_id=payload_id, every=every)
-    claimed, published = (await session.execute(_CLAIM_AND_OUTBOX, params)).one()
-    return int(claimed), int(published)
+    return int((await session.execute(_CLAIM_AND_OUTBOX, params)).scalar_one())
 
 
 def _claim_params(

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import functools
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
 
 import asyncpg
 from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
@@ -44,12 +43,12 @@ async def _keep_session(_: asyncpg.Connection) -> None:
 class WebhookStore:
     """Records webhooks on a fixed number of connections; waiting requests are served in order."""
 
-    def __init__(self, pool: asyncpg.Pool, *, size: int) -> None:
+    def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
         # As many slots as connections, so requests beyond them queue here in arrival order:
         # a pool hands a returned connection to whoever asks first, so under a burst a waiting
         # request could be overtaken again and again, which made the latency tail.
-        self.slots = asyncio.Semaphore(size)
+        self.slots = asyncio.Semaphore(pool.get_max_size())
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -67,7 +66,7 @@ class WebhookStore:
             reset=_keep_session,
         )
         try:
-            yield cls(pool, size=settings.pool_size)
+            yield cls(pool)
         finally:
             await pool.close()
 
@@ -84,8 +83,7 @@ class WebhookStore:
         With `counted`, the archived result's published and duplicates counts are filled in.
         """
         sql, order = _record_delivery_statement()
-        params: dict[str, Any] = delivery_params(payload, events, counted=counted)
-        arguments = [params[name] for name in order]
+        params = delivery_params(payload, events, counted=counted)
         async with self.slots, self._pool.acquire() as connection:
-            claimed = await connection.fetchval(sql, *arguments)
+            claimed = await connection.fetchval(sql, *[params[name] for name in order])
         return int(claimed)
