@@ -34,6 +34,7 @@ BASE = int(os.environ.get("TANDEM_LOCAL_HTTP_BASE", "8000"))
 INGEST_URL = f"http://127.0.0.1:{BASE + 1}/v1/webhooks/demo"
 GATEWAY = f"http://127.0.0.1:{BASE}"
 ACCOUNT = "acme.com"
+API_KEY = DEMO_KEYS[0].key  # the dev revops-admin key (dev only)
 
 
 def demo_secret(path: Path = SOURCES) -> str:
@@ -81,7 +82,7 @@ def main() -> int:
 
 def follow(*, since: datetime, timeout: float = 10.0) -> bool:
     """Poll the gateway until the handoff and its delivered alert show up, and print both."""
-    headers = {"X-API-Key": DEMO_KEYS[0].key}  # the dev revops-admin key (dev only)
+    headers = {"X-API-Key": API_KEY}
     started = time.monotonic()
     deadline, patience = started + timeout, started + timeout / 2
     with httpx.Client(base_url=GATEWAY, headers=headers, timeout=5) as client:
@@ -105,7 +106,7 @@ def follow(*, since: datetime, timeout: float = 10.0) -> bool:
             f"No new handoff: acme.com had a meeting request handed to {earlier['assignee_id']} "
             f"at {earlier['decided_at']}, and the meeting-request signal is in its cool-down "
             f"({cooldown}, config/example/routing.yaml). The engagement is on the timeline:\n"
-            f"  curl -s -H 'X-API-Key: {DEMO_KEYS[0].key}' {GATEWAY}/v1/accounts/{ACCOUNT}/timeline"
+            f"  curl -s -H 'X-API-Key: {API_KEY}' {GATEWAY}/v1/accounts/{ACCOUNT}/timeline"
         )
         return True
     print(f"no delivered alert on the gateway after {timeout:.0f} s: see the `make up` log.")
@@ -137,8 +138,7 @@ def _show(handoff: dict[str, Any], alert: dict[str, Any], delivered: list[dict[s
         cover = d["recipient_id"] not in alert["recipient_ids"]
         instead = f", covering for {', '.join(alert['recipient_ids'])}" if cover else ""
         print(f"            -> {d['recipient_id']} over {d['channel']} ({d['status']}{instead})")
-    key = DEMO_KEYS[0].key
-    print(f"\nThe same on the gateway:\n  curl -s -H 'X-API-Key: {key}' {GATEWAY}/v1/alerts")
+    print(f"\nThe same on the gateway:\n  curl -s -H 'X-API-Key: {API_KEY}' {GATEWAY}/v1/alerts")
     print(f"  dashboard: {GATEWAY}/")
 
 

@@ -133,9 +133,7 @@ async def test_owner_conflict_is_escalated_instead_of_a_silent_pick(
     assert alerts_of(router, key, AlertKind.ROUTING_CONFLICT)[0].recipient_ids == ["sam.manager"]
 
     # a meeting request now goes to the managers, not to either AE
-    await router.send(
-        topics.ENGAGEMENT, engagement(key, EngagementKind.MEETING_REQUEST, email=f"jo@{key}")
-    )
+    await router.meeting(key)
     await router.outputs.wait(lambda: len(conflicts()) == 2)
     handoff_conflict = next(c for c in conflicts() if c.handoff_id is not None)
     assert handoff_conflict.candidates == {"crm": "ben.ae", "tal": "ava.ae"}
@@ -231,9 +229,7 @@ async def test_tier2_without_an_account_sdr_takes_the_territory_pool(
 ) -> None:
     key = f"nosdr-{unique}.fr"
     await listed(router, key, Tier.T2, ae_id="chloe.ae", territory="emea")
-    await router.send(
-        topics.ENGAGEMENT, engagement(key, EngagementKind.MEETING_REQUEST, email=f"li@{key}")
-    )
+    await router.meeting(key, contact="li")
     [routing] = await router.outputs.decision(key)
     assert (routing.assignee_id, routing.tier, routing.notified_ids) == (
         "eve.sdr",

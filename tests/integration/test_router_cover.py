@@ -14,12 +14,11 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from test_router_support import Router, at, engagement, listed, new_schema, running_router
+from test_router_support import Router, at, listed, new_schema, running_router
 
 from tandem_router.config import RouterConfig, load_config
-from tandem_shared import topics
 from tandem_shared.directory import Period, Person, Role
-from tandem_shared.events import AlertKind, EngagementKind, Tier
+from tandem_shared.events import AlertKind, Tier
 
 pytestmark = pytest.mark.integration
 
@@ -62,19 +61,13 @@ async def router(infra: Any) -> AsyncIterator[Router]:
         yield running
 
 
-async def meeting(router: Router, key: str) -> None:
-    await router.send(
-        topics.ENGAGEMENT, engagement(key, EngagementKind.MEETING_REQUEST, email=f"jo@{key}")
-    )
-
-
 async def test_tier1_goes_to_the_cover_then_the_sdr_once_the_cover_is_full(
     router: Router, unique: str
 ) -> None:
     first, second = f"acme-{unique}.com", f"umbrella-{unique}.com"
     for key in (first, second):
         await listed(router, key, Tier.T1, ae_id="ava.ae", sdr_id="dan.sdr", territory="na-east")
-    await meeting(router, first)
+    await router.meeting(first)
     [routing] = await router.outputs.decision(first)
     assert (routing.assignee_id, routing.tier) == ("ben.ae", Tier.T1)
     trail = "\n".join(routing.explanation)
@@ -86,7 +79,7 @@ async def test_tier1_goes_to_the_cover_then_the_sdr_once_the_cover_is_full(
     assert state.handoffs[-1].assignee_id == "ben.ae"
 
     # Ben now holds one open handoff (his capacity): the next tier 1 meeting takes the SDR path.
-    await meeting(router, second)
+    await router.meeting(second)
     [fallback] = await router.outputs.decision(second)
     assert fallback.assignee_id == "dan.sdr"
     trail = "\n".join(fallback.explanation)
@@ -97,7 +90,7 @@ async def test_tier1_goes_to_the_cover_then_the_sdr_once_the_cover_is_full(
 async def test_tier2_ae_alert_goes_to_the_cover(router: Router, unique: str) -> None:
     key = f"initech-{unique}.fr"
     await listed(router, key, Tier.T2, ae_id="chloe.ae", sdr_id="eve.sdr", territory="emea")
-    await meeting(router, key)
+    await router.meeting(key)
     [routing] = await router.outputs.decision(key)
     assert routing.assignee_id == "eve.sdr"
     assert "cal.ae" in routing.notified_ids and "chloe.ae" not in routing.notified_ids

@@ -89,9 +89,7 @@ async def test_tier1_meeting_goes_to_the_ae_with_marketing_fyi(router: Router, u
     await listed(
         router, key, Tier.T1, ae_id="ava.ae", sdr_id="dan.sdr", marketer_id="mia.marketing"
     )
-    await router.send(
-        topics.ENGAGEMENT, engagement(key, EngagementKind.MEETING_REQUEST, email=f"jo@{key}")
-    )
+    await router.meeting(key)
     [routing] = await router.outputs.decision(key)
     assert (routing.assignee_id, routing.assignee_role, routing.tier) == ("ava.ae", "ae", Tier.T1)
     assert routing.signal == Signal.MEETING_REQUEST and routing.match.method == "domain"
@@ -110,9 +108,7 @@ async def test_tier1_meeting_goes_to_the_ae_with_marketing_fyi(router: Router, u
 async def test_tier2_meeting_goes_to_the_sdr_with_an_ae_fyi(router: Router, unique: str) -> None:
     key = f"initech-{unique}.fr"
     await listed(router, key, Tier.T2, ae_id="chloe.ae", sdr_id="eve.sdr", territory="emea")
-    await router.send(
-        topics.ENGAGEMENT, engagement(key, EngagementKind.MEETING_REQUEST, email=f"li@{key}")
-    )
+    await router.meeting(key, contact="li")
     [routing] = await router.outputs.decision(key)
     assert (routing.assignee_id, routing.tier) == ("eve.sdr", Tier.T2)
     assert "chloe.ae" in routing.notified_ids
@@ -128,9 +124,7 @@ async def test_tier3_meeting_is_round_robin_over_the_territory_pool(
 ) -> None:
     key = f"hooli-{unique}.com"
     await listed(router, key, Tier.T3, territory="na-west")
-    await router.send(
-        topics.ENGAGEMENT, engagement(key, EngagementKind.MEETING_REQUEST, email=f"ed@{key}")
-    )
+    await router.meeting(key, contact="ed")
     [routing] = await router.outputs.decision(key)
     assert (routing.assignee_id, routing.tier) == ("finn.sdr", Tier.T3)
     assert any("round robin in pool na-west-sdrs" in line for line in routing.explanation)
@@ -208,9 +202,7 @@ async def test_intent_surge_hands_off(router: Router, unique: str) -> None:
 async def test_decision_trail_reassignment_and_sla_close(router: Router, unique: str) -> None:
     key = f"trail-{unique}.com"
     await listed(router, key, Tier.T1, ae_id="ava.ae", sdr_id="dan.sdr")
-    await router.send(
-        topics.ENGAGEMENT, engagement(key, EngagementKind.MEETING_REQUEST, email=f"jo@{key}")
-    )
+    await router.meeting(key)
     [first] = await router.outputs.decision(key)
     app = create_app(runtime_getter=lambda: None, sessions=router.sessions)
     async with httpx.AsyncClient(

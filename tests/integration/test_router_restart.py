@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 from test_router_support import (
-    engagement,
     listed,
     new_schema,
     router_config,
@@ -15,8 +14,7 @@ from test_router_support import (
 )
 
 from tandem_router.adapters import repository
-from tandem_shared import topics
-from tandem_shared.events import EngagementKind, Tier
+from tandem_shared.events import Tier
 
 pytestmark = pytest.mark.integration
 
@@ -39,10 +37,7 @@ async def test_round_robin_continues_across_a_restart(infra: Any, unique: str) -
             for n in range(accounts):
                 key = f"rr{run}{n}-{unique}.com"
                 await listed(router, key, Tier.T3, territory=TERRITORY)
-                await router.send(
-                    topics.ENGAGEMENT,
-                    engagement(key, EngagementKind.MEETING_REQUEST, email=f"jo@{key}"),
-                )
+                await router.meeting(key)
                 [routing] = await router.outputs.decision(key)
                 assignees.append(routing.assignee_id)
             async with router.sessions() as session:

@@ -139,6 +139,11 @@ class Router:
         self.ours.update(e.id for e in envelopes)
         await produce_envelopes(self.bootstrap, topic, list(envelopes))
 
+    async def meeting(self, key: str, *, contact: str = "jo") -> None:
+        """Send a meeting request from `contact`@`key` about the account."""
+        meeting = engagement(key, EngagementKind.MEETING_REQUEST, email=f"{contact}@{key}")
+        await self.send(topics.ENGAGEMENT, meeting)
+
     async def account(self, key: str, ready: Callable[[AccountState], bool]) -> AccountState:
         """Wait until the router's state of an account satisfies `ready`."""
         async with asyncio.timeout(20):

@@ -16,11 +16,10 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
-import sqlalchemy as sa
 from conftest import Infra
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
-from test_sla_support import Collector, decision, write_config
+from test_sla_support import Collector, decision, published_everything, write_config
 
 from kafka_tools import produce_envelopes, start_group_at_end
 from tandem_shared import topics
@@ -189,23 +188,11 @@ async def test_sigkill_then_restart_fires_each_due_deadline_once_and_promptly(
     assert max(lateness.values()) < 2.0
     assert all(sorted(kinds) == ["sla_breach", "sla_warning"] for kinds in alerts.values()), alerts
     # Every warning and breach written is on the topic and read: each went out once.
-    await _published_everything(database_url, collector)
+    engine = create_async_engine(database_url)
+    try:
+        await published_everything(engine, collector)
+    finally:
+        await engine.dispose()
     for handoff in handoffs:
         assert len(collector.of(handoff, EventType.SLA_BREACHED)) == 1
         assert len(collector.of(handoff, EventType.SLA_WARNING)) == 1
-
-
-async def _published_everything(database_url: str, collector: Collector) -> None:
-    """Wait until the monitor's relay published every outbox row and the collector read it."""
-    engine = create_async_engine(database_url)
-    pending = sa.text(f"SELECT count(*) FROM {SCHEMA}.outbox WHERE published_at IS NULL")
-    try:
-        async with asyncio.timeout(10):
-            while True:
-                async with engine.connect() as conn:
-                    if not await conn.scalar(pending):
-                        break
-                await asyncio.sleep(0.05)
-    finally:
-        await engine.dispose()
-    await collector.caught_up()

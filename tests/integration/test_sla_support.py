@@ -24,6 +24,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kafka_tools import produce_envelopes, start_group_at_end
 from tandem_shared import topics
@@ -39,7 +40,6 @@ from tandem_shared.events import (
     Signal,
     Tier,
 )
-from tandem_shared.outbox import outbox
 from tandem_shared.settings import OutboxSettings
 from tandem_sla_monitor.main import CONSUMED_TOPICS, MIGRATIONS, SCHEMA, SlaService, build_service
 from tandem_sla_monitor.settings import SlaMonitorSettings, SlaSettings
@@ -164,14 +164,21 @@ class Running:
 
     async def settled(self, timeout: float = 10.0) -> None:
         """Wait until the relay published every outbox row and the collector read them all."""
-        pending = sa.select(sa.func.count()).where(outbox.c.published_at.is_(None))
-        async with asyncio.timeout(timeout):
-            while True:
-                async with self.service.infra.sessions() as session:
-                    if not (await session.execute(pending)).scalar():
-                        break
-                await asyncio.sleep(0.05)
-        await self.events.caught_up(timeout)
+        await published_everything(self.service.infra.engine, self.events, timeout=timeout)
+
+
+async def published_everything(
+    engine: AsyncEngine, collector: Collector, *, timeout: float = 10.0
+) -> None:
+    """Wait until the monitor's relay published every outbox row and the collector read it."""
+    pending = sa.text(f"SELECT count(*) FROM {SCHEMA}.outbox WHERE published_at IS NULL")
+    async with asyncio.timeout(timeout):
+        while True:
+            async with engine.connect() as conn:
+                if not await conn.scalar(pending):
+                    break
+            await asyncio.sleep(0.05)
+    await collector.caught_up(timeout)
 
 
 @contextlib.asynccontextmanager

@@ -8,7 +8,7 @@ from typing import Any
 from tandem_shared import topics
 from tandem_shared.envelope import Envelope
 from tandem_shared.events import EventType
-from tandem_shared.outbox import outbox_row
+from tandem_shared.outbox import outbox_rows
 from tandem_sla_monitor.domain.emissions import Emission
 
 SOURCE = "/sla-monitor"
@@ -45,8 +45,7 @@ def envelope_of(emission: Emission, *, causationid: str | None = None) -> Envelo
 def emission_rows(
     emissions: Iterable[Emission], *, causationid: str | None = None
 ) -> list[dict[str, Any]]:
-    """Return the outbox rows that publish some emissions."""
-    return [
-        outbox_row(topic_for(e.event_type), envelope_of(e, causationid=causationid))
-        for e in emissions
-    ]
+    """Return the outbox rows that publish some emissions, all in the current trace."""
+    return outbox_rows(
+        (topic_for(e.event_type), envelope_of(e, causationid=causationid)) for e in emissions
+    )

@@ -116,30 +116,24 @@ def _describe(route: RouteKind) -> str:
 def _to_ae(ask: _Ask) -> Route:
     if (blocked := ask.blocked("ae")) is not None:
         return blocked
-    ae, roster = ask.ownership.ae, ask.roster
+    ae = ask.ownership.ae
     if ae is None:
         return _prefixed(_to_sdr(ask), "no AE owns the account: falling back to the SDR path")
     owns = f"{ae.id} owns the account as its AE"
     if ae.id in ask.exclude:
         # The AE handed it on: whoever stands in for them when away takes it, else the SDR path.
-        handed_on = f"{ae.id} asked to hand it on"
-        cover = ask.cover(ae, ask.exclude)
-        if cover.person is not None:
-            return Route(
-                cover.person, ask.rule, (owns, f"{handed_on}; {cover.reason}"), roster.round_robin
-            )
-        fallback = _to_sdr(ask)
-        why = f"{handed_on} and {cover.reason}: falling back to the SDR path"
-        return replace(fallback, explanation=(owns, why, *fallback.explanation))
-    away = ask.away(ae)
-    if away is None:
-        return Route(ae, ask.rule, (owns,), roster.round_robin)
+        why = f"{ae.id} asked to hand it on"
+    elif (away := ask.away(ae)) is not None:
+        why = away
+    else:
+        return Route(ae, ask.rule, (owns,), ask.roster.round_robin)
     cover = ask.cover(ae, ask.exclude)
     if cover.person is not None:
-        return Route(cover.person, ask.rule, (owns, f"{away}; {cover.reason}"), roster.round_robin)
-    fallback = _to_sdr(ask)
-    why = f"{away} and {cover.reason}: falling back to the SDR path"
-    return replace(fallback, explanation=(owns, why, *fallback.explanation))
+        return Route(
+            cover.person, ask.rule, (owns, f"{why}; {cover.reason}"), ask.roster.round_robin
+        )
+    fallback = f"{why} and {cover.reason}: falling back to the SDR path"
+    return _prefixed(_to_sdr(ask), owns, fallback)
 
 
 def _to_sdr(ask: _Ask) -> Route:
@@ -185,23 +179,26 @@ def _to_pool(ask: _Ask) -> Route:
 
 
 def _with_ae_fyi(route: Route, ask: _Ask) -> Route:
-    ae = ask.ownership.ae
-    if ae is None or route.assignee is None or ae.id == route.assignee.id:
+    ae, assignee = ask.ownership.ae, route.assignee
+    if ae is None or assignee is None or ae.id == assignee.id:
         return route
     away = ask.away(ae)
     if away is None:
-        note, told = f"{ae.id}, the account AE, gets an FYI", ae
-    else:
-        if ae.cover_id == route.assignee.id:
-            note = f"{away}; cover {ae.cover_id} already has the handoff"
-            return replace(route, explanation=(*route.explanation, note))
-        cover = ask.cover(ae, exclude=())
-        if cover.person is None:
-            note = f"{away} and {cover.reason}: no AE FYI ({route.assignee.id} has the handoff)"
-            return replace(route, explanation=(*route.explanation, note))
-        note, told = f"{away}; FYI to cover {cover.person.id}", cover.person
-    return replace(route, explanation=(*route.explanation, note), fyi=(*route.fyi, told))
+        return _noted(route, f"{ae.id}, the account AE, gets an FYI", fyi=ae)
+    if ae.cover_id == assignee.id:
+        return _noted(route, f"{away}; cover {ae.cover_id} already has the handoff")
+    cover = ask.cover(ae, exclude=())
+    if cover.person is None:
+        return _noted(
+            route, f"{away} and {cover.reason}: no AE FYI ({assignee.id} has the handoff)"
+        )
+    return _noted(route, f"{away}; FYI to cover {cover.person.id}", fyi=cover.person)
 
 
-def _prefixed(route: Route, note: str) -> Route:
-    return replace(route, explanation=(note, *route.explanation))
+def _prefixed(route: Route, *notes: str) -> Route:
+    return replace(route, explanation=(*notes, *route.explanation))
+
+
+def _noted(route: Route, note: str, *, fyi: Person | None = None) -> Route:
+    told = route.fyi if fyi is None else (*route.fyi, fyi)
+    return replace(route, explanation=(*route.explanation, note), fyi=told)
