@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import pytest
@@ -42,6 +42,36 @@ async def producer(kafka_settings: KafkaSettings) -> AsyncIterator[AIOKafkaProdu
     await p.stop()
 
 
+@pytest.fixture
+def new_topic(infra, unique) -> Callable[..., Awaitable[str]]:  # type: ignore[no-untyped-def]
+    """Create the topic `t-<name>-<unique>` and return its name."""
+
+    async def create(name: str, partitions: int = 3) -> str:
+        topic = f"t-{name}-{unique}"
+        await create_topic(infra.bootstrap_servers, topic, partitions=partitions)
+        return topic
+
+    return create
+
+
+@pytest.fixture
+def relay_of(engine, producer) -> Callable[..., OutboxRelay]:  # type: ignore[no-untyped-def]
+    """Build a relay (of `kind`) over the test's schema and producer, with these settings."""
+
+    def build(kind: type[OutboxRelay] = OutboxRelay, *, schema: str = "x", **settings: Any) -> Any:
+        return kind(
+            engine=engine, producer=producer, schema=schema, settings=OutboxSettings(**settings)
+        )
+
+    return build
+
+
+async def commit_rows(engine: AsyncEngine, topic: str, envelopes: Sequence[Envelope]) -> None:
+    """Commit outbox rows publishing `envelopes` on `topic`, in one transaction."""
+    async with session_factory(engine)() as s, s.begin():
+        await add_to_outbox(s, [outbox_row(topic, e) for e in envelopes])
+
+
 class DiesBeforeCommitting(OutboxRelay):
     """Publishes, then dies before its transaction deletes the rows for good."""
 
@@ -55,30 +85,26 @@ async def test_relay_that_dies_after_publishing_republishes_and_inbox_absorbs_du
     unique,
     engine,
     producer,
-    kafka_settings,  # type: ignore[no-untyped-def]
+    kafka_settings,
+    new_topic,
+    relay_of,  # type: ignore[no-untyped-def]
 ) -> None:
-    topic = f"t-outbox-{unique}"
-    await create_topic(infra.bootstrap_servers, topic)
-    sessions = session_factory(engine)
+    topic = await new_topic("outbox")
     envelopes = [
         Envelope(id=f"{unique}-{i}", type="test", source="/t", subject=f"a{i}.com")
         for i in range(20)
     ]
-    async with sessions() as s, s.begin():
-        await add_to_outbox(s, [outbox_row(topic, e) for e in envelopes])
+    await commit_rows(engine, topic, envelopes)
 
-    settings = OutboxSettings(batch_size=100)
     with pytest.raises(ConnectionResetError):
-        await DiesBeforeCommitting(
-            engine=engine, producer=producer, schema="x", settings=settings
-        ).publish_batch()
+        await relay_of(DiesBeforeCommitting, batch_size=100).publish_batch()
     async with engine.connect() as conn:
         pending = await conn.scalar(
             sa.select(sa.func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
         )
     assert pending == 20  # the delete rolled back: the rows are still owed
 
-    relay = OutboxRelay(engine=engine, producer=producer, schema="x", settings=settings)
+    relay = relay_of(batch_size=100)
     assert await relay.publish_batch() == 20
     assert await relay.publish_batch() == 0
     on_topic = await read_all(infra.bootstrap_servers, topic, expect=40)
@@ -91,7 +117,7 @@ async def test_relay_that_dies_after_publishing_republishes_and_inbox_absorbs_du
         group=f"g-ob-{unique}",
         topics=[topic],
         handler=effect,
-        sessions=sessions,
+        sessions=session_factory(engine),
         producer=producer,
         settings=kafka_settings,
     )
@@ -110,19 +136,15 @@ async def test_relay_run_publishes_new_rows_and_drains_on_stop(
     infra,
     unique,
     engine,
-    producer,  # type: ignore[no-untyped-def]
+    new_topic,
+    relay_of,  # type: ignore[no-untyped-def]
 ) -> None:
-    topic = f"t-run-{unique}"
-    await create_topic(infra.bootstrap_servers, topic)
-    sessions = session_factory(engine)
-    relay = OutboxRelay(
-        engine=engine, producer=producer, schema="x", settings=OutboxSettings(poll_seconds=0.1)
-    )
+    topic = await new_topic("run")
+    relay = relay_of(poll_seconds=0.1)
     task = asyncio.create_task(relay.run())
     for i in range(3):
-        async with sessions() as s, s.begin():
-            env = Envelope(id=f"{unique}-{i}", type="test", source="/t", subject="a.com")
-            await add_to_outbox(s, [outbox_row(topic, env)])
+        env = Envelope(id=f"{unique}-{i}", type="test", source="/t", subject="a.com")
+        await commit_rows(engine, topic, [env])
     relay.stop()
     await task
     records = await read_all(infra.bootstrap_servers, topic, expect=3)
@@ -135,11 +157,12 @@ async def test_relay_batches_keep_each_keys_partition_and_order(
     infra,
     unique,
     engine,
-    producer,  # type: ignore[no-untyped-def]
+    producer,
+    new_topic,
+    relay_of,  # type: ignore[no-untyped-def]
 ) -> None:
     # 2 KB rows: a key's 40 rows span several producer batches, which must go out in order.
-    topic = f"t-order-{unique}"
-    await create_topic(infra.bootstrap_servers, topic, partitions=3)
+    topic = await new_topic("order", partitions=3)
     keys = [f"k{n}.example.com" for n in range(5)]
     envelopes = [
         Envelope(
@@ -151,12 +174,8 @@ async def test_relay_batches_keep_each_keys_partition_and_order(
         )
         for i in range(200)
     ]
-    async with session_factory(engine)() as s, s.begin():
-        await add_to_outbox(s, [outbox_row(topic, e) for e in envelopes])
-    relay = OutboxRelay(
-        engine=engine, producer=producer, schema="x", settings=OutboxSettings(batch_size=500)
-    )
-    assert await relay.publish_batch() == 200
+    await commit_rows(engine, topic, envelopes)
+    assert await relay_of(batch_size=500).publish_batch() == 200
 
     records = await read_all(infra.bootstrap_servers, topic, expect=200)
     by_key: dict[bytes, list[tuple[int, int, str]]] = {}
@@ -176,13 +195,12 @@ async def test_relay_batches_keep_each_keys_partition_and_order(
 async def test_rows_marked_published_by_an_earlier_version_are_not_published_again(
     unique,
     engine,
-    producer,  # type: ignore[no-untyped-def]
+    relay_of,  # type: ignore[no-untyped-def]
 ) -> None:
     row = outbox_row(f"t-marked-{unique}", Envelope(type="test", source="/t", subject="a.com"))
     async with session_factory(engine)() as s, s.begin():
         await s.execute(sa.insert(outbox).values(**row, published_at=sa.func.now()))
-    relay = OutboxRelay(engine=engine, producer=producer, schema="x", settings=OutboxSettings())
-    assert await relay.publish_batch() == 0
+    assert await relay_of().publish_batch() == 0
     async with engine.connect() as conn:
         assert await conn.scalar(sa.select(sa.func.count()).select_from(outbox)) == 1
 
@@ -204,21 +222,17 @@ async def test_a_wake_up_during_a_batch_is_not_lost(
     infra,
     unique,
     engine,
-    producer,  # type: ignore[no-untyped-def]
+    new_topic,
+    relay_of,  # type: ignore[no-untyped-def]
 ) -> None:
-    topic = f"t-wake-{unique}"
-    await create_topic(infra.bootstrap_servers, topic)
-    sessions = session_factory(engine)
+    topic = await new_topic("wake")
     # A poll interval far beyond the test: only wake-ups can publish in time.
-    relay = PausesWhileSending(
-        engine=engine, producer=producer, schema="x", settings=OutboxSettings(poll_seconds=120)
-    )
+    relay = relay_of(PausesWhileSending, poll_seconds=120)
     task = asyncio.create_task(relay.run())
 
     async def commit(name: str) -> None:
-        async with sessions() as s, s.begin():
-            env = Envelope(id=f"{unique}-{name}", type="test", source="/t", subject="a.com")
-            await add_to_outbox(s, [outbox_row(topic, env)])
+        env = Envelope(id=f"{unique}-{name}", type="test", source="/t", subject="a.com")
+        await commit_rows(engine, topic, [env])
         relay.wake()  # as the commit's NOTIFY would
 
     await commit("first")
@@ -235,20 +249,19 @@ async def test_a_wake_up_during_a_batch_is_not_lost(
 
 
 async def test_the_lag_gauge_says_how_long_the_oldest_row_waited(
-    infra,
     unique,
     engine,
-    producer,  # type: ignore[no-untyped-def]
+    new_topic,
+    relay_of,  # type: ignore[no-untyped-def]
 ) -> None:
-    topic = f"t-lag-{unique}"
-    await create_topic(infra.bootstrap_servers, topic)
+    topic = await new_topic("lag")
     schema = f"lag-{unique}"
     old = outbox_row(topic, Envelope(type="test", source="/t", subject="a.com"))
     async with session_factory(engine)() as s, s.begin():
         waited = sa.func.now() - sa.text("interval '42 seconds'")
         await s.execute(sa.insert(outbox).values(**old, created_at=waited))
         await add_to_outbox(s, [outbox_row(topic, Envelope(type="test", source="/t"))])
-    relay = OutboxRelay(engine=engine, producer=producer, schema=schema, settings=OutboxSettings())
+    relay = relay_of(schema=schema)
     assert await relay.publish_batch() == 2
     assert 42 <= LAG.labels(schema)._value.get() < 52
     assert await relay.publish_batch() == 0

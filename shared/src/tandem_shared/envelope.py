@@ -117,6 +117,7 @@ class EncodedEnvelope:
 
 
 _TIME = TypeAdapter(datetime)
+_FIELDS = tuple(Envelope.model_fields)
 
 
 def encode_envelope(
@@ -137,19 +138,19 @@ def encode_envelope(
     omitted empty attributes and the time format are Envelope's (test_envelope_bytes proves
     the bytes identical for every event type).
     """
-    attributes: dict[str, Any] = {
+    values: dict[str, Any] = {
         "specversion": SPEC_VERSION,
         "id": id,
         "type": type,
         "source": source,
+        "subject": subject,
+        "time": _TIME.dump_python(time, mode="json"),
+        "datacontenttype": CONTENT_TYPE,
+        "schemaversion": schemaversion,
+        "causationid": causationid,
+        "data": orjson.Fragment(payload.model_dump_json()),
     }
-    if subject is not None:
-        attributes["subject"] = subject
-    attributes["time"] = _TIME.dump_python(time, mode="json")
-    attributes["datacontenttype"] = CONTENT_TYPE
-    attributes["schemaversion"] = schemaversion
-    if causationid is not None:
-        attributes["causationid"] = causationid
-    attributes["data"] = orjson.Fragment(payload.model_dump_json())
+    # In Envelope's field order, None attributes left out (as to_bytes' exclude_none does).
+    attributes = {name: values[name] for name in _FIELDS if values.get(name) is not None}
     key = (subject or id).encode()
     return EncodedEnvelope(id=id, type=type, key=key, value=orjson.dumps(attributes))

@@ -135,19 +135,21 @@ class OutboxRelay:
             if row.topic not in partitions:
                 partitions[row.topic] = sorted(await self._producer.partitions_for(row.topic))
             target = (row.topic, partition_of(row.key, partitions[row.topic]))
-            headers = [(k, str(v).encode()) for k, v in row.headers.items()]
+            message = {
+                "key": row.key,
+                "value": row.value,
+                "timestamp": None,
+                "headers": [(k, str(v).encode()) for k, v in row.headers.items()],
+            }
             batch = open_batches.get(target)
-            if batch is None:
-                batch = open_batches[target] = self._producer.create_batch()
-            if batch.append(key=row.key, value=row.value, timestamp=None, headers=headers) is None:
+            if batch is not None and batch.append(**message) is not None:
+                continue
+            if batch is not None:
                 # Full: submit it (rows of a partition keep their order) and start the next.
                 futures.append(await self._submit(batch, target))
-                batch = open_batches[target] = self._producer.create_batch()
-                if (
-                    batch.append(key=row.key, value=row.value, timestamp=None, headers=headers)
-                    is None
-                ):
-                    raise ValueError(f"outbox row {row.id} is larger than a producer batch")
+            batch = open_batches[target] = self._producer.create_batch()
+            if batch.append(**message) is None:
+                raise ValueError(f"outbox row {row.id} is larger than a producer batch")
         for target, batch in open_batches.items():
             futures.append(await self._submit(batch, target))
         # Every batch must be acknowledged (acks=all) before the rows count as published.

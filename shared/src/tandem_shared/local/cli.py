@@ -164,7 +164,8 @@ async def _up() -> int:
                 )
             )
         _write_run_file(broker, pg, procs)
-        deadline = launched + _start_timeout()
+        timeout = _start_timeout()
+        deadline = launched + timeout
         pending = {s.name: s.port for s in services}
         while pending and time.monotonic() < deadline and not stop.is_set():
             for name, port in list(pending.items()):
@@ -172,7 +173,7 @@ async def _up() -> int:
                     del pending[name]
             await asyncio.sleep(0.3)
         if pending:
-            _say(f"not healthy after {_start_timeout():.0f} s: {', '.join(pending)}")
+            _say(f"not healthy after {timeout:.0f} s: {', '.join(pending)}")
             return 1
         _print_welcome(services, seconds=time.monotonic() - launched)
         exited = [asyncio.create_task(p.wait()) for p in procs.values()]

