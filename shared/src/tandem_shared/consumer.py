@@ -12,7 +12,6 @@ import asyncio
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -24,10 +23,13 @@ from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tandem_shared.envelope import Envelope, EnvelopeError
-from tandem_shared.outbox import add_to_outbox, claim_inbox, outbox_row
+from tandem_shared.outbox import add_to_outbox, claim_inbox
 from tandem_shared.settings import KafkaSettings
 from tandem_shared.telemetry import extract_context, tracer
 from tandem_shared.topics import dead_letter_topic
+from tandem_shared.uow import UnitOfWork
+
+__all__ = ["ConsumerLoop", "Handler", "UnitOfWork"]
 
 log = structlog.get_logger(__name__)
 _tracer = tracer(__name__)
@@ -40,18 +42,6 @@ DEAD_LETTERED = Counter("tandem_dead_letters_total", "Messages sent to a DLQ", [
 LAG = Gauge(
     "tandem_consumer_lag", "Messages behind the partition end", ["group", "topic", "partition"]
 )
-
-
-@dataclass
-class UnitOfWork:
-    """What a handler gets: the transaction's session and a way to emit events with it."""
-
-    session: AsyncSession
-    pending: list[dict[str, Any]] = field(default_factory=list)
-
-    def emit(self, topic: str, envelope: Envelope) -> None:
-        """Publish `envelope` on `topic` if, and only if, this transaction commits."""
-        self.pending.append(outbox_row(topic, envelope))
 
 
 Handler = Callable[[Envelope, UnitOfWork], Awaitable[None]]

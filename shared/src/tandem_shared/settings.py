@@ -28,7 +28,15 @@ class KafkaSettings(BaseModel):
     client_id: str = "tandem"
     max_attempts: int = Field(default=3, ge=1, le=20)  # handler tries before dead-lettering
     retry_backoff_seconds: float = Field(default=0.2, ge=0)
-    max_poll_records: int = Field(default=200, ge=1)
+    max_poll_records: int = Field(default=500, ge=1)  # records one fetch returns, all partitions
+    # Assigned partitions processed at once, each in order; bulk ones (intent files, CRM sync)
+    # never hold every slot, so a meeting request always finds one free.
+    max_concurrency: int = Field(default=4, ge=1)
+    # Records of one partition handled in one transaction (1: one transaction per message).
+    batch_max_records: int = Field(default=100, ge=1)
+    # How long the broker holds a fetch open when no data is there: bounds how late a resumed
+    # partition's records arrive on an idle system.
+    fetch_max_wait_ms: int = Field(default=100, ge=1)
     stall_seconds: float = Field(default=30.0, gt=0)  # readiness fails past this without a poll
     # Group timings. Kafka's defaults suit Apache Kafka; the embedded broker waits out a departed
     # member's whole session before rebalancing, so the local stack and tests shorten them.

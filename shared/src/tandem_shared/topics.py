@@ -14,6 +14,11 @@ SLA = "tandem.sla"
 ALERT_DELIVERIES = "tandem.alert-deliveries"
 HANDOFF_ACTIONS = "tandem.handoff-actions"
 
+# Bulk streams (intent files, CRM sync) run in the consumers' bulk lane: they never take every
+# processing slot, so real-time work (meeting requests, handoffs, alerts, acks) never queues
+# behind them. Every other topic is real-time.
+BULK_TOPICS = frozenset({CRM, INTENT})
+
 # Consumer groups, one per service that consumes.
 ROUTER_GROUP = "router"
 SLA_GROUP = "sla-monitor"
