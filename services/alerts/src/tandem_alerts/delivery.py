@@ -38,6 +38,7 @@ from tandem_alerts.settings import AlertsOptions
 from tandem_shared.directory import Directory
 from tandem_shared.events import AlertRequested, DeliveryChannel
 from tandem_shared.telemetry import context_from, links_to, tracer
+from tandem_shared.uow import UnitOfWork, unit_of_work
 from tandem_shared.worker import PollingWorker
 
 log = structlog.get_logger(__name__)
@@ -238,17 +239,17 @@ class DeliveryWorker(SendingWorker):
         )
 
     async def _record(self, job: _Job, result: SendResult, *, duration_ms: int) -> None:
-        async with self._sessions() as session, session.begin():
+        async with unit_of_work(self._sessions) as uow:
             now = self._clock()
             if result.ok:
-                state = await self._record_sent(session, job, result, now, duration_ms)
+                state = await self._record_sent(uow, job, result, now, duration_ms)
             else:
-                state = await self._record_failure(session, job, result, now, duration_ms)
-            await repo.save_destination(session, state, release=True)
+                state = await self._record_failure(uow, job, result, now, duration_ms)
+            await repo.save_destination(uow.session, state, release=True)
 
     async def _record_sent(
         self,
-        session: AsyncSession,
+        uow: UnitOfWork,
         job: _Job,
         result: SendResult,
         now: datetime,
@@ -256,16 +257,16 @@ class DeliveryWorker(SendingWorker):
     ) -> DestinationState:
         ids = [d.id for d in job.deliveries]
         await repo.mark_sent(
-            session, ids, sent_at=now, slack_ts=result.slack_ts, coalesced=job.coalesced
+            uow.session, ids, sent_at=now, slack_ts=result.slack_ts, coalesced=job.coalesced
         )
         records = [
             AttemptRecord(d.id, d.attempts + 1, "sent", None, duration_ms, now, job.coalesced)
             for d in job.deliveries
         ]
-        await repo.log_attempts(session, records)
+        await repo.log_attempts(uow.session, records)
         for delivery in job.deliveries:
-            await publish_delivered(
-                session,
+            publish_delivered(
+                uow,
                 delivery,
                 job.alerts.get(delivery.alert_id),
                 attempts=delivery.attempts + 1,
@@ -284,7 +285,7 @@ class DeliveryWorker(SendingWorker):
 
     async def _record_failure(
         self,
-        session: AsyncSession,
+        uow: UnitOfWork,
         job: _Job,
         result: SendResult,
         now: datetime,
@@ -306,7 +307,7 @@ class DeliveryWorker(SendingWorker):
                 else None
             )
             await repo.mark_failed_attempt(
-                session, [delivery.id], error=decision.reason, retry_at=retry_at
+                uow.session, [delivery.id], error=decision.reason, retry_at=retry_at
             )
             outcome = "retry" if retrying else "failed"
             records.append(
@@ -325,7 +326,7 @@ class DeliveryWorker(SendingWorker):
                 )
                 stored = job.alerts.get(delivery.alert_id)
                 await publish_failed(
-                    session,
+                    uow,
                     idempotency_key=delivery.idempotency_key,
                     failure=failure,
                     stored=stored,
@@ -340,7 +341,7 @@ class DeliveryWorker(SendingWorker):
                 reason=decision.reason,
                 retry_at=retry_at.isoformat() if retry_at else None,
             )
-        await repo.log_attempts(session, records)
+        await repo.log_attempts(uow.session, records)
         return state
 
     def _after_failure(

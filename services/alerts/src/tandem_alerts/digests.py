@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from tandem_alerts.adapters import repository as repo
 from tandem_alerts.adapters.outcomes import delivery_failure, publish_delivered, publish_failed
@@ -26,6 +25,7 @@ from tandem_alerts.domain.slack_summary import render_digest
 from tandem_alerts.settings import AlertsOptions
 from tandem_shared.directory import Person
 from tandem_shared.events import DeliveryChannel
+from tandem_shared.uow import UnitOfWork, unit_of_work
 
 log = structlog.get_logger(__name__)
 
@@ -116,26 +116,27 @@ class DigestWorker(SendingWorker):
     async def _record(
         self, job: _DigestJob, outcomes: list[tuple[list[DeliveryRow], SendResult, int]]
     ) -> None:
-        async with self._sessions() as session, session.begin():
+        async with unit_of_work(self._sessions) as uow:
             now = self._clock()
             any_sent = False
             for rows, result, duration_ms in outcomes:
                 if result.ok:
                     any_sent = True
-                    await self._record_sent(session, job, rows, now, duration_ms)
+                    await self._record_sent(uow, job, rows, now, duration_ms)
                 else:
-                    await self._record_failure(session, job, rows, result, now, duration_ms)
+                    await self._record_failure(uow, job, rows, result, now, duration_ms)
             # A failed channel keeps its items for the next digest; the clock moves on a success.
-            await repo.release_digest(session, job.person.id, sent_at=now if any_sent else None)
+            await repo.release_digest(uow.session, job.person.id, sent_at=now if any_sent else None)
 
     async def _record_sent(
         self,
-        session: AsyncSession,
+        uow: UnitOfWork,
         job: _DigestJob,
         rows: list[DeliveryRow],
         now: datetime,
         duration_ms: int,
     ) -> None:
+        session = uow.session
         await repo.mark_sent(
             session, [r.id for r in rows], sent_at=now, slack_ts=None, coalesced=True
         )
@@ -147,8 +148,8 @@ class DigestWorker(SendingWorker):
             ],
         )
         for row in rows:
-            await publish_delivered(
-                session,
+            publish_delivered(
+                uow,
                 row,
                 job.alerts.get(row.alert_id),
                 attempts=row.attempts + 1,
@@ -161,7 +162,7 @@ class DigestWorker(SendingWorker):
 
     async def _record_failure(
         self,
-        session: AsyncSession,
+        uow: UnitOfWork,
         job: _DigestJob,
         rows: list[DeliveryRow],
         result: SendResult,
@@ -169,6 +170,7 @@ class DigestWorker(SendingWorker):
         duration_ms: int,
     ) -> None:
         assert result.failure is not None
+        session = uow.session
         for row in rows:
             attempt = row.attempts + 1
             _, decision = judge(result.failure, attempts=attempt, policy=self._retry)
@@ -194,7 +196,7 @@ class DigestWorker(SendingWorker):
                     now=now,
                 )
                 await publish_failed(
-                    session,
+                    uow,
                     idempotency_key=row.idempotency_key,
                     failure=failure,
                     stored=job.alerts.get(row.alert_id),

@@ -17,8 +17,8 @@ from tandem_alerts.domain.slack_interaction import (
 from tandem_shared.directory import Directory
 from tandem_shared.envelope import Envelope
 from tandem_shared.events import EventType, HandoffAcknowledged
-from tandem_shared.outbox import add_to_outbox, outbox_row
 from tandem_shared.topics import HANDOFF_ACTIONS
+from tandem_shared.uow import unit_of_work
 
 log = structlog.get_logger(__name__)
 
@@ -62,8 +62,8 @@ def interactions_router(
 
 
 async def _publish(sessions: Sessions, event: HandoffAcknowledged) -> None:
-    async with sessions() as session, session.begin():
-        account_key = await repo.account_of_handoff(session, event.handoff_id)
+    async with unit_of_work(sessions) as uow:
+        account_key = await repo.account_of_handoff(uow.session, event.handoff_id)
         envelope = Envelope.wrap(
             event,
             type=EventType.HANDOFF_ACKNOWLEDGED,
@@ -73,4 +73,4 @@ async def _publish(sessions: Sessions, event: HandoffAcknowledged) -> None:
             id=event_id("slack-ack", f"{event.handoff_id}:{event.person_id}"),
             time=event.acknowledged_at,
         )
-        await add_to_outbox(session, [outbox_row(HANDOFF_ACTIONS, envelope)])
+        uow.emit(HANDOFF_ACTIONS, envelope)

@@ -34,6 +34,7 @@ from tandem_ingest.domain.salesforce import outbound_message_ack
 from tandem_ingest.domain.signatures import request_uri
 from tandem_ingest.domain.sources import Source, SourceKind
 from tandem_ingest.settings import IngestOptions
+from tandem_shared.uow import unit_of_work
 
 DELIVERIES = Counter(
     "tandem_ingest_deliveries_total",
@@ -264,9 +265,11 @@ def ingest_router(ctx: IngestContext) -> APIRouter:
             scheme = check_token(source, _bearer(request))
             _throttle(ctx, source)
             received_at = ctx.clock()
-            async with ctx.sessions() as session, session.begin():
+            # The events' outbox rows go in with their dedupe claims, one statement per batch
+            # (only a key claimed now publishes), so this unit of work emits nothing itself.
+            async with unit_of_work(ctx.sessions) as uow:
                 receipt = await handlers.receive_upload(
-                    session,
+                    uow.session,
                     source=source,
                     chunks=_limited(request.stream(), limit),
                     scheme=scheme,

@@ -17,6 +17,7 @@ from tandem_ingest.domain.errors import MalformedBodyError, SchemaError
 from tandem_ingest.domain.normalized import NormalizedEvent
 from tandem_ingest.domain.sources import Source
 from tandem_ingest.settings import IngestOptions
+from tandem_shared.uow import unit_of_work
 from tandem_shared.worker import PollingWorker
 
 log = structlog.get_logger(__name__)
@@ -47,12 +48,13 @@ async def replay(
     counts = ReplayCounts()
     cursor: tuple[datetime, uuid.UUID] | None = None
     while True:
-        async with sessions() as session, session.begin():
+        # The outbox rows go in with the dedupe claims (repository.publish_again), not emitted.
+        async with unit_of_work(sessions) as uow:
             page = await repository.archived_page(
-                session, source=source.name, start=start, end=end, after=cursor, limit=page_size
+                uow.session, source=source.name, start=start, end=end, after=cursor, limit=page_size
             )
             for payload in page:
-                await _replay_payload(session, source, payload, counts, batch_events)
+                await _replay_payload(uow.session, source, payload, counts, batch_events)
         if len(page) < page_size:
             return counts
         cursor = (page[-1].received_at, page[-1].id)

@@ -12,9 +12,9 @@ from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tandem_shared.directory import Directory
-from tandem_shared.outbox import add_to_outbox
 from tandem_shared.service import Runtime, ops_router
 from tandem_shared.telemetry import http_telemetry
+from tandem_shared.uow import unit_of_work
 from tandem_sla_monitor.adapters import repository as repo
 from tandem_sla_monitor.domain.metrics import SlaMetrics, sla_metrics
 from tandem_sla_monitor.domain.views import ClockView, clock_view
@@ -46,14 +46,14 @@ def sla_router(deps: ApiDeps) -> APIRouter:
         if deps.directory.get(body.person_id) is None:
             raise HTTPException(422, f"unknown person {body.person_id!r}")
         now = deps.now()
-        async with deps.sessions() as session, session.begin():
+        async with unit_of_work(deps.sessions) as uow:
             result = await acknowledge_handoff(
-                session, handoff_id=handoff_id, person_id=body.person_id, at=now
+                uow.session, handoff_id=handoff_id, person_id=body.person_id, at=now
             )
             if result is None:
                 raise HTTPException(404, f"no clock for handoff {handoff_id!r}")
             clock, emitted = result
-            await add_to_outbox(session, emission_rows(emitted))
+            uow.emit_rows(emission_rows(emitted))
         return clock_view(clock, now=now)
 
     @router.get("/clocks/{handoff_id}")

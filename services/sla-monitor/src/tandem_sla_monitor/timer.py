@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tandem_shared.directory import Directory
 from tandem_shared.envelope import utcnow
-from tandem_shared.outbox import add_to_outbox
 from tandem_shared.telemetry import context_from, tracer
+from tandem_shared.uow import UnitOfWork, unit_of_work
 from tandem_shared.worker import PollingWorker
 from tandem_sla_monitor.adapters import repository as repo
 from tandem_sla_monitor.adapters.repository import DueClock
@@ -73,13 +73,13 @@ class ClockTimer(PollingWorker):
     async def tick(self) -> int:
         """Fire the clocks due now in one transaction; return how many were claimed."""
         now = self._now()
-        async with self._sessions() as session, session.begin():
-            due = await repo.claim_due_clocks(session, now=now, limit=self._settings.batch_size)
+        async with unit_of_work(self._sessions) as uow:
+            due = await repo.claim_due_clocks(uow.session, now=now, limit=self._settings.batch_size)
             for claimed in due:
-                await self._fire_one(session, claimed, now)
+                await self._fire_one(uow, claimed, now)
         return len(due)
 
-    async def _fire_one(self, session: AsyncSession, due: DueClock, now: datetime) -> None:
+    async def _fire_one(self, uow: UnitOfWork, due: DueClock, now: datetime) -> None:
         # Fired later, from a row: continue the trace of the decision that started the clock,
         # so the outbox rows written in this span carry it on to alerts and Slack.
         clock = due.clock
@@ -89,10 +89,10 @@ class ClockTimer(PollingWorker):
             context=context_from(due.trace_context),
             attributes={"tandem.handoff_id": clock.handoff_id, **attributes},
         ) as span:
-            await self._fire_in_span(session, clock, now, span)
+            await self._fire_in_span(uow, clock, now, span)
 
     async def _fire_in_span(
-        self, session: AsyncSession, clock: SlaClock, now: datetime, span: Span
+        self, uow: UnitOfWork, clock: SlaClock, now: datetime, span: Span
     ) -> None:
         due_at = clock.next_due_at
         try:
@@ -102,11 +102,14 @@ class ClockTimer(PollingWorker):
             CLOCK_ERRORS.inc()
             span.set_status(StatusCode.ERROR, str(exc))
             log.error("clock failed to fire", handoff_id=clock.handoff_id, error=repr(exc))
-            await repo.postpone_clock(session, clock.handoff_id, to=now + RETRY_FAILED_CLOCK_AFTER)
+            await repo.postpone_clock(
+                uow.session, clock.handoff_id, to=now + RETRY_FAILED_CLOCK_AFTER
+            )
             return
         span.set_attribute("tandem.sla.events", [e.event_type.value for e in emitted])
-        await repo.update_clock(session, fired)
-        await add_to_outbox(session, emission_rows(emitted))
+        await repo.update_clock(uow.session, fired)
+        # Made in this span, so the rows carry its trace context.
+        uow.emit_rows(emission_rows(emitted))
         if due_at is not None:
             LATENESS.observe(max(0.0, (now - due_at).total_seconds()))
         for emission in emitted:

@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tandem_alerts.adapters.repository import DeliveryRow, StoredAlert
 from tandem_shared.envelope import Envelope
 from tandem_shared.events import AlertDelivered, AlertFailed, DeliveryChannel, EventType
-from tandem_shared.outbox import add_to_outbox, outbox_row
 from tandem_shared.topics import ALERT_DELIVERIES, ALERTS_GROUP, dead_letter_topic
+from tandem_shared.uow import UnitOfWork
 
 SOURCE = "/alerts"
 _IDS = uuid.UUID("6f1c1d0e-5b8e-4c59-9d53-6a0a7f4e2b11")
@@ -22,8 +22,8 @@ def event_id(kind: str, key: str) -> str:
     return str(uuid.uuid5(_IDS, f"{kind}:{key}"))
 
 
-async def publish_delivered(
-    session: AsyncSession,
+def publish_delivered(
+    uow: UnitOfWork,
     delivery: DeliveryRow,
     stored: StoredAlert | None,
     *,
@@ -43,11 +43,11 @@ async def publish_delivered(
         delivered_at=now,
     )
     envelope = _wrap(payload, EventType.ALERT_DELIVERED, delivery.idempotency_key, stored, now)
-    await add_to_outbox(session, [outbox_row(ALERT_DELIVERIES, envelope)])
+    uow.emit(ALERT_DELIVERIES, envelope)
 
 
 async def publish_failed(
-    session: AsyncSession,
+    uow: UnitOfWork | AsyncSession,
     *,
     idempotency_key: str,
     failure: AlertFailed,
@@ -63,13 +63,13 @@ async def publish_failed(
         "dlq.attempts": str(failure.attempts),
         "dlq.permanent": str(failure.permanent).lower(),
     }
-    await add_to_outbox(
-        session,
-        [
-            outbox_row(ALERT_DELIVERIES, envelope),
-            outbox_row(dead_letter_topic(ALERTS_GROUP), envelope, headers),
-        ],
-    )
+    # The consumer's handler passes its session: the rows go in now, in its transaction (a
+    # unit of work writes them when it commits).
+    target = uow if isinstance(uow, UnitOfWork) else UnitOfWork(uow)
+    target.emit(ALERT_DELIVERIES, envelope)
+    target.emit(dead_letter_topic(ALERTS_GROUP), envelope, headers)
+    if target is not uow:
+        await target.flush()
 
 
 def delivery_failure(

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tandem_api_gateway.api.rate_limit import RateLimiter
 from tandem_api_gateway.feed import Feed
 from tandem_api_gateway.settings import GatewaySettings
+from tandem_shared.uow import UnitOfWork, unit_of_work
 
 
 @dataclass
@@ -40,10 +41,10 @@ class Gateway:
             yield session
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncSession]:
-        """Open a session inside one transaction, committed on success."""
-        async with self.sessions() as session, session.begin():
-            yield session
+    async def write(self) -> AsyncIterator[UnitOfWork]:
+        """Open a unit of work: one transaction and the events it emits, committed on success."""
+        async with unit_of_work(self.sessions) as uow:
+            yield uow
 
 
 def get_gateway(request: Request) -> Gateway:

@@ -40,16 +40,16 @@ async def acknowledge(
     """Acknowledge a handoff: the SLA monitor pauses its escalation (a rep: their own only)."""
     require(principal, Operation.ACKNOWLEDGE_HANDOFF)
     now = gateway.clock()
-    async with gateway.write() as session:
-        row = await visible_handoff(session, principal, handoff_id)
+    async with gateway.write() as uow:
+        row = await visible_handoff(uow.session, principal, handoff_id)
         if not may_acknowledge_handoff(principal, assignee_id=row["assignee_id"] or ""):
             raise NotPermitted("only the assignee or a sales lead may acknowledge this handoff")
         event = HandoffAcknowledged(
             handoff_id=handoff_id, person_id=principal.person_id, via="api", acknowledged_at=now
         )
         # One acknowledgement per person and handoff: a retry is the same event.
-        await publish(
-            session,
+        publish(
+            uow,
             topics.HANDOFF_ACTIONS,
             event,
             type=EventType.HANDOFF_ACKNOWLEDGED,

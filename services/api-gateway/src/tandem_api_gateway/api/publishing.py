@@ -1,4 +1,4 @@
-"""Events the API publishes: written to the outbox in the request's transaction."""
+"""Events the API publishes: emitted by the request's unit of work, so they leave if it commits."""
 
 from __future__ import annotations
 
@@ -6,17 +6,16 @@ import uuid
 from datetime import datetime
 
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from tandem_shared.envelope import Envelope
 from tandem_shared.events import EventType
-from tandem_shared.outbox import add_to_outbox, outbox_row
+from tandem_shared.uow import UnitOfWork
 
 SOURCE = "/api-gateway"
 
 
-async def publish(
-    session: AsyncSession,
+def publish(
+    uow: UnitOfWork,
     topic: str,
     payload: BaseModel,
     *,
@@ -34,4 +33,4 @@ async def publish(
         id=str(uuid.uuid5(uuid.NAMESPACE_URL, name)),
         time=time,
     )
-    await add_to_outbox(session, [outbox_row(topic, envelope)])
+    uow.emit(topic, envelope)

@@ -39,6 +39,7 @@ from tandem_api_gateway.domain.errors import InvalidInput
 from tandem_shared import topics
 from tandem_shared.accounts import account_key as normalize_account_key
 from tandem_shared.events import EventType, IntentItem, Tier
+from tandem_shared.uow import UnitOfWork
 
 TAL_CURSOR = CursorSpec("tal", (str,))
 
@@ -96,7 +97,8 @@ async def propose(gateway: GatewayDep, principal: PrincipalDep, body: ProposalIn
     key = normalize_account_key(body.account_key)
     if key is None:
         raise InvalidInput(f"{body.account_key!r} is not a company domain")
-    async with gateway.write() as session:
+    async with gateway.write() as uow:
+        session = uow.session
         current = await _locked(session, key)
         intent = tuple(IntentItem(**i.model_dump()) for i in body.intent)
         if not intent:
@@ -124,7 +126,7 @@ async def validate(
     """Accept, reject or change the tier of a proposal, with a reason (sales)."""
     require(principal, Operation.VALIDATE_TAL)
     now = gateway.clock()
-    async with _decision(gateway, account_key) as (session, entry):
+    async with _decision(gateway, account_key) as (uow, entry):
         if body.decision == "accept":
             entry = wf.accept(
                 entry,
@@ -142,7 +144,7 @@ async def validate(
             entry = wf.change_tier(
                 entry, actor=principal, now=now, tier=body.tier, reason=body.reason
             )
-        await tal_store.save_entry(session, entry, now=now)
+        await tal_store.save_entry(uow.session, entry, now=now)
     return to_tal_entry(entry)
 
 
@@ -153,11 +155,11 @@ async def approve(
     """Approve an accepted entry for one side; the second side's approval finalizes it."""
     require(principal, Operation.FINALIZE_TAL)
     now = gateway.clock()
-    async with _decision(gateway, account_key) as (session, entry):
+    async with _decision(gateway, account_key) as (uow, entry):
         result = wf.finalize(entry, actor=principal, side=body.side, now=now, reason=body.reason)
-        await tal_store.save_entry(session, result.entry, now=now)
+        await tal_store.save_entry(uow.session, result.entry, now=now)
         if result.finalized is not None:
-            await _publish(session, result.entry, result.finalized, EventType.TAL_FINALIZED)
+            _publish(uow, result.entry, result.finalized, EventType.TAL_FINALIZED)
     return to_tal_entry(result.entry)
 
 
@@ -168,10 +170,10 @@ async def remove(
     """Take a finalized account off the TAL, with a reason."""
     require(principal, Operation.REMOVE_FROM_TAL)
     now = gateway.clock()
-    async with _decision(gateway, account_key) as (session, entry):
+    async with _decision(gateway, account_key) as (uow, entry):
         removed, event = wf.remove(entry, actor=principal, now=now, reason=body.reason)
-        await tal_store.save_entry(session, removed, now=now)
-        await _publish(session, removed, event, EventType.TAL_REMOVED)
+        await tal_store.save_entry(uow.session, removed, now=now)
+        _publish(uow, removed, event, EventType.TAL_REMOVED)
     return to_tal_entry(removed)
 
 
@@ -193,20 +195,18 @@ async def _locked(session: AsyncSession, account_key: str) -> wf.TalEntry | None
 @asynccontextmanager
 async def _decision(
     gateway: Gateway, account_key: str
-) -> AsyncIterator[tuple[AsyncSession, wf.TalEntry]]:
+) -> AsyncIterator[tuple[UnitOfWork, wf.TalEntry]]:
     # A decision on an existing entry: one transaction holding the account's lock.
-    async with gateway.write() as session:
-        entry = await _locked(session, account_key)
+    async with gateway.write() as uow:
+        entry = await _locked(uow.session, account_key)
         if entry is None:
             raise NotFound(f"{account_key} is not on the TAL workflow")
-        yield session, entry
+        yield uow, entry
 
 
-async def _publish(
-    session: AsyncSession, entry: wf.TalEntry, payload: BaseModel, event_type: EventType
+def _publish(
+    uow: UnitOfWork, entry: wf.TalEntry, payload: BaseModel, event_type: EventType
 ) -> None:
     # One event per decision: its id is derived from the decision's place in the history.
     name = f"tandem:tal:{entry.account_key}:{len(entry.history)}"
-    await publish(
-        session, topics.TAL, payload, type=event_type, subject=entry.account_key, name=name
-    )
+    publish(uow, topics.TAL, payload, type=event_type, subject=entry.account_key, name=name)
