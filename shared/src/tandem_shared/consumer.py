@@ -1,50 +1,50 @@
-"""The consumer loop: at-least-once delivery made effectively-once by an inbox, with a DLQ.
+"""The consumer loop: partitions processed concurrently, each in order, in batched transactions.
 
-For each message: one database transaction holds the inbox row, the handler's writes and its
-outgoing outbox rows; the offset is committed only after that transaction. A handler that keeps
-failing is retried a bounded number of times, then the message goes to the group's dead-letter
-topic (or that of `dead_letter_group`) with the error, and the partition moves on.
+At-least-once delivery is made effectively-once by an inbox (see `batches`): a partition's polled
+records run in one transaction (inbox rows, the handler's writes, outbox rows) and their offsets
+are committed after it. Partitions run concurrently, up to `max_concurrency` at once, each in
+its own order, so one account's events stay in order (they share a key, so a partition) while a
+slow or bulky stream holds only its own partitions.
+
+Two lanes share the slots: bulk topics (`topics.BULK_TOPICS`: intent files, CRM sync) never take
+the last one, so a meeting request, a handoff, an alert request or an acknowledgement always
+finds a slot free instead of queueing behind a backlog.
+
+Records wait in memory per partition; a partition whose queue is full is paused at the fetcher
+(the broker keeps the rest), and resumed when its queue drains.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-import traceback
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from collections import deque
+from collections.abc import AsyncIterator, Collection, Sequence
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
-from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
-from opentelemetry import trace
-from prometheus_client import Counter, Gauge, Histogram
+from aiokafka.structs import OffsetAndMetadata
+from prometheus_client import Gauge
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tandem_shared.envelope import Envelope, EnvelopeError
-from tandem_shared.outbox import add_to_outbox, claim_inbox
+from tandem_shared.batches import BatchProcessor, Handler, Record
 from tandem_shared.settings import KafkaSettings
-from tandem_shared.telemetry import extract_context, tracer
-from tandem_shared.topics import dead_letter_topic
+from tandem_shared.topics import BULK_TOPICS, dead_letter_topic
 from tandem_shared.uow import UnitOfWork
 
 __all__ = ["ConsumerLoop", "Handler", "UnitOfWork"]
 
 log = structlog.get_logger(__name__)
-_tracer = tracer(__name__)
 
-CONSUMED = Counter("tandem_events_consumed_total", "Events consumed", ["group", "topic", "outcome"])
-HANDLER_SECONDS = Histogram(
-    "tandem_handler_seconds", "Handler latency including its transaction", ["group", "topic"]
-)
-DEAD_LETTERED = Counter("tandem_dead_letters_total", "Messages sent to a DLQ", ["group", "topic"])
 LAG = Gauge(
     "tandem_consumer_lag", "Messages behind the partition end", ["group", "topic", "partition"]
 )
+IN_FLIGHT = Gauge("tandem_consumer_partitions_busy", "Partitions being processed", ["group"])
 
-
-Handler = Callable[[Envelope, UnitOfWork], Awaitable[None]]
+# How often processed offsets are committed while records flow (revokes and stops commit too).
+_COMMIT_EVERY = 0.2
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -52,10 +52,58 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         self._loop = loop
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        await self._loop.commit(only=revoked)
+        # Awaited before the group rebalances: finish the batches in hand, commit them, and
+        # drop what was queued (the new owner fetches it from the committed offset).
+        await self._loop.release(revoked)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         log.info("partitions assigned", group=self._loop.group, partitions=len(assigned))
+
+
+class _Partition:
+    """One assigned partition's queue and the task that works through it in order."""
+
+    def __init__(self, loop: ConsumerLoop, tp: TopicPartition) -> None:
+        self.tp = tp
+        self.queue: deque[Record] = deque()
+        self.busy_since: float | None = None
+        self._loop = loop
+        self._wake = asyncio.Event()
+        self._closing = False
+        self.task = asyncio.create_task(
+            self._work(), name=f"{loop.group}:{tp.topic}:{tp.partition}"
+        )
+
+    def add(self, records: Sequence[Record]) -> None:
+        self.queue.extend(records)
+        self._wake.set()
+
+    async def close(self) -> None:
+        """Finish the batch in hand and stop; queued records are dropped (not yet committed)."""
+        self._closing = True
+        self.queue.clear()
+        self._wake.set()
+        await self.task
+
+    async def _work(self) -> None:
+        loop = self._loop
+        while not self._closing:
+            await self._wake.wait()
+            self._wake.clear()
+            while self.queue and not self._closing:
+                async with loop.slot(self.tp):
+                    if self._closing:
+                        return
+                    size = min(len(self.queue), loop.batch_max_records)
+                    batch = [self.queue.popleft() for _ in range(size)]
+                    self.busy_since = time.monotonic()
+                    IN_FLIGHT.labels(loop.group).inc()
+                    try:
+                        await loop.processor.process(batch, loop.done)
+                    finally:
+                        self.busy_since = None
+                        IN_FLIGHT.labels(loop.group).dec()
+                loop.drained(self)
 
 
 class ConsumerLoop:
@@ -67,27 +115,36 @@ class ConsumerLoop:
         group: str,
         topics: Sequence[str],
         handler: Handler,
-        sessions: async_sessionmaker,  # type: ignore[type-arg]
+        sessions: async_sessionmaker[AsyncSession],
         producer: AIOKafkaProducer,
         settings: KafkaSettings,
         dead_letter_group: str | None = None,
+        bulk_topics: Collection[str] = BULK_TOPICS,
+        batch_max_records: int | None = None,
     ) -> None:
         self.group = group
+        self.topics = list(topics)
         # A group that changes (a rebuild's fresh one) keeps dead-lettering where it is read.
         self.dead_letter_topic = dead_letter_topic(dead_letter_group or group)
-        self.topics = list(topics)
-        self._handler = handler
-        self._sessions = sessions
-        self._producer = producer
         self._settings = settings
+        self.processor = BatchProcessor(
+            group, self.dead_letter_topic, handler, sessions, producer, settings
+        )
+        self.batch_max_records = batch_max_records or settings.batch_max_records
+        self._bulk_topics = frozenset(bulk_topics)
+        slots = settings.max_concurrency
+        self._slots = asyncio.Semaphore(slots)
+        self._bulk_slots = asyncio.Semaphore(max(1, slots - 1))
+        self._partitions: dict[TopicPartition, _Partition] = {}
         self._processed: dict[TopicPartition, int] = {}  # offsets not yet committed
         self._position: dict[TopicPartition, int] = {}
         self._stopping = asyncio.Event()
         self._consumer: AIOKafkaConsumer | None = None
+        self._last_commit = 0.0
         self.last_poll_monotonic = time.monotonic()
 
     def stop(self) -> None:
-        """Finish the message in hand, commit, and return from run()."""
+        """Finish the batches in hand, commit, and return from run()."""
         self._stopping.set()
 
     @property
@@ -108,8 +165,38 @@ class ConsumerLoop:
         return True
 
     def healthy(self) -> bool:
-        """True while the loop polls: a handler stuck past stall_seconds fails readiness."""
-        return time.monotonic() - self.last_poll_monotonic < self._settings.stall_seconds
+        """True while the loop polls and no batch is stuck past stall_seconds."""
+        now, stall = time.monotonic(), self._settings.stall_seconds
+        if now - self.last_poll_monotonic >= stall:
+            return False
+        busy = (p.busy_since for p in self._partitions.values() if p.busy_since is not None)
+        return all(now - since < stall for since in busy)
+
+    def slot(self, tp: TopicPartition) -> contextlib.AbstractAsyncContextManager[None]:
+        """The processing slot a batch of `tp` runs in: bulk partitions leave one free."""
+        if tp.topic in self._bulk_topics:
+            return _both(self._bulk_slots, self._slots)
+        return _both(self._slots)
+
+    def done(self, record: Record) -> None:
+        """A record's effects committed (or it was dead-lettered): its offset may be."""
+        tp = TopicPartition(record.topic, record.partition)
+        self._processed[tp] = record.offset + 1
+        self._position[tp] = record.offset + 1
+
+    def drained(self, partition: _Partition) -> None:
+        """After a batch: resume a paused partition once its queue has room, update lag."""
+        consumer = self._consumer
+        if consumer is None or partition.tp not in consumer.assignment():
+            return
+        if len(partition.queue) < self.batch_max_records and partition.tp in consumer.paused():
+            consumer.resume(partition.tp)
+        highwater = consumer.highwater(partition.tp)
+        if highwater is not None:
+            position = self._position.get(partition.tp, highwater)
+            LAG.labels(self.group, partition.tp.topic, str(partition.tp.partition)).set(
+                max(0, highwater - position)
+            )
 
     async def run(self) -> None:
         """Consume until stopped; on stop, commit what was processed and leave the group."""
@@ -120,6 +207,7 @@ class ConsumerLoop:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=self._settings.max_poll_records,
+            fetch_max_wait_ms=self._settings.fetch_max_wait_ms,
             session_timeout_ms=self._settings.session_timeout_ms,
             heartbeat_interval_ms=self._settings.heartbeat_interval_ms,
             rebalance_timeout_ms=self._settings.rebalance_timeout_ms,
@@ -130,23 +218,51 @@ class ConsumerLoop:
         try:
             while not self._stopping.is_set():
                 self.last_poll_monotonic = time.monotonic()
-                batch = await consumer.getmany(timeout_ms=200)
-                for tp, records in batch.items():
-                    for record in records:
-                        if self._stopping.is_set():
-                            break
-                        await self._process(record)
-                        self._processed[tp] = record.offset + 1
-                        self._position[tp] = record.offset + 1
-                    self._update_lag(consumer, tp)
-                await self.commit()
+                self._raise_if_a_partition_failed()
+                fetched = await consumer.getmany(timeout_ms=200)
+                for tp, records in fetched.items():
+                    if records and tp in consumer.assignment():
+                        self._dispatch(consumer, tp, records)
+                if time.monotonic() - self._last_commit >= _COMMIT_EVERY:
+                    await self.commit()
         finally:
+            await self.release(set(self._partitions))
             await self.commit()
             await consumer.stop()
             self._consumer = None
 
+    def _dispatch(
+        self, consumer: AIOKafkaConsumer, tp: TopicPartition, records: list[Record]
+    ) -> None:
+        partition = self._partitions.get(tp)
+        if partition is None:
+            partition = self._partitions[tp] = _Partition(self, tp)
+        partition.add(records)
+        # Enough queued for two batches: let the broker hold the rest.
+        if len(partition.queue) >= 2 * self.batch_max_records:
+            consumer.pause(tp)
+
+    def _raise_if_a_partition_failed(self) -> None:
+        # The batch code handles every message failure; anything else (the dead-letter topic
+        # unreachable, a bug) stops the loop, and so the service, which is then restarted.
+        for partition in self._partitions.values():
+            if partition.task.done() and not partition.task.cancelled():
+                error = partition.task.exception()
+                if error is not None:
+                    raise error
+
+    async def release(self, partitions: set[TopicPartition]) -> None:
+        """Stop working on `partitions`: finish their batches in hand and commit them."""
+        closing = [self._partitions.pop(tp) for tp in partitions if tp in self._partitions]
+        results = await asyncio.gather(*(p.close() for p in closing), return_exceptions=True)
+        await self.commit(only=partitions)
+        for result in results:
+            if isinstance(result, BaseException):
+                log.error("partition worker failed", group=self.group, error=repr(result))
+
     async def commit(self, only: set[TopicPartition] | None = None) -> None:
         """Commit the offsets of processed messages (of `only` these partitions)."""
+        self._last_commit = time.monotonic()
         consumer = self._consumer
         if consumer is None or not self._processed:
             return
@@ -164,89 +280,14 @@ class ConsumerLoop:
             # The partitions moved during a rebalance: their new owner redelivers from the last
             # committed offset and the inbox absorbs what we already processed.
             log.warning("offset commit lost to a rebalance", group=self.group, error=repr(exc))
-        for tp in offsets:
-            self._processed.pop(tp, None)
+        for tp, committed in offsets.items():
+            if self._processed.get(tp) == committed.offset:
+                del self._processed[tp]
 
-    async def _process(self, record: ConsumerRecord[bytes, bytes]) -> None:
-        topic = record.topic
-        with _tracer.start_as_current_span(
-            f"{topic} process",
-            context=extract_context(record.headers),
-            kind=trace.SpanKind.CONSUMER,
-            attributes={
-                "messaging.system": "kafka",
-                "messaging.destination.name": topic,
-                "messaging.consumer.group.name": self.group,
-            },
-        ):
-            try:
-                envelope = Envelope.from_bytes(record.value or b"")
-            except EnvelopeError as exc:
-                # A poison message: retrying cannot help.
-                await self._dead_letter(record, f"undecodable: {exc}", attempts=0)
-                return
-            error: BaseException | None = None
-            for attempt in range(1, self._settings.max_attempts + 1):
-                started = time.perf_counter()
-                try:
-                    outcome = await self._handle_once(envelope, topic)
-                except Exception as exc:  # noqa: BLE001 - any handler failure is retried, then dead-lettered
-                    error = exc
-                    log.warning(
-                        "handler failed",
-                        group=self.group,
-                        topic=topic,
-                        event_id=envelope.id,
-                        attempt=attempt,
-                        error=repr(exc),
-                    )
-                    await asyncio.sleep(self._settings.retry_backoff_seconds * 2 ** (attempt - 1))
-                    continue
-                HANDLER_SECONDS.labels(self.group, topic).observe(time.perf_counter() - started)
-                CONSUMED.labels(self.group, topic, outcome).inc()
-                return
-            assert error is not None
-            reason = "".join(traceback.format_exception_only(type(error), error)).strip()
-            await self._dead_letter(record, reason, attempts=self._settings.max_attempts)
 
-    async def _handle_once(self, envelope: Envelope, topic: str) -> str:
-        async with self._sessions() as session, session.begin():
-            if not await claim_inbox(session, event_id=envelope.id, topic=topic):
-                return "duplicate"
-            uow = UnitOfWork(session)
-            await self._handler(envelope, uow)
-            await add_to_outbox(session, uow.pending)
-        return "processed"
-
-    async def _dead_letter(
-        self, record: ConsumerRecord[bytes, bytes], reason: str, *, attempts: int
-    ) -> None:
-        headers = [
-            *(record.headers or ()),
-            ("dlq.reason", reason[:4000].encode()),
-            ("dlq.group", self.group.encode()),
-            ("dlq.topic", record.topic.encode()),
-            ("dlq.partition", str(record.partition).encode()),
-            ("dlq.offset", str(record.offset).encode()),
-            ("dlq.attempts", str(attempts).encode()),
-        ]
-        await self._producer.send_and_wait(
-            self.dead_letter_topic, value=record.value, key=record.key, headers=headers
-        )
-        DEAD_LETTERED.labels(self.group, record.topic).inc()
-        CONSUMED.labels(self.group, record.topic, "dead_lettered").inc()
-        log.error(
-            "message dead-lettered",
-            group=self.group,
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            reason=reason,
-        )
-
-    def _update_lag(self, consumer: AIOKafkaConsumer, tp: TopicPartition) -> None:
-        highwater = consumer.highwater(tp)
-        if highwater is not None:
-            LAG.labels(self.group, tp.topic, str(tp.partition)).set(
-                max(0, highwater - self._processed.get(tp, highwater))
-            )
+@contextlib.asynccontextmanager
+async def _both(*semaphores: asyncio.Semaphore) -> AsyncIterator[None]:
+    async with contextlib.AsyncExitStack() as stack:
+        for semaphore in semaphores:
+            await stack.enter_async_context(semaphore)
+        yield

@@ -1,0 +1,249 @@
+"""How a consumer handles one partition's polled records: in one transaction where it can.
+
+A batch runs in one transaction: one statement claims the inbox rows of all its events, the
+handler runs for each new event on the same session, the emitted outbox rows go in one insert,
+then it commits. The per-message guarantees are those of one transaction per message:
+
+- a handler that raises rolls the batch back; the events before it are run again as a batch
+  (handlers are deterministic: same input, same writes), the failing one is retried alone and
+  dead-lettered alone, and the batch goes on after it, so a partition keeps its order;
+- a failure no message can be blamed for (the database restarting, a deadlock, a lost
+  connection) is retried with back-off, as long as it lasts, and dead-letters nothing;
+- an undecodable message is dead-lettered at once, in its place in the partition's order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import traceback
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeAlias
+
+import structlog
+from aiokafka import AIOKafkaProducer
+from aiokafka.structs import ConsumerRecord
+from opentelemetry import trace
+from prometheus_client import Counter, Histogram
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tandem_shared.envelope import Envelope, EnvelopeError
+from tandem_shared.settings import KafkaSettings
+from tandem_shared.telemetry import extract_context, tracer
+from tandem_shared.uow import UnitOfWork
+
+log = structlog.get_logger(__name__)
+_tracer = tracer(__name__)
+
+Record: TypeAlias = ConsumerRecord[bytes, bytes]
+Handler = Callable[[Envelope, UnitOfWork], Awaitable[None]]
+
+CONSUMED = Counter("tandem_events_consumed_total", "Events consumed", ["group", "topic", "outcome"])
+HANDLER_SECONDS = Histogram(
+    "tandem_handler_seconds", "Handler latency, without its batch's commit", ["group", "topic"]
+)
+BATCH_SIZE = Histogram(
+    "tandem_consumer_batch_records",
+    "Records handled in one transaction",
+    ["group"],
+    buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500),
+)
+DEAD_LETTERED = Counter("tandem_dead_letters_total", "Messages sent to a DLQ", ["group", "topic"])
+TRANSIENT = Counter(
+    "tandem_consumer_transient_failures_total",
+    "Batches rolled back by a database or network failure and retried",
+    ["group"],
+)
+
+# One round trip claims a whole batch; the statement's shape never changes, so it is prepared
+# once per connection.
+_CLAIM_INBOX = text(
+    "INSERT INTO inbox (event_id, topic) "
+    "SELECT * FROM unnest(CAST(:ids AS text[]), CAST(:topics AS text[])) "
+    "ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
+)
+
+# SQLSTATE classes that say nothing about the message: connection exceptions, the server
+# shutting down or starting, out of resources; and the two a retry resolves.
+_TRANSIENT_CLASSES = ("08", "53", "57")
+_TRANSIENT_STATES = ("40001", "40P01")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for failures of the database or the network, which retrying the batch cures."""
+    if isinstance(exc, OSError | ConnectionError | TimeoutError):
+        return True
+    if isinstance(exc, sa_exc.DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        for cause in (exc.orig, getattr(exc.orig, "__cause__", None)):
+            state = str(getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None) or "")
+            if state.startswith(_TRANSIENT_CLASSES) or state in _TRANSIENT_STATES:
+                return True
+    return isinstance(exc, sa_exc.InterfaceError | sa_exc.DisconnectionError)
+
+
+async def claim_inbox_batch(session: AsyncSession, claims: Sequence[tuple[str, str]]) -> set[str]:
+    """Record (event id, topic) pairs as processed in this transaction; return the new ids."""
+    result = await session.execute(
+        _CLAIM_INBOX, {"ids": [c[0] for c in claims], "topics": [c[1] for c in claims]}
+    )
+    return set(result.scalars())
+
+
+class _HandlerFailed(Exception):
+    """A handler raised while running message `index` of a batch."""
+
+    def __init__(self, index: int, error: Exception) -> None:
+        super().__init__(repr(error))
+        self.index = index
+        self.error = error
+
+
+@dataclass
+class BatchProcessor:
+    """Runs a handler over one partition's records; `done` is told each finished offset."""
+
+    group: str
+    dead_letter_topic: str
+    handler: Handler
+    sessions: async_sessionmaker[AsyncSession]
+    producer: AIOKafkaProducer
+    settings: KafkaSettings
+
+    async def process(self, records: Sequence[Record], done: Callable[[Record], None]) -> None:
+        """Handle `records` (one partition's, in order), calling `done` as each one is."""
+        BATCH_SIZE.labels(self.group).observe(len(records))
+        segment: list[tuple[Record, Envelope]] = []
+        for record in records:
+            try:
+                envelope = Envelope.from_bytes(record.value or b"")
+            except EnvelopeError as exc:
+                await self._run_segment(segment, done)
+                segment = []
+                # A poison message: retrying cannot help.
+                await self.dead_letter(record, f"undecodable: {exc}", attempts=0)
+                done(record)
+                continue
+            segment.append((record, envelope))
+        await self._run_segment(segment, done)
+
+    async def _run_segment(
+        self, segment: list[tuple[Record, Envelope]], done: Callable[[Record], None]
+    ) -> None:
+        backoff = self.settings.retry_backoff_seconds
+        while segment:
+            try:
+                await self._in_one_transaction(segment)
+            except _HandlerFailed as failed:
+                # Commit the ones before it, then give the failing one its own tries.
+                if failed.index:
+                    await self._run_segment(segment[: failed.index], done)
+                await self._alone(*segment[failed.index])
+                done(segment[failed.index][0])
+                segment = segment[failed.index + 1 :]
+                continue
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                TRANSIENT.labels(self.group).inc()
+                log.warning("batch failed; retrying", group=self.group, error=repr(exc))
+                await asyncio.sleep(backoff)
+                backoff = min(max(backoff * 2, 0.05), 5.0)
+                continue
+            for record, _ in segment:
+                done(record)
+            return
+
+    async def _in_one_transaction(self, segment: Sequence[tuple[Record, Envelope]]) -> None:
+        async with self.sessions() as session, session.begin():
+            fresh = await claim_inbox_batch(session, [(e.id, r.topic) for r, e in segment])
+            uow = UnitOfWork(session)
+            outcomes: list[tuple[str, str]] = []
+            for index, (record, envelope) in enumerate(segment):
+                if envelope.id not in fresh:
+                    outcomes.append((record.topic, "duplicate"))
+                    continue
+                fresh.discard(envelope.id)  # the same event twice in one batch runs once
+                try:
+                    await self._handle(record, envelope, uow)
+                except Exception as exc:
+                    if is_transient(exc):
+                        raise
+                    raise _HandlerFailed(index, exc) from exc
+                outcomes.append((record.topic, "processed"))
+            await uow.flush()
+        for topic, outcome in outcomes:
+            CONSUMED.labels(self.group, topic, outcome).inc()
+
+    async def _handle(self, record: Record, envelope: Envelope, uow: UnitOfWork) -> None:
+        with _tracer.start_as_current_span(
+            f"{record.topic} process",
+            context=extract_context(record.headers),
+            kind=trace.SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.destination.name": record.topic,
+                "messaging.consumer.group.name": self.group,
+            },
+        ):
+            started = time.perf_counter()
+            await self.handler(envelope, uow)
+            HANDLER_SECONDS.labels(self.group, record.topic).observe(time.perf_counter() - started)
+
+    async def _alone(self, record: Record, envelope: Envelope) -> None:
+        """Retry one message in its own transaction, then dead-letter it."""
+        error: Exception | None = None
+        attempt = 1
+        while attempt <= self.settings.max_attempts:
+            try:
+                await self._in_one_transaction([(record, envelope)])
+                return
+            except _HandlerFailed as failed:
+                error = failed.error
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                error = exc
+                attempt -= 1  # the database's trouble is not the message's: no try is used
+            log.warning(
+                "handler failed",
+                group=self.group,
+                topic=record.topic,
+                event_id=envelope.id,
+                attempt=attempt,
+                error=repr(error),
+            )
+            await asyncio.sleep(self.settings.retry_backoff_seconds * 2 ** max(attempt - 1, 0))
+            attempt += 1
+        assert error is not None
+        reason = "".join(traceback.format_exception_only(type(error), error)).strip()
+        await self.dead_letter(record, reason, attempts=self.settings.max_attempts)
+
+    async def dead_letter(self, record: Record, reason: str, *, attempts: int) -> None:
+        """Send a message to the group's dead-letter topic with why and where it came from."""
+        headers = [
+            *(record.headers or ()),
+            ("dlq.reason", reason[:4000].encode()),
+            ("dlq.group", self.group.encode()),
+            ("dlq.topic", record.topic.encode()),
+            ("dlq.partition", str(record.partition).encode()),
+            ("dlq.offset", str(record.offset).encode()),
+            ("dlq.attempts", str(attempts).encode()),
+        ]
+        await self.producer.send_and_wait(
+            self.dead_letter_topic, value=record.value, key=record.key, headers=headers
+        )
+        DEAD_LETTERED.labels(self.group, record.topic).inc()
+        CONSUMED.labels(self.group, record.topic, "dead_lettered").inc()
+        log.error(
+            "message dead-lettered",
+            group=self.group,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            reason=reason,
+        )
