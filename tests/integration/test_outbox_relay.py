@@ -16,8 +16,17 @@ from tandem_shared.consumer import ConsumerLoop, UnitOfWork
 from tandem_shared.db import create_engine, session_factory
 from tandem_shared.envelope import Envelope
 from tandem_shared.kafka import create_producer
-from tandem_shared.outbox import add_to_outbox, outbox, outbox_row, runtime_metadata
-from tandem_shared.relay import LAG, OutboxRelay, partition_of
+from tandem_shared.local.embedded import Broker, start_broker
+from tandem_shared.outbox import (
+    add_to_outbox,
+    outbox,
+    outbox_offsets,
+    outbox_published,
+    outbox_row,
+    retention_metadata,
+    runtime_metadata,
+)
+from tandem_shared.relay import LAG, REPUBLISHED, OutboxRelay, partition_of
 from tandem_shared.settings import KafkaSettings, OutboxSettings
 
 
@@ -29,6 +38,7 @@ async def engine(infra, unique) -> AsyncIterator[AsyncEngine]:  # type: ignore[n
         await conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
         await conn.execute(sa.text(f'SET search_path TO "{schema}"'))
         await conn.run_sync(runtime_metadata.create_all)
+        await conn.run_sync(retention_metadata.create_all)
         await conn.execute(sa.text("CREATE TABLE effects (event_id text NOT NULL)"))
     yield engine
     await engine.dispose()
@@ -266,3 +276,142 @@ async def test_the_lag_gauge_says_how_long_the_oldest_row_waited(
     assert 42 <= LAG.labels(schema)._value.get() < 52
     assert await relay.publish_batch() == 0
     assert LAG.labels(schema)._value.get() == 0
+
+
+async def test_published_rows_are_kept_with_the_offsets_the_broker_acknowledged(
+    infra,
+    unique,
+    engine,
+    new_topic,
+    relay_of,  # type: ignore[no-untyped-def]
+) -> None:
+    topic = await new_topic("kept", partitions=3)
+    envelopes = [
+        Envelope(id=f"{unique}-{i}", type="test", source="/t", subject=f"a{i}.com")
+        for i in range(30)
+    ]
+    await commit_rows(engine, topic, envelopes)
+    relay = relay_of(batch_size=12)
+    while await relay.publish_batch():
+        pass
+
+    records = await read_all(infra.bootstrap_servers, topic, expect=30)
+    async with engine.connect() as conn:
+        assert await conn.scalar(sa.select(sa.func.count()).select_from(outbox)) == 0
+        kept = (await conn.execute(sa.select(outbox_published.c.event_id))).scalars().all()
+        acked = await conn.execute(sa.select(outbox_offsets.c.partition, outbox_offsets.c.offset))
+        offsets = {partition: offset for partition, offset in acked}
+    assert sorted(kept) == sorted(e.id for e in envelopes)
+    # Per partition, the offset of the first record of the last relay batch that reached it.
+    last_batch: dict[int, tuple[int, int]] = {}
+    for r in records:
+        batch = int(Envelope.from_bytes(r.value).id.rsplit("-", 1)[1]) // 12
+        last_batch[r.partition] = max(last_batch.get(r.partition, (-1, 0)), (batch, -r.offset))
+    assert offsets == {partition: -offset for partition, (_, offset) in last_batch.items()}
+
+
+async def test_without_retention_published_rows_are_only_deleted(
+    infra,
+    unique,
+    engine,
+    new_topic,
+    relay_of,  # type: ignore[no-untyped-def]
+) -> None:
+    topic = await new_topic("unkept")
+    await commit_rows(engine, topic, [Envelope(type="test", source="/t", subject="a.com")])
+    relay = relay_of(keep_published_hours=0)
+    assert await relay.publish_batch() == 1
+    assert await relay.check_broker() == 0
+    async with engine.connect() as conn:
+        for table in (outbox, outbox_published, outbox_offsets):
+            assert await conn.scalar(sa.select(sa.func.count()).select_from(table)) == 0
+
+
+async def test_the_purge_drops_retained_rows_older_than_the_retention(
+    unique,
+    engine,
+    new_topic,
+    relay_of,  # type: ignore[no-untyped-def]
+) -> None:
+    topic = await new_topic("purge")
+    envelopes = [Envelope(id=f"{unique}-{i}", type="test", source="/t") for i in range(2)]
+    await commit_rows(engine, topic, envelopes)
+    relay = relay_of(keep_published_hours=1)
+    assert await relay.publish_batch() == 2
+    async with session_factory(engine)() as s, s.begin():
+        await s.execute(
+            sa.update(outbox_published)
+            .where(outbox_published.c.event_id == envelopes[0].id)
+            .values(published_at=sa.func.now() - sa.text("interval '61 minutes'"))
+        )
+    await relay._purge()
+    async with engine.connect() as conn:
+        kept = (await conn.execute(sa.select(outbox_published.c.event_id))).scalars().all()
+    assert kept == [envelopes[1].id]
+
+
+async def test_a_relay_republishes_what_a_restarted_broker_lost_once_across_replicas(
+    unique,
+    engine,
+    tmp_path,  # type: ignore[no-untyped-def]
+) -> None:
+    # A broker of this test's own: the session's broker must keep its topics.
+    broker: Broker = start_broker(log_path=tmp_path / "broker.log")
+    topic = f"t-lost-{unique}"
+    schema = f"lost-{unique}"
+    await create_topic(broker.bootstrap_servers, topic, partitions=3)
+    producers = [
+        create_producer(KafkaSettings(bootstrap_servers=broker.bootstrap_servers), client_id=n)
+        for n in ("a", "b")
+    ]
+    settings = OutboxSettings(poll_seconds=0.1, broker_check_seconds=0.3)
+    # Two replicas of one service's relay: the loss must be put back once, not once each.
+    relays = [
+        OutboxRelay(engine=engine, producer=p, schema=schema, settings=settings) for p in producers
+    ]
+    keys = [f"k{n}.example.com" for n in range(6)]
+
+    def events(first: int, count: int) -> list[Envelope]:
+        return [
+            Envelope(id=f"{unique}-{i:03d}", type="test", source="/t", subject=keys[i % 6])
+            for i in range(first, first + count)
+        ]
+
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        for p in producers:
+            await p.start()
+        tasks = [asyncio.create_task(r.run()) for r in relays]
+        await commit_rows(engine, topic, events(0, 60))
+        assert len(await read_all(broker.bootstrap_servers, topic, expect=60)) == 60
+        before = REPUBLISHED.labels(schema, topic)._value.get()
+
+        # The embedded broker restarts: every topic and record is gone.
+        broker.stop()
+        broker = start_broker(port=broker.port, log_path=tmp_path / "broker.log")
+        await commit_rows(engine, topic, events(60, 12))  # written while the topic is missing
+        await asyncio.sleep(1)  # the relays find no topic yet: `tandem-local up` creates it
+        await create_topic(broker.bootstrap_servers, topic, partitions=3)
+
+        records = await read_all(broker.bootstrap_servers, topic, expect=72, timeout=30)
+    finally:
+        for r in relays:
+            r.stop()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for p in producers:
+            await p.stop()
+        broker.stop()
+
+    ids = [Envelope.from_bytes(r.value).id for r in records]
+    assert sorted(ids) == [e.id for e in events(0, 72)]  # every event once, none twice
+    assert REPUBLISHED.labels(schema, topic)._value.get() - before == 60
+    # Each key's events in their original order: the republished ones ahead of the new ones.
+    by_key: dict[bytes, list[tuple[int, str]]] = {}
+    for r in records:
+        by_key.setdefault(r.key, []).append((r.offset, Envelope.from_bytes(r.value).id))
+    for rows in by_key.values():
+        in_offset_order = [event_id for _, event_id in sorted(rows)]
+        assert in_offset_order == sorted(in_offset_order)
+    async with engine.connect() as conn:
+        kept = await conn.scalar(sa.select(sa.func.count()).select_from(outbox_published))
+    assert kept == 72  # and kept again, for the next loss

@@ -2,6 +2,7 @@
 
 Rows are written in the handler's transaction; a relay publishes them afterwards, so an event
 leaves the service exactly when its state change committed (at least once, never before).
+Published rows are kept a while (`outbox_published`) for a broker that loses them.
 """
 
 from __future__ import annotations
@@ -47,6 +48,41 @@ inbox = sa.Table(
     ),
 )
 
+# Published rows, kept `OutboxSettings.keep_published_hours` so a broker that lost them (an
+# embedded broker restarted, a topic recreated) can be given them again. Append-only: the relay's
+# claim moves rows here in the statement that deletes them from the outbox.
+retention_metadata = sa.MetaData()
+
+outbox_published = sa.Table(
+    "outbox_published",
+    retention_metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True),  # the row's outbox id: its original order
+    sa.Column("event_id", sa.Text, nullable=False),
+    sa.Column("topic", sa.Text, nullable=False),
+    sa.Column("key", sa.LargeBinary, nullable=False),
+    sa.Column("value", sa.LargeBinary, nullable=False),
+    sa.Column("headers", JSONB, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column(
+        "published_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+)
+# BRIN, not B-tree: the purge finds old rows of an append-only table for almost no write cost.
+sa.Index("outbox_published_at", outbox_published.c.published_at, postgresql_using="brin")
+
+# Per partition, the offset of the last batch the broker acknowledged for this schema's rows: a
+# broker whose end offset is not beyond it has lost them.
+outbox_offsets = sa.Table(
+    "outbox_offsets",
+    retention_metadata,
+    sa.Column("topic", sa.Text, primary_key=True),
+    sa.Column("partition", sa.Integer, primary_key=True),
+    sa.Column("offset", sa.BigInteger, nullable=False),
+    sa.Column(
+        "updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+)
+
 NOTIFY_CHANNEL_SUFFIX = "_outbox"
 
 
@@ -70,6 +106,11 @@ def create_runtime_tables(schema: str) -> None:
         "CREATE TRIGGER outbox_notify AFTER INSERT ON outbox "
         "FOR EACH STATEMENT EXECUTE FUNCTION outbox_notify()"
     )
+
+
+def create_retention_tables() -> None:
+    """Alembic step: create the published-row archive and the acknowledged offsets."""
+    retention_metadata.create_all(op.get_bind())
 
 
 def outbox_row(
@@ -119,4 +160,7 @@ async def claim_inbox(session: AsyncSession, *, event_id: str, topic: str) -> bo
 async def purge_published(session: AsyncSession, *, older_than: datetime) -> int:
     """Delete outbox rows published before `older_than`; return how many."""
     result = await session.execute(sa.delete(outbox).where(outbox.c.published_at < older_than))
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    kept = await session.execute(
+        sa.delete(outbox_published).where(outbox_published.c.published_at < older_than)
+    )
+    return int(result.rowcount or 0) + int(kept.rowcount or 0)  # type: ignore[attr-defined]

@@ -1,11 +1,18 @@
-"""The outbox relay: publishes committed outbox rows, deleting them in the same transaction.
+"""The outbox relay: publishes committed outbox rows, moving them to the retained ones as it goes.
 
-One statement claims a batch (FOR UPDATE SKIP LOCKED, so replicas share the work) and deletes it;
-the transaction commits only once Kafka acknowledged every row, so a relay that dies or fails
-before then rolls the delete back and the rows are published again: consumers' inboxes absorb
-the duplicates. Deleting, not marking, is what keeps up with ingest's rate: an UPDATE wrote a new
-version of every row (its value, its index entries) and a purge deleted it again later. NOTIFY
-only wakes the relay early, the poll interval is what guarantees progress.
+One statement claims a batch (FOR UPDATE SKIP LOCKED, so replicas share the work), deletes it from
+the outbox and appends it to `outbox_published`; the transaction commits only once Kafka
+acknowledged every row, so a relay that dies or fails before then rolls the move back and the rows
+are published again: consumers' inboxes absorb the duplicates. Moving, not marking, is what keeps
+up with ingest's rate: an UPDATE wrote a new version of every row (its value, its index entries).
+NOTIFY only wakes the relay early, the poll interval is what guarantees progress.
+
+The same transaction records, per partition, the offset of the last batch Kafka acknowledged
+(its first record's: the embedded broker's ListOffsets answers that + 1, not the log's end, so the
+check is the same on both brokers). On start and
+every `broker_check_seconds`, the relay compares those with the broker's end offsets: a broker
+that has less than it acknowledged lost data (the embedded broker restarted, a topic was
+recreated), and the retained rows of those topics go back into the outbox, in their original order.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import time
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -23,12 +31,21 @@ import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.producer.message_accumulator import BatchBuilder
+from aiokafka.protocol.offset import OffsetRequest
+from aiokafka.structs import RecordMetadata, TopicPartition
 from murmurhash2 import murmurhash2
 from prometheus_client import Counter, Gauge
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from tandem_shared.envelope import utcnow
-from tandem_shared.outbox import notify_channel, outbox, purge_published
+from tandem_shared.outbox import (
+    notify_channel,
+    outbox,
+    outbox_offsets,
+    outbox_published,
+    purge_published,
+)
 from tandem_shared.settings import OutboxSettings
 
 log = structlog.get_logger(__name__)
@@ -46,35 +63,74 @@ def partition_of(key: bytes, partitions: Sequence[int]) -> int:
     return partitions[(murmurhash2(key, _MURMUR2_SEED) & 0x7FFFFFFF) % len(partitions)]
 
 
+_ROW = ("id", "event_id", "topic", "key", "value", "headers", "created_at")
+
 # The oldest pending rows nobody else holds, claimed and deleted in one statement.
-_CLAIM = (
-    sa.delete(outbox)
-    .where(
-        outbox.c.id.in_(
-            sa.select(outbox.c.id)
-            .where(outbox.c.published_at.is_(None))  # rows marked by earlier versions stay put
-            .order_by(outbox.c.id)
-            .limit(sa.bindparam("limit"))
-            .with_for_update(skip_locked=True)
-            .scalar_subquery()
-        )
-    )
-    .returning(
-        outbox.c.id,
-        outbox.c.topic,
-        outbox.c.key,
-        outbox.c.value,
-        outbox.c.headers,
-        outbox.c.created_at,
+_DELETE_PENDING = sa.delete(outbox).where(
+    outbox.c.id.in_(
+        sa.select(outbox.c.id)
+        .where(outbox.c.published_at.is_(None))  # rows marked by earlier versions stay put
+        .order_by(outbox.c.id)
+        .limit(sa.bindparam("limit"))
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
     )
 )
+_CLAIM = _DELETE_PENDING.returning(*(outbox.c[name] for name in _ROW))
+# The same, appending the rows to the retained ones in that statement: one round trip, no UPDATE.
+_claimed = _CLAIM.cte("claimed")
+_CLAIM_AND_KEEP = sa.select(_claimed).add_cte(
+    sa.insert(outbox_published).from_select(_ROW, sa.select(_claimed)).cte("kept")
+)
+# Retained rows of lost topics back into the outbox under their original ids: the claim's order
+# by id puts them before anything written since, so each key's events keep their order.
+_moved = (
+    sa.delete(outbox_published)
+    .where(outbox_published.c.topic.in_(sa.bindparam("topics", expanding=True)))
+    .returning(*(outbox_published.c[name] for name in _ROW))
+    .cte("moved")
+)
+_requeued = (
+    sa.insert(outbox)
+    .from_select(_ROW, sa.select(_moved).order_by(_moved.c.id))
+    .returning(outbox.c.topic)
+    .cte("requeued")
+)
+_REQUEUE = sa.select(_requeued.c.topic, sa.func.count()).group_by(_requeued.c.topic)
 
 PUBLISHED = Counter("tandem_events_published_total", "Events published to Kafka", ["topic"])
+REPUBLISHED = Counter(
+    "tandem_outbox_republished_total",
+    "Published events put back into the outbox because the broker lost them",
+    ["schema", "topic"],
+)
 LAG = Gauge(
     "tandem_outbox_lag_seconds",
     "How long the oldest row of the relay's last batch waited after its commit (0: none waiting)",
     ["schema"],
 )
+
+
+async def _record_offsets(session: AsyncSession, acknowledged: dict[tuple[str, int], int]) -> None:
+    """Raise each partition's recorded offset to what the broker just acknowledged."""
+    if not acknowledged:
+        return
+    # Sorted: replicas lock the same rows in the same order and cannot deadlock.
+    values = [
+        {"topic": topic, "partition": partition, "offset": offset}
+        for (topic, partition), offset in sorted(acknowledged.items())
+    ]
+    upsert = insert(outbox_offsets).values(values)
+    # GREATEST, not the new value: a new broker's low offsets must not hide what the old one had.
+    await session.execute(
+        upsert.on_conflict_do_update(
+            index_elements=[outbox_offsets.c.topic, outbox_offsets.c.partition],
+            set_={
+                "offset": sa.func.greatest(outbox_offsets.c.offset, upsert.excluded.offset),
+                "updated_at": sa.func.now(),
+            },
+        )
+    )
 
 
 class OutboxRelay:
@@ -96,6 +152,7 @@ class OutboxRelay:
         self._listen_dsn = listen_dsn
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
+        self._retain = settings.keep_published_hours > 0
         self.last_run_at = utcnow()
 
     def wake(self) -> None:
@@ -109,24 +166,89 @@ class OutboxRelay:
 
     async def publish_batch(self) -> int:
         """Publish one batch of pending rows; return how many were published."""
+        claim = _CLAIM_AND_KEEP if self._retain else _CLAIM
         async with self._sessions() as session, session.begin():
-            claimed = await session.execute(_CLAIM, {"limit": self._settings.batch_size})
+            claimed = await session.execute(claim, {"limit": self._settings.batch_size})
             # RETURNING gives no order: publish in the order the rows were written.
             rows = sorted(claimed.all(), key=lambda row: row.id)
             if not rows:
                 LAG.labels(self._schema).set(0)
                 return 0
             LAG.labels(self._schema).set((utcnow() - rows[0].created_at).total_seconds())
-            await self._send(rows)
+            acknowledged = await self._send(rows)
+            if self._retain:
+                await _record_offsets(session, acknowledged)
         for topic, count in collections.Counter(row.topic for row in rows).items():
             PUBLISHED.labels(topic).inc(count)
         return len(rows)
 
-    async def _send(self, rows: Sequence[sa.Row[Any, Any, Any, Any, Any, Any]]) -> None:
+    async def check_broker(self) -> int:
+        """Put back the retained rows of topics the broker lost; return how many rows."""
+        if not self._retain:
+            return 0
+        async with self._sessions() as session, session.begin():
+            # The row locks make one replica's check wait for another's: a loss is handled once,
+            # and a replica's acknowledgements of the new broker wait until the reset is done.
+            recorded = (
+                await session.execute(
+                    sa.select(
+                        outbox_offsets.c.topic, outbox_offsets.c.partition, outbox_offsets.c.offset
+                    )
+                    .order_by(outbox_offsets.c.topic, outbox_offsets.c.partition)
+                    .with_for_update()
+                )
+            ).all()
+            if not recorded:
+                return 0
+            ends = await self._end_offsets({row.topic for row in recorded})
+            lost = {
+                row.topic
+                for row in recorded
+                if ends.get((row.topic, row.partition), 0) <= row.offset
+            }
+            if not lost:
+                return 0
+            moved = await session.execute(_REQUEUE, {"topics": sorted(lost)})
+            requeued: dict[str, int] = {topic: count for topic, count in moved}
+            await session.execute(sa.delete(outbox_offsets).where(outbox_offsets.c.topic.in_(lost)))
+        log.warning(
+            "broker lost published events; republishing the retained ones",
+            schema=self._schema,
+            topics=sorted(lost),
+            events=requeued,
+        )
+        for topic, count in requeued.items():
+            REPUBLISHED.labels(self._schema, topic).inc(count)
+        return sum(requeued.values())
+
+    async def _end_offsets(self, topics: set[str]) -> dict[tuple[str, int], int]:
+        """The broker's end offset of every partition of `topics` it has (ListOffsets, latest)."""
+        client = self._producer.client
+        metadata = await client.fetch_all_metadata()
+        by_node: dict[int, dict[str, list[tuple[int, int]]]] = {}
+        for topic in sorted(topics & metadata.topics()):
+            for partition in metadata.partitions_for_topic(topic) or ():
+                node = metadata.leader_for_partition(TopicPartition(topic, partition))
+                if node is None or node < 0:
+                    raise KafkaError(f"no leader for {topic}/{partition}")
+                by_node.setdefault(node, {}).setdefault(topic, []).append((partition, -1))
+        ends: dict[tuple[str, int], int] = {}
+        for node, wanted in by_node.items():
+            response = await client.send(node, OffsetRequest(-1, 0, list(wanted.items())))
+            for topic, partitions in response.topics:
+                for partition, error_code, *_, offset in partitions:
+                    if error_code:
+                        raise KafkaError(f"ListOffsets {topic}/{partition}: error {error_code}")
+                    ends[(topic, partition)] = offset
+        return ends
+
+    async def _send(
+        self, rows: Sequence[sa.Row[Any, Any, Any, Any, Any, Any]]
+    ) -> dict[tuple[str, int], int]:
         # One batch per partition, not one send() per row: send() costs a future, a partition
         # lookup and an accumulator call per message, which was most of the relay's CPU.
         open_batches: dict[tuple[str, int], BatchBuilder] = {}
-        futures: list[asyncio.Future[Any]] = []
+        futures: list[asyncio.Future[RecordMetadata]] = []
         partitions: dict[str, list[int]] = {}
         for n, row in enumerate(rows, 1):
             if n % _YIELD_EVERY == 0:
@@ -153,11 +275,19 @@ class OutboxRelay:
         for target, batch in open_batches.items():
             futures.append(await self._submit(batch, target))
         # Every batch must be acknowledged (acks=all) before the rows count as published.
-        await asyncio.gather(*futures)
+        # A batch's acknowledgement carries the offset of its first record: that is what is
+        # recorded, as the embedded broker's end offset is its last batch's first offset + 1.
+        acknowledged: dict[tuple[str, int], int] = {}
+        for sent in await asyncio.gather(*futures):
+            target = (sent.topic, sent.partition)
+            acknowledged[target] = max(sent.offset, acknowledged.get(target, -1))
+        return acknowledged
 
-    async def _submit(self, batch: BatchBuilder, target: tuple[str, int]) -> asyncio.Future[Any]:
+    async def _submit(
+        self, batch: BatchBuilder, target: tuple[str, int]
+    ) -> asyncio.Future[RecordMetadata]:
         topic, partition = target
-        future: asyncio.Future[Any] = await self._producer.send_batch(
+        future: asyncio.Future[RecordMetadata] = await self._producer.send_batch(
             batch, topic, partition=partition
         )
         return future
@@ -166,6 +296,8 @@ class OutboxRelay:
         """Publish until stopped, woken by NOTIFY or the poll interval."""
         listener = await self._listen()
         last_purge = utcnow()
+        checked_at: float | None = None
+        every = self._settings.broker_check_seconds
         try:
             while not self._stopping.is_set():
                 self.last_run_at = utcnow()
@@ -173,19 +305,28 @@ class OutboxRelay:
                 # missed must still wake the next round, or that row waits a poll interval.
                 self._wake.clear()
                 try:
+                    # The first check comes before the first batch: what a fresh broker lacks
+                    # goes back into the outbox ahead of anything new.
+                    if checked_at is None or time.monotonic() - checked_at >= every:
+                        await self.check_broker()
+                        checked_at = time.monotonic()
                     published = await self.publish_batch()
+                    if published < self._settings.batch_size and (
+                        utcnow() - last_purge > timedelta(minutes=10)
+                    ):
+                        await self._purge()
+                        last_purge = utcnow()
                 except (KafkaError, OSError, sa.exc.DBAPIError) as exc:
                     # Rows stay pending and are retried: nothing is lost, progress waits.
-                    log.warning("outbox publish failed; retrying", error=repr(exc))
+                    log.warning("outbox relay round failed; retrying", error=repr(exc))
                     await asyncio.sleep(self._settings.poll_seconds)
                     continue
                 if published >= self._settings.batch_size:
                     continue  # more are waiting
-                if utcnow() - last_purge > timedelta(minutes=10):
-                    await self._purge()
-                    last_purge = utcnow()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._settings.poll_seconds)
+                    await asyncio.wait_for(
+                        self._wake.wait(), min(self._settings.poll_seconds, every)
+                    )
                     if self._settings.linger_seconds and not self._stopping.is_set():
                         await asyncio.sleep(self._settings.linger_seconds)
             # Drain what committed before the stop.
@@ -196,7 +337,7 @@ class OutboxRelay:
                 await listener.close()
 
     async def _purge(self) -> None:
-        # Earlier versions marked rows published instead of deleting them: purge those.
+        # Retained rows past their time, and rows earlier versions marked published.
         cutoff = utcnow() - timedelta(hours=self._settings.keep_published_hours)
         async with self._sessions() as session, session.begin():
             purged = await purge_published(session, older_than=cutoff)

@@ -68,7 +68,10 @@ class OutboxSettings(BaseModel):
     # Wait this long after a NOTIFY before claiming rows, so one batch carries the rows of
     # several commits (a batch's round trips cost more than its rows).
     linger_seconds: float = Field(default=0.0, ge=0)
+    # Published rows are kept this long, so a broker that lost them gets them again (0: none).
     keep_published_hours: float = Field(default=24.0, ge=0)
+    # How often the relay compares the broker's end offsets with what it acknowledged.
+    broker_check_seconds: float = Field(default=5.0, gt=0)
 
 
 class Settings(BaseSettings):
