@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -23,6 +24,10 @@ from tandem_shared.service import Runtime, Worker, serve, started
 from tandem_shared.settings import Settings
 from tandem_shared.telemetry import configure_logging, configure_tracing
 
+# Start-up work that needs the started clients (seeding a database), run before HTTP and workers,
+# and the matching shut-down work (closing a pool of its own).
+Hook = Callable[[], Awaitable[None]]
+
 
 @dataclass
 class Infra:
@@ -35,6 +40,25 @@ class Infra:
     producer: AIOKafkaProducer
     relay: OutboxRelay
     workers: list[Worker] = field(default_factory=list)
+    hooks: list[tuple[Hook, Hook | None]] = field(default_factory=list)
+
+    def on_start(self, start: Hook, *, stop: Hook | None = None) -> None:
+        """Have `run` await `start` once the clients started, before HTTP and the workers (it
+        may still add workers), and `stop` on the way out if `start` completed."""
+        self.hooks.append((start, stop))
+
+    @asynccontextmanager
+    async def lifecycle(self) -> AsyncIterator[None]:
+        """Run the start hooks in order; on exit, the stop hooks of those that ran, last first.
+
+        `run` enters it; harnesses running the workers themselves enter it where `run` would.
+        """
+        async with AsyncExitStack() as stack:
+            for start, stop in self.hooks:
+                await start()
+                if stop is not None:
+                    stack.push_async_callback(stop)
+            yield
 
     def consumer(
         self,
@@ -85,15 +109,15 @@ def build_infra(settings: Settings, *, schema: str, with_relay: bool = True) -> 
 
 
 async def run(infra: Infra, app: FastAPI) -> None:
-    """Start the producer, serve HTTP and run the workers until a stop signal."""
-    async with started(infra.producer, infra.engine):
+    """Start the producer and the hooks, serve HTTP and run the workers until a stop signal."""
+    async with started(infra.producer, infra.engine), infra.lifecycle():
         await serve(
             app, host=infra.settings.http.host, port=infra.settings.http.port, workers=infra.workers
         )
 
 
 class BuiltService(Protocol):
-    """A wired service: its clients and workers, and its HTTP app."""
+    """A wired service: its clients, workers and start hooks (on `infra`), and its HTTP app."""
 
     infra: Infra
     app: FastAPI

@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import structlog
+from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tandem_api_gateway.adapters import key_store
@@ -21,7 +25,7 @@ from tandem_api_gateway.projections import Projector
 from tandem_api_gateway.rebuild import rebuild
 from tandem_api_gateway.settings import GatewaySettings
 from tandem_shared import topics
-from tandem_shared.bootstrap import Infra, build_infra, cli, listen_dsn, run
+from tandem_shared.bootstrap import Infra, build_infra, cli, listen_dsn, serve_built
 from tandem_shared.consumer import ConsumerLoop
 from tandem_shared.directory import Directory, load_directory
 from tandem_shared.envelope import utcnow
@@ -73,18 +77,50 @@ async def seed_demo_keys(
     log.info("dev demo API keys seeded", count=len(settings.gateway.demo_keys))
 
 
-async def serve(settings: Settings) -> None:
-    """Build the service and run it until a stop signal."""
-    assert isinstance(settings, GatewaySettings)
-    infra = build_infra(settings, schema=SCHEMA)
-    async with infra.sessions() as session:
-        group = await projection_group(session, default=topics.GATEWAY_GROUP)
-    add_projections(infra, group=group)
-    gateway = Gateway(settings=settings, sessions=infra.sessions, clock=utcnow)
-    infra.workers.append(FeedListener(dsn=listen_dsn(settings.database.url), feed=gateway.feed))
-    await seed_demo_keys(settings, infra.sessions)
+@dataclass
+class GatewayService:
+    """The wired service: clients and workers (relay, feed listener, projections), the HTTP app."""
+
+    infra: Infra
+    app: FastAPI
+    gateway: Gateway
+    listener: FeedListener
+    projections: ConsumerLoop | None = None  # None until started when its group is stored
+
+
+def build_service(
+    settings: GatewaySettings,
+    *,
+    group: str | None = None,
+    clock: Callable[[], datetime] = utcnow,
+    with_relay: bool = True,
+) -> GatewayService:
+    """Create (not start) the gateway; demo keys are seeded when it starts.
+
+    Without `group`, the projections consume with the group stored in the database (a rebuild
+    moves it), so their consumer is added at start, once that group has been read.
+    """
+    infra = build_infra(settings, schema=SCHEMA, with_relay=with_relay)
+    gateway = Gateway(settings=settings, sessions=infra.sessions, clock=clock)
+    listener = FeedListener(dsn=listen_dsn(settings.database.url), feed=gateway.feed)
+    infra.workers.append(listener)
     app = create_app(gateway=gateway, runtime_getter=lambda: infra.runtime)
-    await run(infra, app)
+    service = GatewayService(infra, app, gateway, listener)
+    if group is None:
+        infra.on_start(lambda: _add_stored_projections(service))
+    else:
+        service.projections = add_projections(infra, group=group)
+    infra.on_start(lambda: seed_demo_keys(settings, infra.sessions))
+    return service
+
+
+async def _add_stored_projections(service: GatewayService) -> None:
+    async with service.infra.sessions() as session:
+        group = await projection_group(session, default=topics.GATEWAY_GROUP)
+    service.projections = add_projections(service.infra, group=group)
+
+
+serve = serve_built(GatewaySettings, build_service)
 
 
 async def _rebuild(settings: GatewaySettings) -> None:

@@ -3,36 +3,60 @@
 from __future__ import annotations
 
 import gc
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+
+from fastapi import FastAPI
 
 from tandem_ingest.adapters.webhook_store import WebhookStore
 from tandem_ingest.api import IngestContext
 from tandem_ingest.app import create_app
 from tandem_ingest.commands import (
     SCHEMA,
-    ingest_settings,
     purge_command,
     replay_command,
     utc_now,
 )
 from tandem_ingest.config import load_sources
+from tandem_ingest.domain.sources import Source
 from tandem_ingest.maintenance import RetentionWorker
 from tandem_ingest.settings import IngestSettings
-from tandem_shared.bootstrap import Infra, build_infra, cli, run
+from tandem_shared.bootstrap import Infra, build_infra, cli, serve_built
 from tandem_shared.service import use_uvloop
-from tandem_shared.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def build_context(settings: IngestSettings, infra: Infra, webhooks: WebhookStore) -> IngestContext:
-    """Load the sources and wire the endpoints' context (refuses unusable sources)."""
-    return IngestContext(
-        sources=load_sources(settings),
-        sessions=infra.sessions,
-        options=settings.ingest,
-        webhooks=webhooks,
+@dataclass
+class IngestService:
+    """The wired service: clients and workers (relay, retention), the HTTP app and its context."""
+
+    infra: Infra
+    app: FastAPI
+    context: IngestContext
+    webhooks: WebhookStore  # the hot path's own asyncpg pool, started and closed with the service
+
+
+def build_service(
+    settings: IngestSettings, *, sources: Mapping[str, Source] | None = None
+) -> IngestService:
+    """Create (not start) the service; unusable sources are refused here, before connecting.
+
+    Call it in the loop that will run the service (the webhook pool binds to it).
+    """
+    context_sources = load_sources(settings) if sources is None else sources
+    infra = build_infra(settings, schema=SCHEMA)
+    webhooks = WebhookStore.create(settings.database, schema=SCHEMA)
+    infra.on_start(webhooks.start, stop=webhooks.close)
+    context = IngestContext(
+        sources=context_sources, sessions=infra.sessions, options=settings.ingest, webhooks=webhooks
     )
+    infra.workers.append(
+        RetentionWorker(sessions=infra.sessions, options=settings.ingest, clock=utc_now)
+    )
+    app = create_app(runtime_getter=lambda: infra.runtime, ingest=context)
+    return IngestService(infra, app, context, webhooks)
 
 
 def tune_gc() -> None:
@@ -46,18 +70,14 @@ def tune_gc() -> None:
     gc.set_threshold(50_000, 20, 100)
 
 
-async def serve(settings: Settings) -> None:
-    """Build the service and run it until a stop signal."""
-    options = ingest_settings(settings)
-    infra = build_infra(options, schema=SCHEMA)
-    async with WebhookStore.open(options.database, schema=SCHEMA) as webhooks:
-        context = build_context(options, infra, webhooks)
-        infra.workers.append(
-            RetentionWorker(sessions=infra.sessions, options=options.ingest, clock=utc_now)
-        )
-        app = create_app(runtime_getter=lambda: infra.runtime, ingest=context)
-        tune_gc()
-        await run(infra, app)
+def build_tuned(settings: IngestSettings) -> IngestService:
+    """The service as `serve` runs it: the garbage collector is tuned once it is built."""
+    service = build_service(settings)
+    tune_gc()
+    return service
+
+
+serve = serve_built(IngestSettings, build_tuned)
 
 
 def main() -> None:

@@ -2,24 +2,62 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
+from fastapi import FastAPI
 
 from tandem_router import commands
 from tandem_router.adapters import repository
 from tandem_router.app import create_app
-from tandem_router.config import SCHEMA, load_config, load_seeds
+from tandem_router.config import SCHEMA, RouterConfig, load_config, load_seeds
 from tandem_router.domain.model import AccountState
 from tandem_router.handlers import TOPICS, build_handler
 from tandem_shared import topics
-from tandem_shared.bootstrap import Infra, build_infra, cli, run
+from tandem_shared.bootstrap import Infra, build_infra, cli, serve_built
+from tandem_shared.consumer import Handler
 from tandem_shared.settings import Settings
 from tandem_shared.topics import ROUTER_GROUP
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 log = structlog.get_logger(__name__)
+
+
+@dataclass
+class RouterService:
+    """The wired service: clients and workers (consumer, relay), the HTTP app and its config."""
+
+    infra: Infra
+    app: FastAPI
+    config: RouterConfig
+
+
+def build_service(
+    settings: Settings,
+    *,
+    config: RouterConfig | None = None,
+    schema: str = SCHEMA,
+    group: str = ROUTER_GROUP,
+    wrap_handler: Callable[[Handler], Handler] | None = None,
+) -> RouterService:
+    """Create (not start) the router; its seed accounts go in when it starts.
+
+    Loading the configuration first refuses to start (ConfigError lists every problem) before
+    anything connects. `wrap_handler` lets a harness observe or filter what the router handles.
+    """
+    config = config or load_config(settings.config_dir)
+    seeds = load_seeds(settings.config_dir, config.directory)
+    infra = build_infra(settings, schema=schema)
+    handler = build_handler(config)
+    infra.consumer(
+        group=group, topics=TOPICS, handler=wrap_handler(handler) if wrap_handler else handler
+    )
+    infra.on_start(lambda: seed(infra, seeds))
+    app = create_app(runtime_getter=lambda: infra.runtime, sessions=infra.sessions)
+    return RouterService(infra=infra, app=app, config=config)
 
 
 async def seed(infra: Infra, states: list[AccountState]) -> None:
@@ -29,16 +67,7 @@ async def seed(infra: Infra, states: list[AccountState]) -> None:
     log.info("seed accounts", added=added, known=len(states) - added)
 
 
-async def serve(settings: Settings) -> None:
-    """Validate the configuration, build the service and run it until a stop signal."""
-    # Refuses to start (ConfigError lists every problem) before anything connects.
-    config = load_config(settings.config_dir)
-    seeds = load_seeds(settings.config_dir, config.directory)
-    infra = build_infra(settings, schema=SCHEMA)
-    infra.consumer(group=ROUTER_GROUP, topics=TOPICS, handler=build_handler(config))
-    await seed(infra, seeds)
-    app = create_app(runtime_getter=lambda: infra.runtime, sessions=infra.sessions)
-    await run(infra, app)
+serve = serve_built(Settings, build_service)
 
 
 def main() -> None:

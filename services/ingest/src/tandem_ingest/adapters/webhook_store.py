@@ -51,24 +51,40 @@ class WebhookStore:
         self.slots = asyncio.Semaphore(pool.get_max_size())
 
     @classmethod
-    @contextlib.asynccontextmanager
-    async def open(cls, settings: DatabaseSettings, *, schema: str) -> AsyncIterator[WebhookStore]:
-        """A store whose connections open on first use (the database may start after us).
+    def create(cls, settings: DatabaseSettings, *, schema: str) -> WebhookStore:
+        """A store whose pool is made, not started: `start` it, then `close` it.
 
-        A connection that died with the database fails one request, which the vendor retries;
-        the pool replaces it.
+        Make it in the loop that will use it (asyncpg binds a pool to the current loop). Its
+        connections open on first use (the database may start after us); a connection that died
+        with the database fails one request, which the vendor retries, and the pool replaces it.
         """
-        pool = await asyncpg.create_pool(
+        pool = asyncpg.create_pool(
             listen_dsn(settings.url),
             min_size=0,
             max_size=settings.pool_size,
             server_settings={"search_path": f"{schema},public", "application_name": APPLICATION},
             reset=_keep_session,
         )
+        return cls(pool)
+
+    async def start(self) -> None:
+        """Start the pool (no connection is opened yet)."""
+        await self._pool
+
+    async def close(self) -> None:
+        """Close the pool's connections."""
+        await self._pool.close()
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def open(cls, settings: DatabaseSettings, *, schema: str) -> AsyncIterator[WebhookStore]:
+        """A started store, closed on the way out."""
+        store = cls.create(settings, schema=schema)
+        await store.start()
         try:
-            yield cls(pool)
+            yield store
         finally:
-            await pool.close()
+            await store.close()
 
     @property
     def connections(self) -> int:
