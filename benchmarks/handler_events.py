@@ -50,7 +50,8 @@ from tandem_shared.events import (
 
 CONFIG = Path(__file__).resolve().parents[1] / "config/example"
 ACCOUNTS = 5000  # the TAL's size: more than a warm-up plus a measured run touch
-BASE = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
+# A fixed Monday afternoon: the router decides by event time, so runs can be compared (--digest).
+BASE = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)
 TIERS = (Tier.T1, Tier.T2, Tier.T3)
 # (territory, AE, SDR): the example directory's people
 TEAMS = (

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import hashlib
 import logging
 import os
 import pstats
@@ -51,12 +52,14 @@ class Result:
     wall: float
     cpu: float  # this process
     db_cpu: float  # PostgreSQL's processes
+    digest: str  # of the events emitted: equal digests, equal decisions
 
     def line(self) -> str:
         per = 1000 / self.events
         return (
             f"{self.service:<8} {self.events:>6} events  {self.events / self.wall:>8.0f} events/s  "
-            f"cpu {self.cpu * per:6.3f} ms/event  db cpu {self.db_cpu * per:6.3f} ms/event"
+            f"cpu {self.cpu * per:6.3f} ms/event  db cpu {self.db_cpu * per:6.3f} ms/event  "
+            f"emitted {self.digest}"
         )
 
 
@@ -139,7 +142,10 @@ async def run_bench(
                 async with unit_of_work(sessions) as uow:
                     for envelope in envelopes[start : start + batch]:
                         await handler(envelope, uow)
+                    for row in uow.pending:
+                        digest.update(row["topic"].encode() + row["key"] + row["value"])
 
+        digest = hashlib.sha256()
         await run(warmup)
         profiler = cProfile.Profile() if profile else None
         pg = _server_processes(data_dir)
@@ -151,7 +157,12 @@ async def run_bench(
             profiler.disable()
         wall = time.perf_counter() - started
         result = Result(
-            bench.name, count, wall, time.process_time() - cpu_before, _cpu_of(pg) - db_before
+            bench.name,
+            count,
+            wall,
+            time.process_time() - cpu_before,
+            _cpu_of(pg) - db_before,
+            digest.hexdigest()[:16],
         )
         if profiler is not None:
             stats = pstats.Stats(profiler)
