@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -279,11 +280,11 @@ async def test_the_lag_gauge_says_how_long_the_oldest_row_waited(
 
 
 async def test_published_rows_are_kept_with_the_offsets_the_broker_acknowledged(
-    infra,
-    unique,
-    engine,
-    new_topic,
-    relay_of,  # type: ignore[no-untyped-def]
+    infra: Any,
+    unique: str,
+    engine: AsyncEngine,
+    new_topic: Callable[..., Awaitable[str]],
+    relay_of: Callable[..., OutboxRelay],
 ) -> None:
     topic = await new_topic("kept", partitions=3)
     envelopes = [
@@ -311,11 +312,11 @@ async def test_published_rows_are_kept_with_the_offsets_the_broker_acknowledged(
 
 
 async def test_without_retention_published_rows_are_only_deleted(
-    infra,
-    unique,
-    engine,
-    new_topic,
-    relay_of,  # type: ignore[no-untyped-def]
+    infra: Any,
+    unique: str,
+    engine: AsyncEngine,
+    new_topic: Callable[..., Awaitable[str]],
+    relay_of: Callable[..., OutboxRelay],
 ) -> None:
     topic = await new_topic("unkept")
     await commit_rows(engine, topic, [Envelope(type="test", source="/t", subject="a.com")])
@@ -328,10 +329,10 @@ async def test_without_retention_published_rows_are_only_deleted(
 
 
 async def test_the_purge_drops_retained_rows_older_than_the_retention(
-    unique,
-    engine,
-    new_topic,
-    relay_of,  # type: ignore[no-untyped-def]
+    unique: str,
+    engine: AsyncEngine,
+    new_topic: Callable[..., Awaitable[str]],
+    relay_of: Callable[..., OutboxRelay],
 ) -> None:
     topic = await new_topic("purge")
     envelopes = [Envelope(id=f"{unique}-{i}", type="test", source="/t") for i in range(2)]
@@ -351,9 +352,9 @@ async def test_the_purge_drops_retained_rows_older_than_the_retention(
 
 
 async def test_a_relay_republishes_what_a_restarted_broker_lost_once_across_replicas(
-    unique,
-    engine,
-    tmp_path,  # type: ignore[no-untyped-def]
+    unique: str,
+    engine: AsyncEngine,
+    tmp_path: Path,
 ) -> None:
     # A broker of this test's own: the session's broker must keep its topics.
     broker: Broker = start_broker(log_path=tmp_path / "broker.log")

@@ -20,7 +20,7 @@ from tandem_shared.db import create_engine, migrate, session_factory
 from tandem_shared.dlq import command as dlq_command
 from tandem_shared.kafka import create_producer
 from tandem_shared.relay import OutboxRelay
-from tandem_shared.service import Runtime, Worker, serve, started
+from tandem_shared.service import Runtime, Worker, WorkerFailed, serve, started
 from tandem_shared.settings import Settings
 from tandem_shared.telemetry import configure_logging, configure_tracing
 
@@ -165,6 +165,9 @@ def cli(
         return
     if args.command == "serve":
         configure_tracing(settings.telemetry, service=service)
-        asyncio.run(serve_fn(settings))
+        try:
+            asyncio.run(serve_fn(settings))
+        except WorkerFailed:
+            sys.exit(1)  # serve logged the failure and stopped in order: the status is the news
         return
     sys.exit(extra[args.command](settings, rest))

@@ -2,6 +2,8 @@
 
 SIGTERM or SIGINT first stops the consumers and the relay (they finish the message in hand,
 commit offsets and publish what committed), then the HTTP server, then closes the clients.
+A worker that dies stops the others the same way, then `serve` raises `WorkerFailed`: the process
+exits non-zero, so an orchestrator restarts it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 log = structlog.get_logger(__name__)
+
+
+class WorkerFailed(RuntimeError):
+    """A worker (or the HTTP server) stopped on its own; the service stopped in order after it."""
 
 
 class Worker(Protocol):
@@ -113,7 +119,10 @@ async def serve(
     workers: Sequence[Worker],
     on_stop: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
-    """Run the HTTP server and the workers until SIGTERM/SIGINT, then stop them in order."""
+    """Run the HTTP server and the workers until SIGTERM/SIGINT, then stop them in order.
+
+    Raises WorkerFailed, after the same orderly stop, when a worker or the server ended first.
+    """
     # httptools parses HTTP in C, where h11 parses it in Python: less CPU per request.
     config = uvicorn.Config(
         app, host=host, port=port, http="httptools", log_config=None, access_log=False
@@ -133,6 +142,7 @@ async def serve(
     tasks = [asyncio.create_task(w.run(), name=type(w).__name__) for w in workers]
     http = asyncio.create_task(server.serve(), name="http")
     supervisor = asyncio.create_task(supervise(), name="supervisor")
+    failed: list[str] = []
     try:
         # A worker that dies takes the service down: an orchestrator restarts it.
         done, _ = await asyncio.wait(
@@ -140,8 +150,9 @@ async def serve(
         )
         if not stop.is_set():
             for task in done:
-                if task.exception() is not None:
-                    log.error("worker failed", task=task.get_name(), error=repr(task.exception()))
+                error = task.exception()
+                log.error("worker failed", task=task.get_name(), error=repr(error))
+                failed.append(f"{task.get_name()}: {error!r}")
             stop.set()
         await supervisor
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -153,6 +164,9 @@ async def serve(
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
         log.info("stopped")
+    if failed:
+        # A worker returning without being asked to stop is a failure too: nothing runs it now.
+        raise WorkerFailed("; ".join(failed))
 
 
 def use_uvloop() -> None:
