@@ -3,30 +3,84 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
+import orjson
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy import event, text
+from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 from tandem_shared.settings import DatabaseSettings
 
+T = TypeVar("T")
+
+
+def _json_dumps(value: Any) -> str:
+    # orjson instead of the stdlib for JSON/JSONB parameters: service states are large documents.
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
 
 def create_engine(settings: DatabaseSettings, *, schema: str) -> AsyncEngine:
-    """Create the service's engine; its connections see its own schema first."""
-    return create_async_engine(
+    """Create the service's engine; its connections see its own schema first.
+
+    No pre-ping (a round trip per checkout): a connection the server closed is dropped at
+    checkout from asyncpg's own state, and one that fails in use is invalidated by SQLAlchemy
+    (with every connection checked out before it) while the caller's transaction is retried.
+    """
+    engine = create_async_engine(
         settings.url,
         pool_size=settings.pool_size,
-        pool_pre_ping=True,
         echo=settings.echo,
+        json_serializer=_json_dumps,
+        json_deserializer=orjson.loads,
         connect_args={"server_settings": {"search_path": f"{schema},public"}},
     )
+    event.listen(engine.sync_engine, "checkout", _discard_closed)
+    return engine
+
+
+def _discard_closed(
+    dbapi_connection: Any, record: ConnectionPoolEntry, proxy: PoolProxiedConnection
+) -> None:
+    """Make the pool replace a connection the server has closed (terminated, restarted)."""
+    # asyncpg learns of the closed socket from the event loop: no round trip to ask.
+    if dbapi_connection.driver_connection.is_closed():
+        raise DisconnectionError("the database closed this connection")
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker:  # type: ignore[type-arg]
     """Return the session factory units of work open sessions from."""
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def transaction_memory(session: AsyncSession, name: str, factory: Callable[[], T]) -> T:
+    """Return what a handler keeps under `name` for the session's current transaction.
+
+    For facts that hold until the transaction ends (rows or advisory locks it holds, and their
+    values): a new transaction, or a savepoint, starts with a fresh `factory()`, so a rollback
+    cannot leave anything behind.
+    """
+    sync = session.sync_session
+    current = (sync.get_transaction(), sync.get_nested_transaction())
+    if current[0] is None:
+        raise RuntimeError(f"{name}: no transaction is open on this session")
+    kept = sync.info.get(name)
+    if kept is not None and kept[0][0] is current[0] and kept[0][1] is current[1]:
+        value: T = kept[1]
+        return value
+    value = factory()
+    sync.info[name] = (current, value)
+    return value
 
 
 def alembic_config(*, script_location: Path, url: str, schema: str) -> Config:
