@@ -12,21 +12,26 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tandem_router.adapters import repository
+from tandem_router.adapters import repository, writes
+from tandem_router.adapters.held import Held, held
+from tandem_router.adapters.names import NameIndex
 from tandem_router.config import RouterConfig
 from tandem_router.domain import messages
 from tandem_router.domain.apply import RouterEvent
 from tandem_router.domain.decide import Decision, decide, may_hand_off
-from tandem_router.domain.matching import AccountIndex, AccountMatch, event_clues, locate_account
-from tandem_router.domain.model import RoundRobinState
+from tandem_router.domain.matching import (
+    AccountIndex,
+    AccountMatch,
+    AccountRef,
+    event_clues,
+    locate_account,
+)
+from tandem_router.domain.model import AccountState, RoundRobinState
+from tandem_router.domain.rules import RuleSet
 from tandem_shared import topics
 from tandem_shared.consumer import Handler, UnitOfWork
 from tandem_shared.envelope import Envelope
-from tandem_shared.events import (
-    PAYLOADS,
-    EventType,
-    SlaEvent,
-)
+from tandem_shared.events import PAYLOADS, EventType, HandoffReassignRequested, SlaEvent
 
 SOURCE = "/router"
 
@@ -49,30 +54,57 @@ def router_event(envelope: Envelope) -> RouterEvent:
     return event
 
 
-async def locate(session: AsyncSession, event: RouterEvent, *, threshold: float) -> AccountMatch:
-    """Match an event to an account, searching by its clues before falling back to names."""
+# The name index survives events; each fallback to names still reads the names themselves.
+_NAMES = NameIndex()
+
+
+async def locate(
+    session: AsyncSession, event: RouterEvent, *, threshold: float, memory: Held
+) -> tuple[AccountMatch, AccountState | None]:
+    """Match an event to an account and lock it: by its clues first, then by company name."""
     clues = event_clues(event)
-    candidates = await repository.candidate_refs(session, clues)
-    match = locate_account(event, AccountIndex.build(candidates), fuzzy_threshold=threshold)
-    if match.matched or not clues.company_name:
-        return match
-    everyone = [*candidates, *await repository.named_refs(session)]
-    return locate_account(event, AccountIndex.build(everyone), fuzzy_threshold=threshold)
+    candidates = await repository.lock_candidates(session, clues, held=memory.accounts)
+    refs = [AccountRef.of(state) for state in candidates.values()]
+    match = locate_account(event, AccountIndex.build(refs), fuzzy_threshold=threshold)
+    if not match.matched and clues.company_name:
+        names = await repository.account_names(session)
+        named = (AccountRef(account_key=key, name=name) for key, name in names.items())
+        index = AccountIndex.build([*refs, *named]) if refs else _NAMES.index(names)
+        match = locate_account(event, index, fuzzy_threshold=threshold)
+    key = match.account_key
+    if key is None:
+        return match, None
+    state = memory.accounts.get(key)
+    if state is None:
+        state = await repository.lock_account(session, key, new=not match.matched)
+        memory.accounts[key] = state
+    return match, state
+
+
+async def roster(
+    session: AsyncSession, memory: Held, rules: RuleSet
+) -> tuple[RoundRobinState, dict[str, int]]:
+    """Return the pools' state and the open handoffs, locked once per transaction."""
+    if memory.round_robin is None:
+        memory.round_robin = await repository.lock_round_robin(session, list(rules.pools))
+        memory.open_handoffs = None
+    if memory.open_handoffs is None:
+        memory.open_handoffs = await repository.open_handoff_counts(session)
+    return memory.round_robin, memory.open_handoffs
 
 
 async def route_event(envelope: Envelope, uow: UnitOfWork, config: RouterConfig) -> None:
     """Decide one routed event: update the account, hand off on a signal, publish the outcome."""
     session, rules = uow.session, config.rules
+    memory = held(session)
     now = envelope.time
     event = router_event(envelope)
-    match = await locate(session, event, threshold=rules.fuzzy_threshold)
+    match, state = await locate(session, event, threshold=rules.fuzzy_threshold, memory=memory)
     key = match.account_key
-    state = await repository.lock_account(session, key) if key is not None else None
-    round_robin, open_handoffs = RoundRobinState(), {}
+    round_robin, open_handoffs = RoundRobinState(), dict[str, int]()
     locked = may_hand_off(event=event, state=state, rules=rules, now=now)
     if locked:
-        round_robin = await repository.lock_round_robin(session, list(rules.pools))
-        open_handoffs = await repository.open_handoff_counts(session)
+        round_robin, open_handoffs = await roster(session, memory, rules)
     decision = decide(
         event_id=envelope.id,
         event=event,
@@ -84,30 +116,40 @@ async def route_event(envelope: Envelope, uow: UnitOfWork, config: RouterConfig)
         rules=rules,
         now=now,
     )
-    if decision.state is not None:
-        await repository.save_account(session, decision.state)
-    if locked:
-        await repository.save_round_robin(session, before=round_robin, after=decision.round_robin)
-    await archive(session, envelope, account_key=key)
-    await record_outcome(envelope, uow, decision, subject=key or envelope.subject)
-
-
-async def archive(session: AsyncSession, envelope: Envelope, *, account_key: str | None) -> None:
-    """Keep an input for what-if replays, at the time it was decided."""
-    await repository.archive_event(
+    changed_pools = {
+        name: pool
+        for name, pool in decision.round_robin.pools.items()
+        if locked and round_robin.pools.get(name) != pool
+    }
+    await writes.write_event(
         session,
-        event_id=envelope.id,
-        event_type=envelope.type,
-        account_key=account_key,
-        payload=envelope.data,
-        occurred_at=envelope.time,
+        writes.EventWrites(
+            event_id=envelope.id,
+            event_type=envelope.type,
+            payload=envelope.data,
+            occurred_at=envelope.time,
+            archived_key=key,
+            account=decision.state,
+            pools=changed_pools,
+            routing=decision.routing,
+        ),
     )
+    if decision.state is not None and key is not None:
+        memory.accounts[key] = decision.state
+    if locked:
+        memory.round_robin = decision.round_robin
+    if decision.routing is not None:
+        if isinstance(event, HandoffReassignRequested):
+            memory.open_handoffs = None  # the previous assignee's count: read it again
+        else:
+            memory.count_opened(decision.routing.assignee_id)
+    record_outcome(envelope, uow, decision, subject=key or envelope.subject)
 
 
-async def record_outcome(
+def record_outcome(
     envelope: Envelope, uow: UnitOfWork, decision: Decision, *, subject: str | None
 ) -> None:
-    """Record the handoff and decision, and emit routing, conflicts and alerts."""
+    """Emit the routing decision, conflicts and alerts (their rows are written by write_event)."""
 
     def wrap(payload: Any, type: EventType, event_id: str) -> Envelope:
         return Envelope.wrap(
@@ -122,8 +164,6 @@ async def record_outcome(
 
     routing = decision.routing
     if routing is not None:
-        await repository.open_handoff(uow.session, routing)
-        await repository.record_decision(uow.session, event_id=envelope.id, routing=routing)
         uow.emit(topics.ROUTING, wrap(routing, EventType.ROUTING_DECIDED, routing.decision_id))
     for index, conflict in enumerate(decision.conflicts):
         conflict_id = messages.stable_id(envelope.id, "conflict", str(index))
@@ -135,9 +175,21 @@ async def record_outcome(
 async def on_sla_met(envelope: Envelope, uow: UnitOfWork, config: RouterConfig) -> None:
     """Close a handoff once sales touched it: it no longer counts against the rep's capacity."""
     sla = envelope.payload(SlaEvent)
-    await repository.close_handoff(uow.session, handoff_id=sla.handoff_id, at=envelope.time)
+    session = uow.session
+    assignee = await repository.close_handoff(session, handoff_id=sla.handoff_id, at=envelope.time)
+    if assignee is not None:
+        held(session).count_closed(assignee)
     # Archived so a what-if replay frees the rep's capacity when it was freed live.
-    await archive(uow.session, envelope, account_key=sla.account_key)
+    await writes.write_event(
+        session,
+        writes.EventWrites(
+            event_id=envelope.id,
+            event_type=envelope.type,
+            payload=envelope.data,
+            occurred_at=envelope.time,
+            archived_key=sla.account_key,
+        ),
+    )
 
 
 # Every routed event goes through one decision; what each kind contributes to it:

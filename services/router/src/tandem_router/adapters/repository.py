@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tandem_router.adapters.tables import (
@@ -18,12 +18,12 @@ from tandem_router.adapters.tables import (
     round_robin_pools,
     routed_events,
 )
-from tandem_router.domain.matching import AccountRef, Clues
+from tandem_router.domain.matching import Clues
 from tandem_router.domain.model import AccountState, PoolState, RoundRobinState
-from tandem_shared.events import RoutingDecided
 
 
-def _account_row(state: AccountState) -> dict[str, Any]:
+def account_row(state: AccountState) -> dict[str, Any]:
+    """Return the account_states row of a state (its denormalized columns included)."""
     return {
         "account_key": state.account_key,
         "state": state.model_dump(mode="json"),
@@ -35,7 +35,7 @@ def _account_row(state: AccountState) -> dict[str, Any]:
 
 async def seed_accounts(session: AsyncSession, states: Iterable[AccountState]) -> int:
     """Insert the accounts the router does not know yet; return how many were new."""
-    rows = [_account_row(s) for s in states]
+    rows = [account_row(s) for s in states]
     if not rows:
         return 0
     result = await session.execute(
@@ -47,58 +47,71 @@ async def seed_accounts(session: AsyncSession, states: Iterable[AccountState]) -
     return len(result.all())
 
 
-async def candidate_refs(session: AsyncSession, clues: Clues) -> list[AccountRef]:
-    """Return the accounts an event's domains or CRM account id could belong to."""
-    conditions: list[sa.ColumnElement[bool]] = []
-    if clues.domains:
-        domains = list(clues.domains)
-        conditions += [
-            account_states.c.account_key.in_(domains),
-            account_states.c.match_domains.overlap(domains),
-        ]
-    if clues.crm_account_id:
-        conditions.append(account_states.c.crm_ids.contains([clues.crm_account_id]))
-    if not conditions:
-        return []
-    rows = await session.execute(sa.select(account_states.c.state).where(sa.or_(*conditions)))
-    return [AccountRef.of(AccountState.model_validate(state)) for state in rows.scalars()]
+# The per-event statements are built once, as text with a fixed shape: SQLAlchemy compiles each
+# once and asyncpg prepares each once per connection.
+_LOCK_CANDIDATES = sa.text(
+    "SELECT account_key, state FROM account_states "
+    "WHERE account_key = ANY(CAST(:domains AS text[])) "
+    "OR match_domains && CAST(:domains AS text[]) "
+    "OR crm_ids @> ARRAY[CAST(:crm_id AS text)] "
+    "ORDER BY account_key FOR UPDATE"
+)
+_ACCOUNT_NAMES = sa.text(
+    "SELECT array_agg(account_key), array_agg(name) FROM account_states WHERE name IS NOT NULL"
+)
+_LOCK_ACCOUNT = sa.text("SELECT state FROM account_states WHERE account_key = :key FOR UPDATE")
+_CREATE_ACCOUNT = sa.text(
+    "INSERT INTO account_states (account_key, state, name, match_domains, crm_ids) "
+    "VALUES (:account_key, :state, :name, CAST(:match_domains AS text[]), "
+    "CAST(:crm_ids AS text[])) "
+    "ON CONFLICT (account_key) DO NOTHING RETURNING state"
+).bindparams(sa.bindparam("state", type_=JSONB))
 
 
-async def named_refs(session: AsyncSession) -> list[AccountRef]:
-    """Return every account with a name (for fuzzy company-name matching)."""
-    rows = await session.execute(
-        sa.select(account_states.c.account_key, account_states.c.name).where(
-            account_states.c.name.is_not(None)
-        )
+async def lock_candidates(
+    session: AsyncSession, clues: Clues, *, held: dict[str, AccountState]
+) -> dict[str, AccountState]:
+    """Lock and return the accounts an event's domains or CRM account id could belong to.
+
+    Locked in key order. Accounts this transaction already holds come from `held` (they cannot
+    have changed); the others are added to it.
+    """
+    if not clues.domains and not clues.crm_account_id:
+        return {}
+    params = {"domains": list(clues.domains), "crm_id": clues.crm_account_id}
+    found: dict[str, AccountState] = {}
+    for key, state in await session.execute(_LOCK_CANDIDATES, params):
+        known = held.get(key)
+        found[key] = known if known is not None else AccountState.model_validate(state)
+    held.update(found)
+    return found
+
+
+async def account_names(session: AsyncSession) -> dict[str, str]:
+    """Return every account's name, by key (for fuzzy company-name matching)."""
+    keys, names = (await session.execute(_ACCOUNT_NAMES)).one()
+    return dict(zip(keys or (), names or (), strict=True))
+
+
+async def lock_account(
+    session: AsyncSession, account_key: str, *, new: bool = False
+) -> AccountState:
+    """Return an account's state locked for this transaction (created empty when new).
+
+    `new` says the account is probably unknown: creating it first saves a round trip then.
+    """
+    if not new:
+        state = await session.scalar(_LOCK_ACCOUNT, {"key": account_key})
+        if state is not None:
+            return AccountState.model_validate(state)
+    # Creating the row gives even a brand-new account a row to lock (our uncommitted insert
+    # makes a second replica's insert of the same key wait), so the two serialize.
+    created = await session.scalar(
+        _CREATE_ACCOUNT, account_row(AccountState(account_key=account_key))
     )
-    return [AccountRef(account_key=key, name=name) for key, name in rows]
-
-
-async def lock_account(session: AsyncSession, account_key: str) -> AccountState:
-    """Return an account's state locked for this transaction (created empty when new)."""
-    # Creating the row first gives even a brand-new account a row to lock, so two replicas
-    # seeing the first events of one account serialize instead of both inserting.
-    await session.execute(
-        insert(account_states)
-        .values(_account_row(AccountState(account_key=account_key)))
-        .on_conflict_do_nothing(index_elements=["account_key"])
-    )
-    state = await session.scalar(
-        sa.select(account_states.c.state)
-        .where(account_states.c.account_key == account_key)
-        .with_for_update()
-    )
-    return AccountState.model_validate(state)
-
-
-async def save_account(session: AsyncSession, state: AccountState) -> None:
-    """Write an account's state (its row is locked by lock_account)."""
-    row = _account_row(state)
-    await session.execute(
-        sa.update(account_states)
-        .where(account_states.c.account_key == row.pop("account_key"))
-        .values(**row, updated_at=sa.func.now())
-    )
+    if created is None:
+        created = await session.scalar(_LOCK_ACCOUNT, {"key": account_key})
+    return AccountState.model_validate(created)
 
 
 async def lock_round_robin(session: AsyncSession, pools: Sequence[str]) -> RoundRobinState:
@@ -123,19 +136,6 @@ async def lock_round_robin(session: AsyncSession, pools: Sequence[str]) -> Round
     return RoundRobinState(pools={name: PoolState.model_validate(state) for name, state in rows})
 
 
-async def save_round_robin(
-    session: AsyncSession, *, before: RoundRobinState, after: RoundRobinState
-) -> None:
-    """Write the pools whose state changed (their rows are locked by lock_round_robin)."""
-    for name, pool in after.pools.items():
-        if before.pools.get(name) != pool:
-            await session.execute(
-                sa.update(round_robin_pools)
-                .where(round_robin_pools.c.pool_id == name)
-                .values(state=pool.model_dump(mode="json"), updated_at=sa.func.now())
-            )
-
-
 async def load_round_robin(session: AsyncSession) -> RoundRobinState:
     """Return every pool's state, unlocked (for reports)."""
     rows = await session.execute(sa.select(round_robin_pools.c.pool_id, round_robin_pools.c.state))
@@ -152,59 +152,17 @@ async def open_handoff_counts(session: AsyncSession) -> dict[str, int]:
     return {assignee: int(count) for assignee, count in rows}
 
 
-async def open_handoff(session: AsyncSession, routing: RoutingDecided) -> None:
-    """Record a handoff as open with its (new) assignee; a reassignment replaces the assignee."""
-    values = {
-        "handoff_id": routing.handoff_id,
-        "account_key": routing.account_key,
-        "assignee_id": routing.assignee_id,
-        "tier": routing.tier.value,
-        "signal": routing.signal.value,
-        "status": "open",
-        "decision_id": routing.decision_id,
-        "opened_at": routing.decided_at,
-    }
-    statement = insert(handoffs).values(values)
-    await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["handoff_id"],
-            set_={
-                "assignee_id": statement.excluded.assignee_id,
-                "decision_id": statement.excluded.decision_id,
-                "status": "open",
-                "closed_at": None,
-            },
-        )
-    )
+_CLOSE_HANDOFF = sa.text(
+    "UPDATE handoffs SET status = 'closed', closed_at = :at "
+    "WHERE handoff_id = :handoff_id AND status = 'open' RETURNING assignee_id"
+)
 
 
-async def close_handoff(session: AsyncSession, *, handoff_id: str, at: datetime) -> bool:
-    """Mark a handoff closed; False when it was unknown or already closed."""
-    result = await session.execute(
-        sa.update(handoffs)
-        .where(handoffs.c.handoff_id == handoff_id, handoffs.c.status == "open")
-        .values(status="closed", closed_at=at)
-    )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
-
-
-async def record_decision(session: AsyncSession, *, event_id: str, routing: RoutingDecided) -> None:
-    """Keep a routing decision and its explanation trail for operators."""
-    await session.execute(
-        insert(decisions)
-        .values(
-            decision_id=routing.decision_id,
-            event_id=event_id,
-            handoff_id=routing.handoff_id,
-            account_key=routing.account_key,
-            rule_set_version=routing.rule_set_version,
-            assignee_id=routing.assignee_id,
-            explanation=routing.explanation,
-            routing=routing.model_dump(mode="json"),
-            decided_at=routing.decided_at,
-        )
-        .on_conflict_do_nothing(index_elements=["decision_id"])
-    )
+async def close_handoff(session: AsyncSession, *, handoff_id: str, at: datetime) -> str | None:
+    """Mark a handoff closed; return its assignee, or None when unknown or already closed."""
+    result = await session.execute(_CLOSE_HANDOFF, {"handoff_id": handoff_id, "at": at})
+    assignee: str | None = result.scalar_one_or_none()
+    return assignee
 
 
 async def get_decision(session: AsyncSession, decision_id: str) -> dict[str, Any] | None:
@@ -239,29 +197,6 @@ class ArchivedEvent:
     event_type: str
     payload: dict[str, Any]
     occurred_at: datetime
-
-
-async def archive_event(
-    session: AsyncSession,
-    *,
-    event_id: str,
-    event_type: str,
-    account_key: str | None,
-    payload: dict[str, Any],
-    occurred_at: datetime,
-) -> None:
-    """Keep a routed input so what-if can replay it."""
-    await session.execute(
-        insert(routed_events)
-        .values(
-            event_id=event_id,
-            event_type=event_type,
-            account_key=account_key,
-            payload=payload,
-            occurred_at=occurred_at,
-        )
-        .on_conflict_do_nothing(index_elements=["event_id"])
-    )
 
 
 async def archived_events(session: AsyncSession) -> list[ArchivedEvent]:
