@@ -113,6 +113,9 @@ class BatchProcessor:
     sessions: async_sessionmaker[AsyncSession]
     producer: AIOKafkaProducer
     settings: KafkaSettings
+    # Told after a transaction that handled events committed: wakes in-process workers (alert
+    # delivery) at once instead of at their next poll.
+    after_commit: Callable[[], None] | None = None
 
     async def process(self, records: Sequence[Record], done: Callable[[Record], None]) -> None:
         """Handle `records` (one partition's, in order), calling `done` as each one is."""
@@ -178,6 +181,8 @@ class BatchProcessor:
             await uow.flush()
         for topic, outcome in outcomes:
             CONSUMED.labels(self.group, topic, outcome).inc()
+        if self.after_commit is not None and any(o == "processed" for _, o in outcomes):
+            self.after_commit()
 
     async def _handle(self, record: Record, envelope: Envelope, uow: UnitOfWork) -> None:
         with _tracer.start_as_current_span(

@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
@@ -121,6 +121,7 @@ class ConsumerLoop:
         dead_letter_group: str | None = None,
         bulk_topics: Collection[str] = BULK_TOPICS,
         batch_max_records: int | None = None,
+        after_commit: Callable[[], None] | None = None,
     ) -> None:
         self.group = group
         self.topics = list(topics)
@@ -128,7 +129,7 @@ class ConsumerLoop:
         self.dead_letter_topic = dead_letter_topic(dead_letter_group or group)
         self._settings = settings
         self.processor = BatchProcessor(
-            group, self.dead_letter_topic, handler, sessions, producer, settings
+            group, self.dead_letter_topic, handler, sessions, producer, settings, after_commit
         )
         self.batch_max_records = batch_max_records or settings.batch_max_records
         self._bulk_topics = frozenset(bulk_topics)

@@ -28,6 +28,7 @@ class PollingWorker(ABC):
         self._interval = interval
         self._stall_seconds = stall_seconds
         self._stopping = asyncio.Event()
+        self._wake = asyncio.Event()
         self._last_tick = time.monotonic()
 
     @abstractmethod
@@ -44,6 +45,11 @@ class PollingWorker(ABC):
     def stop(self) -> None:
         """Return from run() after the round in hand."""
         self._stopping.set()
+        self._wake.set()
+
+    def wake(self) -> None:
+        """Start the next round now: work was just committed (the interval is the fallback)."""
+        self._wake.set()
 
     def healthy(self) -> bool:
         """True while rounds keep completing."""
@@ -55,6 +61,8 @@ class PollingWorker(ABC):
         """Tick until stopped, pausing `interval` unless more work is waiting."""
         name = type(self).__name__
         while not self._stopping.is_set():
+            # Cleared before the round: a wake during the round starts the next one at once.
+            self._wake.clear()
             try:
                 done = await self.tick()
                 await self.after_tick()
@@ -66,4 +74,4 @@ class PollingWorker(ABC):
                 self._last_tick = time.monotonic()
             if not self.more_waiting(done):
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), self._interval)
+                    await asyncio.wait_for(self._wake.wait(), self._interval)
