@@ -67,6 +67,7 @@ class Infra:
         topics: Sequence[str],
         handler: Handler,
         dead_letter_group: str | None = None,
+        after_commit: Callable[[], None] | None = None,
     ) -> ConsumerLoop:
         """Create a consumer loop of this service and register it as a worker."""
         loop = ConsumerLoop(
@@ -77,6 +78,7 @@ class Infra:
             producer=self.producer,
             settings=self.settings.kafka,
             dead_letter_group=dead_letter_group,
+            after_commit=after_commit,
         )
         self.workers.append(loop)
         return loop

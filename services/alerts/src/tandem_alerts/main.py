@@ -48,6 +48,10 @@ def build_service(
     directory = load_directory(settings.config_dir / "people.yaml")
     options = settings.alerts
     transports = settings.transports
+    senders = build_senders(settings)
+    delivery = DeliveryWorker(
+        sessions=infra.sessions, directory=directory, senders=senders, options=options, clock=clock
+    )
     infra.consumer(
         group=group,
         topics=[ALERT_REQUESTS],
@@ -57,10 +61,8 @@ def build_service(
             crm_base_url=options.crm_base_url,
             clock=clock,
         ),
-    )
-    senders = build_senders(settings)
-    delivery = DeliveryWorker(
-        sessions=infra.sessions, directory=directory, senders=senders, options=options, clock=clock
+        # Planned deliveries leave as soon as they commit, not at the next poll.
+        after_commit=delivery.wake,
     )
     digests = DigestWorker(
         sessions=infra.sessions, directory=directory, senders=senders, options=options, clock=clock
