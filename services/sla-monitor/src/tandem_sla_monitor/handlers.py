@@ -40,31 +40,36 @@ async def start_handoff_clock(
     """Start (or restart, on reassignment) a handoff's clock; stored early touches stop it."""
     keys = repo.match_keys(account_key=decision.account_key, contact_email=decision.contact_email)
     await repo.lock_match_keys(session, keys)
-    current = await repo.get_clock(session, decision.handoff_id, for_update=True)
+    current, early = await repo.lock_clock_with_early_activities(
+        session,
+        decision.handoff_id,
+        account_key=decision.account_key,
+        contact_email=decision.contact_email,
+        since=decision.decided_at,  # the clock's start
+    )
     if current is not None:
         if current.clock.decision_id == decision.decision_id:
             return []  # the same decision again, under another envelope
         if current.clock.started_at > decision.decided_at:
             log.info("older routing decision ignored", handoff_id=decision.handoff_id)
             return []
-        await repo.supersede_clock(session, current.clock, by_decision_id=decision.decision_id)
     person = directory.get(decision.assignee_id)
     if person is None:
         raise UnknownAssigneeError(f"assignee {decision.assignee_id!r} is not in the directory")
     clock, emitted = start_clock(decision, person, policy)
     team = frozenset(decision.notified_ids)
-    early = await repo.early_activities_for(
-        session,
-        account_key=decision.account_key,
-        contact_email=decision.contact_email,
-        since=clock.started_at,
-    )
     touch = qualifying_activity(clock, early, team_ids=team, directory=directory)
     if touch is not None:
         clock, met = record_activity(clock, touch, team_ids=team, directory=directory)
         emitted += met
     # The timer fires this clock later, from its row: keep the decision's trace for it.
-    await repo.save_clock(session, clock, team_ids=team, trace_context=current_traceparent())
+    await repo.save_clock(
+        session,
+        clock,
+        team_ids=team,
+        trace_context=current_traceparent(),
+        superseding=current.clock if current is not None else None,
+    )
     return emitted
 
 
@@ -79,14 +84,14 @@ async def log_activity(
         return []  # nothing a clock could be matched on
     await repo.lock_match_keys(session, keys)
     emitted: list[Emission] = []
-    for stored in await repo.clocks_touchable_by(session, activity):
+    touchable = await repo.store_activity_and_lock_touchable(session, activity, stored_at=now)
+    for stored in touchable:
         clock, events = record_activity(
             stored.clock, activity, team_ids=stored.team_ids, directory=directory
         )
         if events:
             await repo.update_clock(session, clock)
             emitted += events
-    await repo.store_early_activity(session, activity, stored_at=now)
     return emitted
 
 

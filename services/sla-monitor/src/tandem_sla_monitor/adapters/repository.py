@@ -8,11 +8,12 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tandem_shared.db import transaction_memory
 from tandem_shared.events import ActivityLogged
-from tandem_sla_monitor.adapters.tables import clocks, early_activities, superseded_clocks
+from tandem_sla_monitor.adapters.tables import clocks, early_activities
 from tandem_sla_monitor.domain.clock import SlaClock
 
 TraceContext = dict[str, str]
@@ -42,27 +43,95 @@ def match_keys(*, account_key: str | None, contact_email: str | None) -> list[st
     return sorted(keys)
 
 
+_LOCK_KEYS = sa.text(
+    "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest(CAST(:keys AS text[])) AS k"
+)
+
+
 async def lock_match_keys(session: AsyncSession, keys: Iterable[str]) -> None:
     """Serialize, until commit, the transactions that start clocks or log touches on `keys`.
 
     Without it a decision and its answering activity handled at the same moment (two
     replicas, two partitions) would each miss the other's uncommitted row.
     """
-    for key in sorted(set(keys)):  # one global order: no deadlock between these locks
-        await session.execute(
-            sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(key, 0)))
-        )
+    # Held until commit, so a key this transaction locked before needs no second round trip.
+    held = transaction_memory(session, "tandem_sla_monitor.locked_keys", set[str])
+    wanted = sorted(set(keys) - held)  # one global order: no deadlock between these locks
+    if wanted:
+        # One statement takes them in the array's order.
+        await session.execute(_LOCK_KEYS, {"keys": wanted})
+        held.update(wanted)
+
+
+_GET_CLOCK = sa.text("SELECT clock, team_ids FROM clocks WHERE handoff_id = :handoff_id")
+_LOCK_CLOCK = sa.text(
+    "SELECT clock, team_ids FROM clocks WHERE handoff_id = :handoff_id FOR UPDATE"
+)
 
 
 async def get_clock(
     session: AsyncSession, handoff_id: str, *, for_update: bool = False
 ) -> StoredClock | None:
     """Return a handoff's current clock (locked until commit when `for_update`)."""
-    query = sa.select(clocks.c.clock, clocks.c.team_ids).where(clocks.c.handoff_id == handoff_id)
-    if for_update:
-        query = query.with_for_update()
-    row = (await session.execute(query)).first()
+    query = _LOCK_CLOCK if for_update else _GET_CLOCK
+    row = (await session.execute(query, {"handoff_id": handoff_id})).first()
     return None if row is None else _stored(row.clock, row.team_ids)
+
+
+# A decision's clock (locked) and the stored touches of its account or contact since it started.
+_CLOCK_AND_EARLY = sa.text(
+    "SELECT c.clock, c.team_ids, ("
+    "SELECT coalesce(jsonb_agg(e.activity ORDER BY e.occurred_at, e.activity_id), '[]') "
+    "FROM early_activities AS e "
+    "WHERE (e.account_key = :account_key OR e.contact_email = :contact_email) "
+    "AND e.occurred_at >= :since) AS early "
+    "FROM (VALUES (1)) AS one LEFT JOIN LATERAL ("
+    "SELECT clock, team_ids FROM clocks WHERE handoff_id = :handoff_id FOR UPDATE"
+    ") AS c ON true"
+)
+
+
+async def lock_clock_with_early_activities(
+    session: AsyncSession,
+    handoff_id: str,
+    *,
+    account_key: str | None,
+    contact_email: str | None,
+    since: datetime,
+) -> tuple[StoredClock | None, list[ActivityLogged]]:
+    """Lock a handoff's clock, and return it with the touches stored since `since`."""
+    params = {
+        "handoff_id": handoff_id,
+        "account_key": account_key,
+        "contact_email": contact_email.casefold() if contact_email else None,
+        "since": since,
+    }
+    row = (await session.execute(_CLOCK_AND_EARLY, params)).one()
+    stored = None if row.clock is None else _stored(row.clock, row.team_ids)
+    return stored, [ActivityLogged.model_validate(a) for a in row.early]
+
+
+_CLOCK_COLUMNS = (
+    "handoff_id", "decision_id", "assignee_id", "account_key", "contact_email", "tier", "signal",
+    "status", "started_at", "deadline", "met_at", "next_due_at", "clock",
+)  # fmt: skip
+_SAVE_CLOCK = (
+    f"INSERT INTO clocks ({', '.join(_CLOCK_COLUMNS)}, team_ids, trace_context) "
+    f"VALUES ({', '.join(':' + c for c in _CLOCK_COLUMNS)}, CAST(:team_ids AS text[]), "
+    ":trace_context) ON CONFLICT (handoff_id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in (*_CLOCK_COLUMNS[1:], "team_ids", "trace_context"))
+    + ", updated_at = now()"
+)
+_SUPERSEDE = (
+    "superseded AS (INSERT INTO superseded_clocks (decision_id, handoff_id, superseded_by, clock) "
+    "VALUES (:old_decision_id, :handoff_id, :decision_id, :old_clock) "
+    "ON CONFLICT (decision_id) DO NOTHING)"
+)
+_JSONB = (sa.bindparam("clock", type_=JSONB), sa.bindparam("trace_context", type_=JSONB))
+_SAVE = sa.text(_SAVE_CLOCK).bindparams(*_JSONB)
+_SUPERSEDE_AND_SAVE = sa.text(f"WITH {_SUPERSEDE} {_SAVE_CLOCK}").bindparams(
+    *_JSONB, sa.bindparam("old_clock", type_=JSONB)
+)
 
 
 async def save_clock(
@@ -71,28 +140,36 @@ async def save_clock(
     *,
     team_ids: Iterable[str],
     trace_context: TraceContext | None = None,
+    superseding: SlaClock | None = None,
 ) -> None:
-    """Insert or replace a handoff's current clock, with the trace its later firings continue."""
-    values = _clock_values(clock) | {
+    """Insert or replace a handoff's current clock, with the trace its later firings continue.
+
+    `superseding`: the clock it replaces, kept for audit in the same statement.
+    """
+    params = _clock_values(clock) | {
         "team_ids": sorted(set(team_ids)),
         "trace_context": trace_context or None,
     }
-    statement = insert(clocks).values(values)
-    await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[clocks.c.handoff_id],
-            set_={**{k: statement.excluded[k] for k in values}, "updated_at": sa.func.now()},
-        )
-    )
+    if superseding is None:
+        await session.execute(_SAVE, params)
+        return
+    params |= {
+        "old_decision_id": superseding.decision_id,
+        "old_clock": superseding.model_dump(mode="json"),
+    }
+    await session.execute(_SUPERSEDE_AND_SAVE, params)
+
+
+_UPDATE_CLOCK = sa.text(
+    "UPDATE clocks SET "
+    + ", ".join(f"{c} = :{c}" for c in _CLOCK_COLUMNS[1:])
+    + ", updated_at = now() WHERE handoff_id = :handoff_id"
+).bindparams(sa.bindparam("clock", type_=JSONB))
 
 
 async def update_clock(session: AsyncSession, clock: SlaClock) -> None:
     """Save a new state of a stored clock, keeping its account team."""
-    await session.execute(
-        sa.update(clocks)
-        .where(clocks.c.handoff_id == clock.handoff_id)
-        .values(**_clock_values(clock), updated_at=sa.func.now())
-    )
+    await session.execute(_UPDATE_CLOCK, _clock_values(clock))
 
 
 async def postpone_clock(session: AsyncSession, handoff_id: str, *, to: datetime) -> None:
@@ -102,40 +179,37 @@ async def postpone_clock(session: AsyncSession, handoff_id: str, *, to: datetime
     )
 
 
-async def supersede_clock(session: AsyncSession, old: SlaClock, *, by_decision_id: str) -> None:
-    """Keep a clock a newer decision replaces, for audit."""
-    await session.execute(
-        insert(superseded_clocks)
-        .values(
-            decision_id=old.decision_id,
-            handoff_id=old.handoff_id,
-            superseded_by=by_decision_id,
-            clock=old.model_dump(mode="json"),
-        )
-        .on_conflict_do_nothing(index_elements=[superseded_clocks.c.decision_id])
-    )
+# Keeps the touch for decisions still on their way, and locks the clocks it could stop.
+_STORE_AND_LOCK_TOUCHABLE = sa.text(
+    "WITH stored AS (INSERT INTO early_activities (activity_id, account_key, contact_email, "
+    "occurred_at, activity, stored_at) VALUES (:activity_id, :account_key, :contact_email, "
+    ":occurred_at, :activity, :stored_at) ON CONFLICT (activity_id) DO NOTHING) "
+    "SELECT clock, team_ids FROM clocks "
+    "WHERE (account_key = :account_key OR contact_email = :contact_email) "
+    "AND started_at <= :occurred_at AND (met_at IS NULL OR met_at > :occurred_at) "
+    "ORDER BY handoff_id FOR UPDATE"
+).bindparams(sa.bindparam("activity", type_=JSONB))
 
 
-async def clocks_touchable_by(session: AsyncSession, activity: ActivityLogged) -> list[StoredClock]:
-    """Lock and return the clocks an activity could stop (or stop earlier), in handoff order."""
-    keys = []
-    if activity.account_key:
-        keys.append(clocks.c.account_key == activity.account_key)
-    if activity.contact_email:
-        keys.append(clocks.c.contact_email == activity.contact_email.casefold())
-    if not keys:
+async def store_activity_and_lock_touchable(
+    session: AsyncSession, activity: ActivityLogged, *, stored_at: datetime
+) -> list[StoredClock]:
+    """Keep a touch (once per activity id); lock and return the clocks it could stop.
+
+    The clocks come in handoff order, those started by then and not met before it.
+    """
+    if not activity.account_key and not activity.contact_email:
         return []
-    query = (
-        sa.select(clocks.c.clock, clocks.c.team_ids)
-        .where(
-            sa.or_(*keys),
-            clocks.c.started_at <= activity.occurred_at,
-            sa.or_(clocks.c.met_at.is_(None), clocks.c.met_at > activity.occurred_at),
-        )
-        .order_by(clocks.c.handoff_id)
-        .with_for_update()
-    )
-    return [_stored(row.clock, row.team_ids) for row in await session.execute(query)]
+    params = {
+        "activity_id": activity.activity_id,
+        "account_key": activity.account_key,
+        "contact_email": activity.contact_email.casefold() if activity.contact_email else None,
+        "occurred_at": activity.occurred_at,
+        "activity": activity.model_dump(mode="json"),
+        "stored_at": stored_at,
+    }
+    rows = await session.execute(_STORE_AND_LOCK_TOUCHABLE, params)
+    return [_stored(row.clock, row.team_ids) for row in rows]
 
 
 async def claim_due_clocks(session: AsyncSession, *, now: datetime, limit: int) -> list[DueClock]:
@@ -161,41 +235,6 @@ async def clocks_started_between(
         clocks.c.started_at >= since, clocks.c.started_at < until
     )
     return [SlaClock.model_validate(row.clock) for row in await session.execute(query)]
-
-
-async def store_early_activity(
-    session: AsyncSession, activity: ActivityLogged, *, stored_at: datetime
-) -> None:
-    """Keep a touch for decisions that may still arrive (once per activity id)."""
-    await session.execute(
-        insert(early_activities)
-        .values(
-            activity_id=activity.activity_id,
-            account_key=activity.account_key,
-            contact_email=activity.contact_email.casefold() if activity.contact_email else None,
-            occurred_at=activity.occurred_at,
-            activity=activity.model_dump(mode="json"),
-            stored_at=stored_at,
-        )
-        .on_conflict_do_nothing(index_elements=[early_activities.c.activity_id])
-    )
-
-
-async def early_activities_for(
-    session: AsyncSession, *, account_key: str | None, contact_email: str | None, since: datetime
-) -> list[ActivityLogged]:
-    """Return stored touches on an account or contact that occurred at or after `since`."""
-    keys = []
-    if account_key:
-        keys.append(early_activities.c.account_key == account_key)
-    if contact_email:
-        keys.append(early_activities.c.contact_email == contact_email.casefold())
-    if not keys:
-        return []
-    query = sa.select(early_activities.c.activity).where(
-        sa.or_(*keys), early_activities.c.occurred_at >= since
-    )
-    return [ActivityLogged.model_validate(row.activity) for row in await session.execute(query)]
 
 
 async def purge_early_activities(session: AsyncSession, *, stored_before: datetime) -> int:

@@ -54,15 +54,28 @@ class BusinessCalendar(BaseModel):
             if self.subdivision is not None:
                 raise ValueError("subdivision needs a country")
             return self
-        try:
-            holidays.country_holidays(self.country, subdiv=self.subdivision)
-        except NotImplementedError as exc:
-            raise ValueError(f"no public holidays known for {self.country}: {exc}") from exc
+        problem = _holidays_unknown(self.country, self.subdivision)
+        if problem is not None:
+            raise ValueError(f"no public holidays known for {self.country}: {problem}")
         return self
 
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+
+@lru_cache(maxsize=256)
+def _holidays_unknown(country: str, subdivision: str | None) -> str | None:
+    """Return why no public holidays are known for a place, or None when they are.
+
+    Cached: every clock read back carries a calendar, and building a holidays table per check
+    took a millisecond.
+    """
+    try:
+        holidays.country_holidays(country, subdiv=subdivision)
+    except NotImplementedError as exc:
+        return str(exc)
+    return None
 
 
 @lru_cache(maxsize=1024)
