@@ -7,6 +7,7 @@ from datetime import datetime
 import structlog
 
 from tandem_alerts.adapters import repository as repo
+from tandem_alerts.adapters import requests
 from tandem_alerts.adapters.outcomes import publish_failed
 from tandem_alerts.delivery import Clock
 from tandem_alerts.domain.compose import with_crm_link
@@ -30,15 +31,10 @@ def make_on_alert_requested(
         alert = with_crm_link(envelope.payload(AlertRequested), base_url=crm_base_url)
         now = clock()
         plan = plan_deliveries(alert, directory=directory, now=now, transports=transports)
-        session = uow.session
-        await repo.save_alert(session, alert, request_event_id=envelope.id)
-        recorded = 0
-        for planned in plan.deliveries:
-            if not await repo.record_planned(session, planned, now=now):
-                continue  # the same alert, recipient and channel were recorded before
-            recorded += 1
-            if planned.timing is Timing.DIGEST:
-                await repo.start_digest_period(session, planned.recipient_id, now=now)
+        # Deliveries recorded before (same alert, recipient and channel) are not recorded again.
+        recorded = await requests.record_request(
+            uow.session, alert, plan.deliveries, request_event_id=envelope.id, now=now
+        )
         for failure in plan.failures:
             await _record_failure(uow, failure, envelope=envelope, alert=alert, now=now)
         log.info(
