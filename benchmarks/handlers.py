@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import dataclasses
 import hashlib
 import logging
 import os
@@ -32,6 +33,7 @@ from typing import Any
 
 import orjson
 import psutil
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from benchmarks import handler_events as events
@@ -54,7 +56,7 @@ class Result:
     wall: float
     cpu: float  # this process
     db_cpu: float  # PostgreSQL's processes
-    digest: str  # of the events emitted: equal digests, equal decisions
+    digest: str  # of the events emitted and the tables' rows: equal digests, equal decisions
 
     def line(self) -> str:
         per = 1000 / self.events
@@ -70,7 +72,9 @@ def _decided(row: dict[str, Any]) -> bytes:
     envelope = orjson.loads(row["value"])
     for field in ("time", "traceparent", "tracestate"):
         envelope.pop(field, None)
-    return row["topic"].encode() + row["key"] + orjson.dumps(envelope, option=orjson.OPT_SORT_KEYS)
+    topic: str = row["topic"]
+    key: bytes = row["key"]
+    return topic.encode() + key + orjson.dumps(envelope, option=orjson.OPT_SORT_KEYS)
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,18 @@ class Bench:
     schema: str
     setup: Callable[[AsyncEngine], Awaitable[Handler]]
     events: Callable[[int], list[Envelope]]
+    tables: tuple[str, ...] = ()  # whose rows depend on the events alone (--digest compares them)
+
+
+GATEWAY_TABLES = (
+    "accounts",
+    "handoffs",
+    "alerts",
+    "alert_deliveries",
+    "deals",
+    "crm_accounts",
+    "timeline",
+)
 
 
 def benches() -> dict[str, Bench]:
@@ -91,11 +107,23 @@ def benches() -> dict[str, Bench]:
     from tandem_sla_monitor.main import MIGRATIONS as SLA
 
     return {
-        "router": Bench("router", ROUTER, "router", events.router_setup, events.router_events),
+        "router": Bench(
+            "router",
+            ROUTER,
+            "router",
+            events.router_setup,
+            events.router_events,
+            tables=("handoffs", "decisions"),
+        ),
         "sla": Bench("sla", SLA, "sla_monitor", events.sla_setup, events.sla_events),
         "alerts": Bench("alerts", ALERTS, "alerts", events.alerts_setup, events.alerts_events),
         "gateway": Bench(
-            "gateway", GATEWAY, "api_gateway", events.gateway_setup, events.gateway_events
+            "gateway",
+            GATEWAY,
+            "api_gateway",
+            events.gateway_setup,
+            events.gateway_events,
+            tables=GATEWAY_TABLES,
         ),
     }
 
@@ -174,6 +202,11 @@ async def run_bench(
             _cpu_of(pg) - db_before,
             digest.hexdigest()[:16],
         )
+        async with sessions() as session:
+            for table in bench.tables:
+                rows = sa.text(f"SELECT string_agg(t::text, '|' ORDER BY t::text) FROM {table} t")
+                digest.update(((await session.scalar(rows)) or "").encode())
+        result = dataclasses.replace(result, digest=digest.hexdigest()[:16])
         if profiler is not None:
             stats = pstats.Stats(profiler)
             print(f"---- {bench.name}: top {top} by own time")

@@ -35,9 +35,11 @@ async def on_alert_requested(envelope: Envelope, session: AsyncSession) -> None:
         "sort_at": event.requested_at,
     }
     await store.update_row(session, alerts, key=key, values=values)
+    notice = store.change("alert", event.alert_id, event.account_key)
     if event.account_key:
-        await store.add_to_account(session, event.account_key, tl.from_alert(event))
-    await store.notify_change(session, "alert", event.alert_id, event.account_key)
+        await store.add_to_account(session, event.account_key, tl.from_alert(event), notify=notice)
+    else:
+        await store.notify_feed(session, notice)
 
 
 async def on_alert_delivered(envelope: Envelope, session: AsyncSession) -> None:
@@ -83,5 +85,5 @@ async def _delivery(
 ) -> None:
     key = {"alert_id": alert_id}
     row = await store.lock_row(session, alerts, key=key, defaults={"sort_at": at})
-    await store.record_delivery(session, {"alert_id": alert_id, **values})
-    await store.notify_change(session, "alert", alert_id, row["account_key"])
+    notice = store.change("alert", alert_id, row["account_key"])
+    await store.record_delivery(session, {"alert_id": alert_id, **values}, notify=notice)

@@ -263,9 +263,13 @@ class Projector:
         # A later decision (a reassignment) replaces an earlier one, never the reverse.
         if row["decided_at"] is None or row["decided_at"] <= event.decided_at:
             await store.update_row(session, handoffs, key=key, values=values)
+        # The live-feed message goes with the last write.
+        notice = store.change("handoff", event.handoff_id, event.account_key)
         if event.account_key:
-            await store.add_to_account(session, event.account_key, tl.from_routing(event))
-        await store.notify_change(session, "handoff", event.handoff_id, event.account_key)
+            entry = tl.from_routing(event)
+            await store.add_to_account(session, event.account_key, entry, notify=notice)
+        else:
+            await store.notify_feed(session, notice)
 
     async def on_routing_note(self, envelope: Envelope, session: AsyncSession) -> None:
         """Put a routing conflict or a reassignment request on the account's timeline."""
@@ -304,11 +308,15 @@ class Projector:
             acknowledged_at=state.acknowledged_at,
         )
         await store.update_row(session, handoffs, key=key, values=values)
+        kind = "breach" if envelope.type == EventType.SLA_BREACHED else "handoff"
+        notice = store.change(kind, event.handoff_id, event.account_key)
         if event.account_key:
             entry = tl.from_sla(EventType(envelope.type), event, event_id=envelope.id)
-            await store.add_timeline_entry(session, account_key=event.account_key, entry=entry)
-        kind = "breach" if envelope.type == EventType.SLA_BREACHED else "handoff"
-        await store.notify_change(session, kind, event.handoff_id, event.account_key)
+            await store.add_timeline_entry(
+                session, account_key=event.account_key, entry=entry, notify=notice
+            )
+        else:
+            await store.notify_feed(session, notice)
 
     async def on_handoff_acknowledged(self, envelope: Envelope, session: AsyncSession) -> None:
         """Record that the assignee acknowledged the handoff."""

@@ -3,28 +3,59 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tandem_api_gateway.adapters.tables import (
     READ_MODELS,
     accounts,
-    alert_deliveries,
     crm_accounts,
     deals,
     projection_state,
-    timeline,
 )
 from tandem_api_gateway.domain.timeline import TimelineEntry, TimelineKind
 from tandem_shared.outbox import inbox
 
 FEED_CHANNEL = "api_gateway_feed"
 _RANK = {kind: rank for rank, kind in enumerate(TimelineKind)}
+
+
+# Statements are built once per shape (table, columns) as text: SQLAlchemy compiles each once
+# and asyncpg prepares each once per connection.
+
+
+def _binds(table: sa.Table, names: Iterable[str], prefix: str = "") -> list[sa.BindParameter[Any]]:
+    # JSONB columns need SQLAlchemy's serializer; PostgreSQL infers every other type.
+    return [
+        sa.bindparam(prefix + name, type_=JSONB)
+        for name in names
+        if isinstance(table.c[name].type, JSONB)
+    ]
+
+
+@cache
+def _lock_statement(
+    table: sa.Table, key: tuple[str, ...], columns: tuple[str, ...]
+) -> sa.TextClause:
+    where = " AND ".join(f"{k} = :{k}" for k in key)
+    return sa.text(
+        f"WITH created AS (INSERT INTO {table.name} ({', '.join(columns)}) "
+        f"VALUES ({', '.join(':' + c for c in columns)}) ON CONFLICT DO NOTHING RETURNING *), "
+        f"locked AS (SELECT * FROM {table.name} WHERE {where} FOR UPDATE) "
+        "SELECT * FROM created UNION ALL SELECT * FROM locked"
+    ).bindparams(*_binds(table, columns))
+
+
+@cache
+def _relock_statement(table: sa.Table, key: tuple[str, ...]) -> sa.TextClause:
+    where = " AND ".join(f"{k} = :{k}" for k in key)
+    return sa.text(f"SELECT * FROM {table.name} WHERE {where} FOR UPDATE")
 
 
 async def lock_row(
@@ -35,11 +66,26 @@ async def lock_row(
     defaults: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Create the row if missing (with `defaults`), then lock it and return its values."""
-    await session.execute(
-        insert(table).values({**(defaults or {}), **key}).on_conflict_do_nothing()
+    values = {**(defaults or {}), **key}
+    statement = _lock_statement(table, tuple(key), tuple(values))
+    # One round trip: the row we created, or the existing one locked.
+    found = (await session.execute(statement, values)).mappings().first()
+    if found is None:
+        # Another transaction created it after this statement's snapshot: lock it now.
+        relock = _relock_statement(table, tuple(key))
+        found = (await session.execute(relock, dict(key))).mappings().one()
+    return dict(found)
+
+
+@cache
+def _update_statement(
+    table: sa.Table, key: tuple[str, ...], columns: tuple[str, ...]
+) -> sa.TextClause:
+    assignments = ", ".join(f"{c} = :v_{c}" for c in columns)
+    where = " AND ".join(f"{k} = :k_{k}" for k in key)
+    return sa.text(f"UPDATE {table.name} SET {assignments} WHERE {where}").bindparams(
+        *_binds(table, columns, "v_")
     )
-    query = sa.select(table).where(*(table.c[k] == v for k, v in key.items())).with_for_update()
-    return dict((await session.execute(query)).mappings().one())
 
 
 async def update_row(
@@ -47,31 +93,51 @@ async def update_row(
 ) -> None:
     """Set `values` on the row identified by `key`."""
     if values:
-        await session.execute(
-            sa.update(table).where(*(table.c[k] == v for k, v in key.items())).values(**values)
-        )
+        statement = _update_statement(table, tuple(key), tuple(values))
+        params = {f"k_{k}": v for k, v in key.items()} | {f"v_{c}": v for c, v in values.items()}
+        await session.execute(statement, params)
+
+
+_TIMELINE_COLUMNS = ("kind", "entry_id", "account_key", "at", "rank", "title", "actor_id", "data")
+_ADD_TIMELINE = (
+    f"INSERT INTO timeline ({', '.join(_TIMELINE_COLUMNS)}) "
+    f"VALUES ({', '.join(':' + c for c in _TIMELINE_COLUMNS)}) "
+    "ON CONFLICT DO NOTHING RETURNING entry_id"
+)
+_JSON_DATA = sa.bindparam("data", type_=JSONB)
+_ADD = sa.text(_ADD_TIMELINE).bindparams(_JSON_DATA)
+# The live-feed message goes with the entry: one round trip for both.
+_ADD_AND_NOTIFY = sa.text(
+    f"WITH added AS ({_ADD_TIMELINE}) "
+    "SELECT (SELECT count(*) FROM added), pg_notify(:feed_channel, :feed_message)"
+).bindparams(_JSON_DATA)
 
 
 async def add_timeline_entry(
-    session: AsyncSession, *, account_key: str, entry: TimelineEntry
+    session: AsyncSession,
+    *,
+    account_key: str,
+    entry: TimelineEntry,
+    notify: Mapping[str, Any] | None = None,
 ) -> bool:
-    """Add an entry to an account's timeline; False when it was already there."""
-    result = await session.execute(
-        insert(timeline)
-        .values(
-            kind=entry.kind.value,
-            entry_id=entry.entry_id,
-            account_key=account_key,
-            at=entry.at,
-            rank=_RANK[entry.kind],
-            title=entry.title,
-            actor_id=entry.actor_id,
-            data=dict(entry.data),
-        )
-        .on_conflict_do_nothing()
-        .returning(timeline.c.entry_id)
-    )
-    return result.first() is not None
+    """Add an entry to an account's timeline; False when it was already there.
+
+    `notify`: a live-feed message to queue with it (see notify_feed), whether it was new or not.
+    """
+    params: dict[str, Any] = {
+        "kind": entry.kind.value,
+        "entry_id": entry.entry_id,
+        "account_key": account_key,
+        "at": entry.at,
+        "rank": _RANK[entry.kind],
+        "title": entry.title,
+        "actor_id": entry.actor_id,
+        "data": dict(entry.data),
+    }
+    if notify is None:
+        return (await session.execute(_ADD, params)).first() is not None
+    params |= {"feed_channel": FEED_CHANNEL, "feed_message": _feed_message(notify)}
+    return bool((await session.execute(_ADD_AND_NOTIFY, params)).scalar_one())
 
 
 async def settle_account_merges(session: AsyncSession, *, crm: str, crm_ids: list[str]) -> None:
@@ -92,18 +158,30 @@ async def settle_account_merges(session: AsyncSession, *, crm: str, crm_ids: lis
     )
 
 
-async def record_delivery(session: AsyncSession, values: Mapping[str, Any]) -> None:
-    """Upsert one (alert, recipient, channel) delivery; a delivery beats a failure."""
-    stmt = insert(alert_deliveries).values(**values)
-    existing = alert_deliveries.c
-    newer = sa.or_(stmt.excluded.status == "delivered", stmt.excluded.at >= existing.at)
-    await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["alert_id", "recipient_id", "channel"],
-            set_={c: stmt.excluded[c] for c in values if c not in ("alert_id", "recipient_id")},
-            where=sa.and_(newer, existing.status != "delivered"),
-        )
+@cache
+def _delivery_statement(columns: tuple[str, ...]) -> sa.TextClause:
+    updated = [c for c in columns if c not in ("alert_id", "recipient_id")]
+    return sa.text(
+        f"WITH upserted AS (INSERT INTO alert_deliveries AS d ({', '.join(columns)}) "
+        f"VALUES ({', '.join(':' + c for c in columns)}) "
+        "ON CONFLICT (alert_id, recipient_id, channel) DO UPDATE SET "
+        + ", ".join(f"{c} = excluded.{c}" for c in updated)
+        # A delivery beats a failure; otherwise the newer outcome wins.
+        + " WHERE (excluded.status = 'delivered' OR excluded.at >= d.at) "
+        "AND d.status != 'delivered' RETURNING 1) "
+        "SELECT pg_notify(:feed_channel, :feed_message)"
     )
+
+
+async def record_delivery(
+    session: AsyncSession, values: Mapping[str, Any], *, notify: Mapping[str, Any]
+) -> None:
+    """Upsert one (alert, recipient, channel) delivery and queue the live-feed message `notify`.
+
+    A delivery beats a failure.
+    """
+    params = {**values, "feed_channel": FEED_CHANNEL, "feed_message": _feed_message(notify)}
+    await session.execute(_delivery_statement(tuple(values)), params)
 
 
 async def lock_account(session: AsyncSession, account_key: str) -> dict[str, Any]:
@@ -111,10 +189,16 @@ async def lock_account(session: AsyncSession, account_key: str) -> dict[str, Any
     return await lock_row(session, accounts, key={"account_key": account_key})
 
 
-async def add_to_account(session: AsyncSession, account_key: str, entry: TimelineEntry) -> None:
+async def add_to_account(
+    session: AsyncSession,
+    account_key: str,
+    entry: TimelineEntry,
+    *,
+    notify: Mapping[str, Any] | None = None,
+) -> None:
     """Create the account's row if missing (locked), then add the entry to its timeline."""
     await lock_account(session, account_key)
-    await add_timeline_entry(session, account_key=account_key, entry=entry)
+    await add_timeline_entry(session, account_key=account_key, entry=entry, notify=notify)
 
 
 async def lock_deal(session: AsyncSession, deal_id: str, *, at: datetime) -> dict[str, Any]:
@@ -124,17 +208,22 @@ async def lock_deal(session: AsyncSession, deal_id: str, *, at: datetime) -> dic
     )
 
 
-async def notify_change(
-    session: AsyncSession, kind: str, object_id: str, account_key: str | None
-) -> None:
-    """Queue the live-feed message that an object (of an account, if known) changed."""
-    await notify_feed(session, {"kind": kind, "id": object_id, "account_key": account_key})
+def change(kind: str, object_id: str, account_key: str | None) -> dict[str, Any]:
+    """Return the live-feed message that an object (of an account, if known) changed."""
+    return {"kind": kind, "id": object_id, "account_key": account_key}
+
+
+_NOTIFY = sa.text("SELECT pg_notify(:feed_channel, :feed_message)")
 
 
 async def notify_feed(session: AsyncSession, message: Mapping[str, Any]) -> None:
     """Queue a live-feed message; PostgreSQL delivers it to every replica only on commit."""
-    payload = json.dumps(message, separators=(",", ":"), default=str)
-    await session.execute(sa.select(sa.func.pg_notify(FEED_CHANNEL, payload)))
+    params = {"feed_channel": FEED_CHANNEL, "feed_message": _feed_message(message)}
+    await session.execute(_NOTIFY, params)
+
+
+def _feed_message(message: Mapping[str, Any]) -> str:
+    return json.dumps(message, separators=(",", ":"), default=str)
 
 
 async def truncate_read_models(session: AsyncSession) -> None:
