@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import email
 import itertools
 import json
@@ -21,6 +20,7 @@ import pytest
 import pytest_asyncio
 import sqlalchemy as sa
 import yaml
+from in_process import running
 from slack_sdk.signature import SignatureVerifier
 from sqlalchemy.ext.asyncio import AsyncEngine
 from test_alerts_support import (
@@ -203,18 +203,11 @@ async def alerts(infra, tmp_path_factory) -> AsyncIterator[Harness]:  # type: ig
         options=settings.alerts,
         clock=utcnow,
     )
-    workers = [*service.infra.workers, rival]
-    await service.infra.producer.start()
-    tasks = [asyncio.create_task(w.run()) for w in workers]
     engine = create_engine(settings.database, schema=SCHEMA)
     try:
-        yield Harness(service, slack, inbox, engine, infra.bootstrap_servers)
+        async with running(service.infra, workers=[*service.infra.workers, rival]):
+            yield Harness(service, slack, inbox, engine, infra.bootstrap_servers)
     finally:
-        for worker in workers:
-            worker.stop()
-        await asyncio.gather(*tasks)
-        await service.infra.producer.stop()
-        await service.infra.engine.dispose()
         await engine.dispose()
         smtp_stack.close()
         await slack.stop()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 import yaml
 from conftest import Infra, _create_database
+from in_process import running
 from structlog.testing import capture_logs
 from test_alerts_support import eventually, find_events
 
@@ -86,9 +86,7 @@ async def test_an_urgent_tier_1_alert_in_quiet_hours_is_logged_as_covering(
         reason="ava.ae owns the account as its AE",
         requested_at=utcnow(),
     )
-    await service.infra.producer.start()
-    tasks = [asyncio.create_task(w.run()) for w in service.infra.workers]
-    try:
+    async with running(service.infra):
         with capture_logs() as lines:
             await produce_envelopes(
                 infra.bootstrap_servers,
@@ -106,12 +104,6 @@ async def test_an_urgent_tier_1_alert_in_quiet_hours_is_logged_as_covering(
                 ALERT_DELIVERIES,
                 lambda e, _: e.data["alert_id"] == alert_id,
             )
-    finally:
-        for worker in service.infra.workers:
-            worker.stop()
-        await asyncio.gather(*tasks)
-        await service.infra.producer.stop()
-        await service.infra.engine.dispose()
     assert line["event"] == (
         "ALERT for ben.ae, covering for ava.ae (quiet hours): Acme requested a meeting"
     )

@@ -6,13 +6,13 @@ import asyncio
 
 import pytest
 from conftest import Infra
+from in_process import running
 from test_gateway_support import gateway_settings, migrate_gateway
 
 from kafka_tools import create_topic, produce
-from tandem_api_gateway.main import SCHEMA, add_projections
+from tandem_api_gateway.main import build_service
 from tandem_api_gateway.rebuild import next_group
 from tandem_shared import topics
-from tandem_shared.bootstrap import build_infra
 from tandem_shared.dlq import list_dead_letters
 
 pytestmark = pytest.mark.integration
@@ -23,17 +23,16 @@ async def test_a_rebuilds_group_dead_letters_where_the_dlq_command_reads(
 ) -> None:
     await migrate_gateway(infra)
     settings = gateway_settings(infra)
-    service = build_infra(settings, schema=SCHEMA, with_relay=False)
     group = next_group(next_group(f"{topics.GATEWAY_GROUP}-{unique}"))  # after two rebuilds
-    loop = add_projections(service, group=group)
+    service = build_service(settings, group=group, with_relay=False)
+    loop = service.projections
+    assert loop is not None
     # A topic of its own: the poison message must reach no other service's consumer.
     topic = f"t-gateway-poison-{unique}"
     loop.topics = [topic]
     await create_topic(infra.bootstrap_servers, topic, partitions=1)
     await produce(infra.bootstrap_servers, topic, [(b"k", b"not an envelope")])
-    await service.producer.start()
-    task = asyncio.create_task(loop.run())
-    try:
+    async with running(service.infra):
         async with asyncio.timeout(30):
             while True:
                 # What `tandem-api-gateway dlq list` prints: the gateway group's DLQ topic.
@@ -42,11 +41,6 @@ async def test_a_rebuilds_group_dead_letters_where_the_dlq_command_reads(
                 if ours:
                     break
                 await asyncio.sleep(0.2)
-    finally:
-        loop.stop()
-        await task
-        await service.producer.stop()
-        await service.engine.dispose()
     assert loop.group == f"{topics.GATEWAY_GROUP}-{unique}.rebuild-2"
     assert loop.dead_letter_topic == topics.dead_letter_topic(topics.GATEWAY_GROUP)
     assert len(ours) == 1 and "reason=undecodable" in ours[0]

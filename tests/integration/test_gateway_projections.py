@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -13,6 +14,7 @@ import pytest
 import pytest_asyncio
 import sqlalchemy as sa
 from conftest import Infra
+from in_process import running
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from test_gateway_support import (
     NOW,
@@ -30,13 +32,12 @@ from tandem_api_gateway.adapters import read_store
 from tandem_api_gateway.adapters.tables import READ_MODELS, accounts, crm_accounts, deals
 from tandem_api_gateway.app import create_app
 from tandem_api_gateway.domain.authz import Role
-from tandem_api_gateway.feed import Feed, FeedListener
-from tandem_api_gateway.main import SCHEMA, add_projections
+from tandem_api_gateway.feed import Feed
+from tandem_api_gateway.main import add_projections, build_service
 from tandem_api_gateway.rebuild import rebuild
 from tandem_shared import events as ev
 from tandem_shared import topics
 from tandem_shared.bootstrap import Infra as ServiceInfra
-from tandem_shared.bootstrap import build_infra, listen_dsn
 from tandem_shared.consumer import ConsumerLoop
 from tandem_shared.envelope import Envelope
 
@@ -63,25 +64,15 @@ class Stack:
 async def stack(infra: Infra) -> AsyncIterator[Stack]:
     """The gateway's projection consumer (a group of its own) and feed listener, once per module."""
     await migrate_gateway(infra)
-    settings = gateway_settings(infra)
-    service = build_infra(settings, schema=SCHEMA, with_relay=False)
-    group = f"api-gateway-test-{id(service):x}"
-    loop = add_projections(service, group=group)
-    feed = Feed()
-    listener = FeedListener(dsn=listen_dsn(settings.database.url), feed=feed)
-    await service.producer.start()
-    stack = Stack(service, loop, feed)
-    stack.task = asyncio.create_task(loop.run())
-    listening = asyncio.create_task(listener.run())
-    await asyncio.wait_for(listener.listening.wait(), timeout=10)
-    try:
+    service = build_service(
+        gateway_settings(infra), group=f"api-gateway-test-{uuid.uuid4().hex[:8]}", with_relay=False
+    )
+    assert service.projections is not None
+    async with running(service.infra) as tasks:
+        stack = Stack(service.infra, service.projections, service.gateway.feed)
+        stack.task = tasks.task_of(service.projections)
+        await asyncio.wait_for(service.listener.listening.wait(), timeout=10)
         yield stack
-    finally:
-        loop.stop()
-        listener.stop()
-        await asyncio.gather(stack.task, listening, return_exceptions=True)
-        await service.producer.stop()
-        await service.engine.dispose()
 
 
 @dataclass

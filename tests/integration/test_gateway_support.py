@@ -25,11 +25,11 @@ from tandem_api_gateway.settings import GatewaySettings
 from tandem_shared import events as ev
 from tandem_shared import topics
 from tandem_shared.bootstrap import listen_dsn
-from tandem_shared.consumer import UnitOfWork
 from tandem_shared.db import create_engine, migrate, session_factory
 from tandem_shared.envelope import Envelope
 from tandem_shared.local.embedded import free_port
 from tandem_shared.outbox import claim_inbox
+from tandem_shared.uow import unit_of_work
 
 NOW = datetime(2025, 3, 4, 15, 0, tzinfo=UTC)
 # The person behind each role's key in the API tests.
@@ -139,9 +139,9 @@ async def project(sessions: async_sessionmaker[AsyncSession], envelopes: list[En
     """Apply envelopes through the projector exactly as the consumer runtime does."""
     projector = Projector()
     for envelope in envelopes:
-        async with sessions() as session, session.begin():
-            if await claim_inbox(session, event_id=envelope.id, topic="test"):
-                await projector(envelope, UnitOfWork(session))
+        async with unit_of_work(sessions) as uow:
+            if await claim_inbox(uow.session, event_id=envelope.id, topic="test"):
+                await projector(envelope, uow)
 
 
 def _wrap(payload: ev.Model, event_type: str, subject: str | None, event_id: str) -> Envelope:

@@ -22,17 +22,15 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from in_process import running
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tandem_ingest.adapters.webhook_store import WebhookStore
 from tandem_ingest.api import IngestContext
-from tandem_ingest.app import create_app
 from tandem_ingest.commands import SCHEMA, ingest_settings
 from tandem_ingest.domain.sources import parse_sources
-from tandem_ingest.main import MIGRATIONS
+from tandem_ingest.main import MIGRATIONS, build_service
 from tandem_ingest.settings import IngestOptions
 from tandem_shared import topics
-from tandem_shared.bootstrap import build_infra
 from tandem_shared.db import migrate
 from tandem_shared.envelope import Envelope
 from tandem_shared.outbox import outbox
@@ -186,29 +184,18 @@ async def running_ingest(
 ) -> AsyncIterator[IngestHarness]:
     """Migrate, start the relay and the collector, serve the app over ASGI; stop them after."""
     settings = ingest_settings(infra.settings(outbox=OutboxSettings(poll_seconds=0.2)))
+    settings = settings.model_copy(update={"ingest": options or IngestOptions()})
     await migrate(settings=settings.database, schema=SCHEMA, script_location=MIGRATIONS)
-    test_infra = build_infra(settings, schema=SCHEMA)
-    async with WebhookStore.open(settings.database, schema=SCHEMA) as webhooks:
-        context = IngestContext(
-            sources=parse_sources(sources, environ={}, production=False),
-            sessions=test_infra.sessions,
-            options=options or IngestOptions(),
-            webhooks=webhooks,
-        )
-        app = create_app(runtime_getter=lambda: test_infra.runtime, ingest=context)
-        collector = EventCollector(infra.bootstrap_servers)
-        await test_infra.producer.start()
-        relay = asyncio.create_task(test_infra.relay.run())
-        await collector.start()
-        transport = httpx.ASGITransport(app=app)
-        try:
-            async with httpx.AsyncClient(
-                transport=transport, base_url="http://ingest.test"
-            ) as client:
-                yield IngestHarness(client, context, test_infra.sessions, collector)
-        finally:
-            test_infra.relay.stop()
-            await relay
-            await collector.stop()
-            await test_infra.producer.stop()
-            await test_infra.engine.dispose()
+    service = build_service(settings, sources=parse_sources(sources, environ={}, production=False))
+    collector = EventCollector(infra.bootstrap_servers)
+    await collector.start()
+    transport = httpx.ASGITransport(app=service.app)
+    try:
+        # The relay only: the retention worker's purges are tested on their own.
+        async with (
+            running(service.infra, workers=[service.infra.relay]),
+            httpx.AsyncClient(transport=transport, base_url="http://ingest.test") as client,
+        ):
+            yield IngestHarness(client, service.context, service.infra.sessions, collector)
+    finally:
+        await collector.stop()

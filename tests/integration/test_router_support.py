@@ -18,17 +18,17 @@ from typing import Any
 
 import yaml
 from aiokafka import AIOKafkaConsumer
+from in_process import running
 
 from kafka_tools import produce_envelopes
 from tandem_router.adapters import repository
-from tandem_router.config import SCHEMA, RouterConfig, load_people, load_seeds
+from tandem_router.config import SCHEMA, RouterConfig, load_people
 from tandem_router.domain.model import AccountState
 from tandem_router.domain.rules import parse_rules
-from tandem_router.handlers import TOPICS, build_handler
-from tandem_router.main import MIGRATIONS, seed
+from tandem_router.main import MIGRATIONS, build_service
 from tandem_shared import topics
-from tandem_shared.bootstrap import Infra, build_infra
-from tandem_shared.consumer import UnitOfWork
+from tandem_shared.bootstrap import Infra
+from tandem_shared.consumer import Handler
 from tandem_shared.db import migrate
 from tandem_shared.directory import Person, Role
 from tandem_shared.envelope import Envelope
@@ -43,6 +43,7 @@ from tandem_shared.events import (
     Tier,
 )
 from tandem_shared.settings import OutboxSettings, Settings
+from tandem_shared.uow import UnitOfWork
 
 
 def router_config(
@@ -155,7 +156,7 @@ class Router:
                 await asyncio.sleep(0.05)
 
 
-def counting(handler: Any, counter: Counter[str], ours: set[str]) -> Any:
+def counting(handler: Handler, counter: Counter[str], ours: set[str]) -> Handler:
     async def handle(envelope: Envelope, uow: UnitOfWork) -> None:
         # The topics also carry other test modules' events; routing them would use up the
         # example reps' capacity. (The embedded broker ignores offsets committed from outside
@@ -188,35 +189,32 @@ async def running_router(
     """Run router replicas (own engines, producers, relays) in one consumer group, then stop."""
     settings = infra.settings(outbox=OutboxSettings(poll_seconds=0.1))
     ours = set() if ours is None else ours
-    started, handled, tasks = [], [], []
-    for _ in range(replicas):
-        replica = build_infra(settings, schema=schema)
-        counter: Counter[str] = Counter()
-        replica.consumer(
-            group=group, topics=TOPICS, handler=counting(build_handler(config), counter, ours)
-        )
-        await replica.producer.start()
-        tasks += [asyncio.create_task(w.run()) for w in replica.workers]
-        started.append(replica)
-        handled.append(counter)
-    await seed(started[0], load_seeds(settings.config_dir, config.directory))
+
+    def replica(counter: Counter[str]) -> Infra:
+        return build_service(
+            settings,
+            config=config,
+            schema=schema,
+            group=group,
+            wrap_handler=lambda handler: counting(handler, counter, ours),
+        ).infra
+
+    handled: list[Counter[str]] = [Counter() for _ in range(replicas)]
+    built = [replica(counter) for counter in handled]
     stop = asyncio.Event()
     outputs = Outputs()
-    tasks.append(asyncio.create_task(outputs.follow(infra.bootstrap_servers, stop)))
-    try:
-        async with asyncio.timeout(30):
-            while not all(w.assigned for r in started for w in r.workers if hasattr(w, "assigned")):
-                await asyncio.sleep(0.05)
-        yield Router(infra.bootstrap_servers, config, started, handled, outputs, ours, schema)
-    finally:
-        stop.set()
-        for replica in started:
-            for worker in replica.workers:
-                worker.stop()
-        await asyncio.gather(*tasks)
-        for replica in started:
-            await replica.producer.stop()
-            await replica.engine.dispose()
+    async with running(*built):  # each replica seeds the accounts it does not know yet
+        follower = asyncio.create_task(outputs.follow(infra.bootstrap_servers, stop))
+        try:
+            async with asyncio.timeout(30):
+                while not all(
+                    w.assigned for r in built for w in r.workers if hasattr(w, "assigned")
+                ):
+                    await asyncio.sleep(0.05)
+            yield Router(infra.bootstrap_servers, config, built, handled, outputs, ours, schema)
+        finally:
+            stop.set()
+            await follower
 
 
 # ---- event builders -----------------------------------------------------------------------

@@ -25,7 +25,7 @@ from test_sla_support import (
 from tandem_shared import topics
 from tandem_shared.envelope import Envelope
 from tandem_shared.events import AlertKind, EventType, HandoffAcknowledged, RoutingDecided
-from tandem_shared.outbox import add_to_outbox
+from tandem_shared.uow import unit_of_work
 from tandem_sla_monitor.adapters.tables import early_activities, superseded_clocks
 from tandem_sla_monitor.handlers import start_handoff_clock
 from tandem_sla_monitor.publishing import emission_rows
@@ -156,11 +156,11 @@ async def test_a_breach_hands_the_item_back_to_the_router_when_the_policy_says_s
     # A clock started under terms that reassign on breach (the module's policy does not).
     policy = sla.service.handlers.policy.model_copy(update={"reassign_on_breach": True})
     routed = decision(handoff, decided_at=sla.now(), account_key=account).payload(RoutingDecided)
-    async with sla.service.infra.sessions() as session, session.begin():
+    async with unit_of_work(sla.service.infra.sessions) as uow:
         emitted = await start_handoff_clock(
-            session, routed, policy=policy, directory=sla.service.handlers.directory
+            uow.session, routed, policy=policy, directory=sla.service.handlers.directory
         )
-        await add_to_outbox(session, emission_rows(emitted))
+        uow.emit_rows(emission_rows(emitted))
     await sla.events.wait_for(handoff, EventType.SLA_STARTED)
     sla.now.advance(seconds=61)
     [request] = await sla.events.wait_for(handoff, EventType.HANDOFF_REASSIGN_REQUESTED)

@@ -20,6 +20,7 @@ import httpx
 import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from conftest import Infra
+from in_process import running
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -198,18 +199,14 @@ async def running_sla(infra: Infra, config_dir: Path) -> AsyncIterator[Running]:
         infra.bootstrap_servers, [topics.SLA, topics.ALERT_REQUESTS, topics.HANDOFF_ACTIONS]
     )
     await events.start()
-    await service.infra.producer.start()
-    tasks = [asyncio.create_task(w.run()) for w in service.infra.workers]
     transport = httpx.ASGITransport(app=service.app)
     try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://sla") as http:
+        async with (
+            running(service.infra),
+            httpx.AsyncClient(transport=transport, base_url="http://sla") as http,
+        ):
             yield Running(service, now, events, http, infra.bootstrap_servers)
     finally:
-        for worker in service.infra.workers:
-            worker.stop()
-        await asyncio.gather(*tasks)
-        await service.infra.producer.stop()
-        await service.infra.engine.dispose()
         await events.stop()
 
 
