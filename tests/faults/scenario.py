@@ -1,0 +1,103 @@
+"""A scenario's frame: steady load of mixed webhooks, a fault injected meanwhile, then the wait
+until every acknowledged webhook's outcome equals the undisturbed run's, and the verdict."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from itertools import cycle
+
+import httpx
+from fault_report import record
+from fault_stack import SERVICES, FaultStack, long_mode
+from ledger import Signature, Verdict, settle
+from workload import BUILDERS, KINDS, Driver, Webhook
+
+# Webhooks per second: steady, well below what the stack takes (no backlog of its own).
+RATE = 6.0 if long_mode() else 3.0
+QUIET = 5.0 if long_mode() else 2.0  # seconds watched after settling, for late duplicates
+
+
+@dataclass
+class Injected:
+    """What a fault injector did, and when the system was whole again (monotonic)."""
+
+    description: str
+    ended_at: float
+    restarts: list[float]  # seconds each restarted process took to answer /healthz
+
+
+def maker(stack: FaultStack, kinds: tuple[str, ...] = KINDS) -> Callable[[], Webhook]:
+    turns = cycle(kinds)
+    return lambda: BUILDERS[next(turns)](stack.pool.take(1)[0])
+
+
+async def under_load(
+    stack: FaultStack,
+    inject: Callable[[], Awaitable[Injected]],
+    *,
+    lead_in: float = 1.5,
+    tail: float = 1.5,
+    rate: float = RATE,
+) -> tuple[list[Webhook], Injected]:
+    """Post webhooks from `lead_in` seconds before the fault until `tail` seconds after it."""
+    hooks: list[Webhook] = []
+    stop = asyncio.Event()
+    driver = Driver(lambda: stack.url("ingest"))
+    load = asyncio.create_task(driver.steady(maker(stack), rate, stop, hooks))
+    try:
+        await asyncio.sleep(lead_in)
+        injected = await inject()
+        await asyncio.sleep(tail)
+    finally:
+        stop.set()
+        await load
+        await driver.close()
+    return hooks, injected
+
+
+async def judge(
+    stack: FaultStack,
+    name: str,
+    hooks: list[Webhook],
+    injected: Injected,
+    expected: dict[str, Signature],
+    *,
+    timeout: float = 120,
+) -> Verdict:
+    """Settle, print and record the scenario; assert the promise: nothing lost, nothing twice."""
+    verdict = await settle(
+        stack, hooks, expected, since=injected.ended_at, timeout=timeout, quiet=QUIET
+    )
+    restarts = ""
+    if injected.restarts:
+        restarts = f" (restarts {min(injected.restarts):.1f}-{max(injected.restarts):.1f} s)"
+    recovery = "-" if verdict.settled_after is None else f"{verdict.settled_after:.1f} s{restarts}"
+    record(name, injected.description, verdict, recovery)
+    dead = [name for name in SERVICES if not stack.live(name)]
+    assert not dead, f"services down after the scenario: {dead}"
+    assert verdict.not_accepted == 0, "webhooks never acknowledged"
+    assert (verdict.lost, verdict.duplicated) == (0, 0), verdict.problems
+    assert verdict.settled_after is not None
+    return verdict
+
+
+def now() -> float:
+    return time.monotonic()
+
+
+async def all_ready(stack: FaultStack, timeout: float = 60) -> None:
+    """Every live process answers /readyz 200 (broker and database reachable, consuming)."""
+    async with httpx.AsyncClient(timeout=5) as client:
+        for name in SERVICES:
+            for proc in stack.live(name):
+                deadline, status = time.monotonic() + timeout, 0
+                while time.monotonic() < deadline and status != 200:
+                    try:
+                        status = (await client.get(proc.url + "/readyz")).status_code
+                    except httpx.HTTPError:
+                        status = 0
+                    await asyncio.sleep(0.5)
+                assert status == 200, f"{name} not ready: {proc.log.read_text()[-2000:]}"

@@ -1,0 +1,43 @@
+"""Scenario 7: a second replica of router, sla-monitor and alerts joins under load, the groups
+rebalance, and one replica of each leaves again (SIGTERM: a rolling update; SIGKILL in long mode's
+odd rounds: a lost node). Nothing lost, nothing twice, while partitions and the alerts' delivery
+work (leased rows) move between replicas."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import pytest
+from fault_stack import FaultStack, long_mode
+from ledger import Signature
+from scenario import Injected, all_ready, judge, now, under_load
+
+pytestmark = pytest.mark.integration
+
+REPLICATED = ("router", "sla-monitor", "alerts")
+ROUNDS = 3 if long_mode() else 1
+SHARED_SECONDS = 6.0  # both replicas at work, after the join's rebalance
+
+
+async def test_replicas_join_and_leave_under_load(
+    stack: FaultStack, expected: dict[str, Signature]
+) -> None:
+    async def inject() -> Injected:
+        restarts: list[float] = []
+        leaves = []
+        for round_ in range(ROUNDS):
+            restarts += await asyncio.gather(*(stack.start(name) for name in REPLICATED))
+            assert all(len(stack.live(name)) == 2 for name in REPLICATED)
+            await asyncio.sleep(SHARED_SECONDS)
+            sig = signal.SIGKILL if round_ % 2 else signal.SIGTERM
+            leaves.append(sig.name)
+            # The older replica leaves: its partitions and leases move to the newcomer.
+            await asyncio.gather(*(stack.kill(name, sig=sig) for name in REPLICATED))
+        description = f"{ROUNDS} round(s): +1 replica of {'/'.join(REPLICATED)}, then -1 by "
+        return Injected(description + "/".join(leaves), now(), restarts)
+
+    hooks, injected = await under_load(stack, inject, tail=3.0)
+    await judge(stack, "7 replicas join/leave", hooks, injected, expected)
+    assert all(len(stack.live(name)) == 1 for name in REPLICATED)
+    await all_ready(stack)

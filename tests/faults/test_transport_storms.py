@@ -1,0 +1,57 @@
+"""Scenario 4: Slack answers 429 with Retry-After, then a 5xx storm, then nothing in time; the SMTP
+server is down, then refuses with 4xx, then accepts. Every alert is delivered once the storm is
+over, within BOUND seconds, and none twice.
+
+The bound, from alerts' settings in the harness (fault_stack.service_env): an attempt that began
+in the last second of the storm can wait one client timeout, then the longest back-off
+(RETRY_MAX), then an open circuit (CIRCUIT_OPEN) before its trial; plus the poll interval and
+MARGIN for a loaded machine. With production settings (10 s timeout, 300 s back-off cap, 60 s
+circuit) the same sum is about 6 minutes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from fault_stack import CIRCUIT_OPEN, RETRY_MAX, SLACK_TIMEOUT, FaultStack, long_mode
+from ledger import Signature
+from scenario import Injected, judge, now, under_load
+
+pytestmark = pytest.mark.integration
+
+PHASE = 10.0 if long_mode() else 4.0  # seconds of each kind of bad weather
+MARGIN = 15.0
+BOUND = SLACK_TIMEOUT + RETRY_MAX + CIRCUIT_OPEN + MARGIN
+
+
+async def test_slack_and_smtp_storms_deliver_every_alert_once(
+    stack: FaultStack, expected: dict[str, Signature]
+) -> None:
+    slack_phases = [
+        {"seconds": PHASE, "status": 429, "retry_after": 1, "label": "429 Retry-After 1"},
+        {"seconds": PHASE, "status": 503, "label": "503"},
+        # Held past the client's timeout, then refused: the client saw a timeout.
+        {"seconds": PHASE, "status": 504, "delay": SLACK_TIMEOUT + 1, "label": "timeout"},
+    ]
+
+    async def inject() -> Injected:
+        await stack.outside.storm(slack_phases)
+        await stack.outside.smtp(up=False)  # connection refused
+        await asyncio.sleep(PHASE)
+        await stack.outside.smtp(up=True, refusing=True)  # 451 to every recipient
+        await asyncio.sleep(PHASE)
+        await stack.outside.smtp(up=True)
+        await asyncio.sleep(PHASE)  # the rest of Slack's storm
+        answered = await stack.outside.counts()
+        storm = ", ".join(f"{k} x{v}" for k, v in answered["storm_answers"].items())
+        smtp = f"SMTP down {PHASE:.0f} s, 451 x{answered['smtp_refused']} in {PHASE:.0f} s"
+        return Injected(f"Slack {storm}; {smtp}", now(), [])
+
+    hooks, injected = await under_load(stack, inject, tail=0.5)
+    verdict = await judge(stack, "4 slack+smtp storms", hooks, injected, expected, timeout=180)
+    answered = (await stack.outside.counts())["storm_answers"]
+    assert set(answered) == {p["label"] for p in slack_phases}, "every phase met some attempt"
+    assert verdict.settled_after is not None and verdict.settled_after <= BOUND, (
+        f"delivered {verdict.settled_after:.1f} s after the storm, bound {BOUND:.0f} s"
+    )
