@@ -40,6 +40,12 @@ test-unit: install
 test-integration: install
 	$(RUN)/pytest -q tests/integration
 
+# The whole system under faults, long version (more kills, longer load) and its summary table;
+# `make test` runs the short one. Scenarios and bounds: tests/faults/, docs/runbook.md "Faults".
+.PHONY: test-faults
+test-faults: install
+	TANDEM_FAULTS=long $(RUN)/pytest -q -s tests/faults
+
 lint: install
 	$(RUN)/ruff check .
 	$(RUN)/ruff format --check .
