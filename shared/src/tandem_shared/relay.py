@@ -9,10 +9,10 @@ NOTIFY only wakes the relay early, the poll interval is what guarantees progress
 
 The same transaction records, per partition, the offset of the last batch Kafka acknowledged
 (its first record's: the embedded broker's ListOffsets answers that + 1, not the log's end, so the
-check is the same on both brokers). On start and
-every `broker_check_seconds`, the relay compares those with the broker's end offsets: a broker
-that has less than it acknowledged lost data (the embedded broker restarted, a topic was
-recreated), and the retained rows of those topics go back into the outbox, in their original order.
+check is the same on both brokers). On start and every `broker_check_seconds`, the relay compares
+those with the broker's end offsets: a broker that ends at or before them lost data (the embedded
+broker restarted, a topic was recreated), and the retained rows of those topics go back into the
+outbox, in their original order.
 """
 
 from __future__ import annotations
