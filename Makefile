@@ -10,7 +10,7 @@ VENV := .venv
 RUN := $(VENV)/bin
 
 
-.PHONY: install browser up down demo test test-unit test-integration lint format bench bench-ingest k8s-validate clean
+.PHONY: install browser up down demo test test-unit test-integration lint format bench bench-ingest bench-pipeline k8s-validate clean
 
 $(UV):
 	$(PY) -m pip install --quiet --disable-pip-version-check --target $(UV_DIR) uv
@@ -55,10 +55,14 @@ format: install
 	$(RUN)/ruff check --fix .
 	$(RUN)/ruff format .
 
-bench: bench-ingest
+bench: bench-ingest bench-pipeline
 
 bench-ingest: install
 	$(RUN)/python -m benchmarks.ingest
+
+# The five services from webhook to Slack; BENCH_ARGS=--quick for a small run (see its --help).
+bench-pipeline: install
+	$(RUN)/python -m benchmarks.pipeline $(BENCH_ARGS)
 
 k8s-validate:
 	bash deploy/validate.sh

@@ -1,0 +1,100 @@
+"""Progress of `make bench-pipeline`'s services, read from what each one leaves behind: its
+table rows, its input topic's end offsets, the Slack messages, its Prometheus counters."""
+
+from __future__ import annotations
+
+import asyncio
+import urllib.request
+
+import asyncpg
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from benchmarks.pipeline_stack import Stack
+from tandem_shared import topics
+
+# Each service's own output for the burst: what it writes once an event is through it.
+OUTPUT_COUNTS = {
+    "router": "SELECT count(*) FROM router.decisions",
+    "sla-monitor": "SELECT count(*) FROM sla_monitor.clocks",
+    "api-gateway": (
+        "SELECT count(*) FROM api_gateway.handoffs "
+        "WHERE decided_at IS NOT NULL AND sla_started_at IS NOT NULL"
+    ),
+}
+# The topic each service's burst input arrives on.
+INPUT_TOPICS = {
+    "router": topics.ENGAGEMENT,
+    "sla-monitor": topics.ROUTING,
+    "alerts": topics.ALERT_REQUESTS,
+    "api-gateway": topics.ROUTING,
+}
+
+
+class Probe:
+    """Reads the services' progress: table counts, topic end offsets, Slack receipts, metrics."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self._db: asyncpg.Connection | None = None
+        self._kafka: AIOKafkaConsumer | None = None
+        self._partitions: dict[str, list[TopicPartition]] = {}
+        self.slack_seen: list[tuple[float, int | None]] = []
+        self.outstanding: set[int] = set()  # accounts whose meeting request is not on Slack yet
+        self._http = None
+
+    async def __aenter__(self) -> Probe:
+        self._db = await asyncpg.connect(self.stack.dsn)
+        self._kafka = AIOKafkaConsumer(bootstrap_servers=self.stack.bootstrap)
+        await self._kafka.start()
+        for topic in {*INPUT_TOPICS.values(), topics.INTENT}:
+            parts = self._kafka.partitions_for_topic(topic) or set()
+            self._partitions[topic] = [TopicPartition(topic, p) for p in sorted(parts)]
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        if self._db is not None:
+            await self._db.close()
+        if self._kafka is not None:
+            await self._kafka.stop()
+
+    async def counts(self) -> dict[str, int]:
+        assert self._db is not None
+        found = {}
+        for name, query in OUTPUT_COUNTS.items():
+            try:
+                found[name] = int(await self._db.fetchval(query))
+            except asyncpg.PostgresError:
+                found[name] = -1  # a schema mid-change in this tree: reported, not fatal
+        return found
+
+    async def end_offsets(self, topic: str) -> dict[TopicPartition, int]:
+        assert self._kafka is not None
+        parts = self._partitions.get(topic) or []
+        return dict(await self._kafka.end_offsets(parts)) if parts else {}
+
+    async def topic_total(self, topic: str) -> int:
+        return sum((await self.end_offsets(topic)).values())
+
+    async def slack(self) -> list[tuple[float, int | None]]:
+        """Return every Slack message received so far as (monotonic time, account number)."""
+        url = f"{self.stack.slack_control}/received?after={len(self.slack_seen)}"
+        body = await asyncio.to_thread(_get, url)
+        self.slack_seen += [(at, marker) for at, marker in orjson.loads(body)["items"]]
+        return self.slack_seen
+
+    async def consumed(self, service: str, topic: str) -> float:
+        """Return the service's tandem_events_consumed_total for `topic`, all outcomes."""
+        text = (
+            await asyncio.to_thread(_get, self.stack.services[service].url + "/metrics")
+        ).decode()
+        total = 0.0
+        for line in text.splitlines():
+            if line.startswith("tandem_events_consumed_total{") and f'topic="{topic}"' in line:
+                total += float(line.rsplit(" ", 1)[1])
+        return total
+
+
+def _get(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - loopback only
+        return bytes(response.read())
