@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import asyncpg
 import orjson
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event, text
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -110,3 +113,75 @@ async def migrate(*, settings: DatabaseSettings, schema: str, script_location: P
     cfg = alembic_config(script_location=script_location, url=settings.url, schema=schema)
     # Alembic's env runs its own event loop: keep it off ours.
     await asyncio.to_thread(command.upgrade, cfg, "head")
+
+
+# ---- the hot path: statements run on the transaction's asyncpg connection ------------------
+#
+# A statement through the session costs about three times the CPU of the same statement on
+# asyncpg itself (measured: ~215 µs against ~75 µs). Consumer handlers run a few statements per
+# event, so theirs go straight to the connection of the session's transaction.
+
+# A quoted literal (left alone) or a :name parameter (not a ::cast).
+_NAME = re.compile(r"'(?:[^']|'')*'|(?<![:\w]):([A-Za-z_]\w*)")
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """SQL with :name parameters, turned into PostgreSQL's numbered ones once."""
+
+    sql: str  # with $1, $2, ...
+    names: tuple[str, ...]  # the parameter each number stands for
+    json: frozenset[str]  # parameters sent as JSON (json/jsonb columns)
+
+    @classmethod
+    def of(cls, sql: str, *, json: Iterable[str] = ()) -> Statement:
+        names: list[str] = []
+
+        def number(match: re.Match[str]) -> str:
+            if match[1] is None:
+                return match[0]
+            if match[1] not in names:
+                names.append(match[1])
+            return f"${names.index(match[1]) + 1}"
+
+        numbered = _NAME.sub(number, sql)
+        unknown = set(json) - set(names)
+        if unknown:
+            raise ValueError(f"JSON parameters not in the statement: {sorted(unknown)}")
+        return cls(numbered, tuple(names), frozenset(json))
+
+
+async def fetch(
+    session: AsyncSession, statement: Statement, params: Mapping[str, Any]
+) -> list[asyncpg.Record]:
+    """Run a statement in the session's transaction; failures raise as SQLAlchemy's do."""
+    connection = await _driver(session)
+    args = [
+        _json_dumps(params[name]) if name in statement.json else params[name]
+        for name in statement.names
+    ]
+    try:
+        records: list[asyncpg.Record] = await connection.fetch(statement.sql, *args)
+    except asyncpg.PostgresError as exc:
+        # The consumer tells transient failures (SQLSTATE) from the others as for any statement.
+        raise DBAPIError(statement.sql, None, exc) from exc
+    except asyncpg.InterfaceError as exc:
+        raise InterfaceError(statement.sql, None, exc) from exc
+    return records
+
+
+async def _driver(session: AsyncSession) -> asyncpg.Connection:
+    if session.sync_session.get_transaction() is None:
+        await session.connection()  # begins the session's transaction, as execute() would
+    kept = transaction_memory(session, "tandem_shared.driver", dict[str, asyncpg.Connection])
+    connection = kept.get("connection")
+    if connection is None:
+        bound = await session.connection()
+        connection = (await bound.get_raw_connection()).driver_connection
+        if connection is None:
+            raise InterfaceError(None, None, RuntimeError("the session's connection is closed"))
+        if not connection.is_in_transaction():
+            # SQLAlchemy opens the transaction at its first statement: let it.
+            await bound.exec_driver_sql("SELECT 1")
+        kept["connection"] = connection
+    return connection
