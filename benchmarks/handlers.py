@@ -55,6 +55,7 @@ class Result:
     events: int
     wall: float
     cpu: float  # this process
+    sys: float  # of which in the kernel
     db_cpu: float  # PostgreSQL's processes
     digest: str  # of the events emitted and the tables' rows: equal digests, equal decisions
 
@@ -62,7 +63,8 @@ class Result:
         per = 1000 / self.events
         return (
             f"{self.service:<8} {self.events:>6} events  {self.events / self.wall:>8.0f} events/s  "
-            f"cpu {self.cpu * per:6.3f} ms/event  db cpu {self.db_cpu * per:6.3f} ms/event  "
+            f"cpu {self.cpu * per:6.3f} ms/event (sys {self.sys * per:5.3f})  "
+            f"db cpu {self.db_cpu * per:6.3f} ms/event  "
             f"emitted {self.digest}"
         )
 
@@ -187,6 +189,7 @@ async def run_bench(
         profiler = cProfile.Profile() if profile else None
         pg = _server_processes(data_dir)
         db_before, cpu_before, started = _cpu_of(pg), time.process_time(), time.perf_counter()
+        sys_before = os.times().system
         if profiler is not None:
             profiler.enable()
         await run(measured)
@@ -198,6 +201,7 @@ async def run_bench(
             count,
             wall,
             time.process_time() - cpu_before,
+            os.times().system - sys_before,
             _cpu_of(pg) - db_before,
             "",
         )

@@ -1,8 +1,8 @@
 """An alert request's writes in one statement: the request, its deliveries, digest clocks.
 
 The consumer's hot path: one round trip per request however many recipients it has. The
-statement's shape never changes (the deliveries travel as arrays), so it is compiled and
-prepared once.
+statement's shape never changes (the deliveries travel as arrays), so the transaction's asyncpg
+connection prepares it once.
 """
 
 from __future__ import annotations
@@ -10,18 +10,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tandem_alerts.adapters.repository import DEFERRED, PENDING
 from tandem_alerts.domain.plan import PlannedDelivery, Timing
+from tandem_shared.db import Statement, fetch
 from tandem_shared.events import AlertRequested
 from tandem_shared.telemetry import current_traceparent
 
 # The first request of an alert id wins; a delivery already recorded under its idempotency key
 # is not recorded again; a recipient's digest clock starts at their first queued item.
-_RECORD_REQUEST = sa.text(
+_RECORD_REQUEST = Statement.of(
     "WITH saved AS ("
     "INSERT INTO alerts (alert_id, request_event_id, account_key, handoff_id, payload, "
     "trace_context) VALUES (:alert_id, :request_event_id, :account_key, :handoff_id, :payload, "
@@ -42,8 +41,9 @@ _RECORD_REQUEST = sa.text(
     "SELECT DISTINCT recipient_id, CAST(:now AS timestamptz) FROM recorded "
     "WHERE status = :deferred "
     "ON CONFLICT (recipient_id) DO NOTHING"
-    ") SELECT count(*) FROM recorded"
-).bindparams(sa.bindparam("payload", type_=JSONB), sa.bindparam("trace_context", type_=JSONB))
+    ") SELECT count(*) FROM recorded",
+    json=("payload", "trace_context"),
+)
 
 
 async def record_request(
@@ -72,7 +72,8 @@ async def record_request(
         "now": now,
         "deferred": DEFERRED,
     }
-    return int((await session.execute(_RECORD_REQUEST, params)).scalar_one())
+    [(recorded,)] = await fetch(session, _RECORD_REQUEST, params)
+    return int(recorded)
 
 
 def _due_at(planned: PlannedDelivery, now: datetime) -> datetime | None:

@@ -20,42 +20,38 @@ from tandem_api_gateway.adapters.tables import (
     projection_state,
 )
 from tandem_api_gateway.domain.timeline import TimelineEntry, TimelineKind
+from tandem_shared.db import Statement, fetch
 from tandem_shared.outbox import inbox
 
 FEED_CHANNEL = "api_gateway_feed"
 _RANK = {kind: rank for rank, kind in enumerate(TimelineKind)}
 
 
-# Statements are built once per shape (table, columns) as text: SQLAlchemy compiles each once
-# and asyncpg prepares each once per connection.
+# Statements are built once per shape (table, columns) and run on the transaction's asyncpg
+# connection, which prepares each once.
 
 
-def _binds(table: sa.Table, names: Iterable[str], prefix: str = "") -> list[sa.BindParameter[Any]]:
-    # JSONB columns need SQLAlchemy's serializer; PostgreSQL infers every other type.
-    return [
-        sa.bindparam(prefix + name, type_=JSONB)
-        for name in names
-        if isinstance(table.c[name].type, JSONB)
-    ]
+def _json(table: sa.Table, names: Iterable[str], prefix: str = "") -> list[str]:
+    # JSONB columns' values are sent as JSON; PostgreSQL infers every other type.
+    return [prefix + name for name in names if isinstance(table.c[name].type, JSONB)]
 
 
 @cache
-def _lock_statement(
-    table: sa.Table, key: tuple[str, ...], columns: tuple[str, ...]
-) -> sa.TextClause:
+def _lock_statement(table: sa.Table, key: tuple[str, ...], columns: tuple[str, ...]) -> Statement:
     where = " AND ".join(f"{k} = :{k}" for k in key)
-    return sa.text(
+    return Statement.of(
         f"WITH created AS (INSERT INTO {table.name} ({', '.join(columns)}) "
         f"VALUES ({', '.join(':' + c for c in columns)}) ON CONFLICT DO NOTHING RETURNING *), "
         f"locked AS (SELECT * FROM {table.name} WHERE {where} FOR UPDATE) "
-        "SELECT * FROM created UNION ALL SELECT * FROM locked"
-    ).bindparams(*_binds(table, columns))
+        "SELECT * FROM created UNION ALL SELECT * FROM locked",
+        json=_json(table, columns),
+    )
 
 
 @cache
-def _relock_statement(table: sa.Table, key: tuple[str, ...]) -> sa.TextClause:
+def _relock_statement(table: sa.Table, key: tuple[str, ...]) -> Statement:
     where = " AND ".join(f"{k} = :{k}" for k in key)
-    return sa.text(f"SELECT * FROM {table.name} WHERE {where} FOR UPDATE")
+    return Statement.of(f"SELECT * FROM {table.name} WHERE {where} FOR UPDATE")
 
 
 async def lock_row(
@@ -69,22 +65,19 @@ async def lock_row(
     values = {**(defaults or {}), **key}
     statement = _lock_statement(table, tuple(key), tuple(values))
     # One round trip: the row we created, or the existing one locked.
-    found = (await session.execute(statement, values)).mappings().first()
-    if found is None:
+    found = await fetch(session, statement, values)
+    if not found:
         # Another transaction created it after this statement's snapshot: lock it now.
-        relock = _relock_statement(table, tuple(key))
-        found = (await session.execute(relock, dict(key))).mappings().one()
-    return dict(found)
+        found = await fetch(session, _relock_statement(table, tuple(key)), key)
+    return dict(found[0].items())
 
 
 @cache
-def _update_statement(
-    table: sa.Table, key: tuple[str, ...], columns: tuple[str, ...]
-) -> sa.TextClause:
+def _update_statement(table: sa.Table, key: tuple[str, ...], columns: tuple[str, ...]) -> Statement:
     assignments = ", ".join(f"{c} = :v_{c}" for c in columns)
     where = " AND ".join(f"{k} = :k_{k}" for k in key)
-    return sa.text(f"UPDATE {table.name} SET {assignments} WHERE {where}").bindparams(
-        *_binds(table, columns, "v_")
+    return Statement.of(
+        f"UPDATE {table.name} SET {assignments} WHERE {where}", json=_json(table, columns, "v_")
     )
 
 
@@ -95,7 +88,7 @@ async def update_row(
     if values:
         statement = _update_statement(table, tuple(key), tuple(values))
         params = {f"k_{k}": v for k, v in key.items()} | {f"v_{c}": v for c, v in values.items()}
-        await session.execute(statement, params)
+        await fetch(session, statement, params)
 
 
 _TIMELINE_COLUMNS = ("kind", "entry_id", "account_key", "at", "rank", "title", "actor_id", "data")
@@ -104,13 +97,13 @@ _ADD_TIMELINE = (
     f"VALUES ({', '.join(':' + c for c in _TIMELINE_COLUMNS)}) "
     "ON CONFLICT DO NOTHING RETURNING entry_id"
 )
-_JSON_DATA = sa.bindparam("data", type_=JSONB)
-_ADD = sa.text(_ADD_TIMELINE).bindparams(_JSON_DATA)
+_ADD = Statement.of(_ADD_TIMELINE, json=("data",))
 # The live-feed message goes with the entry: one round trip for both.
-_ADD_AND_NOTIFY = sa.text(
+_ADD_AND_NOTIFY = Statement.of(
     f"WITH added AS ({_ADD_TIMELINE}) "
-    "SELECT (SELECT count(*) FROM added), pg_notify(:feed_channel, :feed_message)"
-).bindparams(_JSON_DATA)
+    "SELECT (SELECT count(*) FROM added), pg_notify(:feed_channel, :feed_message)",
+    json=("data",),
+)
 
 
 async def add_timeline_entry(
@@ -135,9 +128,10 @@ async def add_timeline_entry(
         "data": dict(entry.data),
     }
     if notify is None:
-        return (await session.execute(_ADD, params)).first() is not None
+        return bool(await fetch(session, _ADD, params))
     params |= {"feed_channel": FEED_CHANNEL, "feed_message": _feed_message(notify)}
-    return bool((await session.execute(_ADD_AND_NOTIFY, params)).scalar_one())
+    [(added, _)] = await fetch(session, _ADD_AND_NOTIFY, params)
+    return bool(added)
 
 
 async def settle_account_merges(session: AsyncSession, *, crm: str, crm_ids: list[str]) -> None:
@@ -159,9 +153,9 @@ async def settle_account_merges(session: AsyncSession, *, crm: str, crm_ids: lis
 
 
 @cache
-def _delivery_statement(columns: tuple[str, ...]) -> sa.TextClause:
+def _delivery_statement(columns: tuple[str, ...]) -> Statement:
     updated = [c for c in columns if c not in ("alert_id", "recipient_id")]
-    return sa.text(
+    return Statement.of(
         f"WITH upserted AS (INSERT INTO alert_deliveries AS d ({', '.join(columns)}) "
         f"VALUES ({', '.join(':' + c for c in columns)}) "
         "ON CONFLICT (alert_id, recipient_id, channel) DO UPDATE SET "
@@ -181,7 +175,7 @@ async def record_delivery(
     A delivery beats a failure.
     """
     params = {**values, "feed_channel": FEED_CHANNEL, "feed_message": _feed_message(notify)}
-    await session.execute(_delivery_statement(tuple(values)), params)
+    await fetch(session, _delivery_statement(tuple(values)), params)
 
 
 async def lock_account(session: AsyncSession, account_key: str) -> dict[str, Any]:
@@ -213,13 +207,13 @@ def change(kind: str, object_id: str, account_key: str | None) -> dict[str, Any]
     return {"kind": kind, "id": object_id, "account_key": account_key}
 
 
-_NOTIFY = sa.text("SELECT pg_notify(:feed_channel, :feed_message)")
+_NOTIFY = Statement.of("SELECT pg_notify(:feed_channel, :feed_message)")
 
 
 async def notify_feed(session: AsyncSession, message: Mapping[str, Any]) -> None:
     """Queue a live-feed message; PostgreSQL delivers it to every replica only on commit."""
     params = {"feed_channel": FEED_CHANNEL, "feed_message": _feed_message(message)}
-    await session.execute(_NOTIFY, params)
+    await fetch(session, _NOTIFY, params)
 
 
 def _feed_message(message: Mapping[str, Any]) -> str:

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tandem_router.adapters.tables import (
@@ -20,6 +20,7 @@ from tandem_router.adapters.tables import (
 )
 from tandem_router.domain.matching import Clues
 from tandem_router.domain.model import AccountState, PoolState, RoundRobinState
+from tandem_shared.db import Statement, fetch
 
 
 def account_row(state: AccountState) -> dict[str, Any]:
@@ -47,25 +48,26 @@ async def seed_accounts(session: AsyncSession, states: Iterable[AccountState]) -
     return len(result.all())
 
 
-# The per-event statements are built once, as text with a fixed shape: SQLAlchemy compiles each
-# once and asyncpg prepares each once per connection.
-_LOCK_CANDIDATES = sa.text(
+# The per-event statements have a fixed shape and run on the transaction's asyncpg connection,
+# which prepares each once.
+_LOCK_CANDIDATES = Statement.of(
     "SELECT account_key, state FROM account_states "
     "WHERE account_key = ANY(CAST(:domains AS text[])) "
     "OR match_domains && CAST(:domains AS text[]) "
     "OR crm_ids @> ARRAY[CAST(:crm_id AS text)] "
     "ORDER BY account_key FOR UPDATE"
 )
-_ACCOUNT_NAMES = sa.text(
+_ACCOUNT_NAMES = Statement.of(
     "SELECT array_agg(account_key), array_agg(name) FROM account_states WHERE name IS NOT NULL"
 )
-_LOCK_ACCOUNT = sa.text("SELECT state FROM account_states WHERE account_key = :key FOR UPDATE")
-_CREATE_ACCOUNT = sa.text(
+_LOCK_ACCOUNT = Statement.of("SELECT state FROM account_states WHERE account_key = :key FOR UPDATE")
+_CREATE_ACCOUNT = Statement.of(
     "INSERT INTO account_states (account_key, state, name, match_domains, crm_ids) "
     "VALUES (:account_key, :state, :name, CAST(:match_domains AS text[]), "
     "CAST(:crm_ids AS text[])) "
-    "ON CONFLICT (account_key) DO NOTHING RETURNING state"
-).bindparams(sa.bindparam("state", type_=JSONB))
+    "ON CONFLICT (account_key) DO NOTHING RETURNING state",
+    json=("state",),
+)
 
 
 async def lock_candidates(
@@ -80,7 +82,7 @@ async def lock_candidates(
         return {}
     params = {"domains": list(clues.domains), "crm_id": clues.crm_account_id}
     found: dict[str, AccountState] = {}
-    for key, state in await session.execute(_LOCK_CANDIDATES, params):
+    for key, state in await fetch(session, _LOCK_CANDIDATES, params):
         known = held.get(key)
         found[key] = known if known is not None else AccountState.model_validate(state)
     held.update(found)
@@ -89,7 +91,7 @@ async def lock_candidates(
 
 async def account_names(session: AsyncSession) -> dict[str, str]:
     """Return every account's name, by key (for fuzzy company-name matching)."""
-    keys, names = (await session.execute(_ACCOUNT_NAMES)).one()
+    [(keys, names)] = await fetch(session, _ACCOUNT_NAMES, {})
     return dict(zip(keys or (), names or (), strict=True))
 
 
@@ -101,17 +103,22 @@ async def lock_account(
     `new` says the account is probably unknown: creating it first saves a round trip then.
     """
     if not new:
-        state = await session.scalar(_LOCK_ACCOUNT, {"key": account_key})
+        state = await _first(session, _LOCK_ACCOUNT, {"key": account_key})
         if state is not None:
             return AccountState.model_validate(state)
     # Creating the row gives even a brand-new account a row to lock (our uncommitted insert
     # makes a second replica's insert of the same key wait), so the two serialize.
-    created = await session.scalar(
-        _CREATE_ACCOUNT, account_row(AccountState(account_key=account_key))
-    )
+    empty = account_row(AccountState(account_key=account_key))
+    created = await _first(session, _CREATE_ACCOUNT, empty)
     if created is None:
-        created = await session.scalar(_LOCK_ACCOUNT, {"key": account_key})
+        created = await _first(session, _LOCK_ACCOUNT, {"key": account_key})
     return AccountState.model_validate(created)
+
+
+async def _first(session: AsyncSession, statement: Statement, params: dict[str, Any]) -> Any:
+    """Return the first column of the first row, or None without rows."""
+    rows = await fetch(session, statement, params)
+    return rows[0][0] if rows else None
 
 
 async def lock_round_robin(session: AsyncSession, pools: Sequence[str]) -> RoundRobinState:
@@ -152,7 +159,7 @@ async def open_handoff_counts(session: AsyncSession) -> dict[str, int]:
     return {assignee: int(count) for assignee, count in rows}
 
 
-_CLOSE_HANDOFF = sa.text(
+_CLOSE_HANDOFF = Statement.of(
     "UPDATE handoffs SET status = 'closed', closed_at = :at "
     "WHERE handoff_id = :handoff_id AND status = 'open' RETURNING assignee_id"
 )
@@ -160,8 +167,9 @@ _CLOSE_HANDOFF = sa.text(
 
 async def close_handoff(session: AsyncSession, *, handoff_id: str, at: datetime) -> str | None:
     """Mark a handoff closed; return its assignee, or None when unknown or already closed."""
-    result = await session.execute(_CLOSE_HANDOFF, {"handoff_id": handoff_id, "at": at})
-    assignee: str | None = result.scalar_one_or_none()
+    assignee: str | None = await _first(
+        session, _CLOSE_HANDOFF, {"handoff_id": handoff_id, "at": at}
+    )
     return assignee
 
 

@@ -3,7 +3,7 @@
 Each write is a data-modifying WITH clause of one INSERT (the archive row, always written), so an
 event costs one round trip however much it changed. The parts touch different tables and rows
 (the account and pools are locked by this transaction), so running them together changes
-nothing but the round trips. There are eight shapes, each compiled and prepared once.
+nothing but the round trips. There are eight shapes, each prepared once per connection.
 """
 
 from __future__ import annotations
@@ -13,12 +13,11 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tandem_router.adapters.repository import account_row
 from tandem_router.domain.model import AccountState, PoolState
+from tandem_shared.db import Statement, fetch
 from tandem_shared.events import RoutingDecided
 
 _ACCOUNT = (
@@ -50,12 +49,11 @@ _JSON = ("state", "pools", "explanation", "routing", "payload")
 
 
 @cache
-def _statement(account: bool, pools: bool, routing: bool) -> sa.TextClause:
+def _statement(account: bool, pools: bool, routing: bool) -> Statement:
     parts = ((_ACCOUNT, account), (_POOLS, pools), (_ROUTING, routing))
     chosen = [sql for sql, wanted in parts if wanted]
     sql = ("WITH " + ", ".join(chosen) + " " if chosen else "") + _ARCHIVE
-    present = [name for name in _JSON if f":{name}" in sql]
-    return sa.text(sql).bindparams(*(sa.bindparam(name, type_=JSONB) for name in present))
+    return Statement.of(sql, json=[name for name in _JSON if f":{name}" in sql])
 
 
 @dataclass(frozen=True)
@@ -100,4 +98,4 @@ async def write_event(session: AsyncSession, writes: EventWrites) -> None:
             "routing": routing.model_dump(mode="json"),
         }
     statement = _statement(writes.account is not None, bool(writes.pools), routing is not None)
-    await session.execute(statement, params)
+    await fetch(session, statement, params)

@@ -8,10 +8,9 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tandem_shared.db import transaction_memory
+from tandem_shared.db import Statement, fetch, transaction_memory
 from tandem_shared.events import ActivityLogged
 from tandem_sla_monitor.adapters.tables import clocks, early_activities
 from tandem_sla_monitor.domain.clock import SlaClock
@@ -43,7 +42,9 @@ def match_keys(*, account_key: str | None, contact_email: str | None) -> list[st
     return sorted(keys)
 
 
-_LOCK_KEYS = sa.text(
+# The consumer's statements have a fixed shape and run on the transaction's asyncpg connection,
+# which prepares each once.
+_LOCK_KEYS = Statement.of(
     "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest(CAST(:keys AS text[])) AS k"
 )
 
@@ -59,12 +60,12 @@ async def lock_match_keys(session: AsyncSession, keys: Iterable[str]) -> None:
     wanted = sorted(set(keys) - held)  # one global order: no deadlock between these locks
     if wanted:
         # One statement takes them in the array's order.
-        await session.execute(_LOCK_KEYS, {"keys": wanted})
+        await fetch(session, _LOCK_KEYS, {"keys": wanted})
         held.update(wanted)
 
 
-_GET_CLOCK = sa.text("SELECT clock, team_ids FROM clocks WHERE handoff_id = :handoff_id")
-_LOCK_CLOCK = sa.text(
+_GET_CLOCK = Statement.of("SELECT clock, team_ids FROM clocks WHERE handoff_id = :handoff_id")
+_LOCK_CLOCK = Statement.of(
     "SELECT clock, team_ids FROM clocks WHERE handoff_id = :handoff_id FOR UPDATE"
 )
 
@@ -74,12 +75,12 @@ async def get_clock(
 ) -> StoredClock | None:
     """Return a handoff's current clock (locked until commit when `for_update`)."""
     query = _LOCK_CLOCK if for_update else _GET_CLOCK
-    row = (await session.execute(query, {"handoff_id": handoff_id})).first()
-    return None if row is None else _stored(row.clock, row.team_ids)
+    rows = await fetch(session, query, {"handoff_id": handoff_id})
+    return _stored(rows[0]["clock"], rows[0]["team_ids"]) if rows else None
 
 
 # A decision's clock (locked) and the stored touches of its account or contact since it started.
-_CLOCK_AND_EARLY = sa.text(
+_CLOCK_AND_EARLY = Statement.of(
     "SELECT c.clock, c.team_ids, ("
     "SELECT coalesce(jsonb_agg(e.activity ORDER BY e.occurred_at, e.activity_id), '[]') "
     "FROM early_activities AS e "
@@ -106,9 +107,9 @@ async def lock_clock_with_early_activities(
         "contact_email": contact_email.casefold() if contact_email else None,
         "since": since,
     }
-    row = (await session.execute(_CLOCK_AND_EARLY, params)).one()
-    stored = None if row.clock is None else _stored(row.clock, row.team_ids)
-    return stored, [ActivityLogged.model_validate(a) for a in row.early]
+    [row] = await fetch(session, _CLOCK_AND_EARLY, params)
+    stored = None if row["clock"] is None else _stored(row["clock"], row["team_ids"])
+    return stored, [ActivityLogged.model_validate(a) for a in row["early"]]
 
 
 _CLOCK_COLUMNS = (
@@ -127,10 +128,9 @@ _SUPERSEDE = (
     "VALUES (:old_decision_id, :handoff_id, :decision_id, :old_clock) "
     "ON CONFLICT (decision_id) DO NOTHING)"
 )
-_JSONB = (sa.bindparam("clock", type_=JSONB), sa.bindparam("trace_context", type_=JSONB))
-_SAVE = sa.text(_SAVE_CLOCK).bindparams(*_JSONB)
-_SUPERSEDE_AND_SAVE = sa.text(f"WITH {_SUPERSEDE} {_SAVE_CLOCK}").bindparams(
-    *_JSONB, sa.bindparam("old_clock", type_=JSONB)
+_SAVE = Statement.of(_SAVE_CLOCK, json=("clock", "trace_context"))
+_SUPERSEDE_AND_SAVE = Statement.of(
+    f"WITH {_SUPERSEDE} {_SAVE_CLOCK}", json=("clock", "trace_context", "old_clock")
 )
 
 
@@ -151,25 +151,26 @@ async def save_clock(
         "trace_context": trace_context or None,
     }
     if superseding is None:
-        await session.execute(_SAVE, params)
+        await fetch(session, _SAVE, params)
         return
     params |= {
         "old_decision_id": superseding.decision_id,
         "old_clock": superseding.model_dump(mode="json"),
     }
-    await session.execute(_SUPERSEDE_AND_SAVE, params)
+    await fetch(session, _SUPERSEDE_AND_SAVE, params)
 
 
-_UPDATE_CLOCK = sa.text(
+_UPDATE_CLOCK = Statement.of(
     "UPDATE clocks SET "
     + ", ".join(f"{c} = :{c}" for c in _CLOCK_COLUMNS[1:])
-    + ", updated_at = now() WHERE handoff_id = :handoff_id"
-).bindparams(sa.bindparam("clock", type_=JSONB))
+    + ", updated_at = now() WHERE handoff_id = :handoff_id",
+    json=("clock",),
+)
 
 
 async def update_clock(session: AsyncSession, clock: SlaClock) -> None:
     """Save a new state of a stored clock, keeping its account team."""
-    await session.execute(_UPDATE_CLOCK, _clock_values(clock))
+    await fetch(session, _UPDATE_CLOCK, _clock_values(clock))
 
 
 async def postpone_clock(session: AsyncSession, handoff_id: str, *, to: datetime) -> None:
@@ -180,15 +181,16 @@ async def postpone_clock(session: AsyncSession, handoff_id: str, *, to: datetime
 
 
 # Keeps the touch for decisions still on their way, and locks the clocks it could stop.
-_STORE_AND_LOCK_TOUCHABLE = sa.text(
+_STORE_AND_LOCK_TOUCHABLE = Statement.of(
     "WITH stored AS (INSERT INTO early_activities (activity_id, account_key, contact_email, "
     "occurred_at, activity, stored_at) VALUES (:activity_id, :account_key, :contact_email, "
     ":occurred_at, :activity, :stored_at) ON CONFLICT (activity_id) DO NOTHING) "
     "SELECT clock, team_ids FROM clocks "
     "WHERE (account_key = :account_key OR contact_email = :contact_email) "
     "AND started_at <= :occurred_at AND (met_at IS NULL OR met_at > :occurred_at) "
-    "ORDER BY handoff_id FOR UPDATE"
-).bindparams(sa.bindparam("activity", type_=JSONB))
+    "ORDER BY handoff_id FOR UPDATE",
+    json=("activity",),
+)
 
 
 async def store_activity_and_lock_touchable(
@@ -208,8 +210,8 @@ async def store_activity_and_lock_touchable(
         "activity": activity.model_dump(mode="json"),
         "stored_at": stored_at,
     }
-    rows = await session.execute(_STORE_AND_LOCK_TOUCHABLE, params)
-    return [_stored(row.clock, row.team_ids) for row in rows]
+    rows = await fetch(session, _STORE_AND_LOCK_TOUCHABLE, params)
+    return [_stored(row["clock"], row["team_ids"]) for row in rows]
 
 
 async def claim_due_clocks(session: AsyncSession, *, now: datetime, limit: int) -> list[DueClock]:
