@@ -171,8 +171,6 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    # A SIGTERM ends the run like Ctrl-C: every process it started is stopped on the way out.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     accounts = (
         args.burst * ("burst" in args.stages)
         + sum(int(r * args.seconds) for r in args.levels) * ("steady" in args.stages)
@@ -193,11 +191,18 @@ def main() -> None:
         }
 
         async def run() -> dict[str, Any]:
+            # SIGTERM cancels the run like Ctrl-C: every process it started is stopped on the way
+            # out, and what was measured so far is still written.
+            main_task = asyncio.current_task()
+            assert main_task is not None
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
             async with running_stack(tmp, bootstrap, database_url, accounts) as services:
                 return await measure(services, args, tmp)
 
         try:
             result.update(asyncio.run(run()))
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            result["notes"] = ["interrupted"]
         except Exception as exc:  # noqa: BLE001 - e.g. a service of a tree mid-change: reported
             result["notes"] = [f"the stack failed: {exc}"[:4000]]
             print(result["notes"][0], file=sys.stderr)

@@ -39,7 +39,7 @@ class Probe:
         self._db: asyncpg.Connection | None = None
         self._kafka: AIOKafkaConsumer | None = None
         self._partitions: dict[str, list[TopicPartition]] = {}
-        self.slack_seen: list[tuple[float, int | None]] = []
+        self.slack_seen: list[tuple[float, list[int]]] = []
         self.outstanding: set[int] = set()  # accounts whose meeting request is not on Slack yet
         self._http = None
 
@@ -76,11 +76,11 @@ class Probe:
     async def topic_total(self, topic: str) -> int:
         return sum((await self.end_offsets(topic)).values())
 
-    async def slack(self) -> list[tuple[float, int | None]]:
-        """Return every Slack message received so far as (monotonic time, account number)."""
+    async def slack(self) -> list[tuple[float, list[int]]]:
+        """Return every Slack message received so far as (monotonic time, account numbers)."""
         url = f"{self.stack.slack_control}/received?after={len(self.slack_seen)}"
         body = await asyncio.to_thread(_get, url)
-        self.slack_seen += [(at, marker) for at, marker in orjson.loads(body)["items"]]
+        self.slack_seen += [(at, markers) for at, markers in orjson.loads(body)["items"]]
         return self.slack_seen
 
     async def consumed(self, service: str, topic: str) -> float:

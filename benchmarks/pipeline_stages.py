@@ -33,12 +33,13 @@ def say(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def _first_slack(seen: list[tuple[float, int | None]], wanted: set[int]) -> dict[int, float]:
+def _first_slack(seen: list[tuple[float, list[int]]], wanted: set[int]) -> dict[int, float]:
     """Return the first Slack message time of each wanted account."""
     first: dict[int, float] = {}
-    for at, marker in seen:
-        if marker in wanted and marker not in first:
-            first[marker] = at
+    for at, markers in seen:
+        for marker in markers:
+            if marker in wanted and marker not in first:
+                first[marker] = at
     return first
 
 

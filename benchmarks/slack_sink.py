@@ -3,8 +3,9 @@
 Its own process, so a busy load generator cannot delay the receive stamps; the stamps are
 time.monotonic() (CLOCK_MONOTONIC, one clock for every process on the machine), so the bench
 compares them with its own send times. GET /received?after=N on the control port returns the
-messages from index N on as [monotonic time, marker], the marker being the bench account's
-number the message names (or null), looked up only when read so that answering stays fast.
+messages from index N on as [monotonic time, markers], the numbers of the bench accounts each
+message names (a coalesced summary names several), looked up only when read so that answering
+stays fast.
 
     python -m benchmarks.slack_sink --port P --control-port Q --token T
 """
@@ -28,10 +29,14 @@ ACCOUNT_NAME = "Benchco {:07d}"  # the bench accounts' names: what the Slack mes
 MARKER = re.compile(r"Benchco (\d{7})")
 
 
-def marker_of(text: str) -> int | None:
-    """Return the bench account number a message names, if any."""
-    found = MARKER.search(text)
-    return int(found.group(1)) if found else None
+def markers_of(text: str) -> list[int]:
+    """Return the bench accounts a message is about: one, or every one of a coalesced summary.
+
+    A digest (Mia's hourly one of marketing alerts) is left out: it is not an account's alert.
+    """
+    if text.lstrip().startswith("Tandem digest"):
+        return []
+    return [int(n) for n in MARKER.findall(text)]
 
 
 async def serve(port: int, control_port: int, token: str) -> None:
@@ -41,7 +46,9 @@ async def serve(port: int, control_port: int, token: str) -> None:
 
     async def received(request: web.Request) -> web.Response:
         after = int(request.query.get("after", "0"))
-        items = [[r.at, marker_of(f"{r.text or ''} {r.block_text}")] for r in fake.received[after:]]
+        items = [
+            [r.at, markers_of(f"{r.text or ''} {r.block_text}")] for r in fake.received[after:]
+        ]
         return web.json_response({"total": after + len(items), "items": items})
 
     async def health(_: web.Request) -> web.Response:

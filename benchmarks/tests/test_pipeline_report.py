@@ -14,7 +14,7 @@ from benchmarks.pipeline_report import (
     ratio,
     write_results,
 )
-from benchmarks.slack_sink import ACCOUNT_NAME, marker_of
+from benchmarks.slack_sink import ACCOUNT_NAME, markers_of
 
 
 def test_percentile_is_nearest_rank() -> None:
@@ -71,8 +71,10 @@ def test_markdown_marks_what_was_not_reached(tmp_path: Path) -> None:
 
 def test_slack_messages_name_their_bench_account() -> None:
     title = f"Meeting request: {ACCOUNT_NAME.format(42)} (tier 1)"
-    assert marker_of(title) == 42
-    assert marker_of("Digest: 3 handoffs") is None
+    assert markers_of(title) == [42]
+    summary = f"2 Tandem alerts\n• {title}\n• Meeting request: {ACCOUNT_NAME.format(7)} (tier 1)"
+    assert markers_of(summary) == [42, 7]
+    assert markers_of(f"Tandem digest: 2 alerts ({ACCOUNT_NAME.format(42)})") == []
 
 
 def test_percentiles_count_the_messages_still_missing() -> None:
