@@ -32,7 +32,6 @@ from test_router_support import (
 from tandem_router import commands
 from tandem_router.adapters import repository
 from tandem_router.adapters.tables import handoffs, routed_events
-from tandem_router.app import create_app
 from tandem_router.domain.model import AccountState, Assignment
 from tandem_shared import topics
 from tandem_shared.envelope import Envelope
@@ -204,9 +203,8 @@ async def test_decision_trail_reassignment_and_sla_close(router: Router, unique:
     await listed(router, key, Tier.T1, ae_id="ava.ae", sdr_id="dan.sdr")
     await router.meeting(key)
     [first] = await router.outputs.decision(key)
-    app = create_app(runtime_getter=lambda: None, sessions=router.sessions)
     async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://t"
+        transport=httpx.ASGITransport(app=router.app), base_url="http://t"
     ) as http:
         trail = (await http.get(f"/v1/decisions/{first.decision_id}")).json()
         state = (await http.get(f"/v1/accounts/{key.upper()}/state")).json()

@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 from aiokafka import AIOKafkaConsumer
+from fastapi import FastAPI
 from in_process import running
 
 from kafka_tools import produce_envelopes
@@ -25,9 +26,8 @@ from tandem_router.adapters import repository
 from tandem_router.config import SCHEMA, RouterConfig, load_people
 from tandem_router.domain.model import AccountState
 from tandem_router.domain.rules import parse_rules
-from tandem_router.main import MIGRATIONS, build_service
+from tandem_router.main import MIGRATIONS, RouterService, build_service
 from tandem_shared import topics
-from tandem_shared.bootstrap import Infra
 from tandem_shared.consumer import Handler
 from tandem_shared.db import migrate
 from tandem_shared.directory import Person, Role
@@ -126,7 +126,7 @@ class Outputs:
 class Router:
     bootstrap: str
     config: RouterConfig
-    replicas: list[Infra]
+    replicas: list[RouterService]
     handled: list[Counter[str]]  # per replica: event ids it decided
     outputs: Outputs
     ours: set[str]  # ids of the events the test sent: the only ones its routers handle
@@ -134,7 +134,12 @@ class Router:
 
     @property
     def sessions(self) -> Any:
-        return self.replicas[0].sessions
+        return self.replicas[0].infra.sessions
+
+    @property
+    def app(self) -> FastAPI:
+        """The HTTP app of the first replica."""
+        return self.replicas[0].app
 
     async def send(self, topic: str, *envelopes: Envelope) -> None:
         self.ours.update(e.id for e in envelopes)
@@ -190,25 +195,26 @@ async def running_router(
     settings = infra.settings(outbox=OutboxSettings(poll_seconds=0.1))
     ours = set() if ours is None else ours
 
-    def replica(counter: Counter[str]) -> Infra:
+    def replica(counter: Counter[str]) -> RouterService:
         return build_service(
             settings,
             config=config,
             schema=schema,
             group=group,
             wrap_handler=lambda handler: counting(handler, counter, ours),
-        ).infra
+        )
 
     handled: list[Counter[str]] = [Counter() for _ in range(replicas)]
     built = [replica(counter) for counter in handled]
     stop = asyncio.Event()
     outputs = Outputs()
-    async with running(*built):  # each replica seeds the accounts it does not know yet
+    # Each replica seeds, at start, the accounts it does not know yet.
+    async with running(*(r.infra for r in built)):
         follower = asyncio.create_task(outputs.follow(infra.bootstrap_servers, stop))
         try:
             async with asyncio.timeout(30):
                 while not all(
-                    w.assigned for r in built for w in r.workers if hasattr(w, "assigned")
+                    w.assigned for r in built for w in r.infra.workers if hasattr(w, "assigned")
                 ):
                     await asyncio.sleep(0.05)
             yield Router(infra.bootstrap_servers, config, built, handled, outputs, ours, schema)
