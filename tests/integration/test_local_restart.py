@@ -35,7 +35,13 @@ from aiokafka.structs import TopicPartition
 
 from tandem_ingest.domain.signatures import sign_standard_webhook
 from tandem_shared.local.embedded import free_port_block
-from tandem_shared.topics import ALERT_REQUESTS, ALERTS_GROUP, ENGAGEMENT, ROUTER_GROUP
+from tandem_shared.topics import (
+    ALERT_REQUESTS,
+    ALERTS_GROUP,
+    DATA_TOPICS,
+    ENGAGEMENT,
+    ROUTER_GROUP,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = str(Path(sys.executable).parent / "tandem-local")
@@ -188,7 +194,8 @@ async def idle(db: asyncpg.Connection, bootstrap: str) -> bool:
         reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group)
         await reader.start()
         try:
-            partitions = [TopicPartition(topic, p) for p in range(6)]
+            count = next(t.partitions for t in DATA_TOPICS if t.name == topic)
+            partitions = [TopicPartition(topic, p) for p in range(count)]
             for tp, end in (await reader.end_offsets(partitions)).items():
                 if end > (await reader.committed(tp) or 0):
                     return False
