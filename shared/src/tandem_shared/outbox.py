@@ -70,8 +70,8 @@ outbox_published = sa.Table(
 # BRIN, not B-tree: the purge finds old rows of an append-only table for almost no write cost.
 sa.Index("outbox_published_at", outbox_published.c.published_at, postgresql_using="brin")
 
-# Per partition, the offset of the last batch the broker acknowledged for this schema's rows: a
-# broker whose end offset is not beyond it has lost them.
+# Per partition, the first offset of the last batch the broker acknowledged for this schema's
+# rows: a broker whose end offset is not beyond it has lost them.
 outbox_offsets = sa.Table(
     "outbox_offsets",
     retention_metadata,
