@@ -36,6 +36,7 @@ import psutil
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from benchmarks import gateway_events
 from benchmarks import handler_events as events
 from tandem_shared.consumer import Handler
 from tandem_shared.db import create_engine, migrate, session_factory
@@ -123,8 +124,8 @@ def benches() -> dict[str, Bench]:
             "gateway",
             GATEWAY,
             "api_gateway",
-            events.gateway_setup,
-            events.gateway_events,
+            gateway_events.gateway_setup,
+            gateway_events.gateway_events,
             tables=GATEWAY_TABLES,
         ),
     }
