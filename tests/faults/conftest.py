@@ -6,7 +6,10 @@ the summary table printed at the end. TANDEM_FAULTS=long (`make test-faults`) ru
 from __future__ import annotations
 
 import asyncio
+import shutil
+import signal
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,7 +20,7 @@ import pytest_asyncio
 sys.path.insert(0, str(Path(__file__).parent))  # the suite's helper modules
 
 from fault_report import ROWS
-from fault_stack import FaultStack, close_stack, long_mode, open_infra, open_stack
+from fault_stack import SERVICES, FaultStack, close_stack, long_mode, open_infra, open_stack
 from ledger import Signature, expectation, signatures
 from workload import KINDS, Driver, mixed
 
@@ -35,12 +38,14 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[FaultStack]:
-    tmp = tmp_path_factory.mktemp("faults")  # logs and config, kept by pytest for a few runs
+async def stack(request: pytest.FixtureRequest) -> AsyncIterator[FaultStack]:
+    # Logs and config; kept when a test failed (pytest's own basetemp is pruned by other runs).
+    tmp = Path(tempfile.mkdtemp(prefix="tandem-faults-"))
     bootstrap, database, broker = await open_infra(tmp)
     running = None
     try:
-        running = await open_stack(tmp, bootstrap, database, 20_000 if long_mode() else 3_000)
+        # The router seeds accounts.yaml in one statement: about 6,500 accounts at most.
+        running = await open_stack(tmp, bootstrap, database, 6_000 if long_mode() else 3_000)
         yield running
     finally:
         if running is not None:
@@ -48,6 +53,28 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Fault
         await asyncio.to_thread(database.close)
         if broker is not None:
             broker.stop()
+        if request.session.testsfailed:
+            print(f"\nfault suite logs: {tmp}", flush=True)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest_asyncio.fixture(autouse=True, loop_scope="session")
+async def whole(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """After each scenario, whatever it did or failed to undo: fair weather, SMTP up, exactly
+    one healthy process of each service, so one failure does not cascade into the next."""
+    yield
+    if "stack" not in request.fixturenames:
+        return
+    running: FaultStack = request.getfixturevalue("stack")
+    await running.outside.storm([])
+    await running.outside.smtp(up=True)
+    await running.database.ensure_up()
+    for name in SERVICES:
+        while len(running.live(name)) > 1:
+            await running.kill(name, sig=signal.SIGTERM, index=-1)
+        if not running.live(name):
+            await running.start(name)
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")

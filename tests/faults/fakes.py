@@ -70,8 +70,9 @@ class StormSlack(FakeSlack):
         for p in phases:
             total += p["seconds"]
             headers = {"Retry-After": str(p["retry_after"])} if p.get("retry_after") else {}
+            # 200: Slack's own answer (late, with a delay); 429: rate limited; else an outage page
             body = {"ok": False, "error": "ratelimited"} if p["status"] == 429 else None
-            raw = None if body else f"<html>{p['status']}</html>"
+            raw = None if body or p["status"] == 200 else f"<html>{p['status']}</html>"
             reply = Reply(p["status"], body, headers, raw, p.get("delay", 0.0))
             timed.append(Phase(total, reply, p["label"]))
         self._phases = timed

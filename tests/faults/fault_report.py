@@ -24,7 +24,7 @@ class Row:
             str(v.accepted),
             str(v.alerts_out),
             str(v.lost),
-            str(v.duplicated),
+            f"{v.duplicated} ({v.duplicated_messages} msg)" if v.duplicated else "0",
             self.recovery,
         ]
 
@@ -40,7 +40,8 @@ def record(scenario: str, injected: str, verdict: Verdict, recovery: str = "") -
         f"  webhooks accepted {v.accepted} (never accepted {v.not_accepted}), "
         f"events {v.events}, decisions {v.decisions}, clocks {v.clocks}, "
         f"alerts out {v.alerts_out}, read-model rows {v.read_rows}\n"
-        f"  lost {v.lost}, duplicated {v.duplicated}, recovery {recovery or '-'}"
+        f"  lost {v.lost}, duplicated {v.duplicated} (Slack messages and emails among them "
+        f"{v.duplicated_messages}), recovery {recovery or '-'}"
         + "".join(f"\n  ! {p}" for p in v.problems),
         flush=True,
     )

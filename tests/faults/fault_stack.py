@@ -50,6 +50,9 @@ SALESFORCE_ORG = "00D5e000000KQ2eEAG"
 SLACK_TIMEOUT = 4.0  # seconds alerts waits for Slack or SMTP (production: 10), fakes answer in ms
 CIRCUIT_OPEN = 3.0  # seconds a failing destination is left alone (production: 60)
 RETRY_MAX = 8.0  # longest back-off between two attempts of a delivery (production: 300)
+# How long a destination stays claimed by a sender that died mid-send (production: 120 s); it
+# must outlast one send (SLACK_TIMEOUT).
+LEASE = 10.0
 
 
 def long_mode() -> bool:
@@ -155,6 +158,11 @@ class Database:
     def start(self) -> None:
         assert self.data_dir is not None
         self.pg = start_postgres(self.data_dir, keep=True)
+
+    async def ensure_up(self) -> None:
+        """Start the embedded server again if a scenario left it stopped."""
+        if self.restartable and self.pg is None:
+            await asyncio.to_thread(self.start)
 
     def close(self) -> None:
         if self.pg is not None:
@@ -274,10 +282,18 @@ class FaultStack:
 
     async def start(self, name: str) -> float:
         """Start one more replica of `name`; return the seconds until it answered /healthz."""
-        started = time.monotonic()
+        return await self.healthy(self.spawn(name), time.monotonic())
+
+    def spawn(self, name: str) -> ServiceProcess:
+        """Start one more replica of `name` without waiting for it."""
         proc = self.processes.start(name)
         self.replicas.setdefault(name, []).append(proc)
-        await self.processes.wait_healthy(proc, timeout=90)
+        return proc
+
+    async def healthy(self, proc: ServiceProcess, started: float) -> float:
+        """Wait for `proc` to answer /healthz; return the seconds since `started`."""
+        # Generous: on a busy 2-core machine a Python service can take a minute to start.
+        await self.processes.wait_healthy(proc, timeout=240)
         return time.monotonic() - started
 
     async def kill(self, name: str, *, sig: int = signal.SIGKILL, index: int = 0) -> None:
@@ -342,6 +358,7 @@ def service_env(
             "TANDEM_ALERTS__CIRCUIT_OPEN_SECONDS": str(CIRCUIT_OPEN),
             "TANDEM_ALERTS__RETRY_MAX_SECONDS": str(RETRY_MAX),
             "TANDEM_ALERTS__POLL_SECONDS": "0.2",
+            "TANDEM_ALERTS__LEASE_SECONDS": str(LEASE),
         }
     )
     return env
@@ -359,7 +376,7 @@ async def open_stack(tmp: Path, bootstrap: str, database: Database, pool_size: i
     for name in SERVICES:
         stack.replicas[name] = [stack.processes.start(name)]
     for name in SERVICES:
-        await stack.processes.wait_healthy(stack.replicas[name][0], timeout=120)
+        await stack.processes.wait_healthy(stack.replicas[name][0], timeout=240)
     return stack
 
 

@@ -16,7 +16,7 @@ from ledger import Signature, Verdict, settle
 from workload import BUILDERS, KINDS, Driver, Webhook
 
 # Webhooks per second: steady, well below what the stack takes (no backlog of its own).
-RATE = 6.0 if long_mode() else 3.0
+RATE = 4.0 if long_mode() else 3.0
 QUIET = 5.0 if long_mode() else 2.0  # seconds watched after settling, for late duplicates
 
 
@@ -66,8 +66,13 @@ async def judge(
     expected: dict[str, Signature],
     *,
     timeout: float = 120,
+    send_window: int = 0,
 ) -> Verdict:
-    """Settle, print and record the scenario; assert the promise: nothing lost, nothing twice."""
+    """Settle, print and record the scenario; assert the promise: nothing lost, nothing twice.
+
+    `send_window`: Slack messages or emails that may go out twice because a sender lost its
+    outcome between the send and its record (a known window, each with a test of its own).
+    """
     verdict = await settle(
         stack, hooks, expected, since=injected.ended_at, timeout=timeout, quiet=QUIET
     )
@@ -79,7 +84,9 @@ async def judge(
     dead = [name for name in SERVICES if not stack.live(name)]
     assert not dead, f"services down after the scenario: {dead}"
     assert verdict.not_accepted == 0, "webhooks never acknowledged"
-    assert (verdict.lost, verdict.duplicated) == (0, 0), verdict.problems
+    assert verdict.lost == 0, verdict.problems
+    others = verdict.duplicated - verdict.duplicated_messages
+    assert others == 0 and verdict.duplicated_messages <= send_window, verdict.problems
     assert verdict.settled_after is not None
     return verdict
 

@@ -14,8 +14,9 @@ from scenario import Injected, judge, now, under_load
 
 pytestmark = pytest.mark.integration
 
-# Long: each service on its own, three kills each. Short (CI): every service killed once, one
-# after the other, in a single load window: the same faults for a fifth of the settling time.
+# Long: each service on its own, three kills each, restarted as soon as it is gone. Short (CI):
+# every service killed once at a random moment within one load window, the restarts overlapping:
+# the same faults for a fraction of the wall time.
 KILLS = 3 if long_mode() else 1
 VICTIMS = [(name,) for name in SERVICES] if long_mode() else [SERVICES]
 
@@ -27,16 +28,23 @@ async def test_sigkill_under_load_loses_and_repeats_nothing(
     rng = random.Random()
 
     async def inject() -> Injected:
-        restarts = []
+        restarts: list[asyncio.Future[float]] = []
         for service in victims:
             for _ in range(KILLS):
                 # A random moment: mid-request, mid-batch, mid-relay, wherever the load is.
                 await asyncio.sleep(rng.uniform(0.2, 2.5))
                 await stack.kill(service)
                 await asyncio.sleep(rng.uniform(0.0, 1.0))  # dead a while, as under Kubernetes
-                restarts.append(await stack.start(service))
-        return Injected(f"SIGKILL {'+'.join(victims)} x{KILLS} each", now(), restarts)
+                restart = asyncio.ensure_future(stack.healthy(stack.spawn(service), now()))
+                if long_mode():
+                    await restart  # one at a time: each kill meets a whole system
+                restarts.append(restart)
+        seconds = list(await asyncio.gather(*restarts))
+        return Injected(f"SIGKILL {'+'.join(victims)} x{KILLS} each", now(), seconds)
 
     hooks, injected = await under_load(stack, inject)
     name = "all" if len(victims) > 1 else victims[0]
-    await judge(stack, f"1 kill {name}", hooks, injected, expected, timeout=180)
+    # A killed sender may have sent without recording it: one message per destination it was
+    # sending to (three here) goes out again when its lease expires (alerts/delivery.py).
+    window = 3 * KILLS if "alerts" in victims else 0
+    await judge(stack, f"1 kill {name}", hooks, injected, expected, timeout=240, send_window=window)

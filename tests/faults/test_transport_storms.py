@@ -55,3 +55,40 @@ async def test_slack_and_smtp_storms_deliver_every_alert_once(
     assert verdict.settled_after is not None and verdict.settled_after <= BOUND, (
         f"delivered {verdict.settled_after:.1f} s after the storm, bound {BOUND:.0f} s"
     )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="adapters/email.py builds the Message-ID with email.utils.make_msgid, which adds the "
+    "time and a random number to the delivery's key: a resend (after a crash mid-send or an SMTP "
+    "timeout) is a different message to every mail client instead of the same one",
+)
+def test_a_resent_email_keeps_its_message_id() -> None:
+    from tandem_alerts.adapters.email import build_message
+    from tandem_alerts.domain.email_render import RenderedEmail
+
+    rendered = RenderedEmail(subject="s", text="t", html="<p>t</p>")
+    key = "alert-1:ava.ae:email"
+    first, again = (
+        build_message(rendered, sender="a@tandem.example", to="b@x.com", message_key=key)
+        for _ in range(2)
+    )
+    assert first["Message-ID"] == again["Message-ID"]
+
+
+async def test_a_long_429_storm_loses_no_alert(
+    stack: FaultStack, expected: dict[str, Signature]
+) -> None:
+    """Slack rate-limits for longer than max_attempts x Retry-After: alerts wait, none gives up."""
+    storm = 8.0  # Retry-After 1 s: the head of each channel's queue meets about 8 429s
+
+    async def inject() -> Injected:
+        await stack.outside.storm(
+            [{"seconds": storm, "status": 429, "retry_after": 1, "label": "429 Retry-After 1"}]
+        )
+        await asyncio.sleep(storm)
+        answered = (await stack.outside.counts())["storm_answers"]
+        return Injected(f"Slack 429 Retry-After 1 for {storm:.0f} s ({answered})", now(), [])
+
+    hooks, injected = await under_load(stack, inject, lead_in=0.5, tail=0.5, rate=1.0)
+    await judge(stack, "4 slack 429 storm", hooks, injected, expected, timeout=60)
