@@ -5,7 +5,7 @@ then calls each service's consumer handler directly on N generated events in bat
 transactions (one session and UnitOfWork per batch, like the consumer runtime), and prints
 events/s, the benchmark process's CPU per event and PostgreSQL's CPU per event.
 
-    python -m benchmarks.handlers [--events 2000] [--batch 100] [--repeat 1]
+    python -m benchmarks.handlers [--events 2000] [--batch 100] [--partitions 1] [--repeat 1]
         [--services router,sla,alerts,gateway] [--profile] [--top 25]
 """
 
@@ -25,6 +25,7 @@ import statistics
 import tempfile
 import time
 import uuid
+import zlib
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -166,6 +167,7 @@ async def run_bench(
     data_dir: Path | None,
     count: int,
     batch: int,
+    partitions: int,
     profile: bool,
     top: int,
 ) -> Result:
@@ -178,12 +180,19 @@ async def run_bench(
         warmup = bench.events(min(200, count))
         measured = bench.events(count)
 
-        async def run(envelopes: list[Envelope]) -> None:
+        async def lane(envelopes: list[Envelope]) -> None:
             for start in range(0, len(envelopes), batch):
                 async with unit_of_work(sessions) as uow:
                     for envelope in envelopes[start : start + batch]:
                         await handler(envelope, uow)
                     emitted.extend(uow.pending)  # digested after the clock stops
+
+        async def run(envelopes: list[Envelope]) -> None:
+            # Partitions by subject, as Kafka keys them, each with its own transactions.
+            lanes: list[list[Envelope]] = [[] for _ in range(partitions)]
+            for envelope in envelopes:
+                lanes[zlib.crc32(envelope.key) % partitions].append(envelope)
+            await asyncio.gather(*(lane(events) for events in lanes))
 
         emitted: list[dict[str, Any]] = []
         await run(warmup)
@@ -243,6 +252,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=2000)
     parser.add_argument("--batch", type=int, default=100, help="events per transaction")
+    parser.add_argument(
+        "--partitions", type=int, default=1, help="concurrent transactions (digests vary when >1)"
+    )
     parser.add_argument("--repeat", type=int, default=1, help="runs per service (median shown)")
     parser.add_argument("--services", default="router,sla,alerts,gateway")
     parser.add_argument("--profile", action="store_true", help="print cProfile's top entries")
@@ -258,7 +270,7 @@ def main() -> None:
         tempfile.TemporaryDirectory(prefix="tandem-bench-") as tmp,
         database_url(Path(tmp)) as (url, data),
     ):
-        database = DatabaseSettings(url=url, pool_size=2)
+        database = DatabaseSettings(url=url, pool_size=max(2, args.partitions))
         results: list[Result] = []
         for name in names:
             runs = []
@@ -270,6 +282,7 @@ def main() -> None:
                         data_dir=data,
                         count=args.events,
                         batch=args.batch,
+                        partitions=args.partitions,
                         profile=args.profile,
                         top=args.top,
                     )
