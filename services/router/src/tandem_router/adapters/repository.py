@@ -50,12 +50,15 @@ async def seed_accounts(session: AsyncSession, states: Iterable[AccountState]) -
 
 # The per-event statements have a fixed shape and run on the transaction's asyncpg connection,
 # which prepares each once.
-_LOCK_CANDIDATES = Statement.of(
+_CANDIDATES = (
     "SELECT account_key, state FROM account_states "
     "WHERE account_key = ANY(CAST(:domains AS text[])) "
     "OR match_domains && CAST(:domains AS text[]) "
-    "OR crm_ids @> ARRAY[CAST(:crm_id AS text)] "
-    "ORDER BY account_key FOR UPDATE"
+)
+_LOCK_CANDIDATES = Statement.of(_CANDIDATES + "ORDER BY account_key FOR UPDATE")
+# Only with a CRM id: a search of crm_ids for none still reads its whole index.
+_LOCK_CANDIDATES_BY_CRM_ID = Statement.of(
+    _CANDIDATES + "OR crm_ids @> ARRAY[CAST(:crm_id AS text)] ORDER BY account_key FOR UPDATE"
 )
 _ACCOUNT_NAMES = Statement.of(
     "SELECT array_agg(account_key), array_agg(name) FROM account_states WHERE name IS NOT NULL"
@@ -82,7 +85,8 @@ async def lock_candidates(
         return {}
     params = {"domains": list(clues.domains), "crm_id": clues.crm_account_id}
     found: dict[str, AccountState] = {}
-    for key, state in await fetch(session, _LOCK_CANDIDATES, params):
+    statement = _LOCK_CANDIDATES_BY_CRM_ID if clues.crm_account_id else _LOCK_CANDIDATES
+    for key, state in await fetch(session, statement, params):
         known = held.get(key)
         found[key] = known if known is not None else AccountState.model_validate(state)
     held.update(found)
