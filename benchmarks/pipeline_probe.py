@@ -22,6 +22,9 @@ OUTPUT_COUNTS = {
         "WHERE decided_at IS NOT NULL AND sla_started_at IS NOT NULL"
     ),
 }
+ROUTED_INTENTS = (
+    "SELECT count(*) FROM router.routed_events WHERE event_type = 'tandem.intent.observed'"
+)
 # The topic each service's burst input arrives on.
 INPUT_TOPICS = {
     "router": topics.ENGAGEMENT,
@@ -67,6 +70,11 @@ class Probe:
             except asyncpg.PostgresError:
                 found[name] = -1  # a schema mid-change in this tree: reported, not fatal
         return found
+
+    async def routed_intents(self) -> int:
+        """Return how many intent events the router has committed (its archive of inputs)."""
+        assert self._db is not None
+        return int(await self._db.fetchval(ROUTED_INTENTS))
 
     async def end_offsets(self, topic: str) -> dict[TopicPartition, int]:
         assert self._kafka is not None
