@@ -7,6 +7,7 @@ know, so any order gives the same rows.
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tandem_api_gateway.adapters import projection_store as store
@@ -31,6 +32,7 @@ async def on_records_merged(envelope: Envelope, session: AsyncSession) -> None:
             values = {"merged_into": winner, "updated_at": max(row["updated_at"], at)}
             await store.update_row(session, deals, key=key, values=values)
     elif kind is MergedKind.ACCOUNT:
+        await _one_settler_at_a_time(session, event.crm)
         for loser in losers:
             await _set_crm_account(session, event.crm, loser, merged_into=event.winner_id)
         await store.settle_account_merges(
@@ -42,8 +44,20 @@ async def link_crm_account(
     session: AsyncSession, *, crm: ev.CrmSystem, crm_id: str, account_key: str
 ) -> None:
     """Remember which account a CRM record is, and settle the merges that involve it."""
+    await _one_settler_at_a_time(session, crm)
     await _set_crm_account(session, crm, crm_id, account_key=account_key)
     await store.settle_account_merges(session, crm=crm.value, crm_ids=[crm_id])
+
+
+async def _one_settler_at_a_time(session: AsyncSession, crm: ev.CrmSystem) -> None:
+    # A merge, its loser's upsert and its winner's upsert arrive on different partitions and
+    # may run at the same time: each writes its part, then settles what all parts now show.
+    # Run concurrently, none would see the others' uncommitted parts and the merge would never
+    # settle; serialized per CRM (until commit), the last one sees the other two.
+    await session.execute(_SETTLE_LOCK, {"key": f"tandem.crm-merges.{crm.value}"})
+
+
+_SETTLE_LOCK = sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
 
 
 async def _set_crm_account(
