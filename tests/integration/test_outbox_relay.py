@@ -13,12 +13,14 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kafka_tools import create_topic, read_all
+from tandem_shared import topics
 from tandem_shared.consumer import ConsumerLoop, UnitOfWork
 from tandem_shared.db import create_engine, session_factory
 from tandem_shared.envelope import Envelope
 from tandem_shared.kafka import create_producer
 from tandem_shared.local.embedded import Broker, start_broker
 from tandem_shared.outbox import (
+    REALTIME_PENDING,
     add_to_outbox,
     outbox,
     outbox_offsets,
@@ -416,3 +418,38 @@ async def test_a_relay_republishes_what_a_restarted_broker_lost_once_across_repl
     async with engine.connect() as conn:
         kept = await conn.scalar(sa.select(sa.func.count()).select_from(outbox_published))
     assert kept == 72  # and kept again, for the next loss
+
+
+async def test_real_time_rows_leave_before_a_bulk_backlog(
+    engine, relay_of, new_topic, unique, infra
+) -> None:  # type: ignore[no-untyped-def]
+    realtime = await new_topic("realtime", partitions=1)
+    backlog = [
+        Envelope(id=f"{unique}-row-{i}", type="test", source="/t", subject=f"b{i}.com")
+        for i in range(3000)
+    ]
+    await commit_rows(engine, topics.INTENT, backlog)  # a Bombora file's rows, written first
+    meeting = Envelope(id=f"{unique}-meeting", type="test", source="/t", subject="acme.com")
+    await commit_rows(engine, realtime, [meeting])
+    async with engine.begin() as conn:
+        # What the retention migration creates; the claim must find real-time rows through it.
+        await conn.execute(
+            sa.text(f"CREATE INDEX outbox_pending_realtime ON outbox (id) WHERE {REALTIME_PENDING}")
+        )
+        await conn.execute(sa.text("ANALYZE outbox"))
+        plan = (
+            await conn.execute(
+                sa.text(
+                    f"EXPLAIN SELECT id FROM outbox WHERE {REALTIME_PENDING} ORDER BY id LIMIT 1"
+                )
+            )
+        ).scalars()
+        assert "outbox_pending_realtime" in "\n".join(plan)
+
+    # One row a batch: the first the relay claims is the meeting request, not the backlog's head.
+    assert await relay_of(batch_size=1).publish_batch() == 1
+    published = await read_all(infra.bootstrap_servers, realtime, expect=1)
+    assert [Envelope.from_bytes(r.value).id for r in published] == [meeting.id]
+    async with engine.connect() as conn:
+        pending = await conn.scalar(sa.select(sa.func.count()).select_from(outbox))
+    assert pending == 3000

@@ -40,6 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from tandem_shared.envelope import utcnow
 from tandem_shared.outbox import (
+    REALTIME_PENDING,
     notify_channel,
     outbox,
     outbox_offsets,
@@ -65,23 +66,34 @@ def partition_of(key: bytes, partitions: Sequence[int]) -> int:
 
 _ROW = ("id", "event_id", "topic", "key", "value", "headers", "created_at")
 
-# The oldest pending rows nobody else holds, claimed and deleted in one statement.
-_DELETE_PENDING = sa.delete(outbox).where(
-    outbox.c.id.in_(
-        sa.select(outbox.c.id)
-        .where(outbox.c.published_at.is_(None))  # rows marked by earlier versions stay put
-        .order_by(outbox.c.id)
-        .limit(sa.bindparam("limit"))
-        .with_for_update(skip_locked=True)
-        .scalar_subquery()
+
+def _claims(
+    pending: sa.ColumnElement[bool] | sa.TextClause,
+) -> tuple[sa.Executable, sa.Executable]:
+    """The oldest `pending` rows nobody else holds, claimed and deleted in one statement; and
+    the same appending them to the retained ones (one round trip, no UPDATE)."""
+    delete = sa.delete(outbox).where(
+        outbox.c.id.in_(
+            sa.select(outbox.c.id)
+            .where(pending)
+            .order_by(outbox.c.id)
+            .limit(sa.bindparam("limit"))
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
     )
-)
-_CLAIM = _DELETE_PENDING.returning(*(outbox.c[name] for name in _ROW))
-# The same, appending the rows to the retained ones in that statement: one round trip, no UPDATE.
-_claimed = _CLAIM.cte("claimed")
-_CLAIM_AND_KEEP = sa.select(_claimed).add_cte(
-    sa.insert(outbox_published).from_select(_ROW, sa.select(_claimed)).cte("kept")
-)
+    claim = delete.returning(*(outbox.c[name] for name in _ROW))
+    claimed = claim.cte("claimed")
+    keep = sa.select(claimed).add_cte(
+        sa.insert(outbox_published).from_select(_ROW, sa.select(claimed)).cte("kept")
+    )
+    return claim, keep
+
+
+# Rows marked published by earlier versions stay put.
+_CLAIM, _CLAIM_AND_KEEP = _claims(outbox.c.published_at.is_(None))
+# Real-time lane first: a meeting request never waits behind a bulk backlog's rows.
+_CLAIM_REALTIME, _CLAIM_REALTIME_AND_KEEP = _claims(sa.text(REALTIME_PENDING))
 # Retained rows of lost topics back into the outbox under their original ids: the claim's order
 # by id puts them before anything written since, so each key's events keep their order.
 _moved = (
@@ -166,11 +178,20 @@ class OutboxRelay:
 
     async def publish_batch(self) -> int:
         """Publish one batch of pending rows; return how many were published."""
-        claim = _CLAIM_AND_KEEP if self._retain else _CLAIM
+        realtime, any_lane = (
+            (_CLAIM_REALTIME_AND_KEEP, _CLAIM_AND_KEEP)
+            if self._retain
+            else (_CLAIM_REALTIME, _CLAIM)
+        )
+        limit = self._settings.batch_size
         async with self._sessions() as session, session.begin():
-            claimed = await session.execute(claim, {"limit": self._settings.batch_size})
+            claimed = list((await session.execute(realtime, {"limit": limit})).all())
+            if len(claimed) < limit:
+                # Each topic is in one lane, so a topic's rows still leave in order.
+                more = await session.execute(any_lane, {"limit": limit - len(claimed)})
+                claimed += more.all()
             # RETURNING gives no order: publish in the order the rows were written.
-            rows = sorted(claimed.all(), key=lambda row: row.id)
+            rows = sorted(claimed, key=lambda row: row.id)
             if not rows:
                 LAG.labels(self._schema).set(0)
                 return 0
