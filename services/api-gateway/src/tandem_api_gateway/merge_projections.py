@@ -7,13 +7,13 @@ know, so any order gives the same rows.
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tandem_api_gateway.adapters import projection_store as store
 from tandem_api_gateway.adapters.tables import crm_accounts, deals
 from tandem_api_gateway.domain.merges import MergedKind, deal_id, kind_of, merged_away
 from tandem_shared import events as ev
+from tandem_shared.db import Statement, fetch, transaction_memory
 from tandem_shared.envelope import Envelope
 
 
@@ -54,10 +54,15 @@ async def _one_settler_at_a_time(session: AsyncSession, crm: ev.CrmSystem) -> No
     # may run at the same time: each writes its part, then settles what all parts now show.
     # Run concurrently, none would see the others' uncommitted parts and the merge would never
     # settle; serialized per CRM (until commit), the last one sees the other two.
-    await session.execute(_SETTLE_LOCK, {"key": f"tandem.crm-merges.{crm.value}"})
+    # Held until commit: a batch takes it once.
+    held = transaction_memory(session, "tandem_api_gateway.settle_locks", set[str])
+    key = f"tandem.crm-merges.{crm.value}"
+    if key not in held:
+        await fetch(session, _SETTLE_LOCK, {"key": key})
+        held.add(key)
 
 
-_SETTLE_LOCK = sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
+_SETTLE_LOCK = Statement.of("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
 
 
 async def _set_crm_account(
