@@ -82,18 +82,52 @@ class Pool:
         return list(range(start, start + count))
 
     def accounts(self) -> list[dict[str, str]]:
-        """The pool as Tier 1 TAL accounts of Ava (AE) and Mia (marketer)."""
+        """The pool as Tier 1 TAL accounts, spread over the team's AEs and marketers."""
         return [
             {
                 "account_key": account_key(n),
                 "name": ACCOUNT_NAME.format(n),
                 "tier": "1",
-                "ae_id": "ava.ae",
-                "marketer_id": "mia.marketing",
+                "ae_id": team_member("ae", n)["id"],
+                "marketer_id": team_member("marketer", n)["id"],
                 "territory": "na-east",
             }
             for n in range(self.base, self.base + self.size)
         ]
+
+
+# Alerts sends one message at a time per destination (claim, send, record): with every account
+# on one AE, the run would measure how fast one person's queue drains. Accounts are spread over
+# TEAM AEs (Slack and email) and TEAM marketers (Slack) instead, as in a real sales team.
+TEAM = 16
+
+
+def team_member(role: str, account: int) -> dict[str, Any]:
+    """The AE or marketer of `account`, as a people.yaml entry."""
+    j = account % TEAM
+    short = "ae" if role == "ae" else "mk"
+    return {
+        "id": f"fault.{short}{j:02d}",
+        "name": f"Fault {short.upper()} {j:02d}",
+        "email": f"fault.{short}{j:02d}@tandem.example",
+        "role": role,
+        "team": "sales" if role == "ae" else "marketing",
+        "slack_user_id": f"U0F{short.upper()}{j:04d}",
+        "manager_id": "sam.manager",
+        "timezone": "UTC",
+        "territories": ["na-east"],
+        "preferences": {"channels": ["slack", "email"] if role == "ae" else ["slack"]},
+    }
+
+
+def roles_of(account: int) -> dict[str, str]:
+    """How the account's AE and marketer appear in outcomes, and the role each stands for, so
+    that every account's outcome reads the same: {"U0FAE0003": "ae", "fault.ae03": "ae", ...}."""
+    names = {}
+    for role, label in (("ae", "ae"), ("marketer", "marketer")):
+        person = team_member(role, account)
+        names.update({person[k]: label for k in ("id", "email", "slack_user_id")})
+    return names
 
 
 def write_config(tmp: Path, pool: Pool) -> Path:
@@ -106,6 +140,7 @@ def write_config(tmp: Path, pool: Pool) -> Path:
     listed["accounts"].extend(pool.accounts())
     (config / "accounts.yaml").write_text(yaml.safe_dump(listed))
     people = yaml.safe_load((config / "people.yaml").read_text())
+    people["people"] += [team_member(r, j) for r in ("ae", "marketer") for j in range(TEAM)]
     for person in people["people"]:
         person.get("preferences", {}).pop("quiet_hours", None)
         person["working_hours"] = {"days": [1, 2, 3, 4, 5, 6, 7], "start": "00:00", "end": "23:59"}

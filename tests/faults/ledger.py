@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
-from fault_stack import FaultStack, account_key
+from fault_stack import FaultStack, account_key, roles_of
 from workload import Webhook
 
 # An account's outcome: counters of things; the same shape for every webhook of a kind.
@@ -60,7 +60,19 @@ async def signatures(stack: FaultStack, numbers: list[int]) -> dict[int, Signatu
         for number in numbers:
             if str(number) in outside[part]:
                 found[number][part] = Counter(outside[part][str(number)])
-    return found
+    return {n: _by_role(n, signature) for n, signature in found.items()}
+
+
+def _by_role(account: int, signature: Signature) -> Signature:
+    """Name the account's own AE and marketer by role, wherever they appear."""
+    roles = roles_of(account)
+
+    def named(value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        return ":".join(roles.get(part, part) for part in value.split(":"))
+
+    return {part: Counter({named(k): v for k, v in c.items()}) for part, c in signature.items()}
 
 
 def compare(expected: Signature, got: Signature) -> tuple[int, int]:

@@ -16,7 +16,7 @@ from ledger import Signature, Verdict, settle
 from workload import BUILDERS, KINDS, Driver, Webhook
 
 # Webhooks per second: steady, well below what the stack takes (no backlog of its own).
-RATE = 4.0 if long_mode() else 3.0
+RATE = 4.0 if long_mode() else 2.0
 QUIET = 5.0 if long_mode() else 2.0  # seconds watched after settling, for late duplicates
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -51,10 +52,12 @@ async def test_one_webhook_many_times_and_replayed_yields_one_of_everything(
     finally:
         await driver.close()
     window = ["--from", since.isoformat(), "--to", datetime.now(UTC).isoformat()]
-    replayed = [
-        await stack.command("ingest", "replay", "--source", source, *window)
-        for source in ("meetings", "salesforce", "hubspot")
-    ]
+    replayed = await asyncio.gather(
+        *(
+            stack.command("ingest", "replay", "--source", source, *window)
+            for source in ("meetings", "salesforce", "hubspot")
+        )
+    )
     started = time.monotonic()
     for hook in originals:
         hook.accepted_at = started
@@ -67,3 +70,6 @@ async def test_one_webhook_many_times_and_replayed_yields_one_of_everything(
         dataclasses.replace(verdict, accepted=posted),
     )
     assert (verdict.lost, verdict.duplicated) == (0, 0), (verdict.problems, replayed)
+    for report in replayed:  # the replay did republish, and nothing it found was new
+        events = re.search(r"(\d+) events, (\d+) outboxed \((\d+) never published", report)
+        assert events is not None and int(events[2]) >= 1 and events[3] == "0", report
