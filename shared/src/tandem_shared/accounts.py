@@ -65,6 +65,12 @@ def registered_domain(value: str | None) -> str | None:
     host = value.strip().lower()
     if "@" in host:
         host = host.rsplit("@", 1)[1]
+    return _registered(host)
+
+
+@lru_cache(maxsize=65_536)
+def _registered(host: str) -> str | None:
+    # The public-suffix walk costs ~0.1 ms; a burst names the same few thousand hosts again.
     parts = _extractor()(host)
     if not parts.domain or not parts.suffix:
         return None
