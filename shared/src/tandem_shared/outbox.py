@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB, insert
@@ -150,10 +151,29 @@ def _row(
     }
 
 
+# A batch's rows in one statement of one shape (prepared once per connection), not one
+# execution per row: columns travel as arrays.
+_INSERT_ROWS = sa.text(
+    "INSERT INTO outbox (event_id, topic, key, value, headers) "
+    "SELECT * FROM unnest(CAST(:event_ids AS text[]), CAST(:topics AS text[]), "
+    "CAST(:keys AS bytea[]), CAST(:values AS bytea[]), CAST(CAST(:headers AS text[]) AS jsonb[]))"
+)
+
+
 async def add_to_outbox(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     """Insert outbox rows in the session's transaction."""
-    if rows:
-        await session.execute(sa.insert(outbox), rows)
+    if not rows:
+        return
+    await session.execute(
+        _INSERT_ROWS,
+        {
+            "event_ids": [row["event_id"] for row in rows],
+            "topics": [row["topic"] for row in rows],
+            "keys": [row["key"] for row in rows],
+            "values": [row["value"] for row in rows],
+            "headers": [orjson.dumps(row["headers"]).decode() for row in rows],
+        },
+    )
 
 
 async def claim_inbox(session: AsyncSession, *, event_id: str, topic: str) -> bool:
