@@ -14,8 +14,14 @@ day-long SLAs, Slack pacing lifted). Then, each stage bounded in time:
 
 Results go to .tandem/bench/pipeline-<time>.{json,md}; a stage out of time says how far it got.
 
+    make bench-pipeline [BENCH_ARGS="--quick"]
     python -m benchmarks.pipeline [--quick] [--burst 10000] [--levels 50,200,500] [--seconds 15]
         [--bombora-rows 100000] [--hol-rate 20] [--hol-seconds 120] [--burst-timeout 600]
+        [--stages burst,steady,hol]
+
+Another tree (a worktree of an older commit) is measured by copying benchmarks/pipeline*.py and
+slack_sink.py into it and running them with that tree's venv: the services, the router's seed
+code and the floor's fetch wait then all come from that tree.
 """
 
 # ruff: noqa: T201 - a terminal program: printing is its output
