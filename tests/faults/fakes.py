@@ -66,6 +66,7 @@ class StormSlack(FakeSlack):
         self.counts: dict[int, Counter[str]] = defaultdict(Counter)
 
     def storm(self, phases: list[dict[str, Any]]) -> None:
+        self.storm_answers.clear()  # counts of this storm only
         self._began, total, timed = time.monotonic(), 0.0, []
         for p in phases:
             total += p["seconds"]

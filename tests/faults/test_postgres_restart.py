@@ -72,12 +72,14 @@ async def test_an_alert_sent_while_the_database_restarts_is_sent_once(
         await driver.close()
     deadline = now() + 60
     while not (await stack.outside.counts())["storm_answers"]:
-        assert now() < deadline, "no Slack request"
+        if now() > deadline:  # not an AssertionError: the xfail is for the duplicate only
+            raise RuntimeError("no Slack request")
         await asyncio.sleep(0.05)
     await asyncio.to_thread(stack.database.stop, "fast")
     await asyncio.sleep(3)
     await asyncio.to_thread(stack.database.start)
     await stack.outside.storm([])
     verdict = await settle(stack, [hook], expected, since=now(), timeout=60, quiet=LEASE + 3)
-    assert verdict.lost == 0, verdict.problems
+    if verdict.lost:
+        raise RuntimeError(f"lost: {verdict.problems}")
     assert verdict.duplicated == 0, verdict.problems

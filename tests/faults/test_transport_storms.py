@@ -76,6 +76,7 @@ def test_a_resent_email_keeps_its_message_id() -> None:
     assert first["Message-ID"] == again["Message-ID"]
 
 
+@pytest.mark.skipif(not long_mode(), reason="long mode only: the storm above has a 429 phase")
 async def test_a_long_429_storm_loses_no_alert(
     stack: FaultStack, expected: dict[str, Signature]
 ) -> None:
