@@ -172,7 +172,8 @@ def markdown(result: dict[str, Any]) -> str:
                 f"| {_fmt(floor_p99, '.1f')} "
                 f"| {_fmt(ratio(row['p99_ms'], floor_p99), '.0f', 'x')} |"
             )
-        lines.append("- late: that share of the messages was not on Slack when the wait ended")
+        if any(row.get("not_reached") for row in latency_rows):
+            lines.append("- late: that share of the messages was not on Slack when the wait ended")
         lines += [f"- {row['label']}: {row['note']}" for row in latency_rows if row.get("note")]
     lines += [f"- note: {note}" for note in result.get("notes", [])]
     return "\n".join(lines) + "\n"
