@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
-from fault_stack import FaultStack, account_key, roles_of
+from fault_config import account_key, roles_of
+from fault_stack import FaultStack
 from workload import Webhook
 
 # An account's outcome: counters of things; the same shape for every webhook of a kind.

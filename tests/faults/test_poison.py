@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
-from fault_stack import FaultStack, account_key
+from fault_config import account_key
+from fault_stack import FaultStack
 from ledger import Signature, settle
 from scenario import QUIET, Injected, judge, now, under_load
 from workload import meeting

@@ -20,7 +20,7 @@ from itertools import cycle
 import httpx
 import orjson
 from fakes import ACCOUNT_NAME
-from fault_stack import SALESFORCE_ORG, SECRETS, account_key
+from fault_config import SALESFORCE_ORG, SECRETS, account_key
 from test_ingest_harness import hubspot_v3_headers, standard_webhook_signature
 
 KINDS = ("meeting", "lead", "hubspot")
