@@ -60,6 +60,7 @@ class Pool:
 # on one AE, the run would measure how fast one person's queue drains. Accounts are spread over
 # TEAM AEs (Slack and email) and TEAM marketers (Slack) instead, as in a real sales team.
 TEAM = 16
+DESTINATIONS = 3 * TEAM  # each AE's Slack and mailbox, each marketer's Slack
 
 
 def team_member(role: str, account: int) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from itertools import cycle
@@ -81,6 +82,9 @@ async def judge(
         restarts = f" (restarts {min(injected.restarts):.1f}-{max(injected.restarts):.1f} s)"
     recovery = "-" if verdict.settled_after is None else f"{verdict.settled_after:.1f} s{restarts}"
     record(name, injected.description, verdict, recovery)
+    # What vendors saw meanwhile: every answer but a 2xx, by status (0: no answer at all).
+    refused = Counter(s for hook in hooks for s in hook.statuses if not 200 <= s < 300)
+    print(f"  ingest answers other than 2xx: {dict(refused) or 'none'}", flush=True)
     dead = [name for name in SERVICES if not stack.live(name)]
     assert not dead, f"services down after the scenario: {dead}"
     assert verdict.not_accepted == 0, "webhooks never acknowledged"
