@@ -17,6 +17,7 @@ import email
 import re
 import signal
 import sys
+import threading
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -99,11 +100,19 @@ class StormSlack(FakeSlack):
 
 @dataclass
 class Mailbox:
-    """An aiosmtpd handler: accepts mail, or refuses every recipient with a 4xx while `refusing`."""
+    """An aiosmtpd handler: accepts mail, or refuses every recipient with a 4xx while `refusing`.
+
+    It runs in aiosmtpd's thread, the control endpoint in the main one: counts go under a lock.
+    """
 
     refusing: bool = False
     refused: int = 0
     counts: dict[int, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def snapshot(self) -> dict[str, dict[str, int]]:
+        with self.lock:
+            return {str(n): dict(c) for n, c in self.counts.items()}
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: Any
@@ -119,8 +128,9 @@ class Mailbox:
         assert isinstance(message, EmailMessage)
         body = message.get_body(preferencelist=("plain", "html"))
         text = f"{message['Subject']} {body.get_content() if body else ''}"
-        for number in markers(text):
-            self.counts[number][str(message["To"])] += 1
+        with self.lock:
+            for number in markers(text):
+                self.counts[number][str(message["To"])] += 1
         return "250 Message accepted for delivery"
 
 
@@ -162,7 +172,7 @@ async def serve(slack_port: int, smtp_port: int, control_port: int, token: str) 
         return web.json_response(
             {
                 "slack": {str(n): dict(c) for n, c in slack.counts.items()},
-                "email": {str(n): dict(c) for n, c in smtp.mailbox.counts.items()},
+                "email": smtp.mailbox.snapshot(),
                 "storm_answers": dict(slack.storm_answers),
                 "smtp_refused": smtp.mailbox.refused,
             }
