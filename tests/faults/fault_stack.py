@@ -289,12 +289,16 @@ async def open_stack(tmp: Path, bootstrap: str, database: Database, pool_size: i
     outside = Outside(tmp)
     env = service_env(bootstrap, database.url, config, outside.slack_url, outside.smtp_port)
     stack = FaultStack(tmp, bootstrap, database, pool, outside, Stack(env, tmp), config)
-    await outside.wait_ready()
-    await stack.migrate()
-    for name in SERVICES:
-        stack.replicas[name] = [stack.processes.start(name)]
-    for name in SERVICES:
-        await stack.processes.wait_healthy(stack.replicas[name][0], timeout=240)
+    try:
+        await outside.wait_ready()
+        await stack.migrate()
+        for name in SERVICES:
+            stack.replicas[name] = [stack.processes.start(name)]
+        for name in SERVICES:
+            await stack.processes.wait_healthy(stack.replicas[name][0], timeout=240)
+    except BaseException:  # interrupted or failed half-way: stop what did start
+        await close_stack(stack)
+        raise
     return stack
 
 
