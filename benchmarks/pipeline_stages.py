@@ -155,6 +155,13 @@ async def head_of_line(
     body = load.bombora_file(rows)
     backlog = await settle(probe)  # before the file: the requests then wait behind it alone
     base = await probe.routed_intents()
+    # Where the requests wait, if they do: on Kafka yet (ingest's relay), decided (router)?
+    marks = {
+        "intents_on_kafka": (probe.topic_total, topics.INTENT),
+        "meeting_requests_on_kafka": (probe.topic_total, topics.ENGAGEMENT),
+    }
+    before = {name: await read(arg) for name, (read, arg) in marks.items()}
+    decided = (await probe.counts())["router"]
     url = f"{stack.services['ingest'].url}/v1/uploads/bombora"
     say(f"head of line: uploading {rows} Bombora rows ({len(body) >> 20} MiB)")
     upload = asyncio.create_task(load.upload_bombora(url, body, within=args.hol_seconds))
@@ -191,6 +198,9 @@ async def head_of_line(
         backlog=backlog,
     )
     watcher.cancel()
+    for name, (read, arg) in marks.items():
+        info[name] = await read(arg) - before[name]
+    info["meeting_requests_decided"] = (await probe.counts())["router"] - decided
     status, seconds, answer = await upload if upload.done() else (0, 0.0, "still uploading")
     upload.cancel()
     info.update({"upload_status": status, "upload_seconds": round(seconds, 1), "answer": answer})
