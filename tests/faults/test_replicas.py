@@ -9,6 +9,7 @@ import asyncio
 import signal
 
 import pytest
+from fault_config import DESTINATIONS
 from fault_stack import FaultStack, long_mode
 from ledger import Signature
 from scenario import Injected, all_ready, judge, now, under_load
@@ -38,6 +39,10 @@ async def test_replicas_join_and_leave_under_load(
         return Injected(description + "/".join(leaves), now(), restarts)
 
     hooks, injected = await under_load(stack, inject, tail=3.0)
-    await judge(stack, "7 replicas join/leave", hooks, injected, expected)
+    # An alerts replica killed mid-send leaves one message per destination it was sending to to
+    # go out again (alerts/delivery.py); seen once in the long run's SIGKILL round.
+    kills = sum(1 for r in range(ROUNDS) if r % 2)
+    window = DESTINATIONS * kills
+    await judge(stack, "7 replicas join/leave", hooks, injected, expected, send_window=window)
     assert all(len(stack.live(name)) == 1 for name in REPLICATED)
     await all_ready(stack)
