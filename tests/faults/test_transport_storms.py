@@ -14,8 +14,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from fault_report import record
 from fault_stack import CIRCUIT_OPEN, RETRY_MAX, SLACK_TIMEOUT, FaultStack, long_mode
-from ledger import Signature
+from ledger import Signature, settle
 from scenario import Injected, judge, now, under_load
 
 pytestmark = pytest.mark.integration
@@ -93,3 +94,27 @@ async def test_a_long_429_storm_loses_no_alert(
 
     hooks, injected = await under_load(stack, inject, lead_in=0.5, tail=0.5, rate=1.0)
     await judge(stack, "4 slack 429 storm", hooks, injected, expected, timeout=60)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="alerts gives a delivery up after TANDEM_ALERTS__MAX_ATTEMPTS (5) failed attempts, "
+    "429s and 5xx alike (domain/delivery_policy.decide): a Slack outage longer than the retry "
+    "schedule drops alerts for good ('gave up after 5 attempts: http 503')",
+)
+async def test_an_outage_longer_than_the_retry_schedule_loses_no_alert(
+    stack: FaultStack, expected: dict[str, Signature]
+) -> None:
+    outage = 6 * RETRY_MAX  # more than the five attempts' back-off and circuit pauses add up to
+
+    async def inject() -> Injected:
+        await stack.outside.storm([{"seconds": outage, "status": 503, "label": "503"}])
+        await asyncio.sleep(outage)
+        answered = (await stack.outside.counts())["storm_answers"]
+        return Injected(f"Slack 503 for {outage:.0f} s ({answered})", now(), [])
+
+    hooks, injected = await under_load(stack, inject, lead_in=0.5, tail=0.5, rate=0.2)
+    verdict = await settle(stack, hooks, expected, since=injected.ended_at, timeout=60, quiet=1)
+    record("4 slack outage > retries", injected.description, verdict)
+    assert verdict.lost == 0, verdict.problems
