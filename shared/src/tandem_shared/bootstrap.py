@@ -20,7 +20,15 @@ from tandem_shared.db import create_engine, migrate, session_factory
 from tandem_shared.dlq import command as dlq_command
 from tandem_shared.kafka import create_producer
 from tandem_shared.relay import OutboxRelay
-from tandem_shared.service import Runtime, Worker, WorkerFailed, serve, started
+from tandem_shared.service import (
+    Runtime,
+    Worker,
+    WorkerFailed,
+    serve,
+    started,
+    tune_gc,
+    use_uvloop,
+)
 from tandem_shared.settings import Settings
 from tandem_shared.telemetry import configure_logging, configure_tracing
 
@@ -137,6 +145,7 @@ def serve_built(
         if not isinstance(settings, settings_type):
             raise TypeError(f"{settings.service} runs with {settings_type.__name__}")
         service = build(settings)
+        tune_gc()
         await run(service.infra, service.app)
 
     return serve_fn
@@ -167,6 +176,8 @@ def cli(
         return
     if args.command == "serve":
         configure_tracing(settings.telemetry, service=service)
+        # Every service's hot paths spend much of their CPU in the event loop and transports.
+        use_uvloop()
         try:
             asyncio.run(serve_fn(settings))
         except WorkerFailed:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,6 @@ from tandem_ingest.domain.sources import Source
 from tandem_ingest.maintenance import RetentionWorker
 from tandem_ingest.settings import IngestSettings
 from tandem_shared.bootstrap import Infra, build_infra, cli, serve_built
-from tandem_shared.service import use_uvloop
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -59,30 +57,11 @@ def build_service(
     return IngestService(infra, app, context, webhooks)
 
 
-def tune_gc() -> None:
-    """Collect less often, and never scan start-up objects: GC pauses made the latency tail.
-
-    A webhook allocates many short-lived objects and keeps few, so the default young-generation
-    threshold (700) collected every few requests; frozen start-up objects (modules, models, the
-    app) are left out of the rare full collections.
-    """
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
-
-
-def build_tuned(settings: IngestSettings) -> IngestService:
-    """The service as `serve` runs it: the garbage collector is tuned once it is built."""
-    service = build_service(settings)
-    tune_gc()
-    return service
-
-
-serve = serve_built(IngestSettings, build_tuned)
+serve = serve_built(IngestSettings, build_service)
 
 
 def main() -> None:
     """Entry point of `tandem-ingest`."""
-    use_uvloop()  # the webhook hot path spends much of its CPU in the event loop and transports
     cli(
         service="ingest",
         schema=SCHEMA,
