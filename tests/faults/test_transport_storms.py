@@ -50,11 +50,16 @@ async def test_slack_and_smtp_storms_deliver_every_alert_once(
         return Injected(f"Slack {storm}; {smtp}", now(), [])
 
     hooks, injected = await under_load(stack, inject, tail=0.5)
-    verdict = await judge(stack, "4 slack+smtp storms", hooks, injected, expected, timeout=180)
+    # What alerts gave up on in the storm is pinned by the strict xfail below; here: none twice,
+    # none silently missing, the rest within the bound.
+    verdict = await judge(
+        stack, "4 slack+smtp storms", hooks, injected, expected, timeout=60, given_up_ok=True
+    )
     answered = (await stack.outside.counts())["storm_answers"]
     assert set(answered) == {p["label"] for p in slack_phases}, "every phase met some attempt"
+    # Settled: every delivery done, sent or given up (and shown as failed).
     assert verdict.settled_after is not None and verdict.settled_after <= BOUND, (
-        f"delivered {verdict.settled_after:.1f} s after the storm, bound {BOUND:.0f} s"
+        f"done {verdict.settled_after} s after the storm, bound {BOUND:.0f} s"
     )
 
 
@@ -106,7 +111,9 @@ async def test_a_long_429_storm_loses_no_alert(
 async def test_an_outage_longer_than_the_retry_schedule_loses_no_alert(
     stack: FaultStack, expected: dict[str, Signature]
 ) -> None:
-    outage = 6 * RETRY_MAX  # more than the five attempts' back-off and circuit pauses add up to
+    # Five attempts' back-off adds up to 11-22 s here (RETRY_MAX caps it): 32 s of 503s outlast
+    # it for the first webhooks' alerts, whatever the jitter and a slow pipeline.
+    outage = 4 * RETRY_MAX
 
     async def inject() -> Injected:
         await stack.outside.storm([{"seconds": outage, "status": 503, "label": "503"}])
@@ -115,6 +122,7 @@ async def test_an_outage_longer_than_the_retry_schedule_loses_no_alert(
         return Injected(f"Slack 503 for {outage:.0f} s ({answered})", now(), [])
 
     hooks, injected = await under_load(stack, inject, lead_in=0.5, tail=0.5, rate=0.2)
-    verdict = await settle(stack, hooks, expected, since=injected.ended_at, timeout=60, quiet=1)
+    # Whatever still retries is out within RETRY_MAX + CIRCUIT_OPEN; what gave up never is.
+    verdict = await settle(stack, hooks, expected, since=injected.ended_at, timeout=20, quiet=1)
     record("4 slack outage > retries", injected.description, verdict)
     assert verdict.lost == 0, verdict.problems
