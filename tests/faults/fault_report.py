@@ -23,7 +23,7 @@ class Row:
             self.injected,
             str(v.accepted),
             str(v.alerts_out),
-            str(v.lost),
+            f"{v.lost} ({v.given_up} given up)" if v.given_up else str(v.lost),
             f"{v.duplicated} ({v.duplicated_messages} msg)" if v.duplicated else "0",
             self.recovery,
         ]
