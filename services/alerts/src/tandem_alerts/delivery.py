@@ -3,60 +3,52 @@
 A tick finds destinations with due deliveries. For each it takes the destination's lease in a
 short transaction (FOR UPDATE SKIP LOCKED, so replicas share destinations and never send the
 same delivery twice), asks the circuit breaker and the pacer what may go now, and commits. The
-send happens with no transaction open; a second short transaction records the outcome, the
-attempt and the outgoing events, and releases the lease. A worker that dies mid-send leaves a
-lease that expires, and the delivery is sent again: the one at-least-once window Slack and SMTP
-leave open (neither takes an idempotency key).
+send happens with no transaction open, once the lease is seen to be still this worker's; a second
+short transaction records the outcome, the attempt and the outgoing events, and releases the
+lease. That transaction is retried while the database is away, until the lease would run out: a
+message that is out must not be sent again for want of its record. A worker that dies mid-send
+leaves a lease that expires, and the delivery is sent again: the one at-least-once window Slack
+and SMTP leave open (neither takes an idempotency key).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from abc import abstractmethod
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import cached_property
 
 import structlog
 from prometheus_client import Counter
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from tandem_alerts.adapters import destinations as dest
 from tandem_alerts.adapters import repository as repo
-from tandem_alerts.adapters.email import EmailSender
-from tandem_alerts.adapters.log_sink import LogSink
+from tandem_alerts.adapters.destinations import DestinationState
 from tandem_alerts.adapters.outcomes import delivery_failure, publish_delivered, publish_failed
-from tandem_alerts.adapters.repository import AttemptRecord, DeliveryRow, DestinationState
+from tandem_alerts.adapters.repository import AttemptRecord, DeliveryRow
 from tandem_alerts.adapters.senders import SendResult, judge, transport_missing
-from tandem_alerts.adapters.slack import SlackSender
 from tandem_alerts.domain.circuit import CircuitPolicy
 from tandem_alerts.domain.compose import email_message, slack_message
 from tandem_alerts.domain.delivery_policy import Action, FailureKind
 from tandem_alerts.domain.pacing import Pace, PacingPolicy, QueuedAlert, pace_channel
+from tandem_alerts.sending import SendingWorker
 from tandem_alerts.settings import AlertsOptions
-from tandem_shared.directory import Directory
+from tandem_shared.batches import is_transient
 from tandem_shared.events import AlertRequested, DeliveryChannel
 from tandem_shared.telemetry import context_from, links_to, tracer
 from tandem_shared.uow import UnitOfWork, unit_of_work
-from tandem_shared.worker import PollingWorker
 
 log = structlog.get_logger(__name__)
 _tracer = tracer(__name__)
 
-Clock = Callable[[], datetime]
-Sessions = async_sessionmaker[AsyncSession]
-
 ATTEMPTS = Counter("tandem_alert_attempts_total", "Alert send attempts", ["channel", "outcome"])
-
-
-@dataclass(frozen=True)
-class Senders:
-    """The transports; Slack and email are None when not configured."""
-
-    slack: SlackSender | None
-    email: EmailSender | None
-    log: LogSink
+RECORD_RETRIES = Counter(
+    "tandem_alert_record_retries_total", "Outcomes of sends recorded again after a database error"
+)
+_DB_ERRORS = (sa_exc.DBAPIError, sa_exc.InterfaceError, sa_exc.DisconnectionError, OSError)
 
 
 @dataclass(frozen=True)
@@ -66,6 +58,7 @@ class _Job:
     state: DestinationState
     deliveries: list[DeliveryRow]
     alerts: dict[str, repo.StoredAlert]
+    lease_ends: float  # time.monotonic() when the lease runs out
 
     @property
     def coalesced(self) -> bool:
@@ -78,33 +71,6 @@ class _Job:
             stored.trace_context if (stored := self.alerts.get(d.alert_id)) else None
             for d in self.deliveries
         ]
-
-
-class SendingWorker(PollingWorker):
-    """A polling worker that sends alerts, with the collaborators and retry policy it needs."""
-
-    def __init__(
-        self,
-        *,
-        sessions: Sessions,
-        directory: Directory,
-        senders: Senders,
-        options: AlertsOptions,
-        clock: Clock,
-    ) -> None:
-        self._sessions = sessions
-        self._directory = directory
-        self._senders = senders
-        self._options = options
-        self._clock = clock
-        self._retry = options.retry_policy()
-        interval, stall_seconds = self.polling(options)
-        super().__init__(interval=interval, stall_seconds=stall_seconds)
-
-    @staticmethod
-    @abstractmethod
-    def polling(options: AlertsOptions) -> tuple[float, float]:
-        """Return the seconds between rounds and the seconds without one that mean stalled."""
 
 
 class DeliveryWorker(SendingWorker):
@@ -138,7 +104,7 @@ class DeliveryWorker(SendingWorker):
 
     async def _serve(self, channel: DeliveryChannel, destination: str) -> int:
         job = await self._claim(channel, destination)
-        if job is None:
+        if job is None or not await self._still_leased(job):
             return 0
         # Sent later, from rows: continue the first request's trace, link a burst's others.
         first, *others = job.trace_contexts
@@ -154,10 +120,12 @@ class DeliveryWorker(SendingWorker):
         return len(job.deliveries)
 
     async def _claim(self, channel: DeliveryChannel, destination: str) -> _Job | None:
+        # Taken before the clock: the monotonic deadline may only end earlier than the lease.
+        lease_ends = time.monotonic() + self._options.lease_seconds
         async with self._sessions() as session, session.begin():
             now = self._clock()
             until = now + timedelta(seconds=self._options.lease_seconds)
-            state = await repo.lease_destination(
+            state = await dest.lease_destination(
                 session, channel, destination, now=now, until=until
             )
             if state is None:
@@ -167,11 +135,24 @@ class DeliveryWorker(SendingWorker):
             )
             chosen, state = await self._admit(session, state, due, now=now)
             if not chosen:
-                await repo.save_destination(session, state, release=True)
+                await dest.save_destination(session, state, release=True)
                 return None
-            await repo.save_destination(session, state, release=False)
+            await dest.save_destination(session, state, release=False)
             stored = await repo.load_alerts(session, {d.alert_id for d in chosen})
-        return _Job(state, chosen, stored)
+        return _Job(state, chosen, stored, lease_ends)
+
+    async def _still_leased(self, job: _Job) -> bool:
+        """Check the lease right before sending: a worker stalled past it must not send too."""
+        async with self._sessions() as session, session.begin():
+            if await dest.lease_held(session, job.state, now=self._clock()):
+                return True
+        log.warning(
+            "destination lease lost before sending; another sender has it",
+            channel=job.state.channel.value,
+            destination=job.state.destination,
+            alerts=[d.alert_id for d in job.deliveries],
+        )
+        return False
 
     async def _admit(
         self,
@@ -239,13 +220,41 @@ class DeliveryWorker(SendingWorker):
         )
 
     async def _record(self, job: _Job, result: SendResult, *, duration_ms: int) -> None:
+        """Record the outcome, retrying while the database is away and the lease lasts."""
+        delay = 0.1
+        while True:
+            try:
+                await self._record_once(job, result, duration_ms=duration_ms)
+                return
+            except _DB_ERRORS as exc:
+                left = job.lease_ends - time.monotonic()
+                if not is_transient(exc) or left <= delay:
+                    raise
+                log.warning(
+                    "recording a send failed; retrying",
+                    channel=job.state.channel.value,
+                    destination=job.state.destination,
+                    sent=result.ok,
+                    error=repr(exc),
+                    lease_left=round(left, 1),
+                )
+            RECORD_RETRIES.inc()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+    async def _record_once(self, job: _Job, result: SendResult, *, duration_ms: int) -> None:
         async with unit_of_work(self._sessions) as uow:
             now = self._clock()
             if result.ok:
                 state = await self._record_sent(uow, job, result, now, duration_ms)
             else:
                 state = await self._record_failure(uow, job, result, now, duration_ms)
-            await repo.save_destination(uow.session, state, release=True)
+            if not await dest.save_destination(uow.session, state, release=True):
+                log.warning(
+                    "destination lease lost while sending; its state is the new holder's",
+                    channel=state.channel.value,
+                    destination=state.destination,
+                )
 
     async def _record_sent(
         self,
@@ -256,15 +265,25 @@ class DeliveryWorker(SendingWorker):
         duration_ms: int,
     ) -> DestinationState:
         ids = [d.id for d in job.deliveries]
-        await repo.mark_sent(
+        marked = await repo.mark_sent(
             uow.session, ids, sent_at=now, slack_ts=result.slack_ts, coalesced=job.coalesced
         )
+        if repeats := [d.alert_id for d in job.deliveries if d.id not in marked]:
+            # Recorded already: by another sender that took over an expired lease (this send
+            # was a repeat), or by our own commit whose answer the database never sent.
+            log.warning(
+                "alert already recorded as sent or failed; this send may be a repeat",
+                channel=job.state.channel.value,
+                destination=job.state.destination,
+                alerts=repeats,
+            )
+        fresh = [d for d in job.deliveries if d.id in marked]
         records = [
             AttemptRecord(d.id, d.attempts + 1, "sent", None, duration_ms, now, job.coalesced)
-            for d in job.deliveries
+            for d in fresh
         ]
         await repo.log_attempts(uow.session, records)
-        for delivery in job.deliveries:
+        for delivery in fresh:
             publish_delivered(
                 uow,
                 delivery,
@@ -296,19 +315,24 @@ class DeliveryWorker(SendingWorker):
         state = self._after_failure(job.state, kind, result, now)
         # A retry never comes before the breaker lets a trial through.
         not_before = state.circuit.retry_at(policy=self._circuit) or now
+        first = await repo.first_failures(uow.session, [d.id for d in job.deliveries])
         records: list[AttemptRecord] = []
         for delivery in job.deliveries:
             attempt = delivery.attempts + 1
-            _, decision = judge(result.failure, attempts=attempt, policy=self._retry)
+            age = (now - first.get(delivery.id, now)).total_seconds()
+            _, decision = judge(
+                result.failure, attempts=attempt, age_seconds=age, policy=self._retry
+            )
             retrying = decision.action is Action.RETRY
             retry_at = (
                 max(now + timedelta(seconds=decision.delay_seconds), not_before)
                 if retrying
                 else None
             )
-            await repo.mark_failed_attempt(
+            if not await repo.mark_failed_attempt(
                 uow.session, [delivery.id], error=decision.reason, retry_at=retry_at
-            )
+            ):
+                continue  # another sender has recorded it meanwhile; its outcome stands
             outcome = "retry" if retrying else "failed"
             records.append(
                 AttemptRecord(

@@ -17,11 +17,11 @@ from tandem_alerts.adapters import repository as repo
 from tandem_alerts.adapters.outcomes import delivery_failure, publish_delivered, publish_failed
 from tandem_alerts.adapters.repository import AttemptRecord, DeliveryRow, StoredAlert
 from tandem_alerts.adapters.senders import SendResult, judge, transport_missing
-from tandem_alerts.delivery import SendingWorker
 from tandem_alerts.domain.delivery_policy import Action
 from tandem_alerts.domain.digest import Digest, build_digest, is_digest_due
 from tandem_alerts.domain.email_render import render_digest_email
 from tandem_alerts.domain.slack_summary import render_digest
+from tandem_alerts.sending import SendingWorker
 from tandem_alerts.settings import AlertsOptions
 from tandem_shared.directory import Person
 from tandem_shared.events import DeliveryChannel
@@ -171,9 +171,13 @@ class DigestWorker(SendingWorker):
     ) -> None:
         assert result.failure is not None
         session = uow.session
+        first = await repo.first_failures(session, [r.id for r in rows])
         for row in rows:
             attempt = row.attempts + 1
-            _, decision = judge(result.failure, attempts=attempt, policy=self._retry)
+            age = (now - first.get(row.id, now)).total_seconds()
+            _, decision = judge(
+                result.failure, attempts=attempt, age_seconds=age, policy=self._retry
+            )
             giving_up = decision.action is not Action.RETRY
             await repo.mark_failed_attempt(
                 session, [row.id], error=decision.reason, retry_at=None if giving_up else now

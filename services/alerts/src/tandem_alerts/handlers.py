@@ -9,9 +9,9 @@ import structlog
 from tandem_alerts.adapters import repository as repo
 from tandem_alerts.adapters import requests
 from tandem_alerts.adapters.outcomes import publish_failed
-from tandem_alerts.delivery import Clock
 from tandem_alerts.domain.compose import with_crm_link
 from tandem_alerts.domain.plan import PlanFailure, Timing, Transports, plan_deliveries
+from tandem_alerts.sending import Clock
 from tandem_shared.consumer import Handler, UnitOfWork
 from tandem_shared.directory import Directory
 from tandem_shared.envelope import Envelope

@@ -8,12 +8,12 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from tandem_alerts.adapters import repository as repo
 from tandem_alerts.adapters.outcomes import SOURCE, event_id
 from tandem_alerts.adapters.slack_signature import SlackRequestVerifier, SlackSignatureError
-from tandem_alerts.delivery import Clock, Sessions
 from tandem_alerts.domain.slack_interaction import (
     InteractionPayloadError,
     acknowledgement,
     parse_ack_click,
 )
+from tandem_alerts.sending import Clock, Sessions
 from tandem_shared.directory import Directory
 from tandem_shared.envelope import Envelope
 from tandem_shared.events import EventType, HandoffAcknowledged

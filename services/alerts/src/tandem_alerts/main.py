@@ -12,10 +12,11 @@ from tandem_alerts.adapters.email import EmailSender
 from tandem_alerts.adapters.log_sink import LogSink
 from tandem_alerts.adapters.slack import SlackSender
 from tandem_alerts.app import create_app
-from tandem_alerts.delivery import Clock, DeliveryWorker, Senders
+from tandem_alerts.delivery import DeliveryWorker
 from tandem_alerts.digests import DigestWorker
 from tandem_alerts.handlers import make_on_alert_requested
 from tandem_alerts.interactions import interactions_router
+from tandem_alerts.sending import Clock, Senders
 from tandem_alerts.settings import AlertsSettings
 from tandem_shared import topics
 from tandem_shared.bootstrap import Infra, build_infra, cli, serve_built

@@ -51,7 +51,9 @@ class AlertsOptions(BaseModel):
     digest_poll_seconds: float = Field(default=30.0, gt=0)
     lease_seconds: float = Field(default=120.0, gt=0)  # a crashed sender's claim expires after
     batch_size: int = Field(default=50, ge=1)
-    max_attempts: int = Field(default=5, ge=1)
+    # A delivery failing transiently (5xx, timeouts, SMTP 4xx) gives up this long after its first
+    # attempt, however many attempts that took; 429s never bring the give-up closer.
+    give_up_after_seconds: float = Field(default=24 * 3600.0, gt=0)
     retry_base_seconds: float = Field(default=2.0, ge=0)
     retry_max_seconds: float = Field(default=300.0, ge=0)
     rate_limit_default_seconds: float = Field(default=30.0, ge=0)
@@ -64,7 +66,7 @@ class AlertsOptions(BaseModel):
     def retry_policy(self) -> RetryPolicy:
         """Return the retry policy these options describe."""
         return RetryPolicy(
-            max_attempts=self.max_attempts,
+            give_up_after=self.give_up_after_seconds,
             base_delay=self.retry_base_seconds,
             max_delay=self.retry_max_seconds,
             default_rate_limit_wait=self.rate_limit_default_seconds,

@@ -87,13 +87,48 @@ def test_permanent_failures_fail_fast():
     assert decision.reason == "permanent failure: channel_not_found"
 
 
-def test_transient_failures_retry_until_attempts_run_out():
-    policy = RetryPolicy(max_attempts=3)
-    assert decide_smtp(SmtpFailure(code=421), attempts=2, policy=policy).action is Action.RETRY
-    final = decide_smtp(SmtpFailure(code=421, message="busy"), attempts=3, policy=policy)
+def test_transient_failures_retry_by_age_however_many_attempts():
+    policy = RetryPolicy(give_up_after=3600)
+    for attempts in (5, 50, 5000):
+        decision = decide_smtp(
+            SmtpFailure(code=421), attempts=attempts, age_seconds=3599, policy=policy
+        )
+        assert decision.action is Action.RETRY
+        assert 0 < decision.delay_seconds <= policy.max_delay
+
+
+def test_transient_failures_give_up_once_the_delivery_is_too_old():
+    policy = RetryPolicy(give_up_after=3600)
+    final = decide_smtp(
+        SmtpFailure(code=421, message="busy"), attempts=3, age_seconds=5400, policy=policy
+    )
     assert final.action is Action.GIVE_UP_EXHAUSTED
     assert not final.permanent
-    assert final.reason == "gave up after 3 attempts: smtp 421 busy"
+    assert final.reason == "gave up after 1.5 h of failures (3 attempts): smtp 421 busy"
+
+
+def test_a_first_transient_failure_is_retried_even_with_no_patience_left():
+    decision = decide(FailureKind.TRANSIENT, attempts=1, policy=RetryPolicy(give_up_after=1))
+    assert decision.action is Action.RETRY
+
+
+@pytest.mark.parametrize("attempts", [1, 5, 6, 100, 10_000])
+def test_a_429_never_counts_towards_giving_up(attempts):
+    policy = RetryPolicy(give_up_after=60)
+    failure = SlackFailure(error="ratelimited", status=429, retry_after=7)
+    decision = decide_slack(failure, attempts=attempts, age_seconds=10 * 86400, policy=policy)
+    assert (decision.action, decision.delay_seconds) == (Action.RETRY, 7)
+
+
+def test_permanent_failures_fail_fast_whatever_the_age():
+    decision = decide_slack(SlackFailure(error="invalid_auth"), attempts=1, age_seconds=0)
+    assert decision.action is Action.GIVE_UP_PERMANENT
+
+
+def test_backoff_stays_capped_after_very_many_attempts():
+    policy = RetryPolicy(base_delay=2, max_delay=300)
+    assert backoff(100_000, policy=policy, rand=lambda: 0.999999) <= 300
+    assert backoff(100_000, policy=policy, rand=lambda: 0.0) == 150
 
 
 def test_backoff_grows_exponentially_with_bounded_jitter():

@@ -47,8 +47,12 @@ def test_dev_accepts_missing_secrets():
 
 
 def test_options_build_the_domain_policies():
-    options = AlertsOptions(max_attempts=7, circuit_failure_threshold=2, pacing_burst=5)
+    options = AlertsOptions(give_up_after_seconds=600, circuit_failure_threshold=2, pacing_burst=5)
 
-    assert options.retry_policy().max_attempts == 7
+    assert options.retry_policy().give_up_after == 600
     assert options.circuit_policy().failure_threshold == 2
     assert options.pacing_policy().burst == 5
+
+
+def test_transient_failures_give_up_after_a_day_by_default():
+    assert AlertsOptions().retry_policy().give_up_after == 24 * 3600

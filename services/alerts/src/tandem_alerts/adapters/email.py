@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import re
 from email.message import EmailMessage
-from email.utils import make_msgid
 
 import aiosmtplib
 
@@ -54,11 +54,23 @@ def build_message(email: RenderedEmail, *, sender: str, to: str, message_key: st
     message["From"] = sender
     message["To"] = to
     message["Subject"] = email.subject
-    domain = sender.rpartition("@")[2].rstrip(">") or "tandem.local"
-    message["Message-ID"] = make_msgid(idstring=message_key.replace(":", "."), domain=domain)
+    message["Message-ID"] = message_id(message_key, sender=sender)
     message.set_content(email.text)
     message.add_alternative(email.html, subtype="html")
     return message
+
+
+def message_id(message_key: str, *, sender: str) -> str:
+    """Return `<key@domain>`: a resend of one delivery is the same message to mail clients.
+
+    (email.utils.make_msgid adds the time and a random number, so it is not used.)
+    """
+    domain = sender.rpartition("@")[2].rstrip(">").strip() if "@" in sender else ""
+    domain = domain or "tandem.local"
+    # The local part must be a dot-atom: keep the key's letters, digits and a few safe marks.
+    local = re.sub(r"[^A-Za-z0-9!#$%&'*+\-/=?^_`{|}~.]", ".", message_key.replace(":", "."))
+    local = re.sub(r"\.{2,}", ".", local).strip(".") or "alert"
+    return f"<{local}@{domain}>"
 
 
 def smtp_failure(exc: aiosmtplib.SMTPException) -> SmtpFailure:

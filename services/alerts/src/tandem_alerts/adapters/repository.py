@@ -18,8 +18,7 @@ from tandem_alerts.adapters.tables import (
     destinations,
     digests,
 )
-from tandem_alerts.domain.circuit import Circuit
-from tandem_alerts.domain.pacing import ChannelPacer
+from tandem_alerts.domain.delivery_policy import RATE_LIMITED_REASON
 from tandem_alerts.domain.plan import PlannedDelivery, Timing
 from tandem_shared.events import AlertRequested, DeliveryChannel
 from tandem_shared.telemetry import current_traceparent
@@ -28,6 +27,7 @@ PENDING = "pending"
 DEFERRED = "deferred"
 SENT = "sent"
 FAILED = "failed"
+OPEN = (PENDING, DEFERRED)  # not yet sent or given up
 
 
 @dataclass(frozen=True)
@@ -50,14 +50,6 @@ class StoredAlert:
     alert: AlertRequested
     request_event_id: str
     trace_context: dict[str, str] | None = None
-
-
-@dataclass(frozen=True)
-class DestinationState:
-    channel: DeliveryChannel
-    destination: str
-    pacer: ChannelPacer
-    circuit: Circuit
 
 
 @dataclass(frozen=True)
@@ -185,58 +177,6 @@ async def due_destinations(
     return [(DeliveryChannel(r.channel), r.destination) for r in await session.execute(query)]
 
 
-async def lease_destination(
-    session: AsyncSession,
-    channel: DeliveryChannel,
-    destination: str,
-    *,
-    now: datetime,
-    until: datetime,
-) -> DestinationState | None:
-    """Take the destination's lease until `until`; None when another worker holds it."""
-    await session.execute(
-        insert(destinations)
-        .values(channel=channel.value, destination=destination)
-        .on_conflict_do_nothing(index_elements=["channel", "destination"])
-    )
-    key = _destination_key(channel, destination)
-    row = (
-        await session.execute(
-            sa.select(destinations.c.pacer, destinations.c.circuit)
-            .where(key)
-            .where(sa.or_(destinations.c.leased_until.is_(None), destinations.c.leased_until < now))
-            .with_for_update(skip_locked=True)
-        )
-    ).first()
-    if row is None:
-        return None
-    await session.execute(sa.update(destinations).where(key).values(leased_until=until))
-    return DestinationState(
-        channel=channel,
-        destination=destination,
-        pacer=ChannelPacer.model_validate(row.pacer) if row.pacer else ChannelPacer(),
-        circuit=Circuit.model_validate(row.circuit) if row.circuit else Circuit(),
-    )
-
-
-async def save_destination(
-    session: AsyncSession, state: DestinationState, *, release: bool
-) -> None:
-    """Store pacing and circuit state; `release` ends the lease."""
-    values: dict[str, Any] = {
-        "pacer": state.pacer.model_dump(mode="json"),
-        "circuit": state.circuit.model_dump(mode="json"),
-        "updated_at": sa.func.now(),
-    }
-    if release:
-        values["leased_until"] = None
-    await session.execute(
-        sa.update(destinations)
-        .where(_destination_key(state.channel, state.destination))
-        .values(**values)
-    )
-
-
 async def due_deliveries(
     session: AsyncSession,
     channel: DeliveryChannel,
@@ -282,11 +222,15 @@ async def mark_sent(
     sent_at: datetime,
     slack_ts: str | None,
     coalesced: bool,
-) -> None:
-    """Record deliveries as sent by one more attempt."""
-    await session.execute(
+) -> set[int]:
+    """Record deliveries as sent by one more attempt; return those that were still open.
+
+    A delivery already sent or failed is left alone: a second sender (one whose lease ran out
+    while it sent) learns that it sent a repeat instead of overwriting the first outcome.
+    """
+    result = await session.execute(
         sa.update(deliveries)
-        .where(deliveries.c.id.in_(ids))
+        .where(deliveries.c.id.in_(ids), deliveries.c.status.in_(OPEN))
         .values(
             status=SENT,
             attempts=deliveries.c.attempts + 1,
@@ -296,20 +240,48 @@ async def mark_sent(
             last_error=None,
             updated_at=sa.func.now(),
         )
+        .returning(deliveries.c.id)
     )
+    return set(result.scalars())
 
 
 async def mark_failed_attempt(
     session: AsyncSession, ids: Sequence[int], *, error: str, retry_at: datetime | None
-) -> None:
-    """Count a failed attempt: retry at `retry_at`, or fail for good when it is None."""
+) -> set[int]:
+    """Count a failed attempt: retry at `retry_at`, or fail for good when it is None.
+
+    Only deliveries still open are touched (another sender may have sent one meanwhile); return
+    those.
+    """
     values: dict[str, Any] = {
         "attempts": deliveries.c.attempts + 1,
         "last_error": error,
         "updated_at": sa.func.now(),
     }
     values |= {"due_at": retry_at} if retry_at is not None else {"status": FAILED}
-    await session.execute(sa.update(deliveries).where(deliveries.c.id.in_(ids)).values(**values))
+    result = await session.execute(
+        sa.update(deliveries)
+        .where(deliveries.c.id.in_(ids), deliveries.c.status.in_(OPEN))
+        .values(**values)
+        .returning(deliveries.c.id)
+    )
+    return set(result.scalars())
+
+
+async def first_failures(session: AsyncSession, ids: Sequence[int]) -> dict[int, datetime]:
+    """Return when each delivery first failed in a way that counts towards giving up.
+
+    Absent for a delivery failing for the first time. A 429 (rate limited) does not count: it is
+    Slack asking us to wait, and the give-up clock starts at the first real failure.
+    """
+    attempt = delivery_attempts.c
+    rows = await session.execute(
+        sa.select(attempt.delivery_id, sa.func.min(attempt.attempted_at))
+        .where(attempt.delivery_id.in_(list(ids)), attempt.outcome != SENT)
+        .where(sa.not_(sa.func.coalesce(attempt.error, "").startswith(RATE_LIMITED_REASON)))
+        .group_by(attempt.delivery_id)
+    )
+    return {delivery_id: at for delivery_id, at in rows.tuples()}
 
 
 async def log_attempts(session: AsyncSession, records: Sequence[AttemptRecord]) -> None:
@@ -373,12 +345,6 @@ async def release_digest(
         values["last_sent_at"] = sent_at
     await session.execute(
         sa.update(digests).where(digests.c.recipient_id == recipient_id).values(**values)
-    )
-
-
-def _destination_key(channel: DeliveryChannel, destination: str) -> sa.ColumnElement[bool]:
-    return sa.and_(
-        destinations.c.channel == channel.value, destinations.c.destination == destination
     )
 
 

@@ -44,12 +44,18 @@ def transport_missing(channel: str) -> SendResult:
 
 
 def judge(
-    failure: SlackFailure | SmtpFailure | NotConfigured, *, attempts: int, policy: RetryPolicy
+    failure: SlackFailure | SmtpFailure | NotConfigured,
+    *,
+    attempts: int,
+    policy: RetryPolicy,
+    age_seconds: float = 0.0,
 ) -> tuple[FailureKind, Decision]:
     """Classify a failed send and decide what follows the `attempts`-th attempt."""
     if isinstance(failure, SlackFailure):
-        return classify_slack(failure), decide_slack(failure, attempts=attempts, policy=policy)
+        decision = decide_slack(failure, attempts=attempts, age_seconds=age_seconds, policy=policy)
+        return classify_slack(failure), decision
     if isinstance(failure, SmtpFailure):
-        return classify_smtp(failure), decide_smtp(failure, attempts=attempts, policy=policy)
+        decision = decide_smtp(failure, attempts=attempts, age_seconds=age_seconds, policy=policy)
+        return classify_smtp(failure), decision
     reason = f"permanent failure: no {failure.channel} transport configured"
     return FailureKind.PERMANENT, Decision(Action.GIVE_UP_PERMANENT, reason)

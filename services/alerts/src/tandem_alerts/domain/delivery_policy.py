@@ -48,7 +48,9 @@ class SmtpFailure:
 class RetryPolicy:
     """How often and how patiently to retry one delivery."""
 
-    max_attempts: int = 5
+    # Transient failures give up by age, not by count: an outage of any length up to this is
+    # waited out, however many attempts fit in it. Counted from the first attempt.
+    give_up_after: float = 24 * 3600.0
     base_delay: float = 2.0  # seconds before the second attempt, before jitter
     max_delay: float = 300.0
     default_rate_limit_wait: float = 30.0  # when a 429 carries no usable Retry-After
@@ -71,6 +73,7 @@ class Decision:
         return self.action is Action.GIVE_UP_PERMANENT
 
 
+RATE_LIMITED_REASON: Final = "rate limited"  # how a 429's retry reads in the attempt log
 RATE_LIMIT_ERRORS: Final = frozenset({"ratelimited", "rate_limited"})
 TRANSIENT_SLACK_ERRORS: Final = frozenset(
     {"internal_error", "fatal_error", "service_unavailable", "request_timeout"}
@@ -132,21 +135,30 @@ def decide(
     kind: FailureKind,
     *,
     attempts: int,
+    age_seconds: float = 0.0,
     policy: RetryPolicy = DEFAULT_RETRY_POLICY,
     retry_after: float | None = None,
     rand: Callable[[], float] = random.random,
 ) -> Decision:
-    """Decide what follows the `attempts`-th failed attempt of a delivery."""
+    """Decide what follows the `attempts`-th attempt of a delivery, `age_seconds` after its first.
+
+    A 429 is Slack asking us to wait, not a failure: it is always retried after Retry-After and
+    never brings a give-up closer. Transient failures are retried with capped back-off until the
+    delivery has been failing for `give_up_after`; permanent ones give up at once.
+    """
     if kind is FailureKind.PERMANENT:
         return Decision(Action.GIVE_UP_PERMANENT, "permanent failure")
-    if attempts >= policy.max_attempts:
-        return Decision(Action.GIVE_UP_EXHAUSTED, f"gave up after {attempts} attempts")
     if kind is FailureKind.RATE_LIMITED:
         wait = retry_after if retry_after is not None and retry_after >= 0 else None
         return Decision(
             Action.RETRY,
-            "rate limited",
+            RATE_LIMITED_REASON,
             wait if wait is not None else policy.default_rate_limit_wait,
+        )
+    if age_seconds >= policy.give_up_after:
+        return Decision(
+            Action.GIVE_UP_EXHAUSTED,
+            f"gave up after {_duration(age_seconds)} of failures ({attempts} attempts)",
         )
     return Decision(Action.RETRY, "transient failure", backoff(attempts, policy=policy, rand=rand))
 
@@ -155,13 +167,18 @@ def decide_slack(
     failure: SlackFailure,
     *,
     attempts: int,
+    age_seconds: float = 0.0,
     policy: RetryPolicy = DEFAULT_RETRY_POLICY,
     rand: Callable[[], float] = random.random,
 ) -> Decision:
     """Classify a Slack failure and decide the next step."""
-    kind = classify_slack(failure)
     decision = decide(
-        kind, attempts=attempts, policy=policy, retry_after=failure.retry_after, rand=rand
+        classify_slack(failure),
+        attempts=attempts,
+        age_seconds=age_seconds,
+        policy=policy,
+        retry_after=failure.retry_after,
+        rand=rand,
     )
     return _with_cause(decision, failure.error or _status_text(failure.status, failure.timeout))
 
@@ -170,23 +187,33 @@ def decide_smtp(
     failure: SmtpFailure,
     *,
     attempts: int,
+    age_seconds: float = 0.0,
     policy: RetryPolicy = DEFAULT_RETRY_POLICY,
     rand: Callable[[], float] = random.random,
 ) -> Decision:
     """Classify an SMTP failure and decide the next step."""
-    decision = decide(classify_smtp(failure), attempts=attempts, policy=policy, rand=rand)
+    decision = decide(
+        classify_smtp(failure), attempts=attempts, age_seconds=age_seconds, policy=policy, rand=rand
+    )
     cause = f"smtp {failure.code}" if failure.code is not None else _smtp_cause(failure)
     return _with_cause(decision, f"{cause} {failure.message}".strip())
 
 
 def backoff(attempts: int, *, policy: RetryPolicy, rand: Callable[[], float]) -> float:
     """Return an exponential delay with "equal jitter": half fixed, half random, capped."""
-    ceiling = min(policy.max_delay, policy.base_delay * 2.0 ** max(0, attempts - 1))
+    # Retrying by age allows hundreds of attempts: bound the exponent before 2.0 ** n overflows.
+    ceiling = min(policy.max_delay, policy.base_delay * 2.0 ** min(max(0, attempts - 1), 64))
     return ceiling / 2 + rand() * ceiling / 2
 
 
 def _with_cause(decision: Decision, cause: str) -> Decision:
     return Decision(decision.action, f"{decision.reason}: {cause}", decision.delay_seconds)
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
 def _status_text(status: int | None, timeout: bool) -> str:

@@ -1,0 +1,84 @@
+"""Recording a send's outcome survives a database that is briefly away (no database here)."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import exc as sa_exc
+
+from tandem_alerts.adapters.destinations import DestinationState
+from tandem_alerts.adapters.senders import SendResult
+from tandem_alerts.delivery import DeliveryWorker, _Job
+from tandem_alerts.domain.circuit import Circuit
+from tandem_alerts.domain.pacing import ChannelPacer
+from tandem_alerts.sending import Senders
+from tandem_alerts.settings import AlertsOptions
+from tandem_shared.events import DeliveryChannel
+
+
+def _worker() -> DeliveryWorker:
+    return DeliveryWorker(
+        sessions=None,  # type: ignore[arg-type]
+        directory=None,  # type: ignore[arg-type]
+        senders=Senders(slack=None, email=None, log=None),  # type: ignore[arg-type]
+        options=AlertsOptions(),
+        clock=lambda: datetime.now(UTC),
+    )
+
+
+def _job(lease_left: float) -> _Job:
+    state = DestinationState(DeliveryChannel.SLACK, "C1", ChannelPacer(), Circuit())
+    return _Job(state, [], {}, lease_ends=time.monotonic() + lease_left)
+
+
+class _StartingUp(Exception):
+    sqlstate = "57P03"  # cannot_connect_now: the server is starting
+
+
+def _gone() -> sa_exc.DBAPIError:
+    return sa_exc.DBAPIError("SELECT 1", None, _StartingUp("the database system is starting up"))
+
+
+class _Flaky:
+    def __init__(self, failures: list[BaseException]) -> None:
+        self.failures = failures
+        self.calls = 0
+
+    async def __call__(self, *_: Any, **__: Any) -> None:
+        self.calls += 1
+        if self.failures:
+            raise self.failures.pop(0)
+
+
+async def test_a_transient_database_failure_is_retried_until_the_outcome_is_recorded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    worker, flaky = _worker(), _Flaky([_gone(), OSError("connection refused")])
+    monkeypatch.setattr(worker, "_record_once", flaky)
+    await worker._record(_job(lease_left=30), SendResult(), duration_ms=1)
+    assert flaky.calls == 3
+
+
+async def test_a_failure_that_is_not_the_database_being_away_is_raised_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    worker = _worker()
+    failure = sa_exc.DBAPIError("INSERT", None, ValueError("a bug"))
+    flaky = _Flaky([failure])
+    monkeypatch.setattr(worker, "_record_once", flaky)
+    with pytest.raises(sa_exc.DBAPIError):
+        await worker._record(_job(lease_left=30), SendResult(), duration_ms=1)
+    assert flaky.calls == 1
+
+
+async def test_recording_stops_retrying_when_the_lease_would_run_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    worker, flaky = _worker(), _Flaky([_gone() for _ in range(100)])
+    monkeypatch.setattr(worker, "_record_once", flaky)
+    with pytest.raises(sa_exc.DBAPIError):
+        await worker._record(_job(lease_left=0.5), SendResult(), duration_ms=1)
+    assert 1 < flaky.calls < 10
