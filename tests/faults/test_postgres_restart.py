@@ -51,13 +51,6 @@ async def test_postgres_restart_under_load_loses_nothing(
     await all_ready(stack)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="alerts' DeliveryWorker sends, then records the outcome in a second transaction; when "
-    "that fails (the database went away meanwhile) the outcome is dropped, the round fails, and "
-    "the delivery is sent again once its lease expires: an alert twice (delivery.py _serve)",
-)
 async def test_an_alert_sent_while_the_database_restarts_is_sent_once(
     stack: FaultStack, expected: dict[str, Signature]
 ) -> None:

@@ -63,12 +63,6 @@ async def test_slack_and_smtp_storms_deliver_every_alert_once(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="adapters/email.py builds the Message-ID with email.utils.make_msgid, which adds the "
-    "time and a random number to the delivery's key: a resend (after a crash mid-send or an SMTP "
-    "timeout) is a different message to every mail client instead of the same one",
-)
 def test_a_resent_email_keeps_its_message_id() -> None:
     from tandem_alerts.adapters.email import build_message
     from tandem_alerts.domain.email_render import RenderedEmail
@@ -105,13 +99,6 @@ async def test_a_long_429_storm_loses_no_alert(
     await judge(stack, "4 slack 429 storm", hooks, injected, expected, timeout=60)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="alerts gives a delivery up after TANDEM_ALERTS__MAX_ATTEMPTS (5) failed attempts, "
-    "429s and 5xx alike (domain/delivery_policy.decide): a Slack outage longer than the retry "
-    "schedule drops alerts for good ('gave up after 5 attempts: http 503')",
-)
 async def test_an_outage_longer_than_the_retry_schedule_loses_no_alert(
     stack: FaultStack, expected: dict[str, Signature]
 ) -> None:

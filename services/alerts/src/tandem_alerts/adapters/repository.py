@@ -281,7 +281,7 @@ async def first_failures(session: AsyncSession, ids: Sequence[int]) -> dict[int,
         .where(sa.not_(sa.func.coalesce(attempt.error, "").startswith(RATE_LIMITED_REASON)))
         .group_by(attempt.delivery_id)
     )
-    return {delivery_id: at for delivery_id, at in rows.tuples()}
+    return {delivery_id: at for delivery_id, at in rows}
 
 
 async def log_attempts(session: AsyncSession, records: Sequence[AttemptRecord]) -> None:
