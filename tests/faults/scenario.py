@@ -74,9 +74,9 @@ async def judge(
 
     `send_window`: Slack messages or emails that may go out twice because a sender lost its
     outcome between the send and its record (a known window, each with a test of its own).
-    `given_up_ok`: a delivery alerts gave up on (a known defect with a test of its own) counts
-    as lost only if it is not shown as failed: each is one missing message and one gateway
-    delivery `failed` instead of `delivered`.
+    `given_up_ok`: a delivery alerts gave up on openly (a permanent failure) counts as lost
+    only if it is not shown as failed: each is one missing message and one gateway delivery
+    `failed` instead of `delivered`.
     """
     verdict = await settle(
         stack,
