@@ -41,10 +41,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from benchmarks.ingest import infrastructure
 from benchmarks.pipeline_floor import FETCH_WAIT_MS
 from benchmarks.pipeline_probe import Probe
 from benchmarks.pipeline_report import UPSTREAM, Latencies, drain_summary, ratio, write_results
-from benchmarks.pipeline_stack import ROOT, Stack, infrastructure, running_stack
+from benchmarks.pipeline_stack import ROOT, Stack, running_stack
 from benchmarks.pipeline_stages import (
     burst_stage,
     floor_stage,
@@ -186,7 +187,8 @@ def main() -> None:
     result: dict[str, Any] = {"started": stamp, "tree": _tree()}
     with tempfile.TemporaryDirectory(prefix="tandem-bench-pipeline-") as name, ExitStack() as stack:
         tmp = Path(name)
-        bootstrap, database_url, embedded = stack.enter_context(infrastructure(tmp))
+        bootstrap, database_url = stack.enter_context(infrastructure(tmp))
+        embedded = not os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
         result["setup"] = {
             "infra": "embedded Tansu + PostgreSQL" if embedded else "external (env)",
             "accounts": accounts,

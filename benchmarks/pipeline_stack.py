@@ -13,8 +13,8 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
-from contextlib import ExitStack, asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,9 +23,7 @@ import yaml
 
 from benchmarks.slack_sink import ACCOUNT_NAME
 from tandem_shared.bootstrap import listen_dsn
-from tandem_shared.kafka import ensure_topics
-from tandem_shared.local.embedded import ensure_database, free_port, start_broker, start_postgres
-from tandem_shared.settings import KafkaSettings, async_url
+from tandem_shared.local.embedded import free_port
 
 BIN = Path(sys.executable).parent
 SERVICES = ("ingest", "router", "sla-monitor", "alerts", "api-gateway")
@@ -41,28 +39,6 @@ def account_key(number: int) -> str:
 
 
 # ---- infrastructure and config --------------------------------------------------------------
-
-
-@contextmanager
-def infrastructure(tmp: Path) -> Iterator[tuple[str, str, bool]]:
-    """Yield (bootstrap servers, database URL, embedded?): external ones from the env, else ours."""
-    with ExitStack() as stack:
-        bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-        embedded = not bootstrap
-        if not bootstrap:
-            broker = start_broker(log_path=tmp / "broker.log")
-            stack.callback(broker.stop)
-            bootstrap = broker.bootstrap_servers
-        database_url = os.environ.get("DATABASE_URL")
-        if database_url:
-            database_url = async_url(database_url)
-        else:
-            pg = start_postgres(tmp / "pgdata", keep=False)
-            stack.callback(pg.stop)
-            asyncio.run(ensure_database(pg))
-            database_url = pg.url()
-        asyncio.run(ensure_topics(KafkaSettings(bootstrap_servers=bootstrap)))
-        yield bootstrap, database_url, embedded
 
 
 def write_config(tmp: Path) -> Path:

@@ -27,10 +27,10 @@ from aiokafka.structs import ConsumerRecord
 from opentelemetry import trace
 from prometheus_client import Counter, Histogram
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tandem_shared.envelope import Envelope, EnvelopeError
+from tandem_shared.outbox import claim_inbox_batch
 from tandem_shared.settings import KafkaSettings
 from tandem_shared.telemetry import extract_context, tracer
 from tandem_shared.uow import UnitOfWork
@@ -58,14 +58,6 @@ TRANSIENT = Counter(
     ["group"],
 )
 
-# One round trip claims a whole batch; the statement's shape never changes, so it is prepared
-# once per connection.
-_CLAIM_INBOX = text(
-    "INSERT INTO inbox (event_id, topic) "
-    "SELECT * FROM unnest(CAST(:ids AS text[]), CAST(:topics AS text[])) "
-    "ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
-)
-
 # SQLSTATE classes that say nothing about the message: connection exceptions, the server
 # shutting down or starting, out of resources; and the two a retry resolves.
 _TRANSIENT_CLASSES = ("08", "53", "57")
@@ -84,14 +76,6 @@ def is_transient(exc: BaseException) -> bool:
             if state.startswith(_TRANSIENT_CLASSES) or state in _TRANSIENT_STATES:
                 return True
     return isinstance(exc, sa_exc.InterfaceError | sa_exc.DisconnectionError)
-
-
-async def claim_inbox_batch(session: AsyncSession, claims: Sequence[tuple[str, str]]) -> set[str]:
-    """Record (event id, topic) pairs as processed in this transaction; return the new ids."""
-    result = await session.execute(
-        _CLAIM_INBOX, {"ids": [c[0] for c in claims], "topics": [c[1] for c in claims]}
-    )
-    return set(result.scalars())
 
 
 class _HandlerFailed(Exception):
@@ -202,28 +186,27 @@ class BatchProcessor:
     async def _alone(self, record: Record, envelope: Envelope) -> None:
         """Retry one message in its own transaction, then dead-letter it."""
         error: Exception | None = None
-        attempt = 1
-        while attempt <= self.settings.max_attempts:
+        failures = 0
+        while failures < self.settings.max_attempts:
             try:
                 await self._in_one_transaction([(record, envelope)])
                 return
             except _HandlerFailed as failed:
                 error = failed.error
+                failures += 1
             except Exception as exc:
                 if not is_transient(exc):
                     raise
-                error = exc
-                attempt -= 1  # the database's trouble is not the message's: no try is used
+                error = exc  # the database's trouble is not the message's: no try is used
             log.warning(
                 "handler failed",
                 group=self.group,
                 topic=record.topic,
                 event_id=envelope.id,
-                attempt=attempt,
+                attempt=failures,
                 error=repr(error),
             )
-            await asyncio.sleep(self.settings.retry_backoff_seconds * 2 ** max(attempt - 1, 0))
-            attempt += 1
+            await asyncio.sleep(self.settings.retry_backoff_seconds * 2 ** max(failures - 1, 0))
         assert error is not None
         reason = "".join(traceback.format_exception_only(type(error), error)).strip()
         await self.dead_letter(record, reason, attempts=self.settings.max_attempts)

@@ -7,14 +7,14 @@ Published rows are kept a while (`outbox_published`) for a broker that loses the
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
 import orjson
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tandem_shared.envelope import EncodedEnvelope, Envelope
@@ -176,15 +176,26 @@ async def add_to_outbox(session: AsyncSession, rows: list[dict[str, Any]]) -> No
     )
 
 
+# One round trip claims a whole batch; the statement's shape never changes, so it is prepared
+# once per connection.
+_CLAIM_INBOX = sa.text(
+    "INSERT INTO inbox (event_id, topic) "
+    "SELECT * FROM unnest(CAST(:ids AS text[]), CAST(:topics AS text[])) "
+    "ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
+)
+
+
+async def claim_inbox_batch(session: AsyncSession, claims: Sequence[tuple[str, str]]) -> set[str]:
+    """Record (event id, topic) pairs as processed in this transaction; return the new ids."""
+    result = await session.execute(
+        _CLAIM_INBOX, {"ids": [c[0] for c in claims], "topics": [c[1] for c in claims]}
+    )
+    return set(result.scalars())
+
+
 async def claim_inbox(session: AsyncSession, *, event_id: str, topic: str) -> bool:
     """Record an event as processed in this transaction; False when it already was."""
-    result = await session.execute(
-        insert(inbox)
-        .values(event_id=event_id, topic=topic)
-        .on_conflict_do_nothing(index_elements=["event_id"])
-        .returning(inbox.c.event_id)
-    )
-    return result.first() is not None
+    return event_id in await claim_inbox_batch(session, [(event_id, topic)])
 
 
 async def purge_published(session: AsyncSession, *, older_than: datetime) -> int:

@@ -69,5 +69,5 @@ async def _record_failure(
     if first:
         stored = repo.StoredAlert(alert, envelope.id)
         await publish_failed(
-            uow.session, idempotency_key=key, failure=failure.as_event(failed_at=now), stored=stored
+            uow, idempotency_key=key, failure=failure.as_event(failed_at=now), stored=stored
         )

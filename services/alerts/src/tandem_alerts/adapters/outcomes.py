@@ -5,8 +5,6 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from tandem_alerts.adapters.repository import DeliveryRow, StoredAlert
 from tandem_shared.envelope import Envelope
 from tandem_shared.events import AlertDelivered, AlertFailed, DeliveryChannel, EventType
@@ -47,7 +45,7 @@ def publish_delivered(
 
 
 async def publish_failed(
-    uow: UnitOfWork | AsyncSession,
+    uow: UnitOfWork,
     *,
     idempotency_key: str,
     failure: AlertFailed,
@@ -63,13 +61,8 @@ async def publish_failed(
         "dlq.attempts": str(failure.attempts),
         "dlq.permanent": str(failure.permanent).lower(),
     }
-    # The consumer's handler passes its session: the rows go in now, in its transaction (a
-    # unit of work writes them when it commits).
-    target = uow if isinstance(uow, UnitOfWork) else UnitOfWork(uow)
-    target.emit(ALERT_DELIVERIES, envelope)
-    target.emit(dead_letter_topic(ALERTS_GROUP), envelope, headers)
-    if target is not uow:
-        await target.flush()
+    uow.emit(ALERT_DELIVERIES, envelope)
+    uow.emit(dead_letter_topic(ALERTS_GROUP), envelope, headers)
 
 
 def delivery_failure(
