@@ -4,7 +4,10 @@ table rows, its input topic's end offsets, the Slack messages, its Prometheus co
 from __future__ import annotations
 
 import asyncio
+import re
+import time
 import urllib.request
+from datetime import UTC, datetime
 
 import asyncpg
 import orjson
@@ -76,6 +79,11 @@ class Probe:
         assert self._db is not None
         return int(await self._db.fetchval(ROUTED_INTENTS))
 
+    async def rows(self, service: str, since: float) -> dict[int, float]:
+        """Return when `service`'s transactions took up each bench account (see ROW_STAMPS)."""
+        assert self._db is not None
+        return await row_stamps(self._db, ROW_STAMPS[service], since)
+
     async def end_offsets(self, topic: str) -> dict[TopicPartition, int]:
         assert self._kafka is not None
         parts = self._partitions.get(topic) or []
@@ -101,6 +109,65 @@ class Probe:
             if line.startswith("tandem_events_consumed_total{") and f'topic="{topic}"' in line:
                 total += float(line.rsplit(" ", 1)[1])
         return total
+
+
+# The bench account a record is about: its domain (engagement) or its name (alert requests).
+_ACCOUNT = re.compile(rb"[Bb]enchco ?(\d{7})")
+
+
+async def stamps(bootstrap: str, topic: str, start: dict[TopicPartition, int]) -> dict[int, float]:
+    """Return, per bench account, the monotonic time its first record from `start` on was
+    written to `topic` (the producer's timestamp: when the service's relay published it)."""
+    shift = time.time() - time.monotonic()
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    first: dict[int, float] = {}
+    try:
+        parts = list(start)
+        consumer.assign(parts)
+        for tp, offset in start.items():
+            consumer.seek(tp, offset)
+        end = await consumer.end_offsets(parts)
+        pending = {tp for tp in parts if end[tp] > start[tp]}
+        while pending:
+            batches = await consumer.getmany(*pending, timeout_ms=1000, max_records=5000)
+            if not batches:
+                break
+            for tp, records in batches.items():
+                for record in records:
+                    for number in {int(n) for n in _ACCOUNT.findall(record.value or b"")}:
+                        first.setdefault(number, record.timestamp / 1000 - shift)
+                    if record.offset + 1 >= end[tp]:
+                        pending.discard(tp)
+    finally:
+        await consumer.stop()
+    return first
+
+
+# When each service's transaction took up a bench account's meeting request (its now()).
+ROW_STAMPS = {
+    "router": (
+        "SELECT value, created_at FROM router.outbox_published "
+        "WHERE topic = 'tandem.alert-requests' AND created_at >= $1 "
+        "UNION ALL SELECT value, created_at FROM router.outbox "
+        "WHERE topic = 'tandem.alert-requests' AND created_at >= $1"
+    ),
+    "alerts": (
+        "SELECT convert_to(account_key, 'UTF8'), received_at FROM alerts.alerts "
+        "WHERE received_at >= $1 AND account_key IS NOT NULL"
+    ),
+}
+
+
+async def row_stamps(db: asyncpg.Connection, query: str, since: float) -> dict[int, float]:
+    """Return, per bench account, the monotonic time of its first row `query` finds."""
+    shift = time.time() - time.monotonic()
+    after = datetime.fromtimestamp(since + shift, UTC)
+    first: dict[int, float] = {}
+    for value, at in sorted(await db.fetch(query, after), key=lambda row: row[1]):
+        for number in {int(n) for n in _ACCOUNT.findall(bytes(value))}:
+            first.setdefault(number, at.timestamp() - shift)
+    return first
 
 
 def _get(url: str) -> bytes:

@@ -68,6 +68,9 @@ class Latencies:
     send_rate: float = 0.0
     received_ms: list[float] = field(default_factory=list)
     note: str = ""
+    # Time (ms) per service on the way: webhook to its event on Kafka (ingest), to the alert
+    # request on Kafka (router), to Slack (alerts). Producer timestamps, so it includes relays.
+    hops: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def missing(self) -> int:
@@ -84,6 +87,11 @@ class Latencies:
             **{f"p{p}_ms": _round(self.percentile(p)) for p in (50, 95, 99)},
             # The percentiles a message still missing falls on: later than the wait allowed.
             "not_reached": [f"p{p}" for p in (50, 95, 99) if self._missed(p)],
+            "hops_ms": {
+                name: {f"p{p}": _round(percentile(times, p)) for p in (50, 99)}
+                for name, times in self.hops.items()
+                if times
+            },
             "note": self.note,
         }
 
@@ -175,6 +183,13 @@ def markdown(result: dict[str, Any]) -> str:
         if any(row.get("not_reached") for row in latency_rows):
             lines.append("- late: that share of the messages was not on Slack when the wait ended")
         lines += [f"- {row['label']}: {row['note']}" for row in latency_rows if row.get("note")]
+        for row in latency_rows:
+            hops = ", ".join(
+                f"{name} p50 {_fmt(t['p50'])} / p99 {_fmt(t['p99'])} ms"
+                for name, t in row.get("hops_ms", {}).items()
+            )
+            if hops:
+                lines.append(f"- {row['label']}, time in each service: {hops}")
     lines += [f"- note: {note}" for note in result.get("notes", [])]
     return "\n".join(lines) + "\n"
 

@@ -18,7 +18,7 @@ from aiokafka import TopicPartition
 
 from benchmarks import pipeline_load as load
 from benchmarks.pipeline_floor import floor_run, read_messages, relay
-from benchmarks.pipeline_probe import INPUT_TOPICS, Probe
+from benchmarks.pipeline_probe import INPUT_TOPICS, Probe, stamps
 from benchmarks.pipeline_report import Drain, Latencies
 from benchmarks.pipeline_stack import Stack
 from tandem_shared import topics
@@ -123,6 +123,9 @@ async def latency_level(
     if backlog is None:
         backlog = await settle(probe)
     url = f"{stack.services['ingest'].url}/v1/webhooks/bench"
+    hop_topics = (topics.ENGAGEMENT, topics.ALERT_REQUESTS)
+    starts = {topic: await probe.end_offsets(topic) for topic in hop_topics}
+    began = time.monotonic()
     sent, achieved = await load.paced(url, numbers, rate=rate, seconds=seconds, stop=stop)
     wanted = set(sent.at)
     probe.outstanding |= wanted
@@ -133,6 +136,16 @@ async def latency_level(
         slack = _first_slack(await probe.slack(), wanted)
     level = Latencies(label, rate, sent=len(wanted), send_rate=achieved)
     level.received_ms = [(slack[k] - sent.at[k]) * 1000 for k in slack]
+    engagement, requests = [await stamps(stack.bootstrap, t, starts[t]) for t in hop_topics]
+    marks = [
+        sent.at,
+        engagement,
+        await probe.rows("router", began),
+        requests,
+        await probe.rows("alerts", began),
+        slack,
+    ]
+    level.hops = hop_times(marks)
     if backlog:
         level.note = f"began behind {backlog} earlier meeting requests not yet on Slack;"
     if sent.failures:
@@ -146,6 +159,23 @@ async def latency_level(
         f"sent at {achieved:.0f}/s, p99 {level.summary()['p99_ms']} ms"
     )
     return level
+
+
+# The legs of a meeting request's way, between the marks `latency_level` takes: webhook sent,
+# on Kafka, taken up by the router's transaction, its alert request on Kafka, taken up by
+# alerts' transaction, on Slack. A "waits" leg is queueing; the next one processing + relay.
+HOPS = ("ingest", "router waits", "router + relay", "alerts waits", "alerts delivery")
+
+
+def hop_times(marks: list[dict[int, float]]) -> dict[str, list[float]]:
+    """Return each meeting request's time (ms) in each leg of its way to Slack."""
+    hops: dict[str, list[float]] = {name: [] for name in HOPS}
+    for number in marks[0]:
+        times = [mark.get(number) for mark in marks]
+        for name, begin, end in zip(HOPS, times, times[1:], strict=False):
+            if begin is not None and end is not None:
+                hops[name].append((end - begin) * 1000)
+    return hops
 
 
 async def head_of_line(

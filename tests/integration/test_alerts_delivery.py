@@ -96,6 +96,7 @@ def people_yaml(now: datetime) -> dict[str, Any]:
         "channels": [
             {"id": "burst", "slack_channel": "C0BURST"},
             {"id": "paced", "slack_channel": "C0PACED"},
+            {"id": "ranked", "slack_channel": "C0RANKED"},
             {"id": "flaky", "slack_channel": "C0FLAKY"},
             {"id": "gone", "slack_channel": "C0GONE"},
         ],
@@ -371,6 +372,24 @@ async def test_a_short_run_to_one_channel_is_paced_at_about_one_a_second(
     for i, j in itertools.combinations(range(len(at)), 2):
         assert j - i + 1 <= 3 + (at[j] - at[i]) + 0.1, at
     assert at[-1] - at[0] < 4.0, at
+
+
+async def test_an_urgent_alert_goes_before_the_normal_ones_queued_at_its_destination(
+    alerts: Harness, unique: str
+) -> None:
+    normal = [f"ranked-{unique}-{i}" for i in range(4)]
+    urgent = f"ranked-{unique}-urgent"
+    await alerts.request(
+        *(make_alert(i, channel_ids=["ranked"]) for i in normal),
+        make_alert(urgent, channel_ids=["ranked"], urgency=Urgency.URGENT),
+    )
+    for alert_id in [*normal, urgent]:
+        await eventually(lambda alert_id=alert_id: _sent(alerts, alert_id))
+    order = [(p.text or "").split(" ", 2)[1] for p in alerts.slack.to("C0RANKED")]
+    assert sorted(order) == sorted([*normal, urgent])  # each alone, none coalesced
+    # Requested last, sent among the first: oldest-first would send it fifth. (The consumer may
+    # record the first requests before the last, and the worker may send one meanwhile.)
+    assert order.index(urgent) <= 1, order
 
 
 async def test_circuit_opens_on_a_destination_that_keeps_failing(

@@ -185,13 +185,19 @@ async def test_a_sigkill_mid_batch_loses_nothing_and_duplicates_nothing(
     assert len(set(effects)) == 1500
 
 
+async def _bulk_backlog(new_lane, infra, unique, *, partitions, rows):  # type: ignore[no-untyped-def]
+    """A bulk lane with `rows` waiting, and an empty one-partition real-time topic."""
+    bulk = await new_lane(f"bulk{partitions}", partitions=partitions)
+    realtime = f"t-realtime-{unique}"
+    await create_topic(infra.bootstrap_servers, realtime, partitions=1)
+    await bulk.publish(rt.events(rows, f"{unique}-bulk"))
+    return bulk, realtime
+
+
 async def test_a_real_time_event_overtakes_a_bulk_backlog(
     new_lane, unique, db, kafka_settings, infra
 ) -> None:  # type: ignore[no-untyped-def]
-    bulk = await new_lane("bulk", partitions=6)
-    realtime = f"t-realtime-{unique}"
-    await create_topic(infra.bootstrap_servers, realtime, partitions=1)
-    await bulk.publish(rt.events(3000, f"{unique}-bulk"))
+    bulk, realtime = await _bulk_backlog(new_lane, infra, unique, partitions=6, rows=3000)
     handled: list[str] = []
 
     async def handler(envelope: Envelope, uow: UnitOfWork) -> None:
@@ -223,3 +229,43 @@ async def test_a_real_time_event_overtakes_a_bulk_backlog(
     # of 200 rows: about 200-400 rows).
     behind = overtaken_at - published_at
     assert behind < 100, f"{behind} bulk rows were handled before the meeting request"
+
+
+async def test_no_bulk_batch_starts_while_real_time_records_wait(
+    new_lane, unique, db, kafka_settings, infra
+) -> None:  # type: ignore[no-untyped-def]
+    bulk, realtime = await _bulk_backlog(new_lane, infra, unique, partitions=2, rows=2000)
+    handled: list[str] = []
+
+    async def handler(envelope: Envelope, uow: UnitOfWork) -> None:
+        await asyncio.sleep(0.003)  # a row's cost, bulk or not
+        handled.append(envelope.type)
+        await rt.record_effect(envelope, uow)
+
+    settings = kafka_settings.model_copy(
+        update={"max_concurrency": 2, "batch_max_records": 100, "bulk_batch_max_records": 20}
+    )
+    loop = ConsumerLoop(
+        group=bulk.group,
+        topics=[bulk.topic, realtime],
+        handler=handler,
+        sessions=db.sessions,
+        producer=bulk.producer,
+        settings=settings,
+        bulk_topics={bulk.topic},
+    )
+    meetings = [
+        Envelope(id=f"{unique}-m{n}", type="test.meeting", source="/t", subject="a.com")
+        for n in range(300)
+    ]
+    async with rt.running(loop):
+        await rt.until(lambda: len(handled) >= 100, timeout=30, every=0.01)
+        await produce_envelopes(infra.bootstrap_servers, realtime, meetings)
+        await rt.until(lambda: handled.count("test.meeting") == 300, timeout=60, every=0.01)
+    first = handled.index("test.meeting")
+    last = len(handled) - 1 - handled[::-1].index("test.meeting")
+    # The bulk lane has a slot of its own; without yielding it would run beside the meeting
+    # requests (about as many rows as they took). Yielding, it finishes the batch in hand and
+    # starts another only in a gap between two fetches of the real-time partition.
+    bulk_beside = handled[first : last + 1].count("test.event")
+    assert bulk_beside <= 3 * 20, f"{bulk_beside} bulk rows ran beside 300 real-time ones"

@@ -8,7 +8,9 @@ slow or bulky stream holds only its own partitions.
 
 Two lanes share the slots: bulk topics (`topics.BULK_TOPICS`: intent files, CRM sync) never take
 the last one, so a meeting request, a handoff, an alert request or an acknowledgement always
-finds a slot free instead of queueing behind a backlog.
+finds a slot free instead of queueing behind a backlog. Bulk batches are also smaller, and none
+starts while real-time records wait or run: what a real-time batch can still wait for (a lock a
+bulk transaction holds, the process's one CPU) is the bulk batches already in hand.
 
 Records wait in memory per partition; a partition whose queue is full is paused at the fetcher
 (the broker keeps the rest), and resumed when its queue drains.
@@ -67,6 +69,7 @@ class _Partition:
         self.tp = tp
         self.queue: deque[Record] = deque()
         self.busy_since: float | None = None
+        self.bulk = loop.is_bulk(tp)
         self._loop = loop
         self._wake = asyncio.Event()
         self._closing = False
@@ -83,6 +86,7 @@ class _Partition:
         self._closing = True
         self.queue.clear()
         self._wake.set()
+        await self._loop.realtime_moved()  # a bulk batch waiting for its turn stops waiting
         await self.task
 
     async def _work(self) -> None:
@@ -91,10 +95,13 @@ class _Partition:
             await self._wake.wait()
             self._wake.clear()
             while self.queue and not self._closing:
+                if self.bulk:
+                    await loop.realtime_quiet(unless=lambda: self._closing)
                 async with loop.slot(self.tp):
                     if self._closing:
                         return
-                    size = min(len(self.queue), loop.batch_max_records)
+                    limit = loop.bulk_batch_max_records if self.bulk else loop.batch_max_records
+                    size = min(len(self.queue), limit)
                     batch = [self.queue.popleft() for _ in range(size)]
                     self.busy_since = time.monotonic()
                     IN_FLIGHT.labels(loop.group).inc()
@@ -104,6 +111,8 @@ class _Partition:
                         self.busy_since = None
                         IN_FLIGHT.labels(loop.group).dec()
                 loop.drained(self)
+                if not self.bulk:
+                    await loop.realtime_moved()
 
 
 class ConsumerLoop:
@@ -133,6 +142,8 @@ class ConsumerLoop:
         )
         self.batch_max_records = batch_max_records or settings.batch_max_records
         self._bulk_topics = frozenset(bulk_topics)
+        self.bulk_batch_max_records = min(settings.bulk_batch_max_records, self.batch_max_records)
+        self._realtime = asyncio.Condition()  # notified as real-time partitions make progress
         slots = settings.max_concurrency
         self._slots = asyncio.Semaphore(slots)
         self._bulk_slots = asyncio.Semaphore(max(1, slots - 1))
@@ -173,9 +184,27 @@ class ConsumerLoop:
         busy = (p.busy_since for p in self._partitions.values() if p.busy_since is not None)
         return all(now - since < stall for since in busy)
 
+    def is_bulk(self, tp: TopicPartition) -> bool:
+        return tp.topic in self._bulk_topics
+
+    def _realtime_idle(self) -> bool:
+        return not any(
+            p.queue or p.busy_since is not None for p in self._partitions.values() if not p.bulk
+        )
+
+    async def realtime_quiet(self, *, unless: Callable[[], bool]) -> None:
+        """Return once no real-time partition has records waiting or a batch running."""
+        async with self._realtime:
+            await self._realtime.wait_for(lambda: unless() or self._realtime_idle())
+
+    async def realtime_moved(self) -> None:
+        """A real-time batch ended or a partition left: let waiting bulk batches look again."""
+        async with self._realtime:
+            self._realtime.notify_all()
+
     def slot(self, tp: TopicPartition) -> contextlib.AbstractAsyncContextManager[None]:
         """The processing slot a batch of `tp` runs in: bulk partitions leave one free."""
-        if tp.topic in self._bulk_topics:
+        if self.is_bulk(tp):
             return _both(self._bulk_slots, self._slots)
         return _both(self._slots)
 
@@ -256,6 +285,7 @@ class ConsumerLoop:
         """Stop working on `partitions`: finish their batches in hand and commit them."""
         closing = [self._partitions.pop(tp) for tp in partitions if tp in self._partitions]
         results = await asyncio.gather(*(p.close() for p in closing), return_exceptions=True)
+        await self.realtime_moved()
         await self.commit(only=partitions)
         for result in results:
             if isinstance(result, BaseException):

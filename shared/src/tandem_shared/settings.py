@@ -34,6 +34,9 @@ class KafkaSettings(BaseModel):
     max_concurrency: int = Field(default=4, ge=1)
     # Records of one partition handled in one transaction (1: one transaction per message).
     batch_max_records: int = Field(default=100, ge=1)
+    # Batches of bulk topics are smaller: a real-time batch waits for at most the bulk ones in
+    # hand (their locks, their CPU), and no new one starts while real-time records wait.
+    bulk_batch_max_records: int = Field(default=25, ge=1)
     # How long the broker holds a fetch open when no data is there: bounds how late a resumed
     # partition's records arrive on an idle system.
     fetch_max_wait_ms: int = Field(default=100, ge=1)

@@ -155,7 +155,8 @@ async def record_unplannable(
 async def due_destinations(
     session: AsyncSession, *, now: datetime, limit: int
 ) -> list[tuple[DeliveryChannel, str]]:
-    """Return destinations with a delivery due and no live lease, oldest due first."""
+    """Return destinations with a delivery due and no live lease: those with an urgent one
+    first (a meeting request never waits behind a backlog of intent surges), then oldest due."""
     lease = destinations.c.leased_until
     query = (
         sa.select(deliveries.c.channel, deliveries.c.destination)
@@ -171,7 +172,7 @@ async def due_destinations(
         .where(deliveries.c.status == PENDING, deliveries.c.due_at <= now)
         .where(sa.or_(lease.is_(None), lease < now))
         .group_by(deliveries.c.channel, deliveries.c.destination)
-        .order_by(sa.func.min(deliveries.c.due_at))
+        .order_by(sa.func.min(deliveries.c.priority), sa.func.min(deliveries.c.due_at))
         .limit(limit)
     )
     return [(DeliveryChannel(r.channel), r.destination) for r in await session.execute(query)]
@@ -185,12 +186,12 @@ async def due_deliveries(
     now: datetime,
     limit: int,
 ) -> list[DeliveryRow]:
-    """Return the destination's due pending deliveries, oldest first."""
+    """Return the destination's due pending deliveries, most urgent first, then oldest."""
     rows = await session.execute(
         sa.select(deliveries)
         .where(deliveries.c.channel == channel.value, deliveries.c.destination == destination)
         .where(deliveries.c.status == PENDING, deliveries.c.due_at <= now)
-        .order_by(deliveries.c.created_at, deliveries.c.id)
+        .order_by(deliveries.c.priority, deliveries.c.created_at, deliveries.c.id)
         .limit(limit)
     )
     return [_delivery(r) for r in rows]

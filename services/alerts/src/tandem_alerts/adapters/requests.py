@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tandem_alerts.adapters.repository import DEFERRED, PENDING
-from tandem_alerts.domain.plan import PlannedDelivery, Timing
+from tandem_alerts.domain.plan import PlannedDelivery, Timing, priority
 from tandem_shared.db import Statement, fetch
 from tandem_shared.events import AlertRequested
 from tandem_shared.telemetry import current_traceparent
@@ -27,8 +27,9 @@ _RECORD_REQUEST = Statement.of(
     ":trace_context) ON CONFLICT (alert_id) DO NOTHING"
     "), recorded AS ("
     "INSERT INTO deliveries (idempotency_key, alert_id, recipient_id, channel, destination, "
-    "on_behalf_of, status, due_at) "
-    "SELECT key, :alert_id, recipient_id, channel, destination, on_behalf_of, status, due_at "
+    "on_behalf_of, status, due_at, priority) "
+    "SELECT key, :alert_id, recipient_id, channel, destination, on_behalf_of, status, due_at, "
+    ":priority "
     "FROM unnest(CAST(:keys AS text[]), CAST(:recipients AS text[]), "
     "CAST(:channels AS text[]), CAST(:destinations AS text[]), CAST(:on_behalf_of AS text[]), "
     "CAST(:statuses AS text[]), CAST(:due_at AS timestamptz[])) "
@@ -69,6 +70,7 @@ async def record_request(
         "on_behalf_of": [d.on_behalf_of for d in deliveries],
         "statuses": [DEFERRED if d.timing is Timing.DIGEST else PENDING for d in deliveries],
         "due_at": [_due_at(d, now) for d in deliveries],
+        "priority": priority(alert.urgency),
         "now": now,
         "deferred": DEFERRED,
     }

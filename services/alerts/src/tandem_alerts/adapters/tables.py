@@ -39,6 +39,8 @@ deliveries = sa.Table(
     sa.Column("on_behalf_of", sa.Text),
     sa.Column("status", sa.Text, nullable=False),
     sa.Column("due_at", sa.DateTime(timezone=True)),
+    # 0 urgent, 1 normal, 2 low (domain.plan.priority): what a destination sends first.
+    sa.Column("priority", sa.SmallInteger, nullable=False, server_default="1"),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("last_error", sa.Text),
     sa.Column("coalesced", sa.Boolean, nullable=False, server_default=sa.false()),

@@ -77,6 +77,14 @@ class DeliveryPlan(BaseModel):
     failures: tuple[PlanFailure, ...] = ()
 
 
+_PRIORITY = {Urgency.URGENT: 0, Urgency.NORMAL: 1, Urgency.LOW: 2}
+
+
+def priority(urgency: Urgency) -> int:
+    """Return the send order of an alert's deliveries: lower goes first at a destination."""
+    return _PRIORITY[urgency]
+
+
 def idempotency_key(alert_id: str, recipient_id: str, channel: DeliveryChannel) -> str:
     """Return the key that makes a redelivered request notify each target at most once."""
     return f"{alert_id}:{recipient_id}:{channel.value}"
