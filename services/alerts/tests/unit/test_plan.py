@@ -15,6 +15,7 @@ from tandem_alerts.domain.plan import (
     idempotency_key,
     in_quiet_hours,
     plan_deliveries,
+    priority,
     quiet_hours_end,
 )
 from tandem_shared.directory import Directory, Person
@@ -277,3 +278,12 @@ def test_naive_now_is_refused(directory, make_alert):
         plan_deliveries(
             make_alert(), directory=directory, now=datetime(2024, 5, 14), transports=BOTH
         )
+
+
+def test_priority_orders_by_urgency_then_real_time_before_bulk(make_alert) -> None:
+    meeting = make_alert(urgency=Urgency.URGENT, signal=Signal.MEETING_REQUEST)
+    surge = make_alert(urgency=Urgency.URGENT, signal=Signal.INTENT_SURGE)
+    normal = make_alert(urgency=Urgency.NORMAL, signal=Signal.MEETING_REQUEST)
+    low = make_alert(urgency=Urgency.LOW)
+    ranks = [priority(a) for a in (meeting, surge, normal, low)]
+    assert ranks == sorted(ranks) and len(set(ranks)) == 4, ranks

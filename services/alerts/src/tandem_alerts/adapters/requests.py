@@ -70,7 +70,7 @@ async def record_request(
         "on_behalf_of": [d.on_behalf_of for d in deliveries],
         "statuses": [DEFERRED if d.timing is Timing.DIGEST else PENDING for d in deliveries],
         "due_at": [_due_at(d, now) for d in deliveries],
-        "priority": priority(alert.urgency),
+        "priority": priority(alert),
         "now": now,
         "deferred": DEFERRED,
     }

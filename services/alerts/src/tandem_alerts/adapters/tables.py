@@ -39,7 +39,7 @@ deliveries = sa.Table(
     sa.Column("on_behalf_of", sa.Text),
     sa.Column("status", sa.Text, nullable=False),
     sa.Column("due_at", sa.DateTime(timezone=True)),
-    # 0 urgent, 1 normal, 2 low (domain.plan.priority): what a destination sends first.
+    # Lower first at a destination: by urgency, then real-time before bulk (domain.plan.priority).
     sa.Column("priority", sa.SmallInteger, nullable=False, server_default="1"),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("last_error", sa.Text),

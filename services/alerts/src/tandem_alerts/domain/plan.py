@@ -10,7 +10,14 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict
 
 from tandem_shared.directory import Directory, Person, QuietHours
-from tandem_shared.events import AlertFailed, AlertRequested, DeliveryChannel, Tier, Urgency
+from tandem_shared.events import (
+    AlertFailed,
+    AlertRequested,
+    DeliveryChannel,
+    Signal,
+    Tier,
+    Urgency,
+)
 
 CHANNEL_RECIPIENT_PREFIX = "channel:"
 
@@ -77,12 +84,18 @@ class DeliveryPlan(BaseModel):
     failures: tuple[PlanFailure, ...] = ()
 
 
-_PRIORITY = {Urgency.URGENT: 0, Urgency.NORMAL: 1, Urgency.LOW: 2}
+_URGENCY_RANK = {Urgency.URGENT: 0, Urgency.NORMAL: 1, Urgency.LOW: 2}
+# Signals that come from bulk streams (intent files): of one urgency, they go after the others.
+_BULK_SIGNALS = frozenset({Signal.INTENT_SURGE})
 
 
-def priority(urgency: Urgency) -> int:
-    """Return the send order of an alert's deliveries: lower goes first at a destination."""
-    return _PRIORITY[urgency]
+def priority(alert: AlertRequested) -> int:
+    """Return the send order of an alert's deliveries: lower goes first at a destination.
+
+    By urgency, then real-time before bulk: a Tier 1 surge may be as urgent as a meeting request,
+    but a file of them must not hold the meeting request back.
+    """
+    return 2 * _URGENCY_RANK[alert.urgency] + (alert.signal in _BULK_SIGNALS)
 
 
 def idempotency_key(alert_id: str, recipient_id: str, channel: DeliveryChannel) -> str:
