@@ -1,6 +1,9 @@
 """The delivery worker: sends recorded deliveries, outside any consumer transaction.
 
-A tick finds destinations with due deliveries. For each it takes the destination's lease in a
+Up to `batch_size` destinations are served at once, continuously: as soon as one is done, the
+next round fills its place with the most urgent due destination not already in hand, so an urgent
+delivery waits for a free place, never for a whole round of slower sends. For each destination
+the worker takes the destination's lease in a
 short transaction (FOR UPDATE SKIP LOCKED, so replicas share destinations and never send the
 same delivery twice), asks the circuit breaker and the pacer what may go now, and commits. The
 send happens with no transaction open, once the lease is seen to be still this worker's; a second
@@ -90,17 +93,49 @@ class DeliveryWorker(SendingWorker):
         return self._options.pacing_policy()
 
     def more_waiting(self, done: int) -> bool:
-        """Poll again at once while there is work."""
+        """Poll again at once while destinations were started (a finished one wakes us too)."""
         return done > 0
 
+    @cached_property
+    def _serving(self) -> dict[tuple[DeliveryChannel, str], asyncio.Task[int]]:
+        return {}
+
+    async def run(self) -> None:
+        try:
+            await super().run()
+        finally:
+            # Sends in hand finish and record their outcome: a message that is out is recorded.
+            await asyncio.gather(*self._serving.values(), return_exceptions=True)
+
     async def tick(self) -> int:
-        """Serve every destination with due deliveries once; return how many were attempted."""
+        """Start serving due destinations in the free places; return how many were started."""
+        serving, places = self._serving, self._options.batch_size
+        if len(serving) >= places:
+            await asyncio.wait(list(serving.values()), return_when=asyncio.FIRST_COMPLETED)
+        self._raise_failures()
+        free = places - len(serving)
         async with self._sessions() as session, session.begin():
-            due = await repo.due_destinations(
-                session, now=self._clock(), limit=self._options.batch_size
-            )
-        served = await asyncio.gather(*(self._serve(channel, dest) for channel, dest in due))
-        return sum(served)
+            due = await repo.due_destinations(session, now=self._clock(), limit=free + len(serving))
+        started = [key for key in due if key not in serving][:free]
+        for key in started:
+            task = asyncio.create_task(self._serve(*key), name=f"deliver {key[0]}:{key[1]}")
+            serving[key] = task
+            task.add_done_callback(self._place_freed)
+        return len(started)
+
+    def _place_freed(self, _: asyncio.Task[int]) -> None:
+        self.wake()
+
+    def _raise_failures(self) -> None:
+        """Forget finished destinations; raise what failed (run() retries database errors)."""
+        failed: BaseException | None = None
+        for key, task in list(self._serving.items()):
+            if task.done():
+                del self._serving[key]
+                if not task.cancelled() and task.exception() is not None:
+                    failed = failed or task.exception()
+        if failed is not None:
+            raise failed
 
     async def _serve(self, channel: DeliveryChannel, destination: str) -> int:
         job = await self._claim(channel, destination)
