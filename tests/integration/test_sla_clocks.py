@@ -36,7 +36,7 @@ from tandem_shared.events import (
     Tier,
 )
 from tandem_shared.uow import unit_of_work
-from tandem_sla_monitor.adapters.tables import clocks, early_activities, superseded_clocks
+from tandem_sla_monitor.adapters.tables import early_activities, superseded_clocks
 from tandem_sla_monitor.handlers import start_handoff_clock
 from tandem_sla_monitor.publishing import emission_rows
 from tandem_sla_monitor.settings import SlaSettings
@@ -351,11 +351,9 @@ async def _until(check: Callable[[], Awaitable[object]], *, equals: object = Tru
 
 
 async def _cover_ids(sla: Running, handoff: str) -> list[str]:
-    async with sla.service.infra.sessions() as session:
-        clock = await session.scalar(
-            sa.select(clocks.c.clock).where(clocks.c.handoff_id == handoff)
-        )
-    return list(clock["cover_ids"]) if clock else []
+    view = (await sla.http.get(f"/v1/clocks/{handoff}")).json()
+    assert view["touched_by"] == ["assignee", "account_team"]  # Tier 2's terms
+    return list(view["cover_ids"])
 
 
 async def _stored_activity(sla: Running, activity_id: str) -> bool:

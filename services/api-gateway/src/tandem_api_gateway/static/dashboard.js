@@ -40,14 +40,15 @@ function row(cells, attrs) {
   return tr;
 }
 
-// A row's first cell links to the record in the CRM when there is one (https only).
-function crmCell(text, url) {
-  if (!url || !url.startsWith("https://")) return el("td", text);
-  const td = el("td");
-  td.appendChild(el("a", text, {
+// A row's first cell (a list item's text) links to the record in the CRM when there is one
+// (https only).
+function crmCell(text, url, tag = "td", attrs = {}) {
+  if (!url || !url.startsWith("https://")) return el(tag, text, attrs);
+  const cell = el(tag, null, attrs);
+  cell.appendChild(el("a", text, {
     href: url, target: "_blank", rel: "noopener noreferrer", class: "crm-link", title: "Open in CRM",
   }));
-  return td;
+  return cell;
 }
 
 function fill(tbodyParent, rows) {
@@ -138,7 +139,8 @@ async function loadTal() {
     const accounts = page.items.filter((a) => (a.tier || "3") === tier);
     document.getElementById("tal-count-" + tier).textContent = String(accounts.length);
     document.getElementById("tal-tier-" + tier).replaceChildren(
-      ...accounts.map((a) => el("li", a.name || a.account_key, { "data-account": a.account_key })));
+      ...accounts.map((a) => crmCell(a.name || a.account_key, a.crm_url, "li",
+        { "data-account": a.account_key })));
   }
 }
 
