@@ -443,7 +443,13 @@ async def test_quiet_hours_defer_to_the_digest_and_urgent_tier_1_goes_to_the_cov
     normal, urgent = f"quiet-{unique}", f"urgent-{unique}"
     await alerts.request(
         make_alert(normal, recipient_ids=["quiet.ae"]),
-        make_alert(urgent, recipient_ids=["quiet.ae"], urgency=Urgency.URGENT, tier=Tier.T1),
+        make_alert(
+            urgent,
+            recipient_ids=["quiet.ae"],
+            urgency=Urgency.URGENT,
+            tier=Tier.T1,
+            handoff_id=f"h-{urgent}",
+        ),
     )
     [cover_message] = await eventually(lambda: _async(alerts.slack.to("U0COVER")))
     assert f"Alert {urgent}" in (cover_message.text or "")
@@ -457,6 +463,17 @@ async def test_quiet_hours_defer_to_the_digest_and_urgent_tier_1_goes_to_the_cov
         ("quiet.ae", "deferred", None),
     }
     assert alerts.slack.to("U0QUIET") == []
+    # What the SLA monitor reads to let the cover's touch count for the handoff.
+    [(delivered, _)] = await find_events(
+        alerts.bootstrap,
+        ALERT_DELIVERIES,
+        lambda e, _: e.type == EventType.ALERT_DELIVERED and e.data["alert_id"] == urgent,
+    )
+    assert (delivered.data["recipient_id"], delivered.data["on_behalf_of"]) == (
+        "cover.ae",
+        "quiet.ae",
+    )
+    assert delivered.data["handoff_id"] == f"h-{urgent}"
 
 
 async def test_a_due_digest_groups_the_deferred_alerts(alerts: Harness, unique: str) -> None:
