@@ -2,7 +2,12 @@ from __future__ import annotations
 
 import pytest
 
-from tandem_shared.crm_links import hubspot_record_url, lightning_base_url, salesforce_record_url
+from tandem_shared.crm_links import (
+    hubspot_record_url,
+    lightning_base_url,
+    salesforce_org_url,
+    salesforce_record_url,
+)
 
 
 def test_hubspot_record_pages_name_the_portal_and_the_object_type() -> None:
@@ -60,3 +65,18 @@ def test_salesforce_record_pages_are_lightning_record_views() -> None:
         instance_url="https://acme.my.salesforce.com", sobject="Lead", record_id="00Q/../x"
     )
     assert odd == "https://acme.lightning.force.com/lightning/r/Lead/00Q%2F..%2Fx/view"
+
+
+@pytest.mark.parametrize(
+    ("named", "trusted"),
+    [
+        ("https://acme.my.salesforce.com/services/Soap/c/61.0/00D5e", True),
+        ("https://acme--uat.sandbox.my.salesforce.com", True),
+        ("https://acme.lightning.force.com", True),
+        ("https://salesforce.com.evil.example/services/Soap", False),
+        ("http://acme.my.salesforce.com", False),
+        ("", False),
+    ],
+)
+def test_only_salesforce_hosts_named_in_a_message_are_trusted(named: str, trusted: bool) -> None:
+    assert (salesforce_org_url(named) == named) is trusted

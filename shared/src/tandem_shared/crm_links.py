@@ -15,6 +15,8 @@ from urllib.parse import quote, urlsplit
 HUBSPOT_APP_URL = "https://app.hubspot.com"
 HUBSPOT_OBJECT_TYPE_IDS = {"contact": "0-1", "company": "0-2", "deal": "0-3"}
 
+# Hosts of Salesforce orgs: a URL a delivery names is trusted for links only on one of these.
+SALESFORCE_DOMAINS = (".salesforce.com", ".force.com")
 # The instance host's suffix -> the Lightning host's (production, sandbox, Developer Edition...).
 _LIGHTNING_SUFFIXES = (
     (".sandbox.my.salesforce.com", ".sandbox.lightning.force.com"),
@@ -41,6 +43,19 @@ def salesforce_record_url(*, instance_url: str | None, sobject: str, record_id: 
     if base is None or not sobject or not record_id:
         return None
     return f"{base}/lightning/r/{quote(sobject, safe='')}/{quote(record_id, safe='')}/view"
+
+
+def salesforce_org_url(url: str | None) -> str | None:
+    """Return a URL a Salesforce delivery names when it is an https URL of a Salesforce host.
+
+    A configured instance URL may be any host (a proxy, a custom domain); one read from a
+    message must not turn the alerts' links into links to somewhere else.
+    """
+    if not url:
+        return None
+    parts = urlsplit(url.strip())
+    host = (parts.hostname or "").lower()
+    return url if parts.scheme == "https" and host.endswith(SALESFORCE_DOMAINS) else None
 
 
 def lightning_base_url(instance_url: str | None) -> str | None:

@@ -79,3 +79,21 @@ def test_cdc_links_through_the_configured_instance_url(
     assert event.payload.crm_url == (  # type: ignore[attr-defined]
         "https://acme.lightning.force.com/lightning/r/Account/%3Crecord_ID%3E/view"
     )
+
+
+def test_an_outbound_message_naming_a_foreign_host_gets_no_link(
+    vendor_sample: Callable[[str], bytes], received_at: datetime
+) -> None:
+    body = vendor_sample("salesforce/outbound_message_opportunity.xml").replace(
+        b"https://acme.my.salesforce.com", b"https://acme.example"
+    )
+    config = SalesforceConfig(allowed_org_ids=frozenset({ORG}))
+    first, _ = normalize_salesforce_outbound(body, config=config, received_at=received_at).events
+    assert first.payload.crm_url is None  # type: ignore[attr-defined]
+    configured = config.model_copy(update={"instance_url": "https://crm-proxy.acme.example"})
+    linked, _ = normalize_salesforce_outbound(
+        body, config=configured, received_at=received_at
+    ).events
+    assert linked.payload.crm_url == (  # type: ignore[attr-defined]
+        "https://crm-proxy.acme.example/lightning/r/Opportunity/0065e00000Bq3XyAAJ/view"
+    )

@@ -13,7 +13,7 @@ from tandem_ingest.domain.crm_fields import build_payload, map_properties
 from tandem_ingest.domain.normalized import Loc, NormalizedEvent, Outcome
 from tandem_ingest.domain.parsing import clean_text
 from tandem_shared import topics
-from tandem_shared.crm_links import salesforce_record_url
+from tandem_shared.crm_links import salesforce_org_url, salesforce_record_url
 from tandem_shared.events import (
     AccountUpserted,
     ActivityKind,
@@ -153,7 +153,7 @@ def record_events(change: RecordChange, *, config: SalesforceConfig, deleted: bo
         "crm": CrmSystem.SALESFORCE,
         "crm_id": change.record_id,
         "crm_url": salesforce_record_url(
-            instance_url=config.instance_url or change.instance_url,
+            instance_url=config.instance_url or salesforce_org_url(change.instance_url),
             sobject=change.sobject,
             record_id=change.record_id,
         ),
