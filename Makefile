@@ -64,7 +64,8 @@ bench-ingest: install
 bench-pipeline: install
 	$(RUN)/python -m benchmarks.pipeline $(BENCH_ARGS)
 
-k8s-validate:
+# The Ingress check builds the services' HTTP apps, hence the workspace.
+k8s-validate: install
 	bash deploy/validate.sh
 
 clean: down

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Offline validation of Tandem's deployment files: renders every Kustomize overlay, validates
 # the result against the Kubernetes JSON schemas, checks Tandem's own invariants (topics,
-# configuration copies), scans manifests and Dockerfiles for security findings, lints the
-# Dockerfiles and shell scripts, and parses docker-compose.yml. Exits non-zero on any failure.
+# configuration copies, the Ingress against the services' routes), scans manifests and
+# Dockerfiles for security findings, lints the Dockerfiles and shell scripts, and parses
+# docker-compose.yml. Exits non-zero on any failure.
 #
 #   deploy/validate.sh                 validate (installs the pinned tools on first use)
 #   deploy/validate.sh --sync-config   copy config/example/*.yaml into the Kustomize base first
@@ -122,6 +123,16 @@ main() {
   say "Kubernetes schemas (kubernetes-validate, strict) and Tandem's invariants"
   "${bin}/python" deploy/manifest_checks.py --k8s-versions "${K8S_VERSIONS[@]}" \
     --root "${ROOT}" "${rendered}"/*.yaml
+  elapsed "${step}"
+
+  step=${SECONDS}
+  say "Ingress paths against the services' routes (deploy/ingress_routes.py)"
+  local workspace_python="${ROOT}/.venv/bin/python"
+  if [[ ! -x "${workspace_python}" ]]; then
+    echo "no workspace at ${ROOT}/.venv: run make install first" >&2
+    return 1
+  fi
+  "${workspace_python}" deploy/ingress_routes.py "${rendered}"/*.yaml
   elapsed "${step}"
 
   step=${SECONDS}

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.policy import default as default_policy
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -42,6 +43,8 @@ from tandem_alerts.domain.delivery_policy import Action, FailureKind, RetryPolic
 from tandem_alerts.domain.slack_blocks import SlackMessage
 from tandem_alerts.main import MIGRATIONS, SCHEMA, AlertsService, build_senders, build_service
 from tandem_alerts.settings import AlertsOptions, AlertsSettings, SlackSettings, SmtpSettings
+from tandem_ingest.domain.hubspot import normalize_hubspot
+from tandem_ingest.domain.salesforce import SalesforceConfig, normalize_salesforce_outbound
 from tandem_shared.db import create_engine, migrate
 from tandem_shared.directory import load_directory
 from tandem_shared.envelope import Envelope, utcnow
@@ -51,6 +54,7 @@ from tandem_shared.topics import ALERT_DELIVERIES, ALERT_REQUESTS, HANDOFF_ACTIO
 pytestmark = pytest.mark.integration
 
 SIGNING_SECRET = "slack-signing-secret-for-tests"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "vendor"
 
 
 def _person(pid: str, slack: str | None, **extra: Any) -> dict[str, Any]:
@@ -92,6 +96,8 @@ def people_yaml(now: datetime) -> dict[str, Any]:
             ),
             _person("digest.ae", "U0DIGEST", preferences={"digest": "hourly"}),
             _person("clicker.ae", "U0CLICKER"),
+            _person("hubspot.ae", "U0HUBSPOT", preferences={"channels": ["slack", "email"]}),
+            _person("salesforce.ae", "U0SFORCE", preferences={"channels": ["slack", "email"]}),
         ],
         "channels": [
             {"id": "burst", "slack_channel": "C0BURST"},
@@ -456,7 +462,13 @@ async def test_quiet_hours_defer_to_the_digest_and_urgent_tier_1_goes_to_the_cov
     normal, urgent = f"quiet-{unique}", f"urgent-{unique}"
     await alerts.request(
         make_alert(normal, recipient_ids=["quiet.ae"]),
-        make_alert(urgent, recipient_ids=["quiet.ae"], urgency=Urgency.URGENT, tier=Tier.T1),
+        make_alert(
+            urgent,
+            recipient_ids=["quiet.ae"],
+            urgency=Urgency.URGENT,
+            tier=Tier.T1,
+            handoff_id=f"h-{urgent}",
+        ),
     )
     [cover_message] = await eventually(lambda: _async(alerts.slack.to("U0COVER")))
     assert f"Alert {urgent}" in (cover_message.text or "")
@@ -470,6 +482,17 @@ async def test_quiet_hours_defer_to_the_digest_and_urgent_tier_1_goes_to_the_cov
         ("quiet.ae", "deferred", None),
     }
     assert alerts.slack.to("U0QUIET") == []
+    # What the SLA monitor reads to let the cover's touch count for the handoff.
+    [(delivered, _)] = await find_events(
+        alerts.bootstrap,
+        ALERT_DELIVERIES,
+        lambda e, _: e.type == EventType.ALERT_DELIVERED and e.data["alert_id"] == urgent,
+    )
+    assert (delivered.data["recipient_id"], delivered.data["on_behalf_of"]) == (
+        "cover.ae",
+        "quiet.ae",
+    )
+    assert delivered.data["handoff_id"] == f"h-{urgent}"
 
 
 async def test_a_due_digest_groups_the_deferred_alerts(alerts: Harness, unique: str) -> None:
@@ -569,6 +592,46 @@ async def _post_all_to_channel(
     for alert_id in ids:
         await eventually(lambda alert_id=alert_id: _sent(alerts, alert_id))
     return alerts.slack.to(slack_channel)
+
+
+def _crm_records() -> dict[str, str]:
+    """Return recipient -> record page, each from its vendor's webhook through ingest's parsing."""
+    at = utcnow()
+    contact = [{"objectId": 501, "portalId": 62515, "subscriptionType": "contact.creation"}]
+    hubspot = normalize_hubspot(json.dumps(contact).encode(), received_at=at).events[0]
+    outbound = (FIXTURES / "salesforce/outbound_message_opportunity.xml").read_bytes()
+    config = SalesforceConfig(allowed_org_ids=frozenset({"00D5e000000KQ2e"}))
+    salesforce = normalize_salesforce_outbound(outbound, config=config, received_at=at).events[0]
+    return {
+        "hubspot.ae": hubspot.payload.crm_url,  # type: ignore[attr-defined]
+        "salesforce.ae": salesforce.payload.crm_url,  # type: ignore[attr-defined]
+    }
+
+
+async def test_slack_and_email_open_the_hubspot_and_salesforce_records(
+    alerts: Harness, unique: str
+) -> None:
+    records = _crm_records()
+    assert records == {
+        "hubspot.ae": "https://app.hubspot.com/contacts/62515/record/0-1/501",
+        "salesforce.ae": (
+            "https://acme.lightning.force.com/lightning/r/Opportunity/0065e00000Bq3XyAAJ/view"
+        ),
+    }
+    for person, url in records.items():
+        await alerts.request(
+            make_alert(f"crm-{person}-{unique}", recipient_ids=[person], crm_url=url)
+        )
+    for (person, url), slack_id in zip(records.items(), ("U0HUBSPOT", "U0SFORCE"), strict=True):
+        [message] = await eventually(lambda s=slack_id: _async(alerts.slack.to(s)))
+        buttons = [e for b in message.blocks for e in b.get("elements", []) if e.get("url")]
+        assert [(b["text"]["text"], b["url"]) for b in buttons] == [("Open in CRM", url)]
+        address = f"{person}@tandem.example"
+        [mail] = await eventually(lambda a=address: _async(alerts.smtp.to(a)))
+        html = mail.get_body(("html",)).get_content()  # type: ignore[union-attr]
+        text = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        assert f'<a href="{url}"' in html and "Open in CRM" in html
+        assert f"Open in CRM: {url}" in text
 
 
 async def _async(value: list[Received] | list[EmailMessage]) -> Any:

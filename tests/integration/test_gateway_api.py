@@ -16,16 +16,21 @@ import sqlalchemy as sa
 from conftest import Infra
 from sqlalchemy.ext.asyncio import AsyncEngine
 from test_gateway_support import (
+    HUBSPOT_LEAD_URL,
     NOW,
+    SALESFORCE_ACCOUNT_URL,
     Scenario,
     gateway_for,
     gateway_settings,
+    project,
     seeded_gateway,
 )
 
 from tandem_api_gateway.app import create_app
 from tandem_api_gateway.settings import GatewaySettings
+from tandem_shared import events as ev
 from tandem_shared.db import session_factory
+from tandem_shared.envelope import Envelope
 from tandem_shared.outbox import outbox
 
 pytestmark = pytest.mark.integration
@@ -124,6 +129,33 @@ async def test_alerts_show_log_deliveries(api: Api) -> None:
     assert [(d["recipient_id"], d["channel"], d["status"]) for d in alert["deliveries"]] == [
         ("ava.ae", "log", "delivered")
     ]
+
+
+async def test_handoffs_alerts_and_accounts_link_to_their_crm_records(api: Api) -> None:
+    s = api.scenario
+    handoff = (await api.get("lea.leader", f"/v1/handoffs/{s.open_handoff}")).json()
+    assert handoff["crm_url"] == HUBSPOT_LEAD_URL
+    alerts = (await api.get("lea.leader", "/v1/alerts")).json()["items"]
+    links = {a["alert_id"]: a["crm_url"] for a in alerts}
+    assert links[s.ava_alert] == HUBSPOT_LEAD_URL
+    assert links[s.ben_alert] == SALESFORCE_ACCOUNT_URL
+    # An account takes the page of its CRM record (here alone, so the shared scenario keeps
+    # its CRM links for the merge tests).
+    key = f"initech-{s.tag}.com"
+    record = ev.AccountUpserted(
+        crm=ev.CrmSystem.SALESFORCE,
+        crm_id=f"001{s.tag}",
+        account_key=key,
+        name="Initech",
+        crm_url=SALESFORCE_ACCOUNT_URL,
+        occurred_at=NOW,
+    )
+    envelope = Envelope.wrap(
+        record, type=ev.EventType.ACCOUNT_UPSERTED, source="/test", subject=key, time=NOW
+    )
+    await project(session_factory(api.engine), [envelope])
+    account = (await api.get("lea.leader", f"/v1/accounts/{key}")).json()
+    assert (account["name"], account["crm_url"]) == ("Initech", SALESFORCE_ACCOUNT_URL)
 
 
 async def test_an_account_shows_owners_engagement_intent_activity_and_open_handoffs(

@@ -19,8 +19,10 @@ import pytest_asyncio
 from conftest import Infra
 from starlette.types import ASGIApp, Receive, Scope, Send
 from test_gateway_support import (
+    HUBSPOT_LEAD_URL,
     NOW,
     ROOT,
+    SALESFORCE_ACCOUNT_URL,
     Scenario,
     Seeded,
     feed_listening,
@@ -60,6 +62,7 @@ class Page(HTMLParser):
         self.rows: dict[str, list[str]] = {}  # table id -> row keys (data-* of ROW_KEYS)
         self.cells: dict[str, dict[str, list[str]]] = {}  # table id -> row key -> cell texts
         self.accounts: dict[str, list[str]] = {}  # tier list id -> data-account values
+        self.links: dict[str, dict[str, str | None]] = {}  # table id -> row key -> a cell's href
         self._stack: list[str | None] = []
         self._row: list[str] | None = None
         self._cell: str | None = None
@@ -78,6 +81,9 @@ class Page(HTMLParser):
                 self._row = self.cells.setdefault(owner, {}).setdefault(key, [])
         if tag == "td" and self._row is not None:
             self._cell = ""
+        if owner and tag == "a" and self._row is not None:
+            key = self.rows[owner][-1]
+            self.links.setdefault(owner, {})[key] = found.get("href")
         if owner and tag == "li" and found.get("data-account"):
             self.accounts.setdefault(owner, []).append(found["data-account"] or "")
         self._stack.append(element_id)
@@ -206,6 +212,11 @@ async def test_dashboard_shows_the_seeded_scenario(served: Served) -> None:
     assert s.ben_handoff not in page.rows["open-handoffs"]
     assert s.ben_handoff in page.rows["breaches"]
     assert {s.ava_alert, s.ben_alert} <= set(page.rows["alerts"])
+    # "Open in CRM": the rows with a record link to it.
+    assert page.links["open-handoffs"][s.open_handoff] == HUBSPOT_LEAD_URL
+    assert s.ben_handoff not in page.links.get("breaches", {})  # no record, no link
+    assert page.links["alerts"][s.ava_alert] == HUBSPOT_LEAD_URL
+    assert page.links["alerts"][s.ben_alert] == SALESFORCE_ACCOUNT_URL
     # The open handoff's SLA countdown: 50 minutes left at the gateway's clock, ticking down.
     countdown = page.cells["open-handoffs"][s.open_handoff][-1]
     assert re.fullmatch(r"(49m [0-5]?\d|50m 0)s", countdown), countdown

@@ -200,6 +200,7 @@ class Scenario:
         signal: ev.Signal = ev.Signal.MEETING_REQUEST,
         decided_at: datetime,
         notified: tuple[str, ...] = (),
+        crm_url: str | None = None,
     ) -> Envelope:
         """Add the routing decision of a handoff to a rep."""
         decided = ev.RoutingDecided(
@@ -213,6 +214,7 @@ class Scenario:
             assignee_id=rep,
             assignee_role="ae",
             notified_ids=list(notified),
+            crm_url=crm_url,
             match=ev.MatchInfo(method="domain"),
             rule_set_version="v1",
             decided_at=decided_at,
@@ -221,6 +223,10 @@ class Scenario:
 
     def all(self) -> list[Envelope]:
         return [e for items in self.by_topic.values() for e in items]
+
+
+HUBSPOT_LEAD_URL = "https://app.hubspot.com/contacts/62515/record/0-1/501"
+SALESFORCE_ACCOUNT_URL = "https://acme.lightning.force.com/lightning/r/Account/001GLOBEX/view"
 
 
 def build_scenario(tag: str) -> Scenario:
@@ -284,7 +290,13 @@ def build_scenario(tag: str) -> Scenario:
         (s.open_handoff, s.acme, "ava.ae", ev.Tier.T1, NOW - timedelta(minutes=10)),
     ):
         s.add_handoff(
-            handoff, key, rep, tier=tier, decided_at=decided_at, notified=("sam.manager",)
+            handoff,
+            key,
+            rep,
+            tier=tier,
+            decided_at=decided_at,
+            notified=("sam.manager",),
+            crm_url=HUBSPOT_LEAD_URL if handoff == s.open_handoff else None,
         )
         started = _sla(handoff, key, rep, tier, decided_at)
         s.add(topics.SLA, started, ev.EventType.SLA_STARTED, key)
@@ -308,6 +320,7 @@ def build_scenario(tag: str) -> Scenario:
     met = _sla(s.ava_handoff, s.acme, "ava.ae", ev.Tier.T1, t0, at=t0 + timedelta(minutes=50))
     met = met.model_copy(update={"within_sla": True})
     s.add(topics.SLA, met, ev.EventType.SLA_MET, s.acme)
+    links = {s.ava_alert: HUBSPOT_LEAD_URL, s.ben_alert: SALESFORCE_ACCOUNT_URL}
     for alert_id, key, rep in ((s.ava_alert, s.acme, "ava.ae"), (s.ben_alert, s.globex, "ben.ae")):
         request = ev.AlertRequested(
             alert_id=alert_id,
@@ -315,6 +328,7 @@ def build_scenario(tag: str) -> Scenario:
             recipient_ids=[rep],
             title=f"Meeting request from {key}",
             account_key=key,
+            crm_url=links[alert_id],
             requested_at=t0,
         )
         s.add(topics.ALERT_REQUESTS, request, ev.EventType.ALERT_REQUESTED, key)

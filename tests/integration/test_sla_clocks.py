@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
 
 import pytest
@@ -12,6 +12,8 @@ import pytest_asyncio
 import sqlalchemy as sa
 from conftest import Infra
 from test_sla_support import (
+    COVER,
+    COVER_CRM_ID,
     LEADER,
     MANAGER,
     REP,
@@ -23,8 +25,16 @@ from test_sla_support import (
 )
 
 from tandem_shared import topics
-from tandem_shared.envelope import Envelope
-from tandem_shared.events import AlertKind, EventType, HandoffAcknowledged, RoutingDecided
+from tandem_shared.envelope import Envelope, utcnow
+from tandem_shared.events import (
+    AlertDelivered,
+    AlertKind,
+    DeliveryChannel,
+    EventType,
+    HandoffAcknowledged,
+    RoutingDecided,
+    Tier,
+)
 from tandem_shared.uow import unit_of_work
 from tandem_sla_monitor.adapters.tables import early_activities, superseded_clocks
 from tandem_sla_monitor.handlers import start_handoff_clock
@@ -50,7 +60,12 @@ ESCALATION = """\
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def sla(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Running]:
     """The service's consumer, relay and timer running in this loop for the whole module."""
-    config_dir = write_config(tmp_path_factory.mktemp("sla-config"), escalation=ESCALATION)
+    config_dir = write_config(
+        tmp_path_factory.mktemp("sla-config"),
+        escalation=ESCALATION,
+        # A cover's touch counts for Tier 1 handoffs, not for Tier 2 ones.
+        touched_by="{1: [assignee, cover, account_team], 2: [assignee, account_team]}",
+    )
     async with running_sla(infra, config_dir) as running:
         yield running
 
@@ -60,8 +75,9 @@ def ids() -> tuple[str, str]:
     return f"h-{suffix}", f"acct-{suffix}.com"
 
 
-async def start(sla: Running, handoff: str, account: str) -> Envelope:
-    await sla.produce(topics.ROUTING, decision(handoff, decided_at=sla.now(), account_key=account))
+async def start(sla: Running, handoff: str, account: str, tier: Tier = Tier.T1) -> Envelope:
+    routed = decision(handoff, decided_at=sla.now(), account_key=account, tier=tier)
+    await sla.produce(topics.ROUTING, routed)
     started: list[Envelope] = await sla.events.wait_for(handoff, EventType.SLA_STARTED)
     assert len(started) == 1
     return started[0]
@@ -288,6 +304,56 @@ async def test_two_replicas_fire_each_breach_exactly_once(sla: Running) -> None:
     for handoff, _ in handoffs:
         assert len(sla.events.of(handoff, EventType.SLA_BREACHED)) == 1
         assert len(sla.events.of(handoff, EventType.SLA_WARNING)) == 1
+
+
+def cover_alerted(handoff: str, account: str) -> Envelope:
+    """Alerts delivered a handoff's alert to the rep's cover during the rep's quiet hours."""
+    delivered = AlertDelivered(
+        alert_id=f"alert-{handoff}",
+        recipient_id=COVER,
+        channel=DeliveryChannel.SLACK,
+        destination="U0CORA",
+        attempts=1,
+        on_behalf_of=REP,
+        handoff_id=handoff,
+        delivered_at=utcnow(),
+    )
+    return Envelope.wrap(delivered, type=EventType.ALERT_DELIVERED, source="/test", subject=account)
+
+
+async def test_a_covers_call_counts_where_the_policy_says_so(sla: Running) -> None:
+    tier1, tier1_account = ids()
+    tier2, tier2_account = ids()
+    await start(sla, tier1, tier1_account)
+    await start(sla, tier2, tier2_account, tier=Tier.T2)
+    # Tier 1: the cover's call is handled before the delivery that made them the cover.
+    call = activity(account_key=tier1_account, occurred_at=sla.now(), actor_id=COVER_CRM_ID)
+    await sla.produce(topics.CRM, call)
+    await _until(lambda: _stored_activity(sla, call.data["activity_id"]))
+    assert (await sla.http.get(f"/v1/clocks/{tier1}")).json()["status"] == "running"
+    await sla.produce(topics.ALERT_DELIVERIES, cover_alerted(tier1, tier1_account))
+    [met] = await sla.events.wait_for(tier1, EventType.SLA_MET)
+    assert met.data["met_by_activity_id"] == call.data["activity_id"]
+    # Tier 2: the cover was alerted, then called; the policy does not count covers there.
+    await sla.produce(topics.ALERT_DELIVERIES, cover_alerted(tier2, tier2_account))
+    await _until(lambda: _cover_ids(sla, tier2), equals=[COVER])
+    late = activity(account_key=tier2_account, occurred_at=sla.now(), actor_id=COVER_CRM_ID)
+    await sla.produce(topics.CRM, late)
+    await _until(lambda: _stored_activity(sla, late.data["activity_id"]))
+    assert (await sla.http.get(f"/v1/clocks/{tier2}")).json()["status"] == "running"
+    assert sla.events.of(tier2, EventType.SLA_MET) == []
+
+
+async def _until(check: Callable[[], Awaitable[object]], *, equals: object = True) -> None:
+    async with asyncio.timeout(10):
+        while await check() != equals:
+            await asyncio.sleep(0.05)
+
+
+async def _cover_ids(sla: Running, handoff: str) -> list[str]:
+    view = (await sla.http.get(f"/v1/clocks/{handoff}")).json()
+    assert view["touched_by"] == ["assignee", "account_team"]  # Tier 2's terms
+    return list(view["cover_ids"])
 
 
 async def _stored_activity(sla: Running, activity_id: str) -> bool:

@@ -49,6 +49,8 @@ REP = "rita.rep"
 REP_CRM_ID = "hs-owner-rita"
 MANAGER = "mo.manager"
 LEADER = "lee.leader"
+COVER = "cora.cover"  # the rep's cover (people.yaml cover_id)
+COVER_CRM_ID = "hs-owner-cora"
 
 
 def quiet_country(today: date) -> str:
@@ -62,7 +64,12 @@ def quiet_country(today: date) -> str:
 
 
 def write_config(
-    directory: Path, *, warning_share: float = 0.75, escalation: str, minutes: int = 1
+    directory: Path,
+    *,
+    warning_share: float = 0.75,
+    escalation: str,
+    minutes: int = 1,
+    touched_by: str = "{}",
 ) -> Path:
     """Write people.yaml and sla.yaml (a new policy version): meeting requests get `minutes`."""
     country = quiet_country(datetime.now(UTC).date())
@@ -78,7 +85,12 @@ def write_config(
     {always}
     {extra}"""
         for pid, role, extra in (
-            (REP, "ae", f"crm_user_ids: [{REP_CRM_ID}]\n    manager_id: {MANAGER}"),
+            (
+                REP,
+                "ae",
+                f"crm_user_ids: [{REP_CRM_ID}]\n    manager_id: {MANAGER}\n    cover_id: {COVER}",
+            ),
+            (COVER, "ae", f"crm_user_ids: [{COVER_CRM_ID}]\n    manager_id: {MANAGER}"),
             (MANAGER, "manager", f"manager_id: {LEADER}"),
             (LEADER, "leader", ""),
         )
@@ -92,6 +104,7 @@ targets:
 escalation:
 {escalation}
 acknowledgement_pause_minutes: 10
+touched_by: {touched_by}
 """,
         encoding="utf-8",
     )
@@ -99,15 +112,20 @@ acknowledgement_pause_minutes: 10
 
 
 def decision(
-    handoff_id: str, *, decided_at: datetime, account_key: str, assignee_id: str = REP
+    handoff_id: str,
+    *,
+    decided_at: datetime,
+    account_key: str,
+    assignee_id: str = REP,
+    tier: Tier = Tier.T1,
 ) -> Envelope:
-    """A routing decision of a Tier 1 meeting request."""
+    """A routing decision of a meeting request (Tier 1 unless said)."""
     payload = RoutingDecided(
         decision_id=f"{handoff_id}:{assignee_id}",
         handoff_id=handoff_id,
         account_key=account_key,
         account_name=account_key,
-        tier=Tier.T1,
+        tier=tier,
         in_tal=True,
         signal=Signal.MEETING_REQUEST,
         assignee_id=assignee_id,

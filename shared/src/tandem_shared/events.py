@@ -88,6 +88,7 @@ class AccountUpserted(Model):
     marketer_id: str | None = None
     territory: str | None = None
     alias_domains: list[str] | None = None  # other domains of the same account
+    crm_url: str | None = None  # the record's page in the CRM (tandem_shared.crm_links)
     changed: dict[str, Any] = Field(default_factory=dict)  # raw CRM property -> new value
     occurred_at: datetime
 
@@ -107,6 +108,7 @@ class ContactUpserted(Model):
     account_crm_id: str | None = None
     owner_id: str | None = None
     lifecycle_stage: str | None = None
+    crm_url: str | None = None
     changed: dict[str, Any] = Field(default_factory=dict)
     occurred_at: datetime
 
@@ -125,6 +127,7 @@ class DealUpserted(Model):
     is_closed: bool | None = None
     is_won: bool | None = None
     owner_id: str | None = None
+    crm_url: str | None = None
     changed: dict[str, Any] = Field(default_factory=dict)
     occurred_at: datetime
 
@@ -290,7 +293,10 @@ class RoutingDecided(Model):
     assignee_id: str
     assignee_role: str
     notified_ids: list[str] = Field(default_factory=list)
+    # The account's owners (AE, SDR, marketer) as routing resolved them, whether told or not.
+    account_team_ids: list[str] = Field(default_factory=list)
     contact_email: str | None = None
+    crm_url: str | None = None  # the CRM record the handoff is about (the lead, else the account)
     match: MatchInfo
     rule_set_version: str
     explanation: list[str] = Field(default_factory=list)
@@ -384,6 +390,7 @@ class AlertDelivered(Model):
     attempts: int
     coalesced: bool = False
     on_behalf_of: str | None = None  # the person a cover received it for (their quiet hours)
+    handoff_id: str | None = None  # the alert's handoff, so a cover's touch can count for it
     delivered_at: datetime
 
 

@@ -29,6 +29,7 @@ async def on_alert_requested(envelope: Envelope, session: AsyncSession) -> None:
         "handoff_id": event.handoff_id,
         "tier": event.tier.value if event.tier else None,
         "signal": event.signal.value if event.signal else None,
+        "crm_url": event.crm_url,
         "recipient_ids": list(event.recipient_ids),
         "channel_ids": list(event.channel_ids),
         "requested_at": event.requested_at,

@@ -96,6 +96,7 @@ class Projector:
             "sdr_id": self.person_id(event.sdr_id),
             "marketer_id": self.person_id(event.marketer_id),
             "territory": event.territory,
+            "crm_url": event.crm_url,
         }
         changes = {k: v for k, v in values.items() if v is not None}
         # The joint TAL decision outranks the CRM's own flag once there is one.
@@ -254,6 +255,7 @@ class Projector:
             "signal": event.signal.value,
             "assignee_id": event.assignee_id,
             "assignee_role": event.assignee_role,
+            "crm_url": event.crm_url,
             "notified_ids": list(event.notified_ids),
             "explanation": list(event.explanation),
             "context": event.context.model_dump(mode="json"),

@@ -12,7 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tandem_shared.consumer import UnitOfWork
 from tandem_shared.directory import Directory
 from tandem_shared.envelope import Envelope
-from tandem_shared.events import ActivityLogged, EventType, HandoffAcknowledged, RoutingDecided
+from tandem_shared.events import (
+    ActivityLogged,
+    AlertDelivered,
+    EventType,
+    HandoffAcknowledged,
+    RoutingDecided,
+)
 from tandem_shared.telemetry import current_traceparent
 from tandem_sla_monitor.adapters import repository as repo
 from tandem_sla_monitor.domain.clock import (
@@ -22,6 +28,7 @@ from tandem_sla_monitor.domain.clock import (
     qualifying_activity,
     record_activity,
     start_clock,
+    with_cover,
 )
 from tandem_sla_monitor.domain.emissions import Emission
 from tandem_sla_monitor.domain.policy import SlaPolicy
@@ -57,7 +64,8 @@ async def start_handoff_clock(
     if person is None:
         raise UnknownAssigneeError(f"assignee {decision.assignee_id!r} is not in the directory")
     clock, emitted = start_clock(decision, person, policy)
-    team = frozenset(decision.notified_ids)
+    # The account's owners, and whoever the decision told (an FYI'd AE or their cover).
+    team = frozenset([*decision.account_team_ids, *decision.notified_ids])
     touch = qualifying_activity(clock, early, team_ids=team, directory=directory)
     if touch is not None:
         clock, met = record_activity(clock, touch, team_ids=team, directory=directory)
@@ -95,6 +103,48 @@ async def log_activity(
     return emitted
 
 
+async def note_cover(
+    session: AsyncSession, delivered: AlertDelivered, *, directory: Directory
+) -> list[Emission]:
+    """Let the cover an alert reached in the assignee's place touch the handoff for them.
+
+    The cover's call may have been handled before this delivery: the touches stored since the
+    clock started are checked again.
+    """
+    if delivered.on_behalf_of is None or delivered.handoff_id is None:
+        return []
+    seen = await repo.get_clock(session, delivered.handoff_id)
+    if seen is None or seen.clock.assignee_id != delivered.on_behalf_of:
+        return []
+    # The same lock order as the decision and activity handlers: match keys, then the clock.
+    clock = seen.clock
+    await repo.lock_match_keys(
+        session, repo.match_keys(account_key=clock.account_key, contact_email=clock.contact_email)
+    )
+    current, early = await repo.lock_clock_with_early_activities(
+        session,
+        delivered.handoff_id,
+        account_key=clock.account_key,
+        contact_email=clock.contact_email,
+        since=clock.started_at,
+    )
+    if current is None:
+        return []
+    covered = with_cover(
+        current.clock, cover_id=delivered.recipient_id, on_behalf_of=delivered.on_behalf_of
+    )
+    if covered is current.clock:
+        return []
+    emitted: list[Emission] = []
+    touch = qualifying_activity(covered, early, team_ids=current.team_ids, directory=directory)
+    if touch is not None:
+        covered, emitted = record_activity(
+            covered, touch, team_ids=current.team_ids, directory=directory
+        )
+    await repo.update_clock(session, covered)
+    return emitted
+
+
 async def acknowledge_handoff(
     session: AsyncSession, *, handoff_id: str, person_id: str, at: datetime
 ) -> tuple[SlaClock, list[Emission]] | None:
@@ -110,7 +160,7 @@ async def acknowledge_handoff(
 
 @dataclass(frozen=True)
 class SlaHandlers:
-    """The consumer side: one handler for the routing, CRM and handoff-action topics."""
+    """The consumer side: one handler for the routing, CRM, handoff-action, delivery topics."""
 
     policy: SlaPolicy
     directory: Directory
@@ -124,6 +174,8 @@ class SlaHandlers:
             await self.on_activity_logged(envelope, uow)
         elif envelope.type == EventType.HANDOFF_ACKNOWLEDGED:
             await self.on_handoff_acknowledged(envelope, uow)
+        elif envelope.type == EventType.ALERT_DELIVERED:
+            await self.on_alert_delivered(envelope, uow)
 
     async def on_routing_decided(self, envelope: Envelope, uow: UnitOfWork) -> None:
         """Start the clock of a routed handoff."""
@@ -139,6 +191,12 @@ class SlaHandlers:
         emitted = await log_activity(
             uow.session, activity, directory=self.directory, now=self.now()
         )
+        _emit(uow, emitted, envelope)
+
+    async def on_alert_delivered(self, envelope: Envelope, uow: UnitOfWork) -> None:
+        """Note a cover who was alerted in the assignee's place."""
+        delivered = envelope.payload(AlertDelivered)
+        emitted = await note_cover(uow.session, delivered, directory=self.directory)
         _emit(uow, emitted, envelope)
 
     async def on_handoff_acknowledged(self, envelope: Envelope, uow: UnitOfWork) -> None:

@@ -20,7 +20,7 @@ from tandem_sla_monitor.timer import ClockTimer
 
 SCHEMA = "sla_monitor"
 MIGRATIONS = Path(__file__).parent / "migrations"
-CONSUMED_TOPICS = (topics.ROUTING, topics.CRM, topics.HANDOFF_ACTIONS)
+CONSUMED_TOPICS = (topics.ROUTING, topics.CRM, topics.HANDOFF_ACTIONS, topics.ALERT_DELIVERIES)
 
 
 @dataclass

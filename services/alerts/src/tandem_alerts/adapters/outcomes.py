@@ -38,6 +38,7 @@ def publish_delivered(
         attempts=attempts,
         coalesced=coalesced,
         on_behalf_of=delivery.on_behalf_of,
+        handoff_id=stored.alert.handoff_id if stored is not None else None,
         delivered_at=now,
     )
     envelope = _wrap(payload, EventType.ALERT_DELIVERED, delivery.idempotency_key, stored, now)

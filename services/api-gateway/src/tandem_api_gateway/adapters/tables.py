@@ -35,6 +35,7 @@ accounts = sa.Table(
     sa.Column("last_marketing_activity_at", _TS),
     sa.Column("updated_at", _TS),  # time of the newest event applied (not the wall clock)
     sa.Column("merged_into", sa.Text),  # the surviving account's key, once merged away in a CRM
+    sa.Column("crm_url", sa.Text),  # the account's record page in the CRM (the latest seen)
 )
 
 handoffs = sa.Table(
@@ -49,6 +50,7 @@ handoffs = sa.Table(
     sa.Column("signal", sa.Text),
     sa.Column("assignee_id", sa.Text),
     sa.Column("assignee_role", sa.Text),
+    sa.Column("crm_url", sa.Text),  # the record the handoff is about
     _jsonb("notified_ids", "[]"),
     _jsonb("explanation", "[]"),
     _jsonb("context", "{}"),
@@ -81,6 +83,7 @@ alerts = sa.Table(
     sa.Column("handoff_id", sa.Text),
     sa.Column("tier", sa.Text),
     sa.Column("signal", sa.Text),
+    sa.Column("crm_url", sa.Text),
     _jsonb("recipient_ids", "[]"),
     _jsonb("channel_ids", "[]"),
     sa.Column("requested_at", _TS),

@@ -70,6 +70,9 @@ class AccountOut(Response):
     tal_workflow_status: TalStatus | None = Field(
         description="Where the joint TAL decision stands; null when never proposed"
     )
+    crm_url: str | None = Field(
+        default=None, description="The account's record page in the CRM (the latest one seen)"
+    )
     merged_into: str | None = Field(
         default=None,
         description=(
@@ -123,6 +126,9 @@ class HandoffOut(Response):
     signal: Signal | None
     assignee_id: str | None
     assignee_role: str | None
+    crm_url: str | None = Field(
+        default=None, description="The CRM record the handoff is about: the lead, else the account"
+    )
     notified_ids: list[str]
     explanation: list[str]
     context: dict[str, Any]
@@ -179,6 +185,7 @@ class AlertOut(Response):
     handoff_id: str | None
     tier: Tier | None
     signal: Signal | None
+    crm_url: str | None = Field(default=None, description="The record the alert's button opens")
     recipient_ids: list[str]
     requested_at: datetime | None
     deliveries: list[DeliveryOut]

@@ -40,6 +40,17 @@ function row(cells, attrs) {
   return tr;
 }
 
+// A row's first cell (a list item's text) links to the record in the CRM when there is one
+// (https only).
+function crmCell(text, url, tag = "td", attrs = {}) {
+  if (!url || !url.startsWith("https://")) return el(tag, text, attrs);
+  const cell = el(tag, null, attrs);
+  cell.appendChild(el("a", text, {
+    href: url, target: "_blank", rel: "noopener noreferrer", class: "crm-link", title: "Open in CRM",
+  }));
+  return cell;
+}
+
 function fill(tbodyParent, rows) {
   const body = document.querySelector(tbodyParent + " tbody");
   body.replaceChildren(...rows);
@@ -128,7 +139,8 @@ async function loadTal() {
     const accounts = page.items.filter((a) => (a.tier || "3") === tier);
     document.getElementById("tal-count-" + tier).textContent = String(accounts.length);
     document.getElementById("tal-tier-" + tier).replaceChildren(
-      ...accounts.map((a) => el("li", a.name || a.account_key, { "data-account": a.account_key })));
+      ...accounts.map((a) => crmCell(a.name || a.account_key, a.crm_url, "li",
+        { "data-account": a.account_key })));
   }
 }
 
@@ -145,8 +157,8 @@ async function loadHandoffs() {
     } else {
       left.textContent = "not started";
     }
-    return row([h.account_name || h.account_key || "?", h.tier, h.signal, h.assignee_id,
-      h.sla.status, left], { "data-handoff": h.handoff_id });
+    return row([crmCell(h.account_name || h.account_key || "?", h.crm_url), h.tier, h.signal,
+      h.assignee_id, h.sla.status, left], { "data-handoff": h.handoff_id });
   }));
   tick();
 }
@@ -163,7 +175,7 @@ function tick() {
 async function loadBreaches() {
   const page = await api("/v1/breaches?limit=50");
   fill("#breaches", page.items.map((h) => row(
-    [h.account_name || h.account_key || "?", h.tier, h.signal, h.assignee_id,
+    [crmCell(h.account_name || h.account_key || "?", h.crm_url), h.tier, h.signal, h.assignee_id,
       h.sla.deadline ? new Date(h.sla.deadline).toLocaleString() : ""],
     { "data-handoff": h.handoff_id })));
 }
@@ -171,7 +183,7 @@ async function loadBreaches() {
 async function loadAlerts() {
   const page = await api("/v1/alerts?limit=20");
   fill("#alerts", page.items.map((a) => row(
-    [a.title || a.alert_id, a.kind, a.recipient_ids.join(", "),
+    [crmCell(a.title || a.alert_id, a.crm_url), a.kind, a.recipient_ids.join(", "),
       a.deliveries.map((d) => d.recipient_id + " via " + d.channel + ": " + d.status).join("; ")],
     { "data-alert": a.alert_id })));
 }

@@ -12,6 +12,7 @@ from tandem_ingest.domain.errors import SchemaError
 from tandem_ingest.domain.normalized import ElementError, NormalizedEvent, NormalizeResult, Outcome
 from tandem_ingest.domain.parsing import from_epoch, load_json, require_aware, validation_errors
 from tandem_shared import topics
+from tandem_shared.crm_links import HUBSPOT_APP_URL, HUBSPOT_OBJECT_TYPE_IDS, hubspot_record_url
 from tandem_shared.events import (
     AccountUpserted,
     ContactUpserted,
@@ -55,6 +56,8 @@ class HubSpotConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     property_map: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_PROPERTY_MAP))
+    # Where record links point: https://app-eu1.hubspot.com for accounts in the EU data centre.
+    app_url: str = Field(default=HUBSPOT_APP_URL, pattern=r"^https://")
 
 
 class HubSpotEvent(BaseModel):
@@ -158,6 +161,12 @@ def _upsert(
         base={
             "crm": CrmSystem.HUBSPOT,
             "crm_id": event.object_id,
+            "crm_url": hubspot_record_url(
+                portal_id=event.portal_id,
+                object_type_id=HUBSPOT_OBJECT_TYPE_IDS[object_name],
+                record_id=event.object_id,
+                app_url=config.app_url,
+            ),
             "changed": changed,
             "occurred_at": occurred_at,
         },

@@ -75,8 +75,12 @@ def normalize_salesforce_outbound(
     organization_id = clean_text(notifications.findtext(f"{_OM}OrganizationId"))
     if not config.allows(organization_id):
         raise OrganizationNotAllowedError(organization_id)
+    # The org's URLs, e.g. https://acme.my.salesforce.com/services/Soap/c/60.0/00D...
+    instance_url = clean_text(notifications.findtext(f"{_OM}EnterpriseUrl")) or clean_text(
+        notifications.findtext(f"{_OM}PartnerUrl")
+    )
     return NormalizeResult.collect(
-        _notification(element, index, config, received_at)
+        _notification(element, index, config, received_at, instance_url)
         for index, element in enumerate(notifications.findall(f"{_OM}Notification"))
     )
 
@@ -97,7 +101,11 @@ def _parse_notifications(body: bytes) -> Element:
 
 
 def _notification(
-    element: Element, index: int, config: SalesforceConfig, received_at: datetime
+    element: Element,
+    index: int,
+    config: SalesforceConfig,
+    received_at: datetime,
+    instance_url: str | None,
 ) -> Outcome:
     prefix: Loc = ("Notification", index)
     notification_id = clean_text(element.findtext(f"{_OM}Id"))
@@ -125,6 +133,7 @@ def _notification(
         dedupe_key=notification_id,
         index=index,
         loc_of=lambda name: (*prefix, "sObject", name),
+        instance_url=instance_url,
     )
     return record_events(change, config=config, deleted=False)
 

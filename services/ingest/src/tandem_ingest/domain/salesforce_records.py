@@ -13,6 +13,7 @@ from tandem_ingest.domain.crm_fields import build_payload, map_properties
 from tandem_ingest.domain.normalized import Loc, NormalizedEvent, Outcome
 from tandem_ingest.domain.parsing import clean_text
 from tandem_shared import topics
+from tandem_shared.crm_links import salesforce_org_url, salesforce_record_url
 from tandem_shared.events import (
     AccountUpserted,
     ActivityKind,
@@ -75,6 +76,9 @@ class SalesforceConfig(BaseModel):
     field_map: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_FIELD_MAP))
     # Platform Event API name (e.g. Opportunity_Change__e) -> the record it describes.
     platform_events: dict[str, PlatformEventMapping] = Field(default_factory=dict)
+    # The org's URL (https://<MyDomain>.my.salesforce.com) for record links; Outbound Messages
+    # carry it themselves, Change Data Capture does not.
+    instance_url: str | None = Field(default=None, pattern=r"^https://")
 
     def allows(self, organization_id: str | None) -> bool:
         """Return True when the organization is on the allow-list (15-character ids compared)."""
@@ -126,6 +130,7 @@ class RecordChange:
     dedupe_key: str
     index: int | None
     loc_of: Callable[[str], Loc]  # the path of a field in the body, for errors
+    instance_url: str | None = None  # the org's URL the delivery names, if it names one
 
 
 def record_events(change: RecordChange, *, config: SalesforceConfig, deleted: bool) -> Outcome:
@@ -147,6 +152,11 @@ def record_events(change: RecordChange, *, config: SalesforceConfig, deleted: bo
     base: dict[str, object] = {
         "crm": CrmSystem.SALESFORCE,
         "crm_id": change.record_id,
+        "crm_url": salesforce_record_url(
+            instance_url=config.instance_url or salesforce_org_url(change.instance_url),
+            sobject=change.sobject,
+            record_id=change.record_id,
+        ),
         "changed": dict(change.fields),
         "occurred_at": change.occurred_at,
     }

@@ -116,6 +116,8 @@ def _apply_account(state: AccountState, event: AccountUpserted) -> AccountState:
         "crm": crm,
         "crm_ids": {**state.crm_ids, event.crm.value: event.crm_id},
     }
+    if event.crm_url:
+        update["crm_urls"] = {**state.crm_urls, event.crm.value: event.crm_url}
     if event.name:
         update["name"] = event.name
     aliases = list(state.alias_domains)

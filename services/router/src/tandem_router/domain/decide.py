@@ -189,6 +189,7 @@ def _hand_off(h: _Handoff, *, notify_marketing: bool) -> Decision:
         summary=h.signal.explanation,
         context=context,
         now=roster.now,
+        crm_url=record_url(h.event, state),
     )
     explanation = _explain(h, ownership, route)
     conflicts = _conflict_events(h, ownership, route)
@@ -255,13 +256,27 @@ def _routing_decided(
         assignee_id=route.assignee.id,
         assignee_role=route.assignee.role.value,
         notified_ids=notified,
+        account_team_ids=[p.id for p in (ownership.ae, ownership.sdr, ownership.marketer) if p],
         contact_email=_contact_email(h.event),
+        crm_url=basics.crm_url,
         match=h.match.info,
         rule_set_version=h.rules.version,
         explanation=explanation,
         context=basics.context,
         decided_at=h.roster.now,
     )
+
+
+def record_url(event: RouterEvent | None, state: AccountState | None) -> str | None:
+    """Return the CRM page of what a handoff is about: the lead or contact, else the account."""
+    if isinstance(event, ContactUpserted) and event.crm_url:
+        return event.crm_url
+    if state is None or not state.crm_urls:
+        return None
+    # Prefer the account's record in the CRM the event came from.
+    crm = getattr(event, "crm", None)
+    preferred = state.crm_urls.get(crm.value) if crm is not None else None
+    return preferred or next(iter(state.crm_urls.values()))
 
 
 def _explain(h: _Handoff, ownership: Ownership, route: Route) -> list[str]:
@@ -363,6 +378,7 @@ def _conflict_alerts(
             summary=conflict.reason,
             context=HandoffContext(),
             now=now,
+            crm_url=record_url(None, state),
         )
         managers = messages.managers_of(
             sorted(conflict.candidates.values()), directory, rules.escalation_manager_id

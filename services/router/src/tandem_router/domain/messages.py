@@ -48,6 +48,7 @@ class AlertBasics:
     summary: str
     context: HandoffContext
     now: datetime
+    crm_url: str | None = None  # the record the alerts link to ("Open in CRM")
 
     @property
     def account_label(self) -> str:
@@ -85,6 +86,7 @@ class AlertBasics:
             handoff_id=self.handoff_id,
             assignee_id=assignee_id,
             reason=reason,
+            crm_url=self.crm_url,
             context=self.context,
             requested_at=self.now,
         )

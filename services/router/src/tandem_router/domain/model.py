@@ -67,6 +67,7 @@ class AccountState(State):
     alias_domains: tuple[str, ...] = ()
     subsidiary_domains: tuple[str, ...] = ()
     crm_ids: dict[str, str] = Field(default_factory=dict)  # CRM system -> account record id
+    crm_urls: dict[str, str] = Field(default_factory=dict)  # CRM system -> its record's page
     known_contacts: tuple[str, ...] = ()  # lower-cased emails seen at the account, oldest first
     engagements: tuple[EngagementRecord, ...] = ()  # oldest first, within the retention window
     intents: tuple[IntentRecord, ...] = ()  # oldest first, within the retention window

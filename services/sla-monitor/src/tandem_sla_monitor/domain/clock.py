@@ -25,7 +25,7 @@ from tandem_sla_monitor.domain.business_time import (
     business_seconds_between,
 )
 from tandem_sla_monitor.domain.emissions import Emission
-from tandem_sla_monitor.domain.policy import EscalationTarget, PolicyTerms, SlaPolicy
+from tandem_sla_monitor.domain.policy import EscalationTarget, PolicyTerms, SlaPolicy, Toucher
 from tandem_sla_monitor.domain.schedule import Firing, FiringKind, plan_next
 
 # Activities that count as a first touch; tasks and notes are bookkeeping, not contact.
@@ -48,7 +48,9 @@ class SlaClock(BaseModel):
     account_key: str | None
     account_name: str | None = None
     contact_email: str | None = None
+    crm_url: str | None = None  # the record the handoff is about, for the alerts' CRM link
     assignee_id: str
+    cover_ids: tuple[str, ...] = ()  # people alerts reached in the assignee's place
     tier: Tier
     signal: Signal
     started_at: datetime
@@ -88,6 +90,7 @@ def start_clock(
         account_key=decision.account_key,
         account_name=decision.account_name,
         contact_email=decision.contact_email,
+        crm_url=decision.crm_url,
         assignee_id=decision.assignee_id,
         tier=decision.tier,
         signal=decision.signal,
@@ -133,7 +136,28 @@ def qualifies(
     if not _same_account(clock, activity) or activity.actor_id is None:
         return False
     actor = directory.by_crm_user(activity.actor_id)
-    return actor is not None and (actor.id == clock.assignee_id or actor.id in team_ids)
+    return actor is not None and actor.id in touchers(clock, team_ids=team_ids)
+
+
+def touchers(clock: SlaClock, *, team_ids: Set[str]) -> frozenset[str]:
+    """Return the people whose touch stops this clock under its terms (`touched_by`)."""
+    allowed = clock.terms.touched_by
+    people = {clock.assignee_id}
+    if Toucher.COVER in allowed:
+        people.update(clock.cover_ids)
+    if Toucher.ACCOUNT_TEAM in allowed:
+        people.update(team_ids)
+    return frozenset(people)
+
+
+def with_cover(clock: SlaClock, *, cover_id: str, on_behalf_of: str) -> SlaClock:
+    """Return the clock knowing that an alert reached `cover_id` in its assignee's place.
+
+    An alert sent on behalf of someone else (a superseded assignee) changes nothing.
+    """
+    if on_behalf_of != clock.assignee_id or cover_id in clock.cover_ids:
+        return clock
+    return clock.model_copy(update={"cover_ids": (*clock.cover_ids, cover_id)})
 
 
 def qualifying_activity(

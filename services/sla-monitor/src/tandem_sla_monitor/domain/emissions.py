@@ -108,6 +108,7 @@ def alert(
         assignee_id=clock.assignee_id,
         reason=f"SLA policy {clock.terms.policy_version}",
         sla_deadline=clock.deadline,
+        crm_url=clock.crm_url,
         requested_at=now,
     )
     return Emission(

@@ -56,6 +56,17 @@ class EscalationStep(_Strict):
     channel_ids: tuple[str, ...] = ()  # extra channels, e.g. sales-leadership
 
 
+class Toucher(StrEnum):
+    """Whose logged call, email or meeting can stop a clock."""
+
+    ASSIGNEE = "assignee"  # the person the handoff was routed to
+    COVER = "cover"  # whoever an alert about it reached in the assignee's place (quiet hours)
+    ACCOUNT_TEAM = "account_team"  # the account's AE, SDR and marketer, and whoever was told
+
+
+ALL_TOUCHERS = (Toucher.ASSIGNEE, Toucher.COVER, Toucher.ACCOUNT_TEAM)
+
+
 def default_escalation() -> tuple[EscalationStep, ...]:
     """Return the default chain: remind the rep, then the manager, then leadership."""
     return (
@@ -80,6 +91,8 @@ class PolicyTerms(_Strict):
     escalation: tuple[EscalationStep, ...]
     acknowledgement_pause_seconds: PositiveInt | None  # None: an ack pauses until the touch
     reassign_on_breach: bool
+    # Clocks stored before the setting existed counted the assignee and the team; covers now too.
+    touched_by: tuple[Toucher, ...] = ALL_TOUCHERS
 
     @property
     def warning_seconds(self) -> int:
@@ -97,6 +110,8 @@ class SlaPolicy(_Strict):
     escalation: tuple[EscalationStep, ...] = Field(default_factory=default_escalation)
     acknowledgement_pause_minutes: PositiveInt | None = 120
     reassign_on_breach: bool = False
+    # Whose touch stops a clock, by tier; tiers left out count everyone in ALL_TOUCHERS.
+    touched_by: dict[Tier, tuple[Toucher, ...]] = Field(default_factory=dict)
 
     @field_validator("targets", mode="before")
     @classmethod
@@ -108,6 +123,21 @@ class SlaPolicy(_Strict):
             signal: {str(k): v for k, v in row.items()} if isinstance(row, dict) else row
             for signal, row in value.items()
         }
+
+    @field_validator("touched_by", mode="before")
+    @classmethod
+    def _touch_tiers_as_text(cls, value: Any) -> Any:
+        return {str(k): v for k, v in value.items()} if isinstance(value, dict) else value
+
+    @field_validator("touched_by", mode="after")
+    @classmethod
+    def _assignee_always_counts(
+        cls, value: dict[Tier, tuple[Toucher, ...]]
+    ) -> dict[Tier, tuple[Toucher, ...]]:
+        for tier, who in value.items():
+            if Toucher.ASSIGNEE not in who:
+                raise ValueError(f"tier {tier.value}: the assignee's own touch must count")
+        return {tier: tuple(dict.fromkeys(who)) for tier, who in value.items()}
 
     @field_validator("targets", mode="after")
     @classmethod
@@ -140,6 +170,7 @@ class SlaPolicy(_Strict):
             escalation=self.escalation,
             acknowledgement_pause_seconds=None if pause is None else pause * 60,
             reassign_on_breach=self.reassign_on_breach,
+            touched_by=self.touched_by.get(tier, ALL_TOUCHERS),
         )
 
 

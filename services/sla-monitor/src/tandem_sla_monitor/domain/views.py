@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict
 from tandem_shared.events import Signal, Tier
 from tandem_sla_monitor.domain.business_time import business_seconds_between
 from tandem_sla_monitor.domain.clock import ClockStatus, SlaClock
+from tandem_sla_monitor.domain.policy import Toucher
 from tandem_sla_monitor.domain.schedule import FiringKind
 
 
@@ -20,7 +21,10 @@ class ClockView(BaseModel):
     handoff_id: str
     decision_id: str
     account_key: str | None
+    crm_url: str | None
     assignee_id: str
+    cover_ids: tuple[str, ...]  # people alerted in the assignee's place
+    touched_by: tuple[Toucher, ...]  # whose touch stops this clock (its policy terms)
     tier: Tier
     signal: Signal
     policy_version: str
@@ -52,7 +56,10 @@ def clock_view(clock: SlaClock, *, now: datetime) -> ClockView:
         handoff_id=clock.handoff_id,
         decision_id=clock.decision_id,
         account_key=clock.account_key,
+        crm_url=clock.crm_url,
         assignee_id=clock.assignee_id,
+        cover_ids=clock.cover_ids,
+        touched_by=clock.terms.touched_by,
         tier=clock.tier,
         signal=clock.signal,
         policy_version=clock.terms.policy_version,
