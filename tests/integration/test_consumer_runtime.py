@@ -118,6 +118,7 @@ class Lane:
         *,
         cls: type[ConsumerLoop] = ConsumerLoop,
         settings: KafkaSettings | None = None,
+        known_types: set[str] | None = None,
     ) -> ConsumerLoop:
         return cls(
             group=self.group,
@@ -126,6 +127,7 @@ class Lane:
             sessions=self.db.sessions,
             producer=self.producer,
             settings=settings or self.settings,
+            known_types=known_types,
         )
 
 
@@ -201,6 +203,19 @@ async def test_undecodable_message_is_dead_lettered_without_retries(new_lane, un
     assert [r.value for r in dead] == [b"{not json"]
     assert dict(dead[0].headers)["dlq.reason"].startswith(b"undecodable")
     assert dict(dead[0].headers)["dlq.attempts"] == b"0"
+
+
+async def test_a_type_no_schema_has_is_dead_lettered_in_its_place(new_lane, unique, db) -> None:  # type: ignore[no-untyped-def]
+    lane = await new_lane("unknown", partitions=1, dead_letters=True)
+    first, known, last = events(3, unique)
+    stranger = known.model_copy(update={"type": "test.unheard-of"})
+    await lane.publish([first, stranger, last])
+    await run_until(lane.loop(record_effect, known_types={"test.event"}), db, 2)
+    assert sorted(await db.effects()) == sorted([first.id, last.id])
+    [dead] = await lane.dead_letters(expect=1)
+    assert Envelope.from_bytes(dead.value).id == stranger.id
+    assert dict(dead.headers)["dlq.reason"] == b"unknown event type 'test.unheard-of'"
+    assert dict(dead.headers)["dlq.attempts"] == b"0"
 
 
 class CrashBeforeOffsetCommit(ConsumerLoop):

@@ -9,7 +9,8 @@ then it commits. The per-message guarantees are those of one transaction per mes
   dead-lettered alone, and the batch goes on after it, so a partition keeps its order;
 - a failure no message can be blamed for (the database restarting, a deadlock, a lost
   connection) is retried with back-off, as long as it lasts, and dead-letters nothing;
-- an undecodable message is dead-lettered at once, in its place in the partition's order.
+- an undecodable message, or one of a type no Tandem schema has (when the consumer says which
+  types exist), is dead-lettered at once, in its place in the partition's order.
 """
 
 from __future__ import annotations
@@ -100,6 +101,9 @@ class BatchProcessor:
     # Told after a transaction that handled events committed: wakes in-process workers (alert
     # delivery) at once instead of at their next poll.
     after_commit: Callable[[], None] | None = None
+    # The event types that exist (None: any). A type outside them is poison: no handler of any
+    # version can read it, so it is dead-lettered rather than skipped unseen.
+    known_types: frozenset[str] | None = None
 
     async def process(self, records: Sequence[Record], done: Callable[[Record], None]) -> None:
         """Handle `records` (one partition's, in order), calling `done` as each one is."""
@@ -108,11 +112,15 @@ class BatchProcessor:
         for record in records:
             try:
                 envelope = Envelope.from_bytes(record.value or b"")
+                unknown = self.known_types is not None and envelope.type not in self.known_types
+                poison = f"unknown event type {envelope.type!r}" if unknown else None
             except EnvelopeError as exc:
+                poison = f"undecodable: {exc}"
+            if poison is not None:
                 await self._run_segment(segment, done)
                 segment = []
                 # A poison message: retrying cannot help.
-                await self.dead_letter(record, f"undecodable: {exc}", attempts=0)
+                await self.dead_letter(record, poison, attempts=0)
                 done(record)
                 continue
             segment.append((record, envelope))

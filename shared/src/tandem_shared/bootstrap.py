@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from tandem_shared.consumer import ConsumerLoop, Handler
 from tandem_shared.db import create_engine, migrate, session_factory
 from tandem_shared.dlq import command as dlq_command
+from tandem_shared.events import EventType
 from tandem_shared.kafka import create_producer
 from tandem_shared.relay import OutboxRelay
 from tandem_shared.service import (
@@ -87,6 +88,7 @@ class Infra:
             settings=self.settings.kafka,
             dead_letter_group=dead_letter_group,
             after_commit=after_commit,
+            known_types=frozenset(EventType),  # a type none of them is, is dead-lettered
         )
         self.workers.append(loop)
         return loop

@@ -131,6 +131,7 @@ class ConsumerLoop:
         bulk_topics: Collection[str] = BULK_TOPICS,
         batch_max_records: int | None = None,
         after_commit: Callable[[], None] | None = None,
+        known_types: Collection[str] | None = None,
     ) -> None:
         self.group = group
         self.topics = list(topics)
@@ -138,7 +139,14 @@ class ConsumerLoop:
         self.dead_letter_topic = dead_letter_topic(dead_letter_group or group)
         self._settings = settings
         self.processor = BatchProcessor(
-            group, self.dead_letter_topic, handler, sessions, producer, settings, after_commit
+            group,
+            self.dead_letter_topic,
+            handler,
+            sessions,
+            producer,
+            settings,
+            after_commit,
+            None if known_types is None else frozenset(known_types),
         )
         self.batch_max_records = batch_max_records or settings.batch_max_records
         self._bulk_topics = frozenset(bulk_topics)
