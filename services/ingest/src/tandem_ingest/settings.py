@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 
 from tandem_shared.settings import OutboxSettings, Settings
 
@@ -24,6 +24,24 @@ class IngestOptions(BaseModel):
     replay_batch_payloads: int = Field(default=100, ge=1)
 
 
+class HubSpotApiSettings(BaseModel):
+    """TANDEM_HUBSPOT__*: HubSpot's CRM API, which fills thin webhooks in (a private app's token,
+    scopes crm.objects.contacts.read, crm.objects.companies.read and the activities' read)."""
+
+    access_token: SecretStr | None = None
+    base_url: str = "https://api.hubapi.com"
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    # Lookups taken per round: their reads go in batches of up to 100 ids per request.
+    batch_size: int = Field(default=100, ge=1, le=100)
+    poll_seconds: float = Field(default=1.0, gt=0)
+    # A claimed lookup whose worker died is taken again after this.
+    lease_seconds: float = Field(default=120.0, gt=0)
+    # An outage or a refusal is retried after retry_base_seconds, doubling up to the max; a 429
+    # waits what HubSpot asks (Retry-After, or its rate-limit window) and never counts as a failure.
+    retry_base_seconds: float = Field(default=2.0, gt=0)
+    retry_max_seconds: float = Field(default=300.0, gt=0)
+
+
 class IngestOutboxSettings(OutboxSettings):
     """The relay of a webhook receiver: commits come many a second, each with a few rows."""
 
@@ -38,5 +56,12 @@ class IngestSettings(Settings):
     """What the ingest service reads from its environment."""
 
     ingest: IngestOptions = IngestOptions()
+    hubspot: HubSpotApiSettings = HubSpotApiSettings()
     # A subclass, not a changed instance: TANDEM_OUTBOX__... variables keep the other defaults.
     outbox: IngestOutboxSettings = IngestOutboxSettings()
+
+    def hubspot_token(self) -> str | None:
+        """Return the CRM API token, or None when unset (refused as a placeholder in prod)."""
+        if self.hubspot.access_token is None:
+            return None
+        return self.require_secret("TANDEM_HUBSPOT__ACCESS_TOKEN", self.hubspot.access_token)

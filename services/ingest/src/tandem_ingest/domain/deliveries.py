@@ -10,7 +10,7 @@ from datetime import date, datetime
 from tandem_ingest.domain.bombora import BomboraConfig, SurgeFileReader
 from tandem_ingest.domain.clearbit import ClearbitConfig, normalize_clearbit
 from tandem_ingest.domain.errors import SignatureError
-from tandem_ingest.domain.generic import normalize_generic
+from tandem_ingest.domain.generic import GenericConfig, normalize_generic
 from tandem_ingest.domain.hubspot import HubSpotConfig, normalize_hubspot
 from tandem_ingest.domain.normalized import NormalizeResult
 from tandem_ingest.domain.salesforce import (
@@ -108,7 +108,8 @@ def _clearbit(source: Source, body: bytes, received_at: datetime) -> NormalizeRe
 
 
 def _generic(source: Source, body: bytes, received_at: datetime) -> NormalizeResult:
-    return normalize_generic(body, received_at=received_at)
+    config = source.config if isinstance(source.config, GenericConfig) else None
+    return normalize_generic(body, received_at=received_at, config=config)
 
 
 _NORMALIZERS: dict[SourceKind, Normalizer] = {

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from tandem_ingest.domain.bombora import BomboraConfig
 from tandem_ingest.domain.clearbit import ClearbitConfig
+from tandem_ingest.domain.generic import GenericConfig
 from tandem_ingest.domain.hubspot import HubSpotConfig
 from tandem_ingest.domain.ratelimit import RateLimit
 from tandem_ingest.domain.salesforce import SalesforceConfig
@@ -40,7 +41,13 @@ UNSIGNED_KINDS = frozenset(
 UPLOAD_KINDS = frozenset({SourceKind.BOMBORA})
 
 KindConfig = (
-    HubSpotConfig | SalesforceConfig | SegmentConfig | ClearbitConfig | BomboraConfig | None
+    HubSpotConfig
+    | SalesforceConfig
+    | SegmentConfig
+    | ClearbitConfig
+    | BomboraConfig
+    | GenericConfig
+    | None
 )
 
 _CONFIG_PARSERS: dict[SourceKind, Callable[[Any], KindConfig]] = {
@@ -50,6 +57,7 @@ _CONFIG_PARSERS: dict[SourceKind, Callable[[Any], KindConfig]] = {
     SourceKind.SEGMENT: SegmentConfig.model_validate,
     SourceKind.CLEARBIT: ClearbitConfig.model_validate,
     SourceKind.BOMBORA: BomboraConfig.model_validate,
+    SourceKind.GENERIC: GenericConfig.model_validate,
 }
 
 
