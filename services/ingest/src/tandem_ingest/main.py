@@ -10,6 +10,7 @@ import structlog
 from fastapi import FastAPI
 
 from tandem_ingest.adapters.hubspot_api import HubSpotApi
+from tandem_ingest.adapters.outreach_api import OutreachApi
 from tandem_ingest.adapters.webhook_store import WebhookStore
 from tandem_ingest.api import IngestContext
 from tandem_ingest.app import create_app
@@ -21,9 +22,11 @@ from tandem_ingest.commands import (
 )
 from tandem_ingest.config import load_sources
 from tandem_ingest.domain.hubspot import HubSpotConfig
+from tandem_ingest.domain.outreach import OutreachConfig
 from tandem_ingest.domain.sources import Source, SourcesError
 from tandem_ingest.lookup_worker import LookupWorker
 from tandem_ingest.maintenance import RetentionWorker
+from tandem_ingest.resolvers import HubSpotResolver, OutreachResolver, Resolver
 from tandem_ingest.settings import IngestSettings
 from tandem_shared.bootstrap import Infra, build_infra, cli, serve_built
 from tandem_shared.settings import Environment
@@ -50,10 +53,11 @@ def build_service(
 
     Call it in the loop that will run the service (the webhook pool binds to it).
     """
-    token = settings.hubspot_token()
     context_sources = load_sources(settings) if sources is None else sources
-    if token is None:
-        context_sources = without_fetching(context_sources, production=settings.env is PROD)
+    resolvers = _resolvers(settings, context_sources)
+    context_sources = without_fetching(
+        context_sources, set(resolvers), production=settings.env is PROD
+    )
     infra = build_infra(settings, schema=SCHEMA)
     webhooks = WebhookStore.create(settings.database, schema=SCHEMA)
     infra.on_start(webhooks.start, stop=webhooks.close)
@@ -63,19 +67,11 @@ def build_service(
     infra.workers.append(
         RetentionWorker(sessions=infra.sessions, options=settings.ingest, clock=utc_now)
     )
-    if token is not None:
-        options = settings.hubspot
-        api = HubSpotApi.create(
-            base_url=options.base_url, token=token, timeout=options.timeout_seconds
-        )
+    if resolvers:
         lookups = LookupWorker(
-            sessions=infra.sessions,
-            api=api,
-            sources=context_sources,
-            options=options,
-            clock=utc_now,
+            sessions=infra.sessions, resolvers=resolvers, options=settings.lookups, clock=utc_now
         )
-        infra.on_start(_nothing, stop=api.close)
+        infra.on_start(_nothing, stop=lookups.close)
         infra.workers.append(lookups)
         context.on_deferred = lookups.wake  # a webhook queued lookups: fetch them now
     app = create_app(runtime_getter=lambda: infra.runtime, ingest=context)
@@ -86,26 +82,49 @@ async def _nothing() -> None:
     return
 
 
-def without_fetching(sources: Mapping[str, Source], *, production: bool) -> dict[str, Source]:
-    """Turn off CRM API lookups of HubSpot sources when no token is set (refused in prod)."""
-    wanting = [
-        name
+def _resolvers(settings: IngestSettings, sources: Mapping[str, Source]) -> dict[str, Resolver]:
+    """The vendors' API clients whose tokens are set (lookups of the others are not made)."""
+    resolvers: dict[str, Resolver] = {}
+    if (token := settings.hubspot_token()) is not None:
+        options = settings.hubspot
+        api = HubSpotApi.create(
+            base_url=options.base_url, token=token, timeout=options.timeout_seconds
+        )
+        resolvers["hubspot"] = HubSpotResolver(api, sources)
+    if (token := settings.outreach_token()) is not None:
+        outreach = settings.outreach
+        client = OutreachApi.create(
+            base_url=outreach.base_url, token=token, timeout=outreach.timeout_seconds
+        )
+        resolvers["outreach"] = OutreachResolver(client)
+    return resolvers
+
+
+_TOKENS = {"hubspot": "TANDEM_HUBSPOT__ACCESS_TOKEN", "outreach": "TANDEM_OUTREACH__ACCESS_TOKEN"}
+
+
+def without_fetching(
+    sources: Mapping[str, Source], configured: set[str], *, production: bool
+) -> dict[str, Source]:
+    """Turn off API lookups of sources whose vendor has no token set (refused in prod)."""
+    wanting = {
+        name: source.kind.value
         for name, source in sources.items()
-        if isinstance(source.config, HubSpotConfig) and source.config.fetch_records
-    ]
+        if isinstance(source.config, HubSpotConfig | OutreachConfig)
+        and source.config.fetch_records
+        and source.kind.value not in configured
+    }
     if wanting and production:
+        needed = ", ".join(sorted({_TOKENS[kind] for kind in wanting.values()}))
         raise SourcesError(
-            f"HubSpot source(s) {', '.join(wanting)} fetch records from the CRM API: set "
-            "TANDEM_HUBSPOT__ACCESS_TOKEN, or `fetch_records: false` in their config"
+            f"source(s) {', '.join(sorted(wanting))} fetch records from their vendor's API: set "
+            f"{needed}, or `fetch_records: false` in their config"
         )
-    for name in wanting:
-        log.warning(
-            "no TANDEM_HUBSPOT__ACCESS_TOKEN: HubSpot activity and new records are not fetched",
-            source=name,
-        )
+    for name, kind in wanting.items():
+        log.warning("no API token: records are not fetched", source=name, token=_TOKENS[kind])
     return {
         name: replace(source, config=source.config.model_copy(update={"fetch_records": False}))
-        if name in wanting and isinstance(source.config, HubSpotConfig)
+        if name in wanting and isinstance(source.config, HubSpotConfig | OutreachConfig)
         else source
         for name, source in sources.items()
     }

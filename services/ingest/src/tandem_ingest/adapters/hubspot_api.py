@@ -17,20 +17,10 @@ from typing import Any
 
 import httpx
 
+from tandem_ingest.adapters.api_errors import ApiError
 from tandem_ingest.domain.hubspot_records import OBJECT_NAMES
 
 BATCH_LIMIT = 100  # ids per batch read: HubSpot's documented maximum
-
-
-class HubSpotApiError(Exception):
-    """The CRM API did not answer usefully; `retry_after` when it said when to come back."""
-
-    def __init__(
-        self, message: str, *, rate_limited: bool = False, retry_after: float | None = None
-    ) -> None:
-        super().__init__(message)
-        self.rate_limited = rate_limited
-        self.retry_after = retry_after
 
 
 def rate_limit_wait(headers: Mapping[str, str]) -> float | None:
@@ -118,22 +108,22 @@ class HubSpotApi:
         try:
             response = await self._client.post(path, json=body)
         except httpx.HTTPError as exc:
-            raise HubSpotApiError(f"POST {path}: {exc!r}") from exc
+            raise ApiError(f"POST {path}: {exc!r}") from exc
         headers = response.headers
         if headers.get("x-hubspot-ratelimit-remaining", "").strip() == "0":
             self._quiet_until = self._monotonic() + (rate_limit_wait(headers) or 1.0)
         if response.status_code == 429:
-            raise HubSpotApiError(
+            raise ApiError(
                 f"POST {path}: 429 {response.text[:200]}",
                 rate_limited=True,
                 retry_after=rate_limit_wait(headers),
             )
         if response.status_code >= 400:
-            raise HubSpotApiError(f"POST {path}: {response.status_code} {response.text[:200]}")
+            raise ApiError(f"POST {path}: {response.status_code} {response.text[:200]}")
         try:
             answer = response.json()
         except ValueError as exc:
-            raise HubSpotApiError(f"POST {path}: not JSON: {response.text[:200]}") from exc
+            raise ApiError(f"POST {path}: not JSON: {response.text[:200]}") from exc
         if not isinstance(answer, dict):
-            raise HubSpotApiError(f"POST {path}: expected a JSON object")
+            raise ApiError(f"POST {path}: expected a JSON object")
         return answer

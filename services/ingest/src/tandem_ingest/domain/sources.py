@@ -13,6 +13,7 @@ from tandem_ingest.domain.bombora import BomboraConfig
 from tandem_ingest.domain.clearbit import ClearbitConfig
 from tandem_ingest.domain.generic import GenericConfig
 from tandem_ingest.domain.hubspot import HubSpotConfig
+from tandem_ingest.domain.outreach import OutreachConfig
 from tandem_ingest.domain.ratelimit import RateLimit
 from tandem_ingest.domain.salesforce import SalesforceConfig
 from tandem_ingest.domain.segment import SegmentConfig
@@ -31,6 +32,7 @@ class SourceKind(StrEnum):
     CLEARBIT = "clearbit"
     BOMBORA = "bombora"
     GENERIC = "generic"
+    OUTREACH = "outreach"
 
 
 # Vendors that cannot sign their requests: a source of these kinds either checks a shared token
@@ -47,6 +49,7 @@ KindConfig = (
     | ClearbitConfig
     | BomboraConfig
     | GenericConfig
+    | OutreachConfig
     | None
 )
 
@@ -58,6 +61,7 @@ _CONFIG_PARSERS: dict[SourceKind, Callable[[Any], KindConfig]] = {
     SourceKind.CLEARBIT: ClearbitConfig.model_validate,
     SourceKind.BOMBORA: BomboraConfig.model_validate,
     SourceKind.GENERIC: GenericConfig.model_validate,
+    SourceKind.OUTREACH: OutreachConfig.model_validate,
 }
 
 
