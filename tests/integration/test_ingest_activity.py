@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from conftest import Infra
 from hubspot_crm_server import FakeHubSpotCrm, rate_limited, unavailable
 from in_process import running
+from outreach_api_server import FakeOutreach
 from test_gateway_support import gateway_for, gateway_settings, issue_key, migrate_gateway
 from test_ingest_harness import (
     IngestHarness,
@@ -35,7 +36,8 @@ from tandem_api_gateway.app import create_app
 from tandem_api_gateway.domain.authz import Role
 from tandem_api_gateway.main import build_service as build_gateway
 from tandem_ingest.adapters.tables import lookups
-from tandem_ingest.settings import HubSpotApiSettings
+from tandem_ingest.domain.signatures import sign_outreach
+from tandem_ingest.settings import HubSpotApiSettings, LookupSettings, OutreachApiSettings
 from tandem_shared import topics
 from tandem_shared.envelope import Envelope
 from tandem_shared.events import EventType, RoutingDecided
@@ -43,12 +45,19 @@ from tandem_shared.events import EventType, RoutingDecided
 pytestmark = pytest.mark.integration
 
 HUBSPOT_SECRET = "hubspot-test-client-secret"
+OUTREACH_SECRET = "outreach-test-webhook-secret"
 DIALER_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 REP_EMAIL = f"{REP}@tandem.example"  # the SLA test directory's rep
 SOURCES = {
     "sources": [
         {"name": "hubspot", "kind": "hubspot", "dev_secrets": [HUBSPOT_SECRET]},
         {"name": "dialer", "kind": "generic", "dev_secrets": [DIALER_SECRET]},
+        {
+            "name": "outreach",
+            "kind": "outreach",
+            "dev_secrets": [OUTREACH_SECRET],
+            "config": {"crm": "salesforce"},
+        },
     ]
 }
 ESCALATION = """\
@@ -61,6 +70,7 @@ ESCALATION = """\
 class Stack:
     ingest: IngestHarness
     crm: FakeHubSpotCrm
+    outreach: FakeOutreach
     sla: Running
     gateway: httpx.AsyncClient
     leader_key: str
@@ -68,11 +78,14 @@ class Stack:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def stack(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
-    crm = FakeHubSpotCrm()
+    crm, outreach = FakeHubSpotCrm(), FakeOutreach()
     await crm.start()
-    hubspot = HubSpotApiSettings(
-        access_token=crm.token, base_url=crm.base_url, poll_seconds=0.2, retry_base_seconds=0.2
-    )
+    await outreach.start()
+    apis = {
+        "hubspot": HubSpotApiSettings(access_token=crm.token, base_url=crm.base_url),
+        "outreach": OutreachApiSettings(access_token=outreach.token, base_url=outreach.base_url),
+        "lookups": LookupSettings(poll_seconds=0.2, retry_base_seconds=0.2),
+    }
     config_dir = write_config(tmp_path_factory.mktemp("activity-sla"), escalation=ESCALATION)
     await migrate_gateway(infra)
     settings = gateway_settings(infra)
@@ -85,16 +98,17 @@ async def stack(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Async
     )
     try:
         async with (
-            running_ingest(infra, SOURCES, hubspot=hubspot) as ingest,
+            running_ingest(infra, SOURCES, **apis) as ingest,
             running_sla(infra, config_dir) as sla,
             running(gateway.infra),
             httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=app), base_url="http://gateway"
             ) as client,
         ):
-            yield Stack(ingest, crm, sla, client, key)
+            yield Stack(ingest, crm, outreach, sla, client, key)
     finally:
         await crm.stop()
+        await outreach.stop()
 
 
 def _ms(at: datetime) -> datetime:
@@ -226,6 +240,46 @@ async def test_a_generic_activity_record_stops_the_clock(stack: Stack) -> None:
         "/v1/webhooks/dialer", content=body, headers={**headers, "webhook-signature": "v1,AAAA"}
     )
     assert forged.status_code == 401
+
+
+async def test_an_outreach_call_stops_the_clock(stack: Stack) -> None:
+    n = uuid.uuid4().int % 10**8
+    account, email = f"reach-{n}.com", f"kim@reach-{n}.com"
+    user, prospect, company = str(n), str(n + 1), str(n + 2)
+    stack.outreach.users[user] = REP_EMAIL
+    stack.outreach.prospects[prospect] = ([email], company)
+    stack.outreach.accounts[company] = f"www.{account}"
+    handoff, decided_at = await handed_off(stack, account, email)
+    touched_at = decided_at + timedelta(seconds=4)
+    webhook = {
+        "data": {
+            "type": "call",
+            "id": n,
+            "attributes": {"direction": "outbound", "completedAt": touched_at.isoformat()},
+            "relationships": {
+                "prospect": {"data": {"type": "prospect", "id": int(prospect)}},
+                "user": {"data": {"type": "user", "id": int(user)}},
+            },
+        },
+        "meta": {"deliveredAt": touched_at.isoformat(), "eventName": "call.created"},
+    }
+    body = orjson.dumps(webhook)
+    headers = {
+        "content-type": "application/vnd.api+json",
+        "Outreach-Webhook-Signature": sign_outreach(body=body, secret=OUTREACH_SECRET),
+    }
+    response = await stack.ingest.client.post(
+        "/v1/webhooks/outreach", content=body, headers=headers
+    )
+    assert response.status_code == 202, response.text
+    await first_touch(stack, handoff, f"outreach:call:{n}", touched_at, decided_at)
+    # One read of the rep and one of the prospect with its account (included), by id.
+    assert ("/api/v2/users", [user]) in stack.outreach.requests
+    assert ("/api/v2/prospects", [prospect]) in stack.outreach.requests
+
+    forged = {**headers, "Outreach-Webhook-Signature": "0" * 64}
+    refused = await stack.ingest.client.post("/v1/webhooks/outreach", content=body, headers=forged)
+    assert refused.status_code == 401
 
 
 async def test_crm_api_rate_limits_and_outages_delay_but_lose_nothing(stack: Stack) -> None:

@@ -23,6 +23,7 @@ import httpx
 import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from in_process import running
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tandem_ingest.api import IngestContext
@@ -30,7 +31,7 @@ from tandem_ingest.commands import SCHEMA, ingest_settings
 from tandem_ingest.domain.sources import parse_sources
 from tandem_ingest.lookup_worker import LookupWorker
 from tandem_ingest.main import MIGRATIONS, build_service
-from tandem_ingest.settings import HubSpotApiSettings, IngestOptions
+from tandem_ingest.settings import IngestOptions
 from tandem_shared import topics
 from tandem_shared.db import migrate
 from tandem_shared.envelope import Envelope
@@ -182,15 +183,16 @@ async def running_ingest(
     sources: Mapping[str, Any],
     *,
     options: IngestOptions | None = None,
-    hubspot: HubSpotApiSettings | None = None,
+    **settings_updates: BaseModel,
 ) -> AsyncIterator[IngestHarness]:
     """Migrate, start the relay and the collector, serve the app over ASGI; stop them after.
 
-    With `hubspot` (a token and a local CRM API's URL), the lookup worker runs too.
+    `settings_updates` replace parts of IngestSettings: with an API's token (`hubspot`,
+    `outreach`: a local server's URL), the lookup worker runs too.
     """
     settings = ingest_settings(infra.settings(outbox=OutboxSettings(poll_seconds=0.2)))
     settings = settings.model_copy(
-        update={"ingest": options or IngestOptions(), "hubspot": hubspot or HubSpotApiSettings()}
+        update={"ingest": options or IngestOptions(), **settings_updates}
     )
     await migrate(settings=settings.database, schema=SCHEMA, script_location=MIGRATIONS)
     service = build_service(settings, sources=parse_sources(sources, environ={}, production=False))
