@@ -81,8 +81,9 @@ def _now() -> str:
 class FakeHubSpotCrm:
     """The CRM API on 127.0.0.1 over records and associations a test puts in."""
 
-    def __init__(self, *, token: str = "pat-na1-test-token") -> None:
+    def __init__(self, *, token: str = "pat-na1-test-token", page_size: int = 500) -> None:
         self.token = token
+        self.page_size = page_size  # associations per id and page (`paging.next.after`)
         self.port = free_port()
         self.requests: list[Request] = []
         self._records: dict[tuple[str, str], dict[str, str | None]] = {}
@@ -178,6 +179,8 @@ class FakeHubSpotCrm:
                     }
                 )
                 continue
+            start = int(item.get("after") or 0)
+            page = related[start : start + self.page_size]
             to = [
                 {
                     "toObjectId": int(to_id),
@@ -185,9 +188,13 @@ class FakeHubSpotCrm:
                         {"category": "HUBSPOT_DEFINED", "typeId": 1, "label": None}
                     ],
                 }
-                for to_id in related
+                for to_id in page
             ]
-            results.append({"from": {"id": from_id}, "to": to})
+            result: dict[str, Any] = {"from": {"id": from_id}, "to": to}
+            if start + self.page_size < len(related):
+                after = str(start + self.page_size)
+                result["paging"] = {"next": {"after": after, "link": None}}
+            results.append(result)
         return self._batch(request.path, body, results, errors)
 
     async def _admit(self, request: web.Request) -> tuple[dict[str, Any], web.Response | None]:

@@ -78,7 +78,7 @@ class Stack:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def stack(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
-    crm, outreach = FakeHubSpotCrm(), FakeOutreach()
+    crm, outreach = FakeHubSpotCrm(page_size=1), FakeOutreach()  # associations come in pages
     await crm.start()
     await outreach.start()
     apis = {
@@ -171,6 +171,7 @@ def logged_call(stack: Stack, touched_at: datetime) -> tuple[str, str, str]:
     """A call by the rep on a contact of a company, in the CRM; return (call id, account, email)."""
     n = uuid.uuid4().int % 10**9
     call, contact, company = str(10**10 + n), str(2 * 10**10 + n), str(3 * 10**10 + n)
+    assistant = str(4 * 10**10 + n)  # on the call too, with no email: the next page has one
     account = f"acct-{n}.com"
     email = f"dana@{account}"
     stamp = touched_at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -179,6 +180,8 @@ def logged_call(stack: Stack, touched_at: datetime) -> tuple[str, str, str]:
     )
     stack.crm.add("contacts", contact, email=email, associatedcompanyid=company)
     stack.crm.add("companies", company, domain=account, name="Acct")
+    stack.crm.add("contacts", assistant, email=None, associatedcompanyid=None)
+    stack.crm.associate("calls", call, "contacts", assistant)
     stack.crm.associate("calls", call, "contacts", contact)
     return call, account, email
 
