@@ -1,4 +1,4 @@
-"""What the lookups depend on outside the mappings: tokens, sources without one, rate-limit waits."""
+"""What lookups depend on besides the mappings: tokens, sources without one, rate-limit waits."""
 
 from __future__ import annotations
 

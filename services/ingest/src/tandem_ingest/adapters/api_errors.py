@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import httpx
+
 
 class ApiError(Exception):
     """The vendor's API did not answer usefully; `retry_after` when it said when to come back.
@@ -15,3 +19,26 @@ class ApiError(Exception):
         super().__init__(message)
         self.rate_limited = rate_limited
         self.retry_after = retry_after
+
+
+def json_answer(
+    response: httpx.Response, label: str, *, retry_after: float | None
+) -> dict[str, Any]:
+    """Return the JSON object of a successful answer; raise ApiError for anything else.
+
+    `retry_after` is what the vendor's headers ask to wait when the answer is a 429.
+    """
+    status = response.status_code
+    if status == 429:
+        raise ApiError(
+            f"{label}: 429 {response.text[:200]}", rate_limited=True, retry_after=retry_after
+        )
+    if status >= 400:
+        raise ApiError(f"{label}: {status} {response.text[:200]}")
+    try:
+        answer = response.json()
+    except ValueError as exc:
+        raise ApiError(f"{label}: not JSON: {response.text[:200]}") from exc
+    if not isinstance(answer, dict):
+        raise ApiError(f"{label}: expected a JSON object")
+    return answer

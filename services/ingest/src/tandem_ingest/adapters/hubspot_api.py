@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from tandem_ingest.adapters.api_errors import ApiError
+from tandem_ingest.adapters.api_errors import ApiError, json_answer
 from tandem_ingest.domain.hubspot_records import OBJECT_NAMES
 
 BATCH_LIMIT = 100  # ids per batch read: HubSpot's documented maximum
@@ -112,18 +112,4 @@ class HubSpotApi:
         headers = response.headers
         if headers.get("x-hubspot-ratelimit-remaining", "").strip() == "0":
             self._quiet_until = self._monotonic() + (rate_limit_wait(headers) or 1.0)
-        if response.status_code == 429:
-            raise ApiError(
-                f"POST {path}: 429 {response.text[:200]}",
-                rate_limited=True,
-                retry_after=rate_limit_wait(headers),
-            )
-        if response.status_code >= 400:
-            raise ApiError(f"POST {path}: {response.status_code} {response.text[:200]}")
-        try:
-            answer = response.json()
-        except ValueError as exc:
-            raise ApiError(f"POST {path}: not JSON: {response.text[:200]}") from exc
-        if not isinstance(answer, dict):
-            raise ApiError(f"POST {path}: expected a JSON object")
-        return answer
+        return json_answer(response, f"POST {path}", retry_after=rate_limit_wait(headers))

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from tandem_ingest.adapters.api_errors import ApiError
+from tandem_ingest.adapters.api_errors import ApiError, json_answer
 
 PAGE = 100
 JSON_API = "application/vnd.api+json"
@@ -103,18 +103,8 @@ class OutreachApi:
             response = await self._client.get(path, params=query)
         except httpx.HTTPError as exc:
             raise ApiError(f"GET {path}: {exc!r}") from exc
-        if response.status_code == 429:
-            wait = reset_wait(response.headers, now=self._wall())
-            raise ApiError(f"GET {path}: 429", rate_limited=True, retry_after=wait)
-        if response.status_code >= 400:
-            raise ApiError(f"GET {path}: {response.status_code} {response.text[:200]}")
-        try:
-            answer = response.json()
-        except ValueError as exc:
-            raise ApiError(f"GET {path}: not JSON: {response.text[:200]}") from exc
-        if not isinstance(answer, dict):
-            raise ApiError(f"GET {path}: expected a JSON:API document")
-        return answer
+        wait = reset_wait(response.headers, now=self._wall())
+        return json_answer(response, f"GET {path}", retry_after=wait)
 
 
 def _domains(resources: list[dict[str, Any]]) -> dict[str, str | None]:

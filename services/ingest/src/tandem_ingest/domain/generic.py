@@ -180,17 +180,10 @@ def _activity(
         source=record.source,
         occurred_at=record.occurred_at,
     )
-    event = NormalizedEvent(
-        source=SOURCE,
-        topic=topics.CRM,
-        type=EventType.ACTIVITY_LOGGED,
-        subject=key,
-        # Its own namespace: an engagement record of the same sender may reuse the id.
-        dedupe_key=f"activity:{record.source}:{record.id}",
-        occurred_at=record.occurred_at,
-        payload=payload,
-    )
-    return [event]
+    # Its own namespace: an engagement record of the same sender may reuse the id.
+    return [
+        _event(record, topics.CRM, EventType.ACTIVITY_LOGGED, payload, key, namespace="activity:")
+    ]
 
 
 def _intent(record: IntentRecord, index: int | None, prefix: Loc) -> Outcome:
@@ -229,18 +222,20 @@ def _engagement(record: EngagementRecord) -> NormalizedEvent:
 
 
 def _event(
-    record: IntentRecord | EngagementRecord,
+    record: Record,
     topic: str,
     event_type: EventType,
-    payload: IntentObserved | EngagementRecorded,
+    payload: IntentObserved | EngagementRecorded | ActivityLogged,
     subject: str | None,
+    *,
+    namespace: str = "",
 ) -> NormalizedEvent:
     return NormalizedEvent(
         source=SOURCE,
         topic=topic,
         type=event_type,
         subject=subject,
-        dedupe_key=f"{record.source}:{record.id}",
+        dedupe_key=f"{namespace}{record.source}:{record.id}",
         occurred_at=record.observed_at if isinstance(record, IntentRecord) else record.occurred_at,
         payload=payload,
     )
