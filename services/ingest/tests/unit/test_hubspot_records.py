@@ -78,6 +78,7 @@ def test_an_association_change_fetches_the_activity_at_either_end() -> None:
         "toObjectId": 902,
     }
     del to_call["objectId"]
+    to_deal = _object("associationChange", fromObjectId=904, toObjectTypeId="0-3", toObjectId=8)
     removed = _object(
         "associationChange",
         fromObjectId=903,
@@ -85,12 +86,12 @@ def test_an_association_change_fetches_the_activity_at_either_end() -> None:
         toObjectId=55,
         associationRemoved=True,
     )
-    result = normalize_hubspot([from_call, to_call, removed], received_at=OCCURRED)
+    result = normalize_hubspot([from_call, to_call, to_deal, removed], received_at=OCCURRED)
     assert [(lk.request["type"], lk.request["id"]) for lk in result.lookups] == [
         (CALL, "901"),
         (CALL, "902"),
     ]
-    assert result.ignored == 1
+    assert result.ignored == 2
     assert len({lk.dedupe_key for lk in result.lookups}) == 2
 
 

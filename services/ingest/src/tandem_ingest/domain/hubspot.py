@@ -113,6 +113,7 @@ _OBJECTS: dict[str, tuple[type[Model], EventType, str]] = {
 # Generic "object.*" subscriptions name the object by its type id.
 _OBJECT_TYPE_IDS = {"0-1": "contact", "0-2": "company", "0-3": "deal"}
 _UPSERT_ACTIONS = frozenset({"creation", "restore", "propertyChange"})
+_ACCOUNT_ENDS = frozenset({"0-1", "0-2"})  # contacts and companies: they say whom it touched
 _DELETE_ACTIONS = frozenset({"deletion", "privacyDeletion"})
 
 
@@ -185,7 +186,12 @@ def _activity(
         if event.association_removed:
             return []  # the activity's earlier event stands; Tandem keeps no association state
         if type_id not in ACTIVITY_TYPES:  # a contact/company -> activity change: the other end
+            other = type_id
             type_id, object_id = event.to_object_type_id or "", event.to_object_id or ""
+        else:
+            other = event.to_object_type_id or ""
+        if other not in _ACCOUNT_ENDS:
+            return []  # a deal or another activity tells nothing about whom it touched
     elif action in _DELETE_ACTIONS:
         deleted = RecordDeleted(
             crm=CrmSystem.HUBSPOT, object_type="activity", crm_id=object_id, occurred_at=occurred_at
