@@ -9,8 +9,8 @@ webhook arrived, so a lookup fetched twice (a lease that ran out) publishes the 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from collections.abc import Mapping
+from datetime import timedelta
 from itertools import groupby
 
 import structlog
@@ -50,13 +50,11 @@ class LookupWorker(PollingWorker):
         sessions: async_sessionmaker[AsyncSession],
         resolvers: Mapping[str, Resolver],
         options: LookupSettings,
-        clock: Callable[[], datetime],
     ) -> None:
         super().__init__(interval=options.poll_seconds, stall_seconds=None)
         self._sessions = sessions
         self._resolvers = resolvers
         self._options = options
-        self._clock = clock
 
     def more_waiting(self, done: int) -> bool:
         return done >= self._options.batch_size
@@ -68,11 +66,10 @@ class LookupWorker(PollingWorker):
 
     async def tick(self) -> int:
         """Do one round: claim, fetch, then publish or put off; return how many were done."""
-        now = self._clock()
         lease = timedelta(seconds=self._options.lease_seconds)
         async with unit_of_work(self._sessions) as uow:
             claimed = await lookup_store.claim_due(
-                uow.session, now=now, lease=lease, limit=self._options.batch_size
+                uow.session, lease=lease, limit=self._options.batch_size
             )
         done = 0
         for vendor, group in groupby(sorted(claimed, key=vendor_of), key=vendor_of):
@@ -90,9 +87,13 @@ class LookupWorker(PollingWorker):
         except ApiError as exc:
             await self._put_off(vendor, claimed, exc)
             return 0
+        except (KeyError, TypeError, ValueError) as exc:
+            # An answer of an unexpected shape: the API changed or misbehaves. Retried like an
+            # outage rather than crashing the worker (mapping errors are per lookup, below).
+            await self._put_off(vendor, claimed, ApiError(f"unexpected answer: {exc!r}"))
+            return 0
         events: list[NormalizedEvent] = []
         done: list[str] = []
-        later = self._clock() + self._max_delay
         async with unit_of_work(self._sessions) as uow:
             for item in claimed:
                 outcome = resolved.get(item.event_id)
@@ -101,7 +102,7 @@ class LookupWorker(PollingWorker):
                     LOOKUPS.labels(vendor, "unusable").inc()
                     log.error("lookup unusable", event_id=item.event_id, error=outcome.reason)
                     await lookup_store.put_off(
-                        uow.session, [item.event_id], due_at=later, error=outcome.reason
+                        uow.session, [item.event_id], delay=self._max_delay, error=outcome.reason
                     )
                     continue
                 done.append(item.event_id)
@@ -128,16 +129,16 @@ class LookupWorker(PollingWorker):
             attempts = max(c.attempts for c in claimed)
             seconds = options.retry_base_seconds * 2 ** min(attempts - 1, 30)
             outcome = "put_off"
-        due_at = self._clock() + min(timedelta(seconds=seconds), self._max_delay)
+        delay = min(timedelta(seconds=seconds), self._max_delay)
         async with unit_of_work(self._sessions) as uow:
             await lookup_store.put_off(
                 uow.session,
                 [c.event_id for c in claimed],
-                due_at=due_at,
+                delay=delay,
                 error=str(exc),
                 count_attempt=not exc.rate_limited,
             )
         LOOKUPS.labels(vendor, outcome).inc(len(claimed))
         log.warning(
-            "lookups put off", vendor=vendor, lookups=len(claimed), until=due_at, error=str(exc)
+            "lookups put off", vendor=vendor, lookups=len(claimed), delay=delay, error=str(exc)
         )

@@ -69,7 +69,7 @@ def build_service(
     )
     if resolvers:
         lookups = LookupWorker(
-            sessions=infra.sessions, resolvers=resolvers, options=settings.lookups, clock=utc_now
+            sessions=infra.sessions, resolvers=resolvers, options=settings.lookups
         )
         infra.on_start(_nothing, stop=lookups.close)
         infra.workers.append(lookups)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,14 +26,15 @@ class ClaimedLookup:
         return self.lookup.event_id
 
 
-async def claim_due(
-    session: AsyncSession, *, now: datetime, lease: timedelta, limit: int
-) -> list[ClaimedLookup]:
+async def claim_due(session: AsyncSession, *, lease: timedelta, limit: int) -> list[ClaimedLookup]:
     """Take up to `limit` due lookups, oldest first: they are due again when the lease ends.
 
     SKIP LOCKED lets replicas claim side by side; the lease (not a held transaction) covers the
-    API calls, so a worker that dies mid-fetch leaves its lookups to the next one.
+    API calls, so a worker that dies mid-fetch leaves its lookups to the next one. Every time is
+    the database's, like the `due_at` a webhook's statement gives a new lookup: no clock skew
+    between replicas and the database delays one.
     """
+    now = sa.func.now()
     due = (
         sa.select(lookups.c.event_id)
         .where(lookups.c.due_at <= now)
@@ -73,14 +74,14 @@ async def put_off(
     session: AsyncSession,
     event_ids: Sequence[str],
     *,
-    due_at: datetime,
+    delay: timedelta,
     error: str,
     count_attempt: bool = True,
 ) -> None:
-    """Make lookups due again at `due_at`, noting why; a rate limit does not count as an attempt."""
+    """Make lookups due again after `delay`, noting why; a rate limit is not counted an attempt."""
     if not event_ids:
         return
-    values: dict[str, object] = {"due_at": due_at, "last_error": error[:1000]}
+    values: dict[str, object] = {"due_at": sa.func.now() + delay, "last_error": error[:1000]}
     if not count_attempt:
         values["attempts"] = lookups.c.attempts - 1
     await session.execute(
