@@ -145,7 +145,8 @@ async def first_touch(
     assert view["sla"]["outcome"] == "met"
 
 
-def hubspot_webhook(stack: Stack, *events: dict[str, object]) -> tuple[bytes, dict[str, str]]:
+def hubspot_webhook(*events: dict[str, object]) -> tuple[bytes, dict[str, str]]:
+    """A webhook batch as HubSpot sends it, signed per v3 for the harness's URL."""
     body = orjson.dumps(list(events))
     return body, hubspot_v3_headers(HUBSPOT_SECRET, "http://ingest.test/v1/webhooks/hubspot", body)
 
@@ -191,7 +192,7 @@ async def test_a_hubspot_call_sent_as_ids_stops_the_clock(stack: Stack) -> None:
     call, account, email = logged_call(stack, touched_at)
     handoff, decided_at = await handed_off(stack, account, email)
 
-    body, headers = hubspot_webhook(stack, call_created(call))
+    body, headers = hubspot_webhook(call_created(call))
     response = await stack.ingest.client.post("/v1/webhooks/hubspot", content=body, headers=headers)
     assert response.status_code == 202, response.text
     assert response.json()["deferred"] == 1
@@ -292,7 +293,7 @@ async def test_crm_api_rate_limits_and_outages_delay_but_lose_nothing(stack: Sta
     stack.crm.script(rate_limited(retry_after=1), unavailable(), rate_limited(retry_after=1))
     seen = len(stack.crm.requests)
 
-    body, headers = hubspot_webhook(stack, call_created(call))
+    body, headers = hubspot_webhook(call_created(call))
     response = await stack.ingest.client.post("/v1/webhooks/hubspot", content=body, headers=headers)
     assert response.status_code == 202, response.text  # answered at once, whatever HubSpot does
 
