@@ -85,6 +85,9 @@ class LookupWorker(PollingWorker):
         try:
             resolved = await resolver.resolve(claimed)
         except ApiError as exc:
+            if exc.refused_request and len(claimed) > 1:
+                # One lookup may make the whole batch refused: each alone, so it holds up no other.
+                return sum([await self._resolve(vendor, [item]) for item in claimed])
             await self._put_off(vendor, claimed, exc)
             return 0
         except (KeyError, TypeError, ValueError) as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr
 
+from tandem_ingest.adapters.api_errors import ApiError
 from tandem_ingest.adapters.hubspot_api import rate_limit_wait
 from tandem_ingest.adapters.outreach_api import reset_wait
 from tandem_ingest.domain.hubspot import HubSpotConfig
@@ -72,3 +73,11 @@ def test_outreach_says_until_when_to_wait() -> None:
     assert reset_wait({"x-ratelimit-reset": "1700000042"}, now=1_700_000_000.0) == 42.0
     assert reset_wait({"x-ratelimit-reset": "1690000000"}, now=1_700_000_000.0) == 0.0
     assert reset_wait({}, now=1_700_000_000.0) is None
+
+
+@pytest.mark.parametrize(
+    ("status", "refused"), [(400, True), (404, True), (401, False), (429, False), (503, False)]
+)
+def test_only_a_refusal_of_the_ids_asked_splits_a_batch(status: int, refused: bool) -> None:
+    assert ApiError("x", status=status).refused_request is refused
+    assert ApiError("connection reset").refused_request is False

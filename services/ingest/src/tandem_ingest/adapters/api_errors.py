@@ -14,11 +14,27 @@ class ApiError(Exception):
     """
 
     def __init__(
-        self, message: str, *, rate_limited: bool = False, retry_after: float | None = None
+        self,
+        message: str,
+        *,
+        rate_limited: bool = False,
+        retry_after: float | None = None,
+        status: int | None = None,
     ) -> None:
         super().__init__(message)
         self.rate_limited = rate_limited
         self.retry_after = retry_after
+        self.status = status  # the HTTP status, when the API answered
+
+    @property
+    def refused_request(self) -> bool:
+        """True when the API refused what was asked (a 4xx other than auth and rate limits)."""
+        return (
+            self.status is not None and 400 <= self.status < 500 and self.status not in _NOT_ASKED
+        )
+
+
+_NOT_ASKED = frozenset({401, 403, 408, 429})  # credentials, timeouts and limits: not the ids
 
 
 def json_answer(
@@ -34,7 +50,7 @@ def json_answer(
             f"{label}: 429 {response.text[:200]}", rate_limited=True, retry_after=retry_after
         )
     if status >= 400:
-        raise ApiError(f"{label}: {status} {response.text[:200]}")
+        raise ApiError(f"{label}: {status} {response.text[:200]}", status=status)
     try:
         answer = response.json()
     except ValueError as exc:
