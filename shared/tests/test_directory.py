@@ -14,6 +14,9 @@ def test_example_directory_loads_and_resolves_crm_users_and_managers() -> None:
     assert ava is not None and ava.id == "ava.ae"
     assert [p.id for p in directory.manager_chain("dan.sdr")] == ["sam.manager", "lea.leader"]
     assert directory.by_slack_user("U0AVA0001") == ava
+    # Sales-engagement tools name the rep by email, in any case.
+    assert directory.by_crm_user(ava.email.upper()) == ava
+    assert directory.by_crm_user("nobody@example.com") is None
 
 
 def _person(pid: str, **extra: object) -> dict[str, object]:

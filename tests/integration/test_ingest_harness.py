@@ -23,11 +23,13 @@ import httpx
 import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from in_process import running
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tandem_ingest.api import IngestContext
 from tandem_ingest.commands import SCHEMA, ingest_settings
 from tandem_ingest.domain.sources import parse_sources
+from tandem_ingest.lookup_worker import LookupWorker
 from tandem_ingest.main import MIGRATIONS, build_service
 from tandem_ingest.settings import IngestOptions
 from tandem_shared import topics
@@ -181,19 +183,27 @@ async def running_ingest(
     sources: Mapping[str, Any],
     *,
     options: IngestOptions | None = None,
+    **settings_updates: BaseModel,
 ) -> AsyncIterator[IngestHarness]:
-    """Migrate, start the relay and the collector, serve the app over ASGI; stop them after."""
+    """Migrate, start the relay and the collector, serve the app over ASGI; stop them after.
+
+    `settings_updates` replace parts of IngestSettings: with an API's token (`hubspot`,
+    `outreach`: a local server's URL), the lookup worker runs too.
+    """
     settings = ingest_settings(infra.settings(outbox=OutboxSettings(poll_seconds=0.2)))
-    settings = settings.model_copy(update={"ingest": options or IngestOptions()})
+    settings = settings.model_copy(
+        update={"ingest": options or IngestOptions(), **settings_updates}
+    )
     await migrate(settings=settings.database, schema=SCHEMA, script_location=MIGRATIONS)
     service = build_service(settings, sources=parse_sources(sources, environ={}, production=False))
     collector = EventCollector(infra.bootstrap_servers)
     await collector.start()
     transport = httpx.ASGITransport(app=service.app)
+    lookups = [w for w in service.infra.workers if isinstance(w, LookupWorker)]
     try:
-        # The relay only: the retention worker's purges are tested on their own.
+        # The relay (and lookups): the retention worker's purges are tested on their own.
         async with (
-            running(service.infra, workers=[service.infra.relay]),
+            running(service.infra, workers=[service.infra.relay, *lookups]),
             httpx.AsyncClient(transport=transport, base_url="http://ingest.test") as client,
         ):
             yield IngestHarness(client, service.context, service.infra.sessions, collector)

@@ -138,9 +138,20 @@ class Directory(Strict):
         return next((p for p in self.people if p.id == person_id), None)
 
     def by_crm_user(self, crm_user_id: str) -> Person | None:
-        """Return the person a CRM user id belongs to (or whose id it is), or None."""
+        """Return the person a CRM user id, person id or email address belongs to, or None.
+
+        Sales-engagement tools (Outreach, a dialer's relay) name the rep by email.
+        """
+        email = crm_user_id.casefold() if "@" in crm_user_id else None
         return next(
-            (p for p in self.people if crm_user_id == p.id or crm_user_id in p.crm_user_ids), None
+            (
+                p
+                for p in self.people
+                if crm_user_id == p.id
+                or crm_user_id in p.crm_user_ids
+                or (email is not None and p.email.casefold() == email)
+            ),
+            None,
         )
 
     def by_slack_user(self, slack_user_id: str) -> Person | None:

@@ -150,8 +150,11 @@ class ActivityLogged(Model):
     account_key: str | None = None
     account_crm_id: str | None = None
     contact_email: str | None = None
-    actor_id: str | None = None  # CRM user id of the rep who did it
+    actor_id: str | None = None  # CRM user id (or email) of the rep who did it
     subject: str | None = None
+    # The tool that logged it when it is not the CRM itself (outreach, gong, zoom, ...): then
+    # `crm` names the CRM whose ids the event carries.
+    source: str | None = None
     occurred_at: datetime
 
 

@@ -75,6 +75,7 @@ class IngestContext:
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     monotonic: Callable[[], float] = time.monotonic
     buckets: dict[str, TokenBucket] = field(default_factory=dict)
+    on_deferred: Callable[[], None] = lambda: None  # lookups were queued (wakes their worker)
 
     def wait_for_token(self, source: Source) -> float:
         """Take a request token of the source; return 0 or the seconds to wait."""
@@ -253,6 +254,8 @@ def ingest_router(ctx: IngestContext) -> APIRouter:
             return _refuse(source, refusal)
         except (SignatureError, OrganizationNotAllowedError) as exc:
             return _refuse(source, _core_refusal(exc))
+        if receipt.deferred:
+            ctx.on_deferred()
         return _answer(source, receipt)
 
     @router.post("/v1/uploads/{name}")

@@ -16,7 +16,7 @@ from tandem_ingest.adapters.webhook_store import WebhookStore
 from tandem_ingest.domain.bombora import Item
 from tandem_ingest.domain.deliveries import Delivery, normalize, surge_reader
 from tandem_ingest.domain.errors import MalformedBodyError, SchemaError
-from tandem_ingest.domain.normalized import ElementError, NormalizedEvent, NormalizeResult
+from tandem_ingest.domain.normalized import ElementError, Lookup, NormalizedEvent, NormalizeResult
 from tandem_ingest.domain.sources import Source
 
 ACCEPTED = 202
@@ -32,14 +32,21 @@ class Receipt:
     payload_id: uuid.UUID
     status: int
     summary: dict[str, Any]
+    deferred: bool = False  # lookups were queued: wake the worker that fills them in
 
 
 def summarize(result: NormalizeResult, *, published: int) -> dict[str, Any]:
-    """Return the counts and element errors of an accepted delivery."""
+    """Return the counts and element errors of an accepted delivery.
+
+    `events` counts the lookups too (events waiting for the vendor's API); `deferred` says how
+    many of them there are.
+    """
+    total = len(result.events) + len(result.lookups)
     return {
-        "events": len(result.events),
+        "events": total,
         "published": published,
-        "duplicates": len(result.events) - published,
+        "duplicates": total - published,
+        "deferred": len(result.lookups),
         "ignored": result.ignored,
         "errors": [error.as_dict() for error in result.errors],
     }
@@ -59,6 +66,7 @@ async def receive_webhook(
     `scheme` is the signature scheme that authenticated it (`deliveries.authenticate`).
     """
     events: tuple[NormalizedEvent, ...] = ()
+    lookups: tuple[Lookup, ...] = ()
     summary: dict[str, Any]
     try:
         result = normalize(source, delivery.body, received_at=received_at)
@@ -67,7 +75,7 @@ async def receive_webhook(
     except SchemaError as exc:
         status, summary = UNPROCESSABLE, {"errors": [e.as_dict() for e in exc.errors]}
     else:
-        status, events = ACCEPTED, result.events
+        status, events, lookups = ACCEPTED, result.events, result.lookups
         summary = summarize(result, published=0)
     # Authenticated but unusable bodies are archived too: a fixed normalizer can replay them.
     payload = repository.ArchivedPayload(
@@ -84,10 +92,11 @@ async def receive_webhook(
         result=summary,
     )
     counted = status == ACCEPTED
-    published = await store.record_delivery(payload, events, counted=counted)
+    published = await store.record_delivery(payload, events, counted=counted, lookups=lookups)
     if counted:
-        summary.update(published=published, duplicates=len(events) - published)
-    return Receipt(payload.id, status, summary)
+        total = len(events) + len(lookups)
+        summary.update(published=published, duplicates=total - published)
+    return Receipt(payload.id, status, summary, deferred=bool(lookups))
 
 
 @dataclass(slots=True)

@@ -73,6 +73,15 @@ async def _replay_payload(
             result = normalize(source, payload.body, received_at=payload.received_at)
             counts.element_errors += len(result.errors)
             await _republish(session, list(result.events), payload.id, counts)
+            if result.lookups:  # fetched again: the CRM record may have changed since
+                counts.first_seen += await repository.publish_again(
+                    session,
+                    (),
+                    payload_id=payload.id,
+                    lookups=result.lookups,
+                    source_name=source.name,
+                )
+                counts.events += len(result.lookups)
         else:
             await _replay_upload(session, source, payload, counts, batch_events)
     except (MalformedBodyError, SchemaError) as exc:

@@ -7,9 +7,16 @@ import orjson
 import pytest
 
 from tandem_ingest.domain.errors import MalformedBodyError, SchemaError
-from tandem_ingest.domain.generic import normalize_generic
+from tandem_ingest.domain.generic import GenericConfig, normalize_generic
 from tandem_shared import topics
-from tandem_shared.events import EngagementKind, EngagementRecorded, EventType, IntentObserved
+from tandem_shared.events import (
+    ActivityLogged,
+    CrmSystem,
+    EngagementKind,
+    EngagementRecorded,
+    EventType,
+    IntentObserved,
+)
 
 
 def _intent(**overrides: Any) -> dict[str, Any]:
@@ -143,3 +150,62 @@ def test_a_body_neither_record_nor_batch_is_a_schema_error(
 def test_invalid_json_is_a_malformed_body(received_at: datetime) -> None:
     with pytest.raises(MalformedBodyError):
         normalize_generic(b"{'kind': 'intent'}", received_at=received_at)
+
+
+def _call(**overrides: Any) -> dict[str, Any]:
+    return {
+        "kind": "activity",
+        "id": "c-77",
+        "activity": "call",
+        "rep": "Rita.Rep@Tandem.example",
+        "contact_email": "Dana@Acme.com",
+        "source": "aircall",
+        "occurred_at": "2025-01-06T15:30:00+01:00",
+        **overrides,
+    }
+
+
+def test_an_activity_record_is_sales_activity_on_the_crm_topic(received_at: datetime) -> None:
+    config = GenericConfig(crm=CrmSystem.HUBSPOT)
+    [event] = normalize_generic(_call(), received_at=received_at, config=config).events
+    payload = event.payload
+    assert isinstance(payload, ActivityLogged)
+    assert (event.topic, event.type, event.subject) == (
+        topics.CRM,
+        EventType.ACTIVITY_LOGGED,
+        "acme.com",
+    )
+    assert (payload.actor_id, payload.contact_email) == ("rita.rep@tandem.example", "dana@acme.com")
+    assert (payload.activity_id, payload.source, payload.crm) == (
+        "aircall:c-77",
+        "aircall",
+        CrmSystem.HUBSPOT,
+    )
+    assert payload.occurred_at == datetime(2025, 1, 6, 14, 30, tzinfo=UTC)
+    # Its own dedupe namespace: an engagement record with the same id is another event.
+    assert event.dedupe_key == "activity:aircall:c-77"
+
+
+def test_an_activity_on_an_account_names_its_crm_itself(received_at: datetime) -> None:
+    record = _call(contact_email=None, domain="www.initech.com", crm="salesforce")
+    [event] = normalize_generic(record, received_at=received_at).events
+    assert event.subject == "initech.com"
+    assert event.payload.crm is CrmSystem.SALESFORCE  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("record", "loc"),
+    [
+        (_call(), ("crm",)),  # neither the record nor the source's config says which CRM
+        (_call(crm="hubspot", contact_email=None), ()),  # nobody touched
+        (_call(crm="hubspot", activity="fax"), ("activity",)),
+        (_call(crm="hubspot", rep="rita"), ("rep",)),
+    ],
+)
+def test_an_unusable_activity_record_names_the_field(
+    record: dict[str, Any], loc: tuple[str, ...], received_at: datetime
+) -> None:
+    with pytest.raises(SchemaError) as raised:
+        normalize_generic(record, received_at=received_at)
+
+    assert [error.loc for error in raised.value.errors] == [loc]

@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tandem_ingest.adapters.tables import dedupe_keys, raw_payload_chunks, raw_payloads
-from tandem_ingest.domain.normalized import NormalizedEvent
+from tandem_ingest.domain.normalized import Lookup, NormalizedEvent
 from tandem_shared.outbox import outbox_rows
 
 
@@ -61,12 +61,16 @@ async def add_chunk(session: AsyncSession, payload_id: uuid.UUID, seq: int, data
 
 # The keys are claimed in sorted order, one lock order for concurrent deliveries (no deadlock); a
 # concurrent duplicate waits for the first transaction, then finds its key taken. Only events
-# whose key was claimed now are outboxed (unless :every, for a replay).
+# whose key was claimed now are outboxed (unless :every, for a replay). Lookups (rows with a
+# lookup kind and no topic) claim their event's key the same way and wait in `lookups`.
 _CLAIM_CTES = """
     incoming AS (
         SELECT * FROM unnest(
-            :sources, :dedupe_keys, :event_ids, :topics, :kafka_keys, :values, :headers
-        ) WITH ORDINALITY AS t(source, dedupe_key, event_id, topic, key, value, headers, n)
+            :sources, :dedupe_keys, :event_ids, :topics, :kafka_keys, :values, :headers,
+            :lookup_kinds, :lookup_requests
+        ) WITH ORDINALITY AS t(
+            source, dedupe_key, event_id, topic, key, value, headers, lookup_kind, lookup_request, n
+        )
     ), claimed AS (
         INSERT INTO dedupe_keys (source, dedupe_key, event_id, payload_id)
         SELECT source, dedupe_key, event_id, :payload_id FROM incoming
@@ -77,8 +81,17 @@ _CLAIM_CTES = """
         INSERT INTO outbox (event_id, topic, key, value, headers)
         SELECT i.event_id, i.topic, i.key, i.value, i.headers::jsonb
         FROM incoming i
-        WHERE :every OR i.event_id IN (SELECT event_id FROM claimed)
+        WHERE i.lookup_kind IS NULL
+            AND (:every OR i.event_id IN (SELECT event_id FROM claimed))
         ORDER BY i.n
+    ), deferred AS (
+        INSERT INTO lookups (event_id, source, dedupe_key, source_name, kind, request)
+        SELECT i.event_id, i.source, i.dedupe_key, :source_name, i.lookup_kind,
+            i.lookup_request::jsonb
+        FROM incoming i
+        WHERE i.lookup_kind IS NOT NULL
+            AND (:every OR i.event_id IN (SELECT event_id FROM claimed))
+        ON CONFLICT (event_id) DO NOTHING
     )"""
 # Data-modifying CTEs run whether or not the query reads them: only the claims are counted.
 _COUNTS = "SELECT count(*) FROM claimed"
@@ -90,6 +103,9 @@ _CLAIM_PARAMS = (
     sa.bindparam("kafka_keys", type_=ARRAY(sa.LargeBinary)),
     sa.bindparam("values", type_=ARRAY(sa.LargeBinary)),
     sa.bindparam("headers", type_=ARRAY(sa.Text)),
+    sa.bindparam("lookup_kinds", type_=ARRAY(sa.Text)),
+    sa.bindparam("lookup_requests", type_=ARRAY(sa.Text)),
+    sa.bindparam("source_name", type_=sa.Text),
     sa.bindparam("payload_id", type_=UUID(as_uuid=True)),
     sa.bindparam("every", type_=sa.Boolean),
 )
@@ -138,17 +154,23 @@ _PLAIN_ARCHIVE_COLUMNS = (
 
 
 def delivery_params(
-    payload: ArchivedPayload, events: Sequence[NormalizedEvent], *, counted: bool
+    payload: ArchivedPayload,
+    events: Sequence[NormalizedEvent],
+    *,
+    counted: bool,
+    lookups: Sequence[Lookup] = (),
 ) -> dict[str, Any]:
     """The parameters of RECORD_DELIVERY for one webhook and its events (see WebhookStore)."""
-    params = _claim_params(events, payload_id=payload.id, every=False)
+    params = _claim_params(
+        events, lookups, payload_id=payload.id, every=False, source_name=payload.source
+    )
     params.update(
         {column: getattr(payload, column) for column in _PLAIN_ARCHIVE_COLUMNS},
         archived_headers=_json_text(payload.headers),  # `headers` names the outbox rows' ones
         result=_json_text(payload.result),
         meta=_json_text(payload.meta),
         counted=counted,
-        event_count=len(events),
+        event_count=len(events) + len(lookups),
     )
     return params
 
@@ -161,42 +183,64 @@ async def publish_new(
     session: AsyncSession, events: Sequence[NormalizedEvent], *, payload_id: uuid.UUID
 ) -> int:
     """Claim the events' dedupe keys; outbox only those claimed now and return how many."""
-    return await _claim_and_outbox(session, events, payload_id=payload_id, every=False)
+    return await _claim_and_outbox(session, events, (), payload_id=payload_id, every=False)
 
 
 async def publish_again(
-    session: AsyncSession, events: Sequence[NormalizedEvent], *, payload_id: uuid.UUID
+    session: AsyncSession,
+    events: Sequence[NormalizedEvent],
+    *,
+    payload_id: uuid.UUID,
+    lookups: Sequence[Lookup] = (),
+    source_name: str = "",
 ) -> int:
-    """Outbox every event (a replay), claiming the keys not seen yet; return how many were new."""
-    return await _claim_and_outbox(session, events, payload_id=payload_id, every=True)
+    """Outbox every event and queue every lookup again (a replay), claiming the keys not seen
+    yet; return how many were new."""
+    return await _claim_and_outbox(
+        session, events, lookups, payload_id=payload_id, every=True, source_name=source_name
+    )
 
 
 async def _claim_and_outbox(
     session: AsyncSession,
     events: Sequence[NormalizedEvent],
+    lookups: Sequence[Lookup],
     *,
     payload_id: uuid.UUID,
     every: bool,
+    source_name: str = "",
 ) -> int:
-    if not events:
+    if not events and not lookups:
         return 0
-    params = _claim_params(events, payload_id=payload_id, every=every)
+    params = _claim_params(
+        events, lookups, payload_id=payload_id, every=every, source_name=source_name
+    )
     return int((await session.execute(_CLAIM_AND_OUTBOX, params)).scalar_one())
 
 
 def _claim_params(
-    events: Sequence[NormalizedEvent], *, payload_id: uuid.UUID, every: bool
+    events: Sequence[NormalizedEvent],
+    lookups: Sequence[Lookup],
+    *,
+    payload_id: uuid.UUID,
+    every: bool,
+    source_name: str,
 ) -> dict[str, Any]:
     unique = {(event.source, event.dedupe_key): event for event in events}
     rows = outbox_rows((event.topic, event.encoded()) for event in unique.values())
+    waiting = {(lookup.source, lookup.dedupe_key): lookup for lookup in lookups}
+    none: list[None] = [None] * len(waiting)
     return {
-        "sources": [source for source, _ in unique],
-        "dedupe_keys": [key for _, key in unique],
-        "event_ids": [row["event_id"] for row in rows],
-        "topics": [row["topic"] for row in rows],
-        "kafka_keys": [row["key"] for row in rows],
-        "values": [row["value"] for row in rows],
-        "headers": [_json_text(row["headers"]) for row in rows],
+        "sources": [source for source, _ in unique] + [source for source, _ in waiting],
+        "dedupe_keys": [key for _, key in unique] + [key for _, key in waiting],
+        "event_ids": [row["event_id"] for row in rows] + [w.event_id for w in waiting.values()],
+        "topics": [row["topic"] for row in rows] + none,
+        "kafka_keys": [row["key"] for row in rows] + none,
+        "values": [row["value"] for row in rows] + none,
+        "headers": [_json_text(row["headers"]) for row in rows] + none,
+        "lookup_kinds": [None] * len(rows) + [w.kind for w in waiting.values()],
+        "lookup_requests": [None] * len(rows) + [_json_text(w.request) for w in waiting.values()],
+        "source_name": source_name,
         "payload_id": payload_id,
         "every": every,
     }

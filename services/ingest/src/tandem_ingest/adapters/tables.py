@@ -54,3 +54,22 @@ dedupe_keys = sa.Table(
     ),
 )
 sa.Index("dedupe_keys_first_seen", dedupe_keys.c.first_seen_at)
+
+# Events announced by ids only, waiting for the vendor's API (claimed FOR UPDATE SKIP LOCKED).
+lookups = sa.Table(
+    "lookups",
+    metadata,
+    sa.Column("event_id", sa.Text, primary_key=True),  # the id of the event it becomes
+    sa.Column("source", sa.Text, nullable=False),  # the envelope source
+    sa.Column("dedupe_key", sa.Text, nullable=False),
+    sa.Column("source_name", sa.Text, nullable=False),  # the configured source (its config)
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("request", JSONB, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("due_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("last_error", sa.Text),
+    sa.Column(
+        "enqueued_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+)
+sa.Index("lookups_due", lookups.c.due_at)

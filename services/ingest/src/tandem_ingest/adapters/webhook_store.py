@@ -18,7 +18,7 @@ import asyncpg
 from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 
 from tandem_ingest.adapters.repository import RECORD_DELIVERY, ArchivedPayload, delivery_params
-from tandem_ingest.domain.normalized import NormalizedEvent
+from tandem_ingest.domain.normalized import Lookup, NormalizedEvent
 from tandem_shared.bootstrap import listen_dsn
 from tandem_shared.settings import DatabaseSettings
 
@@ -92,14 +92,20 @@ class WebhookStore:
         return int(self._pool.get_size())
 
     async def record_delivery(
-        self, payload: ArchivedPayload, events: Sequence[NormalizedEvent], *, counted: bool
+        self,
+        payload: ArchivedPayload,
+        events: Sequence[NormalizedEvent],
+        *,
+        counted: bool,
+        lookups: Sequence[Lookup] = (),
     ) -> int:
-        """Archive a webhook and outbox its events not seen before, atomically; return how many.
+        """Archive a webhook, outbox its events and queue its lookups not seen before,
+        atomically; return how many were new.
 
         With `counted`, the archived result's published and duplicates counts are filled in.
         """
         sql, order = _record_delivery_statement()
-        params = delivery_params(payload, events, counted=counted)
+        params = delivery_params(payload, events, counted=counted, lookups=lookups)
         async with self.slots, self._pool.acquire() as connection:
             claimed = await connection.fetchval(sql, *[params[name] for name in order])
         return int(claimed)

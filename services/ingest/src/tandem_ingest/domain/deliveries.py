@@ -10,20 +10,27 @@ from datetime import date, datetime
 from tandem_ingest.domain.bombora import BomboraConfig, SurgeFileReader
 from tandem_ingest.domain.clearbit import ClearbitConfig, normalize_clearbit
 from tandem_ingest.domain.errors import SignatureError
-from tandem_ingest.domain.generic import normalize_generic
+from tandem_ingest.domain.generic import GenericConfig, normalize_generic
 from tandem_ingest.domain.hubspot import HubSpotConfig, normalize_hubspot
 from tandem_ingest.domain.normalized import NormalizeResult
+from tandem_ingest.domain.outreach import OutreachConfig, normalize_outreach
 from tandem_ingest.domain.salesforce import (
     SalesforceConfig,
     normalize_salesforce_cdc,
     normalize_salesforce_outbound,
 )
 from tandem_ingest.domain.segment import SegmentConfig, normalize_segment
-from tandem_ingest.domain.signatures import verify_hubspot, verify_segment, verify_standard_webhook
+from tandem_ingest.domain.signatures import (
+    verify_hubspot,
+    verify_outreach,
+    verify_segment,
+    verify_standard_webhook,
+)
 from tandem_ingest.domain.sources import Source, SourceKind
 
 STANDARD_WEBHOOKS = "standard-webhooks"
 SEGMENT_HMAC = "segment-hmac-sha1"
+OUTREACH_HMAC = "outreach-hmac-sha256"
 SHARED_TOKEN = "token"  # noqa: S105 - the name of a scheme, not a secret
 UNSIGNED = "none"
 
@@ -55,6 +62,9 @@ def authenticate(source: Source, delivery: Delivery, *, now: datetime) -> str:
     if source.kind is SourceKind.SEGMENT:
         verify_segment(body=delivery.body, headers=delivery.headers, secrets=source.secrets)
         return SEGMENT_HMAC
+    if source.kind is SourceKind.OUTREACH:
+        verify_outreach(body=delivery.body, headers=delivery.headers, secrets=source.secrets)
+        return OUTREACH_HMAC
     if source.kind in (SourceKind.GENERIC, SourceKind.SALESFORCE_CDC):
         verify_standard_webhook(
             body=delivery.body, headers=delivery.headers, secrets=source.secrets, now=now
@@ -108,7 +118,14 @@ def _clearbit(source: Source, body: bytes, received_at: datetime) -> NormalizeRe
 
 
 def _generic(source: Source, body: bytes, received_at: datetime) -> NormalizeResult:
-    return normalize_generic(body, received_at=received_at)
+    config = source.config if isinstance(source.config, GenericConfig) else None
+    return normalize_generic(body, received_at=received_at, config=config)
+
+
+def _outreach(source: Source, body: bytes, received_at: datetime) -> NormalizeResult:
+    if not isinstance(source.config, OutreachConfig):
+        raise TypeError(f"source {source.name!r} has no Outreach config")
+    return normalize_outreach(body, config=source.config, received_at=received_at)
 
 
 _NORMALIZERS: dict[SourceKind, Normalizer] = {
@@ -118,6 +135,7 @@ _NORMALIZERS: dict[SourceKind, Normalizer] = {
     SourceKind.SEGMENT: _segment,
     SourceKind.CLEARBIT: _clearbit,
     SourceKind.GENERIC: _generic,
+    SourceKind.OUTREACH: _outreach,
 }
 
 

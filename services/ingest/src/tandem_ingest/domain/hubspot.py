@@ -9,6 +9,12 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
 from tandem_ingest.domain.crm_fields import build_payload, map_properties
 from tandem_ingest.domain.errors import SchemaError
+from tandem_ingest.domain.hubspot_records import (
+    ACTIVITY_TYPES,
+    WATCHED_PROPERTIES,
+    activity_lookup,
+    record_lookup,
+)
 from tandem_ingest.domain.normalized import ElementError, NormalizedEvent, NormalizeResult, Outcome
 from tandem_ingest.domain.parsing import from_epoch, load_json, require_aware, validation_errors
 from tandem_shared import topics
@@ -58,6 +64,9 @@ class HubSpotConfig(BaseModel):
     property_map: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_PROPERTY_MAP))
     # Where record links point: https://app-eu1.hubspot.com for accounts in the EU data centre.
     app_url: str = Field(default=HUBSPOT_APP_URL, pattern=r"^https://")
+    # Fill thin webhooks in from the CRM API (TANDEM_HUBSPOT__ACCESS_TOKEN): activities, and new
+    # contacts and companies. Without a token the service turns it off (refused in prod).
+    fetch_records: bool = True
 
 
 class HubSpotEvent(BaseModel):
@@ -65,9 +74,15 @@ class HubSpotEvent(BaseModel):
 
     model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
 
-    object_id: str = Field(alias="objectId", min_length=1)
+    # Association changes name both ends instead: the "from" end stands for the object.
+    object_id: str = Field(validation_alias=AliasChoices("objectId", "fromObjectId"), min_length=1)
     type: str = Field(validation_alias=AliasChoices("subscriptionType", "eventType"))
-    object_type_id: str | None = Field(None, alias="objectTypeId")
+    object_type_id: str | None = Field(
+        None, validation_alias=AliasChoices("objectTypeId", "fromObjectTypeId")
+    )
+    to_object_type_id: str | None = Field(None, alias="toObjectTypeId")
+    to_object_id: str | None = Field(None, alias="toObjectId")
+    association_removed: bool = Field(False, alias="associationRemoved")
     occurred_at: int | None = Field(None, alias="occurredAt")
     portal_id: str | None = Field(None, alias="portalId")
     subscription_id: str | None = Field(None, alias="subscriptionId")
@@ -87,7 +102,9 @@ class HubSpotEvent(BaseModel):
             self.occurred_at,
             self.property_name,
         )
-        return ":".join("" if part is None else str(part) for part in parts)
+        key = ":".join("" if part is None else str(part) for part in parts)
+        # Appended only when present, so the keys (and event ids) of other events never change.
+        return key if self.to_object_id is None else f"{key}:{self.to_object_id}"
 
 
 # HubSpot object -> (canonical model, event type, canonical object type)
@@ -99,13 +116,17 @@ _OBJECTS: dict[str, tuple[type[Model], EventType, str]] = {
 # Generic "object.*" subscriptions name the object by its type id.
 _OBJECT_TYPE_IDS = {"0-1": "contact", "0-2": "company", "0-3": "deal"}
 _UPSERT_ACTIONS = frozenset({"creation", "restore", "propertyChange"})
+_ACCOUNT_ENDS = frozenset({"0-1", "0-2"})  # contacts and companies: they say whom it touched
 _DELETE_ACTIONS = frozenset({"deletion", "privacyDeletion"})
 
 
 def normalize_hubspot(
     body: bytes | object, *, config: HubSpotConfig | None = None, received_at: datetime
 ) -> NormalizeResult:
-    """Normalize a HubSpot webhook batch; association changes and other objects are ignored."""
+    """Normalize a HubSpot webhook batch; activities and new records become CRM API lookups.
+
+    Association changes of contacts, companies and deals, and other objects, are ignored.
+    """
     require_aware(received_at, "received_at")
     data = load_json(body)
     if not isinstance(data, list):
@@ -125,12 +146,30 @@ def _normalize_element(
     except ValidationError as exc:
         return validation_errors(exc, index=index, prefix=(index,))
     object_name, _, action = event.type.partition(".")
+    occurred_at = received_at if event.occurred_at is None else from_epoch(event.occurred_at, "ms")
     if object_name == "object":
+        if event.object_type_id in ACTIVITY_TYPES or event.to_object_type_id in ACTIVITY_TYPES:
+            return _activity(event, action, occurred_at, config)
         object_name = _OBJECT_TYPE_IDS.get(event.object_type_id or "", "")
     if object_name not in _OBJECTS:
         return []
-    occurred_at = received_at if event.occurred_at is None else from_epoch(event.occurred_at, "ms")
     object_type = _OBJECTS[object_name][2]
+    if action == "creation" and config.fetch_records and object_name != "deal":
+        type_id = next(t for t, name in _OBJECT_TYPE_IDS.items() if name == object_name)
+        return [
+            record_lookup(
+                dedupe_key=event.dedupe_key(),
+                type_id=type_id,
+                object_id=event.object_id,
+                occurred_at=occurred_at,
+                crm_url=hubspot_record_url(
+                    portal_id=event.portal_id,
+                    object_type_id=type_id,
+                    record_id=event.object_id,
+                    app_url=config.app_url,
+                ),
+            )
+        ]
     if action in _UPSERT_ACTIONS:
         return _upsert(event, object_name, index, config, occurred_at)
     if action in _DELETE_ACTIONS:
@@ -145,6 +184,38 @@ def _normalize_element(
         merged = _merged(event, object_type, occurred_at)
         return [_event(event, EventType.RECORDS_MERGED, merged, occurred_at)]
     return []
+
+
+def _activity(
+    event: HubSpotEvent, action: str, occurred_at: datetime, config: HubSpotConfig
+) -> Outcome:
+    """A call, email, meeting, note or task: its event waits for the CRM API (ids only here)."""
+    type_id, object_id = event.object_type_id or "", event.object_id
+    if action == "associationChange":
+        if event.association_removed:
+            return []  # the activity's earlier event stands; Tandem keeps no association state
+        if type_id not in ACTIVITY_TYPES:  # a contact/company -> activity change: the other end
+            other = type_id
+            type_id, object_id = event.to_object_type_id or "", event.to_object_id or ""
+        else:
+            other = event.to_object_type_id or ""
+        if other not in _ACCOUNT_ENDS:
+            return []  # a deal or another activity tells nothing about whom it touched
+    elif action in _DELETE_ACTIONS:
+        deleted = RecordDeleted(
+            crm=CrmSystem.HUBSPOT, object_type="activity", crm_id=object_id, occurred_at=occurred_at
+        )
+        return [_event(event, EventType.RECORD_DELETED, deleted, occurred_at)]
+    elif (
+        action == "propertyChange" and event.property_name not in WATCHED_PROPERTIES
+    ) or action not in _UPSERT_ACTIONS:
+        return []
+    if not config.fetch_records or not object_id:
+        return []
+    lookup = activity_lookup(
+        dedupe_key=event.dedupe_key(), type_id=type_id, object_id=object_id, occurred_at=occurred_at
+    )
+    return [lookup]
 
 
 def _upsert(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -66,6 +66,25 @@ class NormalizedEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class Lookup:
+    """An event the delivery announces but cannot fill in: the vendor sent ids, not records.
+
+    It is archived with the delivery as a durable job; the enrichment worker fetches the records
+    from the vendor's API and publishes the event under `event_id`, as if it had come at once.
+    """
+
+    source: str  # the envelope source of the event it becomes
+    dedupe_key: str
+    kind: str  # which fetch and mapping it needs, e.g. "hubspot.activity"
+    request: Mapping[str, Any]  # JSON: the ids to fetch and what the webhook said
+
+    @property
+    def event_id(self) -> str:
+        """Return the id of the event it becomes, the same for every redelivery."""
+        return event_id(self.source, self.dedupe_key)
+
+
+@dataclass(frozen=True, slots=True)
 class ElementError:
     """Why one element of a delivery was refused; `loc` is its field path from the body's root."""
 
@@ -78,8 +97,8 @@ class ElementError:
         return {"index": self.index, "loc": list(self.loc), "msg": self.message}
 
 
-Outcome = Sequence[NormalizedEvent | ElementError]
-"""What one element of a delivery became: events, errors, or nothing when it is ignored."""
+Outcome = Sequence[NormalizedEvent | Lookup | ElementError]
+"""What one element of a delivery became: events, lookups, errors, or nothing when ignored."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,11 +108,13 @@ class NormalizeResult:
     events: tuple[NormalizedEvent, ...] = ()
     errors: tuple[ElementError, ...] = ()
     ignored: int = 0
+    lookups: tuple[Lookup, ...] = ()  # events that wait for the vendor's API
 
     @classmethod
     def collect(cls, outcomes: Iterable[Outcome]) -> NormalizeResult:
         """Gather per-element outcomes; raise SchemaError when there are errors and no event."""
         events: list[NormalizedEvent] = []
+        lookups: list[Lookup] = []
         errors: list[ElementError] = []
         ignored = 0
         for outcome in outcomes:
@@ -102,8 +123,12 @@ class NormalizeResult:
             for item in outcome:
                 if isinstance(item, NormalizedEvent):
                     events.append(item)
+                elif isinstance(item, Lookup):
+                    lookups.append(item)
                 else:
                     errors.append(item)
-        if errors and not events:
+        if errors and not events and not lookups:
             raise SchemaError(errors)
-        return cls(events=tuple(events), errors=tuple(errors), ignored=ignored)
+        return cls(
+            events=tuple(events), errors=tuple(errors), ignored=ignored, lookups=tuple(lookups)
+        )

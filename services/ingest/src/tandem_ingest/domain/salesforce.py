@@ -15,6 +15,7 @@ from tandem_ingest.domain.errors import MalformedBodyError, OrganizationNotAllow
 from tandem_ingest.domain.normalized import (
     ElementError,
     Loc,
+    Lookup,
     NormalizedEvent,
     NormalizeResult,
     Outcome,
@@ -235,7 +236,7 @@ def _change_event(
         reason = "no transactionKey and sequenceNumber, nor an event id, to deduplicate on"
         return [ElementError(index, (*header_loc, "transactionKey"), reason)]
     fields = _changed_fields(payload, header)
-    outcome: list[NormalizedEvent | ElementError] = []
+    outcome: list[NormalizedEvent | Lookup | ElementError] = []
     for record_id in header.record_ids:
         if record_id.endswith("*"):  # a wildcard: "every record of this prefix", none by name
             continue

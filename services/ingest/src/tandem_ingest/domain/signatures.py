@@ -20,9 +20,11 @@ __all__ = [
     "hubspot_v3_uri",
     "request_uri",
     "sign_hubspot_v3",
+    "sign_outreach",
     "sign_segment",
     "sign_standard_webhook",
     "verify_hubspot",
+    "verify_outreach",
     "verify_segment",
     "verify_standard_webhook",
 ]
@@ -189,6 +191,22 @@ def verify_segment(*, body: bytes, headers: Mapping[str, str], secrets: Sequence
     expected = [sign_segment(body=body, secret=secret) for secret in _active(secrets)]
     if not _matches_any(signature, expected):
         raise SignatureError("Segment signature mismatch")
+
+
+def sign_outreach(*, body: bytes, secret: str) -> str:
+    """Return the Outreach-Webhook-Signature value: hex HMAC-SHA256 of the body."""
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def verify_outreach(*, body: bytes, headers: Mapping[str, str], secrets: Sequence[str]) -> None:
+    """Verify Outreach's Outreach-Webhook-Signature (hex HMAC-SHA256 of the raw body).
+
+    Outreach signs no timestamp: a replayed delivery is absorbed by the dedupe keys.
+    """
+    signature = _required(_lower_keys(headers), "Outreach-Webhook-Signature").lower()
+    expected = [sign_outreach(body=body, secret=secret) for secret in _active(secrets)]
+    if not _matches_any(signature, expected):
+        raise SignatureError("Outreach signature mismatch")
 
 
 def _standard_webhook_key(secret: str) -> bytes:

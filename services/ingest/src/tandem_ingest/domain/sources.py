@@ -11,7 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from tandem_ingest.domain.bombora import BomboraConfig
 from tandem_ingest.domain.clearbit import ClearbitConfig
+from tandem_ingest.domain.generic import GenericConfig
 from tandem_ingest.domain.hubspot import HubSpotConfig
+from tandem_ingest.domain.outreach import OutreachConfig
 from tandem_ingest.domain.ratelimit import RateLimit
 from tandem_ingest.domain.salesforce import SalesforceConfig
 from tandem_ingest.domain.segment import SegmentConfig
@@ -30,6 +32,7 @@ class SourceKind(StrEnum):
     CLEARBIT = "clearbit"
     BOMBORA = "bombora"
     GENERIC = "generic"
+    OUTREACH = "outreach"
 
 
 # Vendors that cannot sign their requests: a source of these kinds either checks a shared token
@@ -40,7 +43,14 @@ UNSIGNED_KINDS = frozenset(
 UPLOAD_KINDS = frozenset({SourceKind.BOMBORA})
 
 KindConfig = (
-    HubSpotConfig | SalesforceConfig | SegmentConfig | ClearbitConfig | BomboraConfig | None
+    HubSpotConfig
+    | SalesforceConfig
+    | SegmentConfig
+    | ClearbitConfig
+    | BomboraConfig
+    | GenericConfig
+    | OutreachConfig
+    | None
 )
 
 _CONFIG_PARSERS: dict[SourceKind, Callable[[Any], KindConfig]] = {
@@ -50,6 +60,8 @@ _CONFIG_PARSERS: dict[SourceKind, Callable[[Any], KindConfig]] = {
     SourceKind.SEGMENT: SegmentConfig.model_validate,
     SourceKind.CLEARBIT: ClearbitConfig.model_validate,
     SourceKind.BOMBORA: BomboraConfig.model_validate,
+    SourceKind.GENERIC: GenericConfig.model_validate,
+    SourceKind.OUTREACH: OutreachConfig.model_validate,
 }
 
 
