@@ -207,11 +207,12 @@ HANDLERS: dict[str, EventHandler] = {
 }
 
 
-def build_handler(config: RouterConfig) -> Handler:
+def build_handler(config: RouterConfig, extra: dict[str, EventHandler] | None = None) -> Handler:
     """Return the consumer handler of the router's topics, bound to its configuration."""
+    handlers = {**HANDLERS, **(extra or {})}
 
     async def handle(envelope: Envelope, uow: UnitOfWork) -> None:
-        handler = HANDLERS.get(envelope.type)
+        handler = handlers.get(envelope.type)
         # The router's topics also carry events it has no use for (deals, other SLA steps).
         if handler is not None:
             await handler(envelope, uow, config)

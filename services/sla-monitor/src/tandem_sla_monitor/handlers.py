@@ -12,7 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tandem_shared.consumer import UnitOfWork
 from tandem_shared.directory import Directory
 from tandem_shared.envelope import Envelope
-from tandem_shared.events import ActivityLogged, EventType, HandoffAcknowledged, RoutingDecided
+from tandem_shared.events import (
+    ActivityLogged,
+    EventType,
+    HandoffAcknowledged,
+    HandoffAction,
+    HandoffActionOutcome,
+    RoutingDecided,
+)
 from tandem_shared.telemetry import current_traceparent
 from tandem_sla_monitor.adapters import repository as repo
 from tandem_sla_monitor.domain.clock import (
@@ -124,6 +131,8 @@ class SlaHandlers:
             await self.on_activity_logged(envelope, uow)
         elif envelope.type == EventType.HANDOFF_ACKNOWLEDGED:
             await self.on_handoff_acknowledged(envelope, uow)
+        elif envelope.type == EventType.HANDOFF_ACTION_TAKEN:
+            await self.on_handoff_action_taken(envelope, uow)
 
     async def on_routing_decided(self, envelope: Envelope, uow: UnitOfWork) -> None:
         """Start the clock of a routed handoff."""
@@ -149,6 +158,24 @@ class SlaHandlers:
         )
         if result is None:
             log.warning("acknowledgement of a handoff without a clock", handoff_id=ack.handoff_id)
+            return
+        _emit(uow, result[1], envelope)
+
+    async def on_handoff_action_taken(self, envelope: Envelope, uow: UnitOfWork) -> None:
+        """Acknowledging or accepting pauses escalation; a change of owner needs nothing here:
+        its routing decision restarts the clock for the new assignee (start_handoff_clock)."""
+        outcome = envelope.payload(HandoffActionOutcome)
+        pauses = outcome.action in (HandoffAction.ACKNOWLEDGE, HandoffAction.ACCEPT)
+        if not pauses or outcome.decision_id is not None:
+            return
+        result = await acknowledge_handoff(
+            uow.session,
+            handoff_id=outcome.handoff_id,
+            person_id=outcome.actor_id,
+            at=outcome.occurred_at,
+        )
+        if result is None:
+            log.warning("action on a handoff without a clock", handoff_id=outcome.handoff_id)
             return
         _emit(uow, result[1], envelope)
 
