@@ -538,8 +538,11 @@ async def test_slack_interactions_are_verified_and_publish_the_acknowledgement(
     [(event, _)] = await find_events(
         alerts.bootstrap, HANDOFF_ACTIONS, lambda e, _: e.data.get("handoff_id") == handoff
     )
-    assert event.type == EventType.HANDOFF_ACKNOWLEDGED
-    assert (event.data["person_id"], event.data["via"]) == ("clicker.ae", "slack")
+    # An Acknowledge button of an older message: a request the router decides (it knows the
+    # handoff; alerts has never heard of this one, so it lets the router answer).
+    assert event.type == EventType.HANDOFF_ACTION_REQUESTED
+    assert (event.data["actor_id"], event.data["via"]) == ("clicker.ae", "slack")
+    assert event.data["action"] == "acknowledge"
 
 
 async def _post_all_to_channel(

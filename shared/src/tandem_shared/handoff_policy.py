@@ -14,7 +14,6 @@ Who counts:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from tandem_shared.directory import Directory, Role
@@ -147,27 +146,41 @@ def precheck(
     return verdict
 
 
+# Every control a channel may offer: the hand-on targets count as one control each.
+CHOICES: tuple[tuple[HandoffAction, HandOnTo | None], ...] = (
+    (A.ACKNOWLEDGE, None),
+    (A.ACCEPT, None),
+    (A.REJECT, None),
+    (A.HAND_ON, HandOnTo.COVER),
+    (A.HAND_ON, HandOnTo.POOL),
+    (A.HAND_ON, HandOnTo.PERSON),
+    (A.ASSIGN, None),
+    (A.REASSIGN, None),
+)
+
+
 def available_actions(
-    person_id: str, facts: HandoffFacts, directory: Directory
-) -> tuple[HandoffAction, ...]:
-    """Return the actions a person may take now (what their message or page offers)."""
+    person_id: str, facts: HandoffFacts, directory: Directory, *, first_check: bool = False
+) -> tuple[tuple[HandoffAction, HandOnTo | None], ...]:
+    """Return what a person may do now (what their message or page offers).
+
+    `first_check`: judge as a channel does (precheck), not as the router (authorize).
+    """
+    check = precheck if first_check else authorize
     offered = []
-    for action in HandoffAction:
-        hand_on_to = HandOnTo.POOL if action is A.HAND_ON else None
-        # Assign and reassign need a target; any other active person stands in for the check.
-        target = (
-            _any_target(person_id, facts, directory) if action in (A.ASSIGN, A.REASSIGN) else None
-        )
-        verdict = authorize(
+    for action, to in CHOICES:
+        # Naming someone needs a target; any other active teammate stands in for the check.
+        named = action in (A.ASSIGN, A.REASSIGN) or to is HandOnTo.PERSON
+        verdict = check(
             action=action,
             actor_id=person_id,
             facts=facts,
             directory=directory,
-            hand_on_to=hand_on_to,
-            target_id=target,
+            hand_on_to=to,
+            target_id=_any_target(person_id, facts, directory) if named else None,
         )
         if verdict.allowed:
-            offered.append(action)
+            offered.append((action, to))
     return tuple(offered)
 
 
@@ -235,13 +248,18 @@ def _not_permitted(action: HandoffAction, facts: HandoffFacts, directory: Direct
     return _no("not_permitted", f"Only {allowed} may {verb} this handoff{owner}.")
 
 
-def _any_target(person_id: str, facts: HandoffFacts, directory: Directory) -> str | None:
-    candidates: Iterable[str] = (
+def teammates(person_id: str, facts: HandoffFacts, directory: Directory) -> list[str]:
+    """Return the reps a person could hand the handoff on to (not its owner, not themselves)."""
+    return [
         p.id
         for p in directory.people
-        if p.active and p.team == "sales" and p.id not in (facts.assignee_id, person_id)
-    )
-    return next(iter(candidates), None)
+        if p.active and p.team == "sales" and p.role in (Role.AE, Role.SDR)
+        if p.id not in (facts.assignee_id, person_id)
+    ]
+
+
+def _any_target(person_id: str, facts: HandoffFacts, directory: Directory) -> str | None:
+    return next(iter(teammates(person_id, facts, directory)), None)
 
 
 def _name(person_id: str | None, directory: Directory) -> str:

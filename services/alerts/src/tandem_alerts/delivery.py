@@ -203,7 +203,12 @@ class DeliveryWorker(SendingWorker):
     async def _send_slack(self, first: DeliveryRow, alerts: list[AlertRequested]) -> SendResult:
         if self._senders.slack is None:
             return transport_missing("slack")
-        message = slack_message(alerts, directory=self._directory, on_behalf_of=first.on_behalf_of)
+        message = slack_message(
+            alerts,
+            directory=self._directory,
+            on_behalf_of=first.on_behalf_of,
+            recipient_id=first.recipient_id,
+        )
         return await self._senders.slack.post(first.destination, message)
 
     async def _send_email(self, delivery: DeliveryRow, alert: AlertRequested) -> SendResult:

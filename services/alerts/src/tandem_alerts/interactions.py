@@ -1,34 +1,73 @@
-"""Slack interactivity: the Acknowledge button comes back here, signed by Slack."""
+"""Slack interactivity: a handoff's controls and the reject modal come back here, signed by Slack.
+
+A click is checked first with the shared policy and what alerts knows (the handoff's state from
+the router's outcomes, else the alert); a refusal or a repeat is answered at once, ephemerally,
+and publishes nothing. Otherwise the request goes to the router (which decides for good) and the
+click is remembered, so the router's answer updates the clicked message in place
+(action_outcomes.py). A reject first opens a modal asking why; its submission is the request.
+"""
 
 from __future__ import annotations
 
+import uuid
+
 import structlog
 from fastapi import APIRouter, HTTPException, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from tandem_alerts.adapters import action_store as store
 from tandem_alerts.adapters import repository as repo
-from tandem_alerts.adapters.outcomes import SOURCE, event_id
+from tandem_alerts.adapters.outcomes import SOURCE
+from tandem_alerts.adapters.slack_actions import SlackActionsClient, SlackCallError
 from tandem_alerts.adapters.slack_signature import SlackRequestVerifier, SlackSignatureError
+from tandem_alerts.domain.handoff_buttons import facts_of_alert, reject_modal
 from tandem_alerts.domain.slack_interaction import (
+    Click,
     InteractionPayloadError,
-    acknowledgement,
-    parse_ack_click,
+    ModalState,
+    RejectSubmission,
+    parse_interaction,
 )
 from tandem_alerts.sending import Clock, Sessions
-from tandem_shared.directory import Directory
+from tandem_shared.directory import Directory, Person
 from tandem_shared.envelope import Envelope
-from tandem_shared.events import EventType, HandoffAcknowledged
+from tandem_shared.events import (
+    AlertRequested,
+    EventType,
+    HandoffAction,
+    HandoffActionRequested,
+)
+from tandem_shared.handoff_policy import HandoffFacts, precheck
 from tandem_shared.topics import HANDOFF_ACTIONS
-from tandem_shared.uow import unit_of_work
+from tandem_shared.uow import UnitOfWork, unit_of_work
 
 log = structlog.get_logger(__name__)
 
+# Slack action ids are derived in this namespace: one click, one request, on every replica.
+_NAMESPACE = uuid.UUID("0c5e7a52-43a8-4d7e-9c61-3f0f6f1f6b27")
+
 
 def interactions_router(
-    *, signing_secret: str, directory: Directory, sessions: Sessions, clock: Clock
+    *,
+    signing_secret: str,
+    directory: Directory,
+    sessions: Sessions,
+    clock: Clock,
+    slack: SlackActionsClient | None = None,
 ) -> APIRouter:
     """Return the router of POST /v1/slack/interactions."""
     router = APIRouter(tags=["slack"])
     verifier = SlackRequestVerifier(signing_secret, clock=clock)
+
+    async def reply(channel: str | None, user: str, text: str) -> None:
+        """Answer only the person who clicked (chat.postEphemeral)."""
+        if slack is None or channel is None:
+            log.info("slack reply not sent (no Slack client or channel)", text=text)
+            return
+        try:
+            await slack.call("chat.postEphemeral", {"channel": channel, "user": user, "text": text})
+        except SlackCallError as exc:
+            log.warning("ephemeral reply failed", error=str(exc))
 
     @router.post("/v1/slack/interactions")
     async def slack_interactions(request: Request) -> Response:
@@ -43,34 +82,150 @@ def interactions_router(
             log.warning("slack interaction rejected", reason=str(exc))
             raise HTTPException(status_code=401, detail="invalid Slack signature") from exc
         try:
-            click = parse_ack_click(body)
+            item = parse_interaction(body)
         except InteractionPayloadError as exc:
             raise HTTPException(status_code=400, detail=str(exc)) from exc
-        if click is None:
+        if item is None:
             return Response(status_code=200)  # another interaction: nothing to do
-        event = acknowledgement(click, directory=directory, now=clock())
-        if event is None:
-            log.warning("acknowledge by an unknown Slack user", slack_user=click.slack_user_id)
+        person = directory.by_slack_user(item.slack_user_id)
+        if person is None:
+            log.warning("handoff action by an unknown Slack user", slack_user=item.slack_user_id)
+            await reply(
+                item.channel_id, item.slack_user_id, "Tandem does not know your Slack user."
+            )
             return Response(status_code=200)
-        await _publish(sessions, event)
-        log.info(
-            "handoff acknowledged in slack", handoff_id=event.handoff_id, person=event.person_id
-        )
-        return Response(status_code=200)
+        if isinstance(item, Click) and item.control.action is HandoffAction.REJECT:
+            refusal = await _check(sessions, item, person, directory)
+            if refusal is None:
+                await _open_reject_modal(slack, item)
+            else:
+                await reply(item.channel_id, item.slack_user_id, refusal)
+            return Response(status_code=200)
+        async with unit_of_work(sessions) as uow:
+            refusal = await _request(uow, item, person, directory, clock)
+        if refusal is not None:
+            await reply(item.channel_id, item.slack_user_id, refusal)
+        return Response(status_code=200)  # an empty 200 also closes the reject modal
 
     return router
 
 
-async def _publish(sessions: Sessions, event: HandoffAcknowledged) -> None:
-    async with unit_of_work(sessions) as uow:
-        account_key = await repo.account_of_handoff(uow.session, event.handoff_id)
-        envelope = Envelope.wrap(
-            event,
-            type=EventType.HANDOFF_ACKNOWLEDGED,
-            source=SOURCE,
-            subject=account_key,
-            # A double click is the same acknowledgement: consumers' inboxes absorb the second.
-            id=event_id("slack-ack", f"{event.handoff_id}:{event.person_id}"),
-            time=event.acknowledged_at,
+async def _check(
+    sessions: Sessions, click: Click, person: Person, directory: Directory
+) -> str | None:
+    """Return why a click is refused at once, or None to go on."""
+    async with sessions() as session:
+        facts, _ = await _known(session, click)
+    if facts is None:
+        return None  # alerts never heard of it: the router answers
+    control = click.control
+    verdict = precheck(
+        action=control.action,
+        actor_id=person.id,
+        facts=facts,
+        directory=directory,
+        hand_on_to=control.hand_on_to,
+        target_id=control.target_id,
+    )
+    return None if verdict.allowed else verdict.message
+
+
+async def _known(
+    session: AsyncSession, item: Click | RejectSubmission
+) -> tuple[HandoffFacts | None, AlertRequested | None]:
+    """Return what alerts knows of the handoff: the outcomes' state, else the clicked alert."""
+    facts = await store.handoff_facts(session, item.handoff_id)
+    alert = await store.alert_for(session, item.handoff_id, item.alert_id)
+    if facts is None and alert is not None:
+        facts = facts_of_alert(alert)
+    return facts, alert
+
+
+async def _request(
+    uow: UnitOfWork,
+    item: Click | RejectSubmission,
+    person: Person,
+    directory: Directory,
+    clock: Clock,
+) -> str | None:
+    """Check, then publish the request and remember the click; return a refusal instead."""
+    session = uow.session
+    facts, alert = await _known(session, item)
+    if isinstance(item, Click):
+        action, to, target = item.control.action, item.control.hand_on_to, item.control.target_id
+        reason, note = None, None
+    else:
+        action, to, target = HandoffAction.REJECT, None, None
+        reason, note = item.reason, item.note
+    if facts is not None:
+        verdict = precheck(
+            action=action,
+            actor_id=person.id,
+            facts=facts,
+            directory=directory,
+            hand_on_to=to,
+            target_id=target,
         )
-        uow.emit(HANDOFF_ACTIONS, envelope)
+        if not verdict.allowed:
+            return verdict.message
+    # The same person doing the same thing to the same owner's handoff is one request: a double
+    # click (or Slack's retry) finds it recorded and changes nothing.
+    owner = facts.assignee_id if facts is not None else ""
+    key = f"{item.handoff_id}:{owner}:{action.value}:{to or ''}:{target or ''}:{person.id}"
+    action_id = str(uuid.uuid5(_NAMESPACE, key))
+    now = clock()
+    click = store.ClickRow(
+        action_id=action_id,
+        handoff_id=item.handoff_id,
+        alert_id=item.alert_id,
+        person_id=person.id,
+        slack_user_id=item.slack_user_id,
+        channel_id=item.channel_id,
+        message_ts=item.message_ts,
+    )
+    if not await store.record_click(session, click, at=now):
+        verb = action.value.replace("_", " ")
+        return f"You already asked to {verb} this handoff; nothing more to do."
+    request = HandoffActionRequested(
+        action_id=action_id,
+        handoff_id=item.handoff_id,
+        action=action,
+        actor_id=person.id,
+        via="slack",
+        hand_on_to=to,
+        target_id=target,
+        reason=reason,
+        note=note,
+        requested_at=now,
+    )
+    account_key = alert.account_key if alert is not None else None
+    if account_key is None:
+        account_key = await repo.account_of_handoff(session, item.handoff_id)
+    envelope = Envelope.wrap(
+        request,
+        type=EventType.HANDOFF_ACTION_REQUESTED,
+        source=SOURCE,
+        subject=account_key,
+        id=action_id,
+        time=now,
+    )
+    uow.emit(HANDOFF_ACTIONS, envelope)
+    log.info("handoff action requested in slack", handoff_id=item.handoff_id, action=action.value)
+    return None
+
+
+async def _open_reject_modal(slack: SlackActionsClient | None, click: Click) -> None:
+    if slack is None or click.trigger_id is None:
+        log.warning("reject modal not opened (no Slack client or trigger id)")
+        return
+    state = ModalState(
+        handoff_id=click.handoff_id,
+        alert_id=click.alert_id,
+        channel_id=click.channel_id,
+        message_ts=click.message_ts,
+    )
+    view = reject_modal(click.handoff_id, state.model_dump_json())
+    try:
+        await slack.call("views.open", {"trigger_id": click.trigger_id, "view": view})
+    except SlackCallError as exc:
+        log.warning("reject modal failed to open", error=str(exc))

@@ -1,0 +1,118 @@
+"""Actions on a handoff over the real services: Slack clicks, the API, routing, clocks, read models.
+
+Ava (AE, tier 1, cover Ben) gets a meeting request at her account; Sam manages the AEs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from handoff_actions_stack import Stack, handoff_actions_stack
+
+from tandem_shared.events import EventType
+
+pytestmark = pytest.mark.integration
+
+AVA, BEN, CHLOE, DAN = "U0AVA0001", "U0BEN0002", "U0CHL0003", "U0DAN0004"
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def stack(infra: Any, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+    async with handoff_actions_stack(infra, tmp_path_factory.mktemp("actions-config")) as running:
+        yield running
+
+
+def action_ids(blocks: list[dict[str, Any]]) -> list[str]:
+    return [e["action_id"] for b in blocks if b["type"] == "actions" for e in b["elements"]]
+
+
+def texts(blocks: list[dict[str, Any]]) -> str:
+    return json.dumps(blocks, ensure_ascii=False)
+
+
+async def test_accept_in_slack_then_a_refused_click_a_double_click_and_a_reject(
+    stack: Stack,
+) -> None:
+    key = stack.account("acme")
+    await stack.listed_tier1(key)
+    handoff = await stack.meeting(key)
+    message = await stack.message_to(AVA, handoff)
+    assert action_ids(message.blocks)[:5] == [
+        "handoff:acknowledge",
+        "handoff:accept",
+        "handoff:reject",
+        "handoff:hand_on_cover",
+        "handoff:hand_on_pool",
+    ]
+
+    # Chloé is not Ava's cover nor her manager: told so, only her, and nothing is published.
+    refused = await stack.click(CHLOE, message, "handoff:accept")
+    assert refused.status_code == 200
+    [ephemeral] = await stack.wait(lambda: stack.slack.of("chat.postEphemeral"))
+    assert ephemeral.arguments["user"] == CHLOE
+    assert "Only its assignee or the assignee's cover may accept" in ephemeral.arguments["text"]
+
+    # Ava accepts: the router takes it, the clock pauses, the message says so, Accept goes.
+    await stack.click(AVA, message, "handoff:accept")
+    [taken] = await stack.events.wait_for(handoff, EventType.HANDOFF_ACTION_TAKEN)
+    assert (taken.data["actor_id"], taken.data["action"]) == ("ava.ae", "accept")
+    await stack.events.wait_for(handoff, EventType.SLA_ACKNOWLEDGED)
+    [update] = await stack.wait(lambda: stack.slack.of("chat.update"))
+    assert (update.arguments["channel"], update.arguments["ts"]) == (AVA, message.ts)
+    assert "*Ava Thompson*: Accepted · via slack" in texts(update.blocks)
+    remaining = action_ids(update.blocks)
+    assert "handoff:accept" not in remaining and "handoff:acknowledge" not in remaining
+    assert "handoff:reject" in remaining
+    view = await stack.handoff(handoff, lambda h: h.get("action") is not None)
+    assert view["action"]["status"] == "accepted"
+    assert (view["action"]["by"], view["action"]["via"]) == ("ava.ae", "slack")
+    assert view["sla"]["acknowledged_at"] is not None
+
+    # A second click on Accept changes nothing and is answered politely.
+    await stack.click(AVA, message, "handoff:accept")
+    second = await stack.wait(lambda: stack.slack.of("chat.postEphemeral")[1:])
+    assert second[0].arguments["user"] == AVA
+    assert "already" in second[0].arguments["text"]
+    await stack.events.caught_up()
+    assert len(stack.outcomes(handoff)) == 1
+
+    # Reject opens the modal; its submission hands the handoff on without Ava.
+    await stack.click(AVA, message, "handoff:reject")
+    [modal] = await stack.wait(lambda: stack.slack.of("views.open"))
+    view_def = modal.arguments["view"]
+    assert view_def["callback_id"] == "handoff_reject"
+    await stack.interact(
+        {
+            "type": "view_submission",
+            "user": {"id": AVA},
+            "view": {
+                **view_def,
+                "state": {
+                    "values": {
+                        "reason": {"reason": {"selected_option": {"value": "wrong_person"}}},
+                        "note": {"note": {"value": "Dan met them last week"}},
+                    }
+                },
+            },
+        }
+    )
+    decided = await stack.events.wait_for(handoff, EventType.ROUTING_DECIDED, count=2)
+    new_owner = decided[-1].data["assignee_id"]
+    assert new_owner != "ava.ae"
+    assert any(
+        "rejected (wrong person): Dan met them last week" in line
+        for line in decided[-1].data["explanation"]
+    )
+    # The clock restarts for the new owner; the read model follows; Ava's message loses its buttons.
+    await stack.events.wait_for(
+        handoff, EventType.SLA_STARTED, where=lambda e: e.data["assignee_id"] == new_owner
+    )
+    view = await stack.handoff(handoff, lambda h: h["assignee_id"] == new_owner)
+    assert view["action"]["status"] == "assigned" and view["action"]["last_action"] == "reject"
+    updates = await stack.wait(lambda: stack.slack.of("chat.update")[1:])
+    assert action_ids(updates[-1].blocks) in ([], ["open_crm"])
+    assert "now with" in texts(updates[-1].blocks)
