@@ -40,7 +40,15 @@ from tandem_shared import topics
 from tandem_shared.consumer import ConsumerLoop, Handler
 from tandem_shared.db import migrate
 from tandem_shared.envelope import Envelope, utcnow
-from tandem_shared.events import EngagementKind, EngagementRecorded, EventType, TalFinalized, Tier
+from tandem_shared.events import (
+    AccountUpserted,
+    CrmSystem,
+    EngagementKind,
+    EngagementRecorded,
+    EventType,
+    TalFinalized,
+    Tier,
+)
 from tandem_shared.settings import OutboxSettings
 from tandem_shared.uow import UnitOfWork
 from tandem_sla_monitor import main as sla_main
@@ -109,7 +117,27 @@ class Stack:
         state = await self.router_state(key)
         return state is not None and state.in_tal
 
-    async def meeting(self, key: str) -> str:
+    async def crm_owner(self, key: str, owner_id: str) -> None:
+        """Say in the CRM that someone else owns the account (an ownership conflict)."""
+        payload = AccountUpserted(
+            crm=CrmSystem.HUBSPOT,
+            crm_id=f"co-{key}",
+            account_key=key,
+            domain=key,
+            owner_id=owner_id,
+            occurred_at=utcnow(),
+        )
+        envelope = Envelope.wrap(
+            payload, type=EventType.ACCOUNT_UPSERTED, source="/test", subject=key
+        )
+        await produce_envelopes(self.bootstrap, topics.CRM, [envelope])
+        await self.wait_async(lambda: self._crm_owned(key))
+
+    async def _crm_owned(self, key: str) -> bool:
+        state = await self.router_state(key)
+        return state is not None and state.crm.ae_id is not None
+
+    async def meeting(self, key: str, *, routed: bool = True) -> str:
         """Send a meeting request at the account; return its handoff id once routed."""
         payload = EngagementRecorded(
             engagement_id=f"m-{uuid.uuid4().hex[:8]}",
@@ -123,11 +151,12 @@ class Stack:
             payload, type=EventType.ENGAGEMENT_RECORDED, source="/test", subject=key
         )
         await produce_envelopes(self.bootstrap, topics.ENGAGEMENT, [envelope])
+        wanted = EventType.ROUTING_DECIDED if routed else EventType.ROUTING_CONFLICT
         decided = await self.wait(
             lambda: [
                 e
                 for _, e in self.events.received
-                if e.type == EventType.ROUTING_DECIDED and e.subject == key
+                if e.type == wanted and e.subject == key and e.data.get("handoff_id")
             ]
         )
         return str(decided[0].data["handoff_id"])
@@ -142,7 +171,13 @@ class Stack:
         return found[0]
 
     async def click(
-        self, slack_user: str, message: Received, action_id: str, **extra: Any
+        self,
+        slack_user: str,
+        message: Received,
+        action_id: str,
+        *,
+        channel: str | None = None,
+        **extra: Any,
     ) -> httpx.Response:
         """Click a control of a message as Slack sends it (signed, form-encoded)."""
         (actions,) = [b for b in message.blocks if b["type"] == "actions"]
@@ -150,7 +185,7 @@ class Stack:
         payload = {
             "type": "block_actions",
             "user": {"id": slack_user},
-            "channel": {"id": message.channel},
+            "channel": {"id": channel or message.channel},
             "container": {"type": "message", "message_ts": message.ts},
             "trigger_id": f"trigger-{uuid.uuid4().hex[:8]}",
             "actions": [{**action, **extra}],

@@ -5,6 +5,7 @@ Ava (AE, tier 1, cover Ben) gets a meeting request at her account; Sam manages t
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -116,3 +117,71 @@ async def test_accept_in_slack_then_a_refused_click_a_double_click_and_a_reject(
     updates = await stack.wait(lambda: stack.slack.of("chat.update")[1:])
     assert action_ids(updates[-1].blocks) in ([], ["open_crm"])
     assert "now with" in texts(updates[-1].blocks)
+
+
+async def test_api_actions_two_people_at_once_and_a_manager_reassigning(stack: Stack) -> None:
+    key = stack.account("globex")
+    await stack.listed_tier1(key)
+    handoff = await stack.meeting(key)
+    message = await stack.message_to(AVA, handoff)
+
+    # Chloé's key: refused at once with the reason; Ava's: acknowledged, the clock pauses.
+    refused = await stack.act("chloe.ae", handoff, action="accept")
+    assert refused.status_code == 403
+    assert "Only its assignee or the assignee's cover" in refused.json()["detail"]
+    asked = await stack.act("ava.ae", handoff, action="acknowledge")
+    assert asked.status_code == 202
+    [ack] = await stack.events.wait_for(handoff, EventType.HANDOFF_ACTION_TAKEN)
+    assert (ack.data["action"], ack.data["via"]) == ("acknowledge", "api")
+    await stack.events.wait_for(handoff, EventType.SLA_ACKNOWLEDGED)
+    view = await stack.handoff(handoff, lambda h: h.get("action") is not None)
+    assert (view["action"]["status"], view["action"]["via"]) == ("acknowledged", "api")
+
+    # Ava and Ben (her cover) accept at the same moment: one is taken, the other refused.
+    before = len(stack.slack.of("chat.postEphemeral"))
+    await asyncio.gather(
+        stack.click(AVA, message, "handoff:accept"),
+        stack.click(BEN, message, "handoff:accept", channel=BEN),
+    )
+    outcomes = await stack.wait(
+        lambda: len(stack.outcomes(handoff)) >= 3 and stack.outcomes(handoff)
+    )
+    answers = sorted((e.data["actor_id"], e.type) for e in outcomes[1:])
+    assert sorted(t for _, t in answers) == [
+        EventType.HANDOFF_ACTION_REFUSED,
+        EventType.HANDOFF_ACTION_TAKEN,
+    ]
+    [loser] = [actor for actor, t in answers if t == EventType.HANDOFF_ACTION_REFUSED]
+    [told] = await stack.wait(lambda: stack.slack.of("chat.postEphemeral")[before:])
+    assert told.arguments["user"] == {"ava.ae": AVA, "ben.ae": BEN}[loser]
+
+    # Sam (the AEs' manager) reassigns it to Chloé: she is alerted, her clock starts.
+    moved = await stack.act("sam.manager", handoff, action="reassign", target_id="chloe.ae")
+    assert moved.status_code == 202
+    await stack.events.wait_for(
+        handoff, EventType.ROUTING_DECIDED, where=lambda e: e.data["assignee_id"] == "chloe.ae"
+    )
+    await stack.events.wait_for(
+        handoff, EventType.SLA_STARTED, where=lambda e: e.data["assignee_id"] == "chloe.ae"
+    )
+    hers = await stack.message_to(CHLOE, handoff)
+    assert "handoff:accept" in action_ids(hers.blocks)
+    view = await stack.handoff(handoff, lambda h: h["assignee_id"] == "chloe.ae")
+    assert (view["action"]["last_action"], view["action"]["by"]) == ("reassign", "sam.manager")
+
+
+async def test_a_manager_assigns_a_conflicted_handoff_from_slack(stack: Stack) -> None:
+    key = stack.account("initech")
+    await stack.crm_owner(key, "hs-owner-102")  # the CRM says Ben, the TAL says Ava
+    await stack.listed_tier1(key)
+    handoff = await stack.meeting(key, routed=False)
+    conflict = await stack.message_to("U0SAM0008", handoff)
+    assert action_ids(conflict.blocks)[0] == "handoff:assign"
+    refused = await stack.act("ava.ae", handoff, action="accept")
+    assert refused.status_code in (403, 404)  # the read model has no owner for it yet
+    await stack.click("U0SAM0008", conflict, "handoff:assign", selected_option={"value": "dan.sdr"})
+    [decided] = await stack.events.wait_for(handoff, EventType.ROUTING_DECIDED)
+    assert decided.data["assignee_id"] == "dan.sdr"
+    await stack.message_to(DAN, handoff)
+    view = await stack.handoff(handoff, lambda h: h.get("action") is not None)
+    assert (view["assignee_id"], view["action"]["last_action"]) == ("dan.sdr", "assign")

@@ -14,7 +14,7 @@ Who counts:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from tandem_shared.directory import Directory, Role
 from tandem_shared.events import HandoffAction, HandOnTo
@@ -141,9 +141,18 @@ def precheck(
         and actor.role in (Role.MANAGER, Role.LEADER)
         and MANAGER in ALLOWED[action]
     )
-    if unplaced_manager:
-        return Verdict(True, relations=frozenset({MANAGER}))
-    return verdict
+    if not unplaced_manager:
+        return verdict
+    # Judge them as the manager they may be: the handoff's state still has its say.
+    placed = replace(facts, escalation_manager_id=actor_id)
+    return authorize(
+        action=action,
+        actor_id=actor_id,
+        facts=placed,
+        directory=directory,
+        hand_on_to=hand_on_to,
+        target_id=target_id,
+    )
 
 
 # Every control a channel may offer: the hand-on targets count as one control each.
