@@ -9,13 +9,16 @@ as Slack signs them.
 from __future__ import annotations
 
 import asyncio
+import email
 import json
 import shutil
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from contextlib import ExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.policy import default as default_policy
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -24,13 +27,20 @@ import httpx
 import yaml
 from in_process import running
 from slack_sdk.signature import SignatureVerifier
+from test_alerts_support import SMTP_PASSWORD, SMTP_USER, RefusingHandler, smtp_server
 from test_gateway_support import gateway_settings, issue_key
 from test_sla_support import Collector
 
 from kafka_tools import produce_envelopes, start_group_at_end
 from slack_server import FakeSlack, Received
 from tandem_alerts import main as alerts_main
-from tandem_alerts.settings import AlertsOptions, AlertsSettings, SlackSettings
+from tandem_alerts.settings import (
+    AlertsOptions,
+    AlertsSettings,
+    LinkSettings,
+    SlackSettings,
+    SmtpSettings,
+)
 from tandem_api_gateway import main as gateway_main
 from tandem_api_gateway.domain.authz import Role
 from tandem_router import main as router_main
@@ -56,15 +66,41 @@ from tandem_sla_monitor.settings import SlaMonitorSettings, SlaSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 SIGNING_SECRET = "slack-signing-secret-for-handoff-actions"
+LINK_SECRET = "email-link-secret-for-handoff-actions"
 WATCHED = [topics.ROUTING, topics.SLA, topics.HANDOFF_ACTIONS, topics.ALERT_REQUESTS]
 
 
 def people_doc() -> dict[str, Any]:
-    """The example people, told in Slack at any hour (no quiet hours, no digests)."""
+    """The example people, told in Slack at any hour (no quiet hours, no digests); Ava by email
+    too."""
     doc = yaml.safe_load((ROOT / "config/example/people.yaml").read_text())
     for person in doc["people"]:
-        person["preferences"] = {"channels": ["slack"], "digest": "off"}
+        channels = ["slack", "email"] if person["id"] == "ava.ae" else ["slack"]
+        person["preferences"] = {"channels": channels, "digest": "off"}
     return doc
+
+
+@dataclass
+class Mailbox(RefusingHandler):
+    """What the aiosmtpd server received."""
+
+    messages: list[EmailMessage] = field(default_factory=list)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        parsed = email.message_from_bytes(envelope.original_content, policy=default_policy)
+        assert isinstance(parsed, EmailMessage)
+        self.messages.append(parsed)
+        return "250 Message accepted for delivery"
+
+    def text_about(self, address: str, handoff_id: str) -> list[str]:
+        """Return the plain-text bodies of emails to `address` about a handoff."""
+        bodies = []
+        for message in self.messages:
+            part = message.get_body(preferencelist=("plain",))
+            text = part.get_content() if part is not None else ""
+            if message["To"] == address and handoff_id in json.dumps(text):
+                bodies.append(text)
+        return bodies
 
 
 def only(run: str, handler: Handler) -> Handler:
@@ -87,6 +123,7 @@ class Stack:
     keys: dict[str, str]  # person id -> API key
     bootstrap: str
     router_sessions: Any
+    mailbox: Mailbox
 
     async def router_state(self, key: str) -> AccountState | None:
         async with self.router_sessions() as session:
@@ -250,6 +287,9 @@ async def handoff_actions_stack(infra: Any, config_dir: Path) -> AsyncIterator[S
     base = infra.settings(config_dir=config_dir, outbox=OutboxSettings(poll_seconds=0.1))
     slack = FakeSlack()
     await slack.start()
+    mailbox = Mailbox()
+    smtp_stack = ExitStack()
+    smtp = smtp_stack.enter_context(smtp_server(mailbox, auth_require_tls=False))
 
     router_schema = f"router_it_{run}"
     await migrate(
@@ -280,6 +320,15 @@ async def handoff_actions_stack(infra: Any, config_dir: Path) -> AsyncIterator[S
             base_url=slack.base_url,
             timeout_seconds=5,
         ),
+        smtp=SmtpSettings(
+            host="127.0.0.1",
+            port=smtp.port,
+            username=SMTP_USER,
+            password=SMTP_PASSWORD,
+            starttls=False,
+            sender="Tandem <alerts@tandem.test>",
+        ),
+        links=LinkSettings(secret=LINK_SECRET, base_url="http://alerts/"),
         alerts=AlertsOptions(poll_seconds=0.05, retry_base_seconds=0.05, retry_max_seconds=0.5),
     )
     await migrate(
@@ -334,7 +383,9 @@ async def handoff_actions_stack(infra: Any, config_dir: Path) -> AsyncIterator[S
                 keys,
                 infra.bootstrap_servers,
                 router.infra.sessions,
+                mailbox,
             )
     finally:
         await events.stop()
         await slack.stop()
+        smtp_stack.close()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -185,3 +186,41 @@ async def test_a_manager_assigns_a_conflicted_handoff_from_slack(stack: Stack) -
     await stack.message_to(DAN, handoff)
     view = await stack.handoff(handoff, lambda h: h.get("action") is not None)
     assert (view["assignee_id"], view["action"]["last_action"]) == ("dan.sdr", "assign")
+
+
+async def test_an_email_link_shows_a_page_a_scanner_cannot_act_on_then_acts_once(
+    stack: Stack,
+) -> None:
+    key = stack.account("umbrella")
+    await stack.listed_tier1(key)
+    handoff = await stack.meeting(key)
+    [text] = await stack.wait(lambda: stack.mailbox.text_about("ava@tandem.example", handoff))
+    links = dict(
+        re.findall(r"^- (.+?): (http://alerts/\S+)$", text.replace("\r\n", "\n"), re.MULTILINE)
+    )
+    assert {"Acknowledge", "Accept", "Reject…", "Hand on to my cover"} <= set(links)
+    accept = links["Accept"].removeprefix("http://alerts")
+
+    # A link scanner (or a preview) fetches it: a page with a form, and nothing happens.
+    scanned = await stack.alerts.get(accept)
+    assert scanned.status_code == 200
+    assert '<form method="post"' in scanned.text and "Accept this handoff?" in scanned.text
+    await stack.events.caught_up()
+    assert stack.outcomes(handoff) == []
+
+    # Ava confirms: the router takes it, by email; the form posted again changes nothing.
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    done = await stack.alerts.post(accept, content=b"", headers=form)
+    assert done.status_code == 200 and "sent to Tandem" in done.text
+    [taken] = await stack.events.wait_for(handoff, EventType.HANDOFF_ACTION_TAKEN)
+    assert (taken.data["action"], taken.data["via"]) == ("accept", "email")
+    view = await stack.handoff(handoff, lambda h: h.get("action") is not None)
+    assert (view["action"]["status"], view["action"]["via"]) == ("accepted", "email")
+    again = await stack.alerts.post(accept, content=b"", headers=form)
+    assert again.status_code == 409 and "used already" in again.text
+    forged = await stack.alerts.get(accept[:-3] + "abc")
+    assert forged.status_code == 400
+    wrong_type = await stack.alerts.post(links["Reject…"].removeprefix("http://alerts"), json={})
+    assert wrong_type.status_code == 415
+    await stack.events.caught_up()
+    assert len(stack.outcomes(handoff)) == 1

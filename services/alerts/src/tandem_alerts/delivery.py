@@ -219,6 +219,8 @@ class DeliveryWorker(SendingWorker):
             recipient_id=delivery.recipient_id,
             directory=self._directory,
             on_behalf_of=delivery.on_behalf_of,
+            links=self._senders.links,
+            now=self._clock(),
         )
         return await self._senders.email.send(
             delivery.destination, rendered, message_key=delivery.idempotency_key

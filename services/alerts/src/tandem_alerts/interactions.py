@@ -10,17 +10,16 @@ click is remembered, so the router's answer updates the clicked message in place
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 import structlog
 from fastapi import APIRouter, HTTPException, Request, Response
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from tandem_alerts.action_requests import emit_request, known, refusal
 from tandem_alerts.adapters import action_store as store
-from tandem_alerts.adapters import repository as repo
-from tandem_alerts.adapters.outcomes import SOURCE
 from tandem_alerts.adapters.slack_actions import SlackActionsClient, SlackCallError
 from tandem_alerts.adapters.slack_signature import SlackRequestVerifier, SlackSignatureError
-from tandem_alerts.domain.handoff_buttons import facts_of_alert, reject_modal
+from tandem_alerts.domain.handoff_buttons import reject_modal
 from tandem_alerts.domain.slack_interaction import (
     Click,
     InteractionPayloadError,
@@ -30,15 +29,8 @@ from tandem_alerts.domain.slack_interaction import (
 )
 from tandem_alerts.sending import Clock, Sessions
 from tandem_shared.directory import Directory, Person
-from tandem_shared.envelope import Envelope
-from tandem_shared.events import (
-    AlertRequested,
-    EventType,
-    HandoffAction,
-    HandoffActionRequested,
-)
-from tandem_shared.handoff_policy import HandoffFacts, precheck
-from tandem_shared.topics import HANDOFF_ACTIONS
+from tandem_shared.envelope import utcnow
+from tandem_shared.events import HandoffAction, HandoffActionRequested
 from tandem_shared.uow import UnitOfWork, unit_of_work
 
 log = structlog.get_logger(__name__)
@@ -110,35 +102,41 @@ def interactions_router(
     return router
 
 
+def _ask(
+    item: Click | RejectSubmission, person: Person, action_id: str, now: datetime
+) -> HandoffActionRequested:
+    """Return the request a click or a reject submission makes."""
+    if isinstance(item, Click):
+        control = item.control
+        return HandoffActionRequested(
+            action_id=action_id,
+            handoff_id=item.handoff_id,
+            action=control.action,
+            actor_id=person.id,
+            via="slack",
+            hand_on_to=control.hand_on_to,
+            target_id=control.target_id,
+            requested_at=now,
+        )
+    return HandoffActionRequested(
+        action_id=action_id,
+        handoff_id=item.handoff_id,
+        action=HandoffAction.REJECT,
+        actor_id=person.id,
+        via="slack",
+        reason=item.reason,
+        note=item.note,
+        requested_at=now,
+    )
+
+
 async def _check(
     sessions: Sessions, click: Click, person: Person, directory: Directory
 ) -> str | None:
     """Return why a click is refused at once, or None to go on."""
     async with sessions() as session:
-        facts, _ = await _known(session, click)
-    if facts is None:
-        return None  # alerts never heard of it: the router answers
-    control = click.control
-    verdict = precheck(
-        action=control.action,
-        actor_id=person.id,
-        facts=facts,
-        directory=directory,
-        hand_on_to=control.hand_on_to,
-        target_id=control.target_id,
-    )
-    return None if verdict.allowed else verdict.message
-
-
-async def _known(
-    session: AsyncSession, item: Click | RejectSubmission
-) -> tuple[HandoffFacts | None, AlertRequested | None]:
-    """Return what alerts knows of the handoff: the outcomes' state, else the clicked alert."""
-    facts = await store.handoff_facts(session, item.handoff_id)
-    alert = await store.alert_for(session, item.handoff_id, item.alert_id)
-    if facts is None and alert is not None:
-        facts = facts_of_alert(alert)
-    return facts, alert
+        facts, _ = await known(session, click.handoff_id, click.alert_id)
+    return refusal(_ask(click, person, "", utcnow()), facts, directory)
 
 
 async def _request(
@@ -149,33 +147,20 @@ async def _request(
     clock: Clock,
 ) -> str | None:
     """Check, then publish the request and remember the click; return a refusal instead."""
-    session = uow.session
-    facts, alert = await _known(session, item)
-    if isinstance(item, Click):
-        action, to, target = item.control.action, item.control.hand_on_to, item.control.target_id
-        reason, note = None, None
-    else:
-        action, to, target = HandoffAction.REJECT, None, None
-        reason, note = item.reason, item.note
-    if facts is not None:
-        verdict = precheck(
-            action=action,
-            actor_id=person.id,
-            facts=facts,
-            directory=directory,
-            hand_on_to=to,
-            target_id=target,
-        )
-        if not verdict.allowed:
-            return verdict.message
+    now = clock()
+    facts, alert = await known(uow.session, item.handoff_id, item.alert_id)
+    request = _ask(item, person, "", now)
+    refused = refusal(request, facts, directory)
+    if refused is not None:
+        return refused
     # The same person doing the same thing to the same owner's handoff is one request: a double
     # click (or Slack's retry) finds it recorded and changes nothing.
     owner = facts.assignee_id if facts is not None else ""
-    key = f"{item.handoff_id}:{owner}:{action.value}:{to or ''}:{target or ''}:{person.id}"
-    action_id = str(uuid.uuid5(_NAMESPACE, key))
-    now = clock()
+    to, target = request.hand_on_to or "", request.target_id or ""
+    key = f"{item.handoff_id}:{owner}:{request.action.value}:{to}:{target}:{person.id}"
+    request = request.model_copy(update={"action_id": str(uuid.uuid5(_NAMESPACE, key))})
     click = store.ClickRow(
-        action_id=action_id,
+        action_id=request.action_id,
         handoff_id=item.handoff_id,
         alert_id=item.alert_id,
         person_id=person.id,
@@ -183,34 +168,11 @@ async def _request(
         channel_id=item.channel_id,
         message_ts=item.message_ts,
     )
-    if not await store.record_click(session, click, at=now):
-        verb = action.value.replace("_", " ")
+    if not await store.record_click(uow.session, click, at=now):
+        verb = request.action.value.replace("_", " ")
         return f"You already asked to {verb} this handoff; nothing more to do."
-    request = HandoffActionRequested(
-        action_id=action_id,
-        handoff_id=item.handoff_id,
-        action=action,
-        actor_id=person.id,
-        via="slack",
-        hand_on_to=to,
-        target_id=target,
-        reason=reason,
-        note=note,
-        requested_at=now,
-    )
-    account_key = alert.account_key if alert is not None else None
-    if account_key is None:
-        account_key = await repo.account_of_handoff(session, item.handoff_id)
-    envelope = Envelope.wrap(
-        request,
-        type=EventType.HANDOFF_ACTION_REQUESTED,
-        source=SOURCE,
-        subject=account_key,
-        id=action_id,
-        time=now,
-    )
-    uow.emit(HANDOFF_ACTIONS, envelope)
-    log.info("handoff action requested in slack", handoff_id=item.handoff_id, action=action.value)
+    await emit_request(uow, request, alert, now)
+    log.info("handoff action requested in slack", handoff_id=item.handoff_id)
     return None
 
 

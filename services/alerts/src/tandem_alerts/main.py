@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import structlog
@@ -10,6 +11,7 @@ from fastapi import FastAPI
 
 from tandem_alerts.action_calls import SlackCallWorker
 from tandem_alerts.action_outcomes import OUTCOMES, on_action_outcome
+from tandem_alerts.action_pages import action_pages_router
 from tandem_alerts.adapters.email import EmailSender
 from tandem_alerts.adapters.log_sink import LogSink
 from tandem_alerts.adapters.slack import SlackSender
@@ -17,6 +19,7 @@ from tandem_alerts.adapters.slack_actions import SlackActionsClient
 from tandem_alerts.app import create_app
 from tandem_alerts.delivery import DeliveryWorker
 from tandem_alerts.digests import DigestWorker
+from tandem_alerts.domain.action_links import LinkSigner
 from tandem_alerts.handlers import make_on_alert_requested
 from tandem_alerts.interactions import interactions_router
 from tandem_alerts.sending import Clock, Senders
@@ -97,7 +100,14 @@ def build_service(
         clock=clock,
         slack=slack_actions,
     )
-    app = create_app(runtime_getter=lambda: infra.runtime, routers=(interactions,))
+    routers = [interactions]
+    if senders.links is not None:
+        routers.append(
+            action_pages_router(
+                links=senders.links, directory=directory, sessions=infra.sessions, clock=clock
+            )
+        )
+    app = create_app(runtime_getter=lambda: infra.runtime, routers=tuple(routers))
     log.info(
         "alerts transports",
         slack=transports.slack,
@@ -130,7 +140,16 @@ def build_senders(settings: AlertsSettings) -> Senders:
     email = None
     if settings.transports.email:
         email = EmailSender(settings.smtp, password=settings.smtp_password())
-    return Senders(slack=slack, email=email, log=LogSink())
+    return Senders(slack=slack, email=email, log=LogSink(), links=build_links(settings))
+
+
+def build_links(settings: AlertsSettings) -> LinkSigner | None:
+    """Return the signer of email action links, when TANDEM_LINKS__* configure them."""
+    secret, base_url = settings.link_secret(), settings.links.base_url
+    if secret is None or base_url is None:
+        return None
+    max_age = timedelta(hours=settings.links.max_age_hours)
+    return LinkSigner(secret=secret.encode(), base_url=base_url, max_age=max_age)
 
 
 serve = serve_built(AlertsSettings, build_service)

@@ -10,7 +10,12 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tandem_alerts.adapters.action_tables import handoff_states, slack_actions, slack_calls
+from tandem_alerts.adapters.action_tables import (
+    email_action_links,
+    handoff_states,
+    slack_actions,
+    slack_calls,
+)
 from tandem_alerts.adapters.tables import alerts
 from tandem_shared.events import AlertKind, AlertRequested, HandoffAction, HandoffActionOutcome
 from tandem_shared.handoff_policy import HandoffFacts
@@ -137,3 +142,34 @@ async def finish_call(
         .where(slack_calls.c.id == call.id)
         .values(status=status, attempts=call.attempts + 1, last_error=error)
     )
+
+
+async def link_used(session: AsyncSession, link_id: str) -> bool:
+    """Return True when an email action link was used already."""
+    query = sa.select(email_action_links.c.link_id).where(email_action_links.c.link_id == link_id)
+    return (await session.execute(query)).first() is not None
+
+
+async def use_link(
+    session: AsyncSession,
+    *,
+    link_id: str,
+    action_id: str,
+    person_id: str,
+    handoff_id: str,
+    at: datetime,
+) -> bool:
+    """Record an email link's use; False when it was used before (it acts once)."""
+    statement = (
+        insert(email_action_links)
+        .values(
+            link_id=link_id,
+            action_id=action_id,
+            person_id=person_id,
+            handoff_id=handoff_id,
+            used_at=at,
+        )
+        .on_conflict_do_nothing(index_elements=["link_id"])
+        .returning(email_action_links.c.link_id)
+    )
+    return (await session.execute(statement)).first() is not None

@@ -47,3 +47,14 @@ slack_calls = sa.Table(
     sa.Column("last_error", sa.Text),
     sa.Column("created_at", _TS, nullable=False, server_default=sa.func.now()),
 )
+
+# Email action links used (single use: the first POST records the link, a second finds it).
+email_action_links = sa.Table(
+    "email_action_links",
+    metadata,
+    sa.Column("link_id", sa.Text, primary_key=True),
+    sa.Column("action_id", sa.Text, nullable=False),
+    sa.Column("person_id", sa.Text, nullable=False),
+    sa.Column("handoff_id", sa.Text, nullable=False),
+    sa.Column("used_at", _TS, nullable=False),
+)

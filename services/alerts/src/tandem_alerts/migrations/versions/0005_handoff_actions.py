@@ -1,5 +1,5 @@
-"""Handoff actions in Slack: where each handoff stands, clicks awaiting the router's answer, and
-the Slack calls (chat.update, chat.postEphemeral) that answer them.
+"""Handoff actions in Slack and email: where each handoff stands, clicks awaiting the router's
+answer, the Slack calls (chat.update, chat.postEphemeral) that answer them, used email links.
 
 Revision ID: 0005
 """
@@ -47,6 +47,14 @@ def upgrade() -> None:
         sa.Column("last_error", sa.Text),
         sa.Column("created_at", _TS, nullable=False, server_default=sa.func.now()),
         sa.CheckConstraint("status IN ('pending', 'sent', 'failed')", name="slack_calls_status"),
+    )
+    op.create_table(
+        "email_action_links",
+        sa.Column("link_id", sa.Text, primary_key=True),
+        sa.Column("action_id", sa.Text, nullable=False),
+        sa.Column("person_id", sa.Text, nullable=False),
+        sa.Column("handoff_id", sa.Text, nullable=False),
+        sa.Column("used_at", _TS, nullable=False),
     )
     op.create_index(
         "slack_calls_pending", "slack_calls", ["id"], postgresql_where=sa.text("status = 'pending'")
