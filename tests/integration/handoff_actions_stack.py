@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
+import sqlalchemy as sa
 import yaml
 from in_process import running
 from slack_sdk.signature import SignatureVerifier
@@ -47,6 +48,7 @@ from tandem_router import main as router_main
 from tandem_router.adapters import repository
 from tandem_router.domain.model import AccountState
 from tandem_shared import topics
+from tandem_shared.availability import people_availability
 from tandem_shared.consumer import ConsumerLoop, Handler
 from tandem_shared.db import migrate
 from tandem_shared.envelope import Envelope, utcnow
@@ -67,13 +69,27 @@ from tandem_sla_monitor.settings import SlaMonitorSettings, SlaSettings
 ROOT = Path(__file__).resolve().parents[2]
 SIGNING_SECRET = "slack-signing-secret-for-handoff-actions"
 LINK_SECRET = "email-link-secret-for-handoff-actions"
-WATCHED = [topics.ROUTING, topics.SLA, topics.HANDOFF_ACTIONS, topics.ALERT_REQUESTS]
+WATCHED = [topics.ROUTING, topics.SLA, topics.HANDOFF_ACTIONS, topics.ALERT_REQUESTS, topics.PEOPLE]
+# A rep of these tests only, so the availability she sets stays out of other modules' way.
+OONA = {
+    "id": "oona.ae",
+    "name": "Oona Berg",
+    "email": "oona@tandem.example",
+    "role": "ae",
+    "team": "sales",
+    "slack_user_id": "U0OONA010",
+    "manager_id": "sam.manager",
+    "timezone": "America/New_York",
+    "territories": ["na-east"],
+    "cover_id": "ben.ae",
+}
 
 
 def people_doc() -> dict[str, Any]:
     """The example people, told in Slack at any hour (no quiet hours, no digests); Ava by email
     too."""
     doc = yaml.safe_load((ROOT / "config/example/people.yaml").read_text())
+    doc["people"].append(dict(OONA))
     for person in doc["people"]:
         channels = ["slack", "email"] if person["id"] == "ava.ae" else ["slack"]
         person["preferences"] = {"channels": channels, "digest": "off"}
@@ -107,7 +123,8 @@ def only(run: str, handler: Handler) -> Handler:
     """Handle only this run's events (its accounts' keys end with -<run>.com)."""
 
     async def handle(envelope: Envelope, uow: UnitOfWork) -> None:
-        if (envelope.subject or "").endswith(f"-{run}.com"):
+        ours = (envelope.subject or "").endswith(f"-{run}.com") or envelope.subject == OONA["id"]
+        if ours:
             await handler(envelope, uow)
 
     return handle
@@ -125,6 +142,22 @@ class Stack:
     router_sessions: Any
     mailbox: Mailbox
 
+    async def router_knows_availability(self, person_id: str, *, away: bool) -> None:
+        """Wait until the router stored a person's run-time availability (away or back)."""
+
+        async def stored() -> bool:
+            async with self.router_sessions() as session:
+                state = (
+                    await session.execute(
+                        sa.select(people_availability.c.state).where(
+                            people_availability.c.person_id == person_id
+                        )
+                    )
+                ).scalar()
+            return state is not None and bool(state.get("out_of_office")) is away
+
+        await self.wait_async(stored)
+
     async def router_state(self, key: str) -> AccountState | None:
         async with self.router_sessions() as session:
             found = await repository.get_account(session, key)
@@ -133,13 +166,13 @@ class Stack:
     def account(self, name: str) -> str:
         return f"{name}-{self.run}.com"
 
-    async def listed_tier1(self, key: str) -> None:
+    async def listed_tier1(self, key: str, *, ae_id: str = "ava.ae") -> None:
         """Put the account on the TAL at tier 1: Ava (AE), Dan (SDR), NA-East."""
         payload = TalFinalized(
             account_key=key,
             name=key.split("-")[0].title(),
             tier=Tier.T1,
-            ae_id="ava.ae",
+            ae_id=ae_id,
             sdr_id="dan.sdr",
             marketer_id="mia.marketing",
             territory="na-east",
@@ -230,7 +263,22 @@ class Stack:
         return await self.interact(payload)
 
     async def interact(self, payload: dict[str, Any]) -> httpx.Response:
-        body = urlencode({"payload": json.dumps(payload)}).encode()
+        return await self.signed("/v1/slack/interactions", {"payload": json.dumps(payload)})
+
+    async def command(self, slack_user: str, text: str) -> httpx.Response:
+        """Type `/tandem <text>` in Slack."""
+        form = {
+            "command": "/tandem",
+            "text": text,
+            "user_id": slack_user,
+            "team_id": "T0TANDEM1",
+            "channel_id": "D0TANDEM",
+            "trigger_id": f"trigger-{uuid.uuid4().hex[:8]}",
+        }
+        return await self.signed("/v1/slack/commands", form)
+
+    async def signed(self, path: str, form: dict[str, str]) -> httpx.Response:
+        body = urlencode(form).encode()
         timestamp = str(int(time.time()))
         signature = SignatureVerifier(SIGNING_SECRET).generate_signature(
             timestamp=timestamp, body=body
@@ -240,14 +288,16 @@ class Stack:
             "X-Slack-Signature": signature,
             "Content-Type": "application/x-www-form-urlencoded",
         }
-        return await self.alerts.post("/v1/slack/interactions", content=body, headers=headers)
+        return await self.alerts.post(path, content=body, headers=headers)
 
     async def act(self, person: str, handoff_id: str, **body: Any) -> httpx.Response:
         """Act on a handoff through the gateway's API with the person's key."""
+        return await self.act_as(person, "POST", f"/v1/handoffs/{handoff_id}/actions", json=body)
+
+    async def act_as(self, person: str, method: str, path: str, **kw: Any) -> httpx.Response:
+        """Call the gateway's API with the person's key."""
         headers = {"Authorization": f"Bearer {self.keys[person]}"}
-        return await self.gateway.post(
-            f"/v1/handoffs/{handoff_id}/actions", json=body, headers=headers
-        )
+        return await self.gateway.request(method, path, headers=headers, **kw)
 
     async def handoff(self, handoff_id: str, ready: Callable[[dict[str, Any]], bool]) -> Any:
         """Wait until the gateway's view of a handoff (as the manager sees it) is `ready`."""
@@ -357,6 +407,7 @@ async def handoff_actions_stack(infra: Any, config_dir: Path) -> AsyncIterator[S
         for person, role in (
             ("ava.ae", Role.REP),
             ("chloe.ae", Role.REP),
+            ("oona.ae", Role.REP),
             ("sam.manager", Role.SALES),
         )
     }

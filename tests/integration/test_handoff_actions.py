@@ -224,3 +224,37 @@ async def test_an_email_link_shows_a_page_a_scanner_cannot_act_on_then_acts_once
     assert wrong_type.status_code == 415
     await stack.events.caught_up()
     assert len(stack.outcomes(handoff)) == 1
+
+
+async def test_a_rep_out_of_office_in_slack_sends_the_next_tier1_to_their_cover(
+    stack: Stack,
+) -> None:
+    answer = await stack.command("U0OONA010", "ooo until friday")
+    assert answer.status_code == 200
+    assert answer.json()["response_type"] == "ephemeral"
+    assert "ben.ae covers" in answer.json()["text"]
+    await stack.router_knows_availability("oona.ae", away=True)
+
+    away = stack.account("hooli")
+    await stack.listed_tier1(away, ae_id="oona.ae")
+    handoff = await stack.meeting(away)
+    [decided] = await stack.events.wait_for(handoff, EventType.ROUTING_DECIDED)
+    assert decided.data["assignee_id"] == "ben.ae"
+    assert any("oona.ae is out of office until" in line for line in decided.data["explanation"])
+    await stack.message_to(BEN, handoff)
+
+    # Back, through the API with her own key: the next tier 1 meeting is hers again.
+    back = await stack.act_as(
+        "oona.ae", "PUT", "/v1/people/oona.ae/availability", json={"out_of_office": []}
+    )
+    assert back.status_code == 202
+    someone_else = await stack.act_as(
+        "oona.ae", "PUT", "/v1/people/ben.ae/availability", json={"capacity": 1}
+    )
+    assert someone_else.status_code == 403
+    await stack.router_knows_availability("oona.ae", away=False)
+    home = stack.account("pied")
+    await stack.listed_tier1(home, ae_id="oona.ae")
+    handoff = await stack.meeting(home)
+    [decided] = await stack.events.wait_for(handoff, EventType.ROUTING_DECIDED)
+    assert decided.data["assignee_id"] == "oona.ae"

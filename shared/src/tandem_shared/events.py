@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tandem_shared.directory import Period, WorkingHours
+
 
 class Model(BaseModel):
     """Base of canonical payloads: tolerant of new fields, so producers can evolve first."""
@@ -395,17 +397,17 @@ class HandoffActionOutcome(Model):
 
 
 class AvailabilityChanged(Model):
-    """A person's availability set at run time (API, Slack); None fields are unchanged."""
+    """A person's availability set at run time (API, Slack); None fields stay as they were."""
 
     change_id: str
     person_id: str
     changed_by: str
     via: ActionChannel
-    out_of_office: list[dict[str, datetime]] | None = None  # [{start, end}], [] = back
+    out_of_office: list[Period] | None = None  # the periods now; [] = back
     cover_id: str | None = None
     clear_cover: bool = False
     capacity: int | None = None
-    working_hours: dict[str, Any] | None = None  # WorkingHours fields
+    working_hours: WorkingHours | None = None
     changed_at: datetime
 
 

@@ -24,12 +24,15 @@ from tandem_alerts.handlers import make_on_alert_requested
 from tandem_alerts.interactions import interactions_router
 from tandem_alerts.sending import Clock, Senders
 from tandem_alerts.settings import AlertsSettings
+from tandem_alerts.slash_commands import slash_commands_router
 from tandem_shared import topics
+from tandem_shared.availability import LiveDirectory, record_change
 from tandem_shared.bootstrap import Infra, build_infra, cli, serve_built
 from tandem_shared.consumer import UnitOfWork
 from tandem_shared.directory import load_directory
 from tandem_shared.envelope import Envelope, utcnow
-from tandem_shared.topics import ALERT_REQUESTS, ALERTS_GROUP, HANDOFF_ACTIONS
+from tandem_shared.events import AvailabilityChanged, EventType
+from tandem_shared.topics import ALERT_REQUESTS, ALERTS_GROUP, HANDOFF_ACTIONS, PEOPLE
 
 SCHEMA = "alerts"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -60,8 +63,10 @@ def build_service(
     delivery = DeliveryWorker(
         sessions=infra.sessions, directory=directory, senders=senders, options=options, clock=clock
     )
+    live = LiveDirectory(directory)
     on_alert_requested = make_on_alert_requested(
         directory=directory,
+        live=live,
         transports=transports,
         crm_base_url=options.crm_base_url,
         clock=clock,
@@ -74,6 +79,9 @@ def build_service(
     async def handle(envelope: Envelope, uow: UnitOfWork) -> None:
         if envelope.type in OUTCOMES:
             await on_action_outcome(envelope, uow, directory)
+        elif envelope.type == EventType.AVAILABILITY_CHANGED:
+            # Covers and quiet hours of the next plans follow the change.
+            await record_change(uow.session, envelope.payload(AvailabilityChanged))
         else:
             await on_alert_requested(envelope, uow)
 
@@ -85,7 +93,7 @@ def build_service(
 
     infra.consumer(
         group=group,
-        topics=[ALERT_REQUESTS, HANDOFF_ACTIONS],
+        topics=[ALERT_REQUESTS, HANDOFF_ACTIONS, PEOPLE],
         handler=handle,
         after_commit=after_commit,
     )
@@ -100,7 +108,13 @@ def build_service(
         clock=clock,
         slack=slack_actions,
     )
-    routers = [interactions]
+    commands = slash_commands_router(
+        signing_secret=settings.slack_signing_secret(),
+        directory=directory,
+        sessions=infra.sessions,
+        clock=clock,
+    )
+    routers = [interactions, commands]
     if senders.links is not None:
         routers.append(
             action_pages_router(

@@ -17,9 +17,16 @@ from tandem_router.domain.actions import decide_action
 from tandem_router.domain.model import RoundRobinState
 from tandem_router.handlers import SOURCE, record_outcome, roster
 from tandem_shared import topics
+from tandem_shared.availability import record_change
 from tandem_shared.consumer import UnitOfWork
 from tandem_shared.envelope import Envelope
-from tandem_shared.events import EventType, HandoffAction, HandoffActionRequested, HandOnTo
+from tandem_shared.events import (
+    AvailabilityChanged,
+    EventType,
+    HandoffAction,
+    HandoffActionRequested,
+    HandOnTo,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -49,7 +56,7 @@ async def on_action_requested(envelope: Envelope, uow: UnitOfWork, config: Route
         request=request,
         state=state,
         closed=closed,
-        directory=config.directory,
+        directory=await config.live.current(session),
         round_robin=round_robin,
         open_handoffs=open_handoffs,
         rules=config.rules,
@@ -105,3 +112,11 @@ async def on_action_requested(envelope: Envelope, uow: UnitOfWork, config: Route
         taken=outcome.taken,
         code=outcome.code,
     )
+
+
+async def on_availability_changed(
+    envelope: Envelope, uow: UnitOfWork, config: RouterConfig
+) -> None:
+    """Store a person's run-time availability: the next decision routes with it."""
+    change = await record_change(uow.session, envelope.payload(AvailabilityChanged))
+    log.info("availability changed", person=change.person_id)

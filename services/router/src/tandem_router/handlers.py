@@ -36,6 +36,7 @@ from tandem_shared.events import PAYLOADS, EventType, HandoffReassignRequested, 
 SOURCE = "/router"
 
 TOPICS = (
+    topics.PEOPLE,
     topics.CRM,
     topics.ENGAGEMENT,
     topics.INTENT,
@@ -103,14 +104,16 @@ async def route_event(envelope: Envelope, uow: UnitOfWork, config: RouterConfig)
     key = match.account_key
     round_robin, open_handoffs = RoundRobinState(), dict[str, int]()
     locked = may_hand_off(event=event, state=state, rules=rules, now=now)
+    directory = config.directory
     if locked:
         round_robin, open_handoffs = await roster(session, memory, rules)
+        directory = await config.live.current(session)  # who is away, covers, capacity now
     decision = decide(
         event_id=envelope.id,
         event=event,
         match=match,
         state=state,
-        directory=config.directory,
+        directory=directory,
         round_robin=round_robin,
         open_handoffs=open_handoffs,
         rules=rules,

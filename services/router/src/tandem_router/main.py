@@ -10,7 +10,7 @@ import structlog
 from fastapi import FastAPI
 
 from tandem_router import commands
-from tandem_router.action_handlers import on_action_requested
+from tandem_router.action_handlers import on_action_requested, on_availability_changed
 from tandem_router.adapters import repository
 from tandem_router.app import create_app
 from tandem_router.config import SCHEMA, RouterConfig, load_config, load_seeds
@@ -54,7 +54,13 @@ def build_service(
     seeds = load_seeds(settings.config_dir, config.directory)
     infra = build_infra(settings, schema=schema)
     # Actions on handoffs: the router, owner of assignments, is where they are decided.
-    handler = build_handler(config, extra={EventType.HANDOFF_ACTION_REQUESTED: on_action_requested})
+    handler = build_handler(
+        config,
+        extra={
+            EventType.HANDOFF_ACTION_REQUESTED: on_action_requested,
+            EventType.AVAILABILITY_CHANGED: on_availability_changed,
+        },
+    )
     infra.consumer(
         group=group, topics=TOPICS, handler=wrap_handler(handler) if wrap_handler else handler
     )

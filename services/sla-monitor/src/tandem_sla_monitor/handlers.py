@@ -9,11 +9,13 @@ from datetime import datetime
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tandem_shared.availability import LiveDirectory, record_change
 from tandem_shared.consumer import UnitOfWork
 from tandem_shared.directory import Directory
 from tandem_shared.envelope import Envelope
 from tandem_shared.events import (
     ActivityLogged,
+    AvailabilityChanged,
     EventType,
     HandoffAcknowledged,
     HandoffAction,
@@ -122,6 +124,7 @@ class SlaHandlers:
     policy: SlaPolicy
     directory: Directory
     now: Callable[[], datetime]
+    live: LiveDirectory | None = None  # the directory with run-time availability over it
 
     async def handle(self, envelope: Envelope, uow: UnitOfWork) -> None:
         """Dispatch an event by type; the other types on these topics are not ours."""
@@ -133,12 +136,17 @@ class SlaHandlers:
             await self.on_handoff_acknowledged(envelope, uow)
         elif envelope.type == EventType.HANDOFF_ACTION_TAKEN:
             await self.on_handoff_action_taken(envelope, uow)
+        elif envelope.type == EventType.AVAILABILITY_CHANGED:
+            # A new clock's calendar counts the person's time away and hours as now set.
+            await record_change(uow.session, envelope.payload(AvailabilityChanged))
 
     async def on_routing_decided(self, envelope: Envelope, uow: UnitOfWork) -> None:
         """Start the clock of a routed handoff."""
         decision = envelope.payload(RoutingDecided)
+        live = self.live
+        directory = await live.current(uow.session) if live is not None else self.directory
         emitted = await start_handoff_clock(
-            uow.session, decision, policy=self.policy, directory=self.directory
+            uow.session, decision, policy=self.policy, directory=directory
         )
         _emit(uow, emitted, envelope)
 

@@ -1,5 +1,6 @@
 """Handoff actions in Slack and email: where each handoff stands, clicks awaiting the router's
-answer, the Slack calls (chat.update, chat.postEphemeral) that answer them, used email links.
+answer, the Slack calls (chat.update, chat.postEphemeral) that answer them, used email links; and
+people's availability set at run time.
 
 Revision ID: 0005
 """
@@ -7,6 +8,8 @@ Revision ID: 0005
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
+
+from tandem_shared.availability import create_availability_table
 
 revision = "0005"
 down_revision = "0004"
@@ -56,6 +59,7 @@ def upgrade() -> None:
         sa.Column("handoff_id", sa.Text, nullable=False),
         sa.Column("used_at", _TS, nullable=False),
     )
+    create_availability_table()
     op.create_index(
         "slack_calls_pending", "slack_calls", ["id"], postgresql_where=sa.text("status = 'pending'")
     )
