@@ -242,6 +242,16 @@ def _reroute(
     return decision
 
 
+def _describe(request: HandoffActionRequested) -> str:
+    """Say what was done in words, with the reason of a reject."""
+    text = _verb(request).capitalize()
+    if request.reason is not None:
+        text += f" ({request.reason.value.replace('_', ' ')})"
+    if request.note:
+        text += f": {request.note}"
+    return text
+
+
 def _verb(request: HandoffActionRequested) -> str:
     if request.action is A.HAND_ON:
         to = request.hand_on_to.value if request.hand_on_to else "someone"
@@ -275,7 +285,7 @@ def _outcome(
         via=request.via,
         taken=verdict.allowed,
         code=verdict.code,
-        message=verdict.message or f"{_verb(request).capitalize()}.",
+        message=verdict.message or f"{_describe(request)}.",
         previous_assignee_id=facts.assignee_id,
         assignee_id=assignee_id if changed_owner and verdict.allowed else facts.assignee_id,
         decision_id=decision_id,
