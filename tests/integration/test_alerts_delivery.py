@@ -277,9 +277,10 @@ async def test_slack_message_carries_account_tier_reason_and_context(
         "Data integration",
         "Lead with the Globex case study.",
         "https://crm.example/contacts/42",
-        f"h-content-{unique}",
     ):
         assert expected in text, expected
+    # content.ae is not the handoff's assignee (owner.ae is): no handoff controls for them.
+    assert "handoff:" not in text and f"h-content-{unique}" not in text
     assert message.text is not None and message.text.startswith("Acme requested a meeting")
     assert len(message.blocks) <= 50
     [row] = await eventually(lambda: _sent(alerts, f"content-{unique}"))

@@ -126,14 +126,18 @@ def precheck(
     A channel may not know the account's owners or the rule set's escalation manager, so a
     manager it cannot place is let through: the router, which knows, answers for good.
     """
-    verdict = authorize(
-        action=action,
-        actor_id=actor_id,
-        facts=facts,
-        directory=directory,
-        hand_on_to=hand_on_to,
-        target_id=target_id,
-    )
+
+    def judge(known: HandoffFacts) -> Verdict:
+        return authorize(
+            action=action,
+            actor_id=actor_id,
+            facts=known,
+            directory=directory,
+            hand_on_to=hand_on_to,
+            target_id=target_id,
+        )
+
+    verdict = judge(facts)
     actor = directory.get(actor_id)
     unplaced_manager = (
         verdict.code == "not_permitted"
@@ -144,15 +148,7 @@ def precheck(
     if not unplaced_manager:
         return verdict
     # Judge them as the manager they may be: the handoff's state still has its say.
-    placed = replace(facts, escalation_manager_id=actor_id)
-    return authorize(
-        action=action,
-        actor_id=actor_id,
-        facts=placed,
-        directory=directory,
-        hand_on_to=hand_on_to,
-        target_id=target_id,
-    )
+    return judge(replace(facts, escalation_manager_id=actor_id))
 
 
 # Every control a channel may offer: the hand-on targets count as one control each.

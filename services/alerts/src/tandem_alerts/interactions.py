@@ -18,7 +18,7 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from tandem_alerts.action_requests import emit_request, known, refusal
 from tandem_alerts.adapters import action_store as store
 from tandem_alerts.adapters.slack_actions import SlackActionsClient, SlackCallError
-from tandem_alerts.adapters.slack_signature import SlackRequestVerifier, SlackSignatureError
+from tandem_alerts.adapters.slack_signature import SlackRequestVerifier
 from tandem_alerts.domain.handoff_buttons import reject_modal
 from tandem_alerts.domain.slack_interaction import (
     Click,
@@ -28,6 +28,7 @@ from tandem_alerts.domain.slack_interaction import (
     parse_interaction,
 )
 from tandem_alerts.sending import Clock, Sessions
+from tandem_alerts.slack_http import signed_body
 from tandem_shared.directory import Directory, Person
 from tandem_shared.envelope import utcnow
 from tandem_shared.events import HandoffAction, HandoffActionRequested
@@ -63,16 +64,7 @@ def interactions_router(
 
     @router.post("/v1/slack/interactions")
     async def slack_interactions(request: Request) -> Response:
-        body = await request.body()
-        try:
-            verifier.verify(
-                body=body,
-                timestamp=request.headers.get("X-Slack-Request-Timestamp"),
-                signature=request.headers.get("X-Slack-Signature"),
-            )
-        except SlackSignatureError as exc:
-            log.warning("slack interaction rejected", reason=str(exc))
-            raise HTTPException(status_code=401, detail="invalid Slack signature") from exc
+        body = await signed_body(request, verifier)
         try:
             item = parse_interaction(body)
         except InteractionPayloadError as exc:

@@ -15,9 +15,10 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from tandem_alerts.adapters.outcomes import SOURCE
-from tandem_alerts.adapters.slack_signature import SlackRequestVerifier, SlackSignatureError
+from tandem_alerts.adapters.slack_signature import SlackRequestVerifier
 from tandem_alerts.domain.availability_command import CommandError, parse_command
 from tandem_alerts.sending import Clock, Sessions
+from tandem_alerts.slack_http import signed_body
 from tandem_shared.directory import Directory
 from tandem_shared.envelope import Envelope
 from tandem_shared.events import AvailabilityChanged, EventType
@@ -38,16 +39,7 @@ def slash_commands_router(
 
     @router.post("/v1/slack/commands")
     async def slack_command(request: Request) -> JSONResponse:
-        body = await request.body()
-        try:
-            verifier.verify(
-                body=body,
-                timestamp=request.headers.get("X-Slack-Request-Timestamp"),
-                signature=request.headers.get("X-Slack-Signature"),
-            )
-        except SlackSignatureError as exc:
-            log.warning("slack command rejected", reason=str(exc))
-            raise HTTPException(status_code=401, detail="invalid Slack signature") from exc
+        body = await signed_body(request, verifier)
         try:
             form = {k: v[0] for k, v in parse_qs(body.decode("utf-8")).items() if v}
         except UnicodeDecodeError as exc:

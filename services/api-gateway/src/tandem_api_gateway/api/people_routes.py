@@ -73,11 +73,12 @@ async def set_availability(
     require(principal, Operation.SET_AVAILABILITY)
     if person_id != principal.person_id and principal.role not in _SETS_ANYONES:
         raise NotPermitted("you may set only your own availability")
-    directory = gateway.directory
-    if directory is None or directory.get(person_id) is None:
+    directory = gateway.directory  # None without people.yaml: the services judge the names
+    if directory is not None and directory.get(person_id) is None:
         raise NotFound(f"person {person_id} not found")
-    cover = directory.get(body.cover_id) if body.cover_id is not None else None
-    if body.cover_id is not None and (cover is None or cover.id == person_id):
+    if body.cover_id == person_id or (
+        directory is not None and body.cover_id is not None and directory.get(body.cover_id) is None
+    ):
         raise InvalidInput(f"cover_id: {body.cover_id} cannot cover for {person_id}")
     now = gateway.clock()
     # The same request (its Idempotency-Key, else its content at this moment) is one change.
