@@ -303,6 +303,8 @@ class RoutingDecided(Model):
     explanation: list[str] = Field(default_factory=list)
     context: HandoffContext = Field(default_factory=HandoffContext)
     decided_at: datetime
+    # Set when the new owner took the handoff by accepting it (a cover): its clock starts paused.
+    accepted_by: str | None = None
 
 
 class RoutingConflict(Model):

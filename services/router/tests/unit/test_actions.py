@@ -130,3 +130,14 @@ def test_unknown_and_closed_handoffs_are_refused(make):
     assert act(make, make.acme(), HandoffAction.ACCEPT, "ava.ae").outcome.code == "unknown_handoff"
     closed = act(make, acme_with_handoff(make), HandoffAction.ACCEPT, "ava.ae", closed=True)
     assert closed.outcome.code == "closed"
+
+
+def test_a_cover_accepting_takes_the_handoff_with_its_clock_paused(make):
+    result = act(make, acme_with_handoff(make), HandoffAction.ACCEPT, "ben.ae")
+    routing = result.decision.routing
+    assert (routing.assignee_id, routing.accepted_by) == ("ben.ae", "ben.ae")
+    assert result.decision.state.handoff("h-1").accepted_by == "ben.ae"
+    assert result.decision.alerts == ()  # Ben knows: he just accepted it
+    assert act(make, result.decision.state, HandoffAction.ACCEPT, "ava.ae").outcome.code == (
+        "not_permitted"
+    )

@@ -66,6 +66,9 @@ async def start_handoff_clock(
     if person is None:
         raise UnknownAssigneeError(f"assignee {decision.assignee_id!r} is not in the directory")
     clock, emitted = start_clock(decision, person, policy)
+    if decision.accepted_by is not None:  # a cover took it by accepting: escalation pauses
+        clock, paused = acknowledge(clock, decision.accepted_by, decision.decided_at)
+        emitted += paused
     team = frozenset(decision.notified_ids)
     touch = qualifying_activity(clock, early, team_ids=team, directory=directory)
     if touch is not None:

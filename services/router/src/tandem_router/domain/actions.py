@@ -184,6 +184,7 @@ def _assign_to(
         explanation=[f"rule set {rules.version}", f"action: {why}", f"{person.id} named"],
         context=context,
         decided_at=now,
+        accepted_by=person.id if request.action is A.ACCEPT else None,
     )
     urgency = rules.urgency_for(record.tier, record.signal)
     alert = messages.handoff_alert(basics, person, urgency=urgency, reason=why)
