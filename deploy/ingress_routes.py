@@ -135,7 +135,7 @@ def problems(paths: list[IngressPath], apps: Mapping[str, FastAPI]) -> list[str]
 async def public_apps(config_dir: Path = ROOT / "config/example") -> dict[str, FastAPI]:
     """Build (not start) the services behind the Ingress; keyed by their Kubernetes Service."""
     from tandem_alerts.main import build_service as build_alerts
-    from tandem_alerts.settings import AlertsSettings
+    from tandem_alerts.settings import AlertsSettings, LinkSettings
     from tandem_api_gateway.main import build_service as build_gateway
     from tandem_api_gateway.settings import GatewaySettings
     from tandem_ingest.main import build_service as build_ingest
@@ -143,7 +143,13 @@ async def public_apps(config_dir: Path = ROOT / "config/example") -> dict[str, F
 
     built = {
         "ingest": build_ingest(IngestSettings(config_dir=config_dir)),
-        "alerts": build_alerts(AlertsSettings(config_dir=config_dir)),
+        # With every optional route on: email action links publish /v1/actions/{token}.
+        "alerts": build_alerts(
+            AlertsSettings(
+                config_dir=config_dir,
+                links=LinkSettings(secret="ingress-check", base_url="https://hooks.example"),  # noqa: S106
+            )
+        ),
         "api-gateway": build_gateway(GatewaySettings(config_dir=config_dir)),
     }
     for service in built.values():

@@ -17,6 +17,7 @@ tandem.alert-requests 6
 tandem.sla 6
 tandem.alert-deliveries 3
 tandem.handoff-actions 3
+tandem.people 3
 tandem.dlq.router 1
 tandem.dlq.sla-monitor 1
 tandem.dlq.alerts 1

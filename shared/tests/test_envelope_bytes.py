@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
+from tandem_shared.directory import WorkingHours
 from tandem_shared.envelope import Envelope, encode_envelope
 from tandem_shared.events import PAYLOADS
 
@@ -37,6 +38,8 @@ def _strategy(annotation: Any) -> st.SearchStrategy[Any]:
     origin = get_origin(annotation)
     if annotation is datetime:
         return _datetimes
+    if annotation is WorkingHours:  # validated (weekdays, end after start): the defaults do
+        return st.builds(WorkingHours)
     if annotation is int:
         return _ints
     if origin is dict and get_args(annotation)[1] is Any:

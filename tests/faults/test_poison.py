@@ -35,9 +35,10 @@ CONSUMERS = {
         topics.TAL,
         topics.HANDOFF_ACTIONS,
         topics.SLA,
+        topics.PEOPLE,
     },
-    topics.SLA_GROUP: {topics.ROUTING, topics.CRM, topics.HANDOFF_ACTIONS},
-    topics.ALERTS_GROUP: {topics.ALERT_REQUESTS},
+    topics.SLA_GROUP: {topics.ROUTING, topics.CRM, topics.HANDOFF_ACTIONS, topics.PEOPLE},
+    topics.ALERTS_GROUP: {topics.ALERT_REQUESTS, topics.HANDOFF_ACTIONS, topics.PEOPLE},
     topics.GATEWAY_GROUP: {spec.name for spec in topics.DATA_TOPICS},
 }
 

@@ -1,9 +1,13 @@
-"""A local HTTP server that speaks Slack's Web API (chat.postMessage, auth.test) for tests.
+"""A local HTTP server that speaks Slack's Web API for tests: chat.postMessage, chat.update,
+chat.postEphemeral, views.open, auth.test.
 
 Point slack_sdk at it with `AsyncWebClient(token=..., base_url=fake.base_url)`. Answers follow
 docs.slack.dev: HTTP 200 with `{"ok": true, ...}` or `{"ok": false, "error": ...}`, HTTP 429 with
 `Retry-After` when rate limited, and whatever status a test scripts for outages. Every request to
-chat.postMessage is recorded, whatever the answer, so tests can count attempts and read content.
+chat.postMessage is recorded, whatever the answer, so tests can count attempts and read content;
+the other methods are recorded in `calls` with their arguments and Slack's answer (chat.update of
+a message it never posted answers `message_not_found`, views.open without a trigger id
+`invalid_arguments`, as the Web API does).
 """
 
 from __future__ import annotations
@@ -78,6 +82,22 @@ class Received:
         return json.dumps(self.blocks, ensure_ascii=False)
 
 
+@dataclass(frozen=True)
+class ApiCall:
+    """A call of chat.update, chat.postEphemeral or views.open, and whether Slack took it."""
+
+    method: str
+    arguments: dict[str, Any]
+    ok: bool
+    error: str | None = None
+
+    @property
+    def blocks(self) -> list[dict[str, Any]]:
+        """Return the call's blocks (parsed when form-encoded)."""
+        blocks = self.arguments.get("blocks") or []
+        return json.loads(blocks) if isinstance(blocks, str) else list(blocks)
+
+
 class FakeSlack:
     """Slack's Web API on 127.0.0.1, scriptable per channel."""
 
@@ -85,6 +105,7 @@ class FakeSlack:
         self.token = token
         self.port = free_port()
         self.received: list[Received] = []
+        self.calls: list[ApiCall] = []
         self._scripts: dict[str, deque[Reply]] = defaultdict(deque)
         self._runner: web.AppRunner | None = None
         self._seq = 0
@@ -114,6 +135,9 @@ class FakeSlack:
             [
                 web.post("/api/chat.postMessage", self._post_message),
                 web.post("/api/auth.test", self._auth_test),
+                web.post("/api/chat.update", self._update),
+                web.post("/api/chat.postEphemeral", self._ephemeral),
+                web.post("/api/views.open", self._open_view),
             ],
         )
 
@@ -183,6 +207,54 @@ class FakeSlack:
                 status=reply.status, text=reply.raw, content_type="text/html", headers=reply.headers
             )
         return web.json_response(body, status=reply.status, headers=reply.headers)
+
+    def of(self, method: str) -> list[ApiCall]:
+        """Return the calls of one method (chat.update, chat.postEphemeral, views.open)."""
+        return [c for c in self.calls if c.method == method]
+
+    async def _update(self, request: web.Request) -> web.Response:
+        args = await _arguments(request)
+        channel, ts = str(args.get("channel", "")), str(args.get("ts", ""))
+        posted = any(r.ok and r.channel == channel and r.ts == ts for r in self.received)
+        if not self._authorized(request):
+            return self._record_call("chat.update", args, "not_authed")
+        if not posted:
+            return self._record_call("chat.update", args, "message_not_found")
+        body = {"ok": True, "channel": channel, "ts": ts, "text": args.get("text", "")}
+        body["message"] = {"text": args.get("text", ""), "blocks": args.get("blocks") or []}
+        return self._record_call("chat.update", args, None, body)
+
+    async def _ephemeral(self, request: web.Request) -> web.Response:
+        args = await _arguments(request)
+        if not self._authorized(request):
+            return self._record_call("chat.postEphemeral", args, "not_authed")
+        if not args.get("channel") or not args.get("user"):
+            return self._record_call("chat.postEphemeral", args, "invalid_arguments")
+        return self._record_call(
+            "chat.postEphemeral", args, None, {"ok": True, "message_ts": self._next_ts()}
+        )
+
+    async def _open_view(self, request: web.Request) -> web.Response:
+        args = await _arguments(request)
+        if not self._authorized(request):
+            return self._record_call("views.open", args, "not_authed")
+        view = args.get("view")
+        if not args.get("trigger_id") or not view:
+            return self._record_call("views.open", args, "invalid_arguments")
+        self._seq += 1
+        view = json.loads(view) if isinstance(view, str) else view
+        body = {"ok": True, "view": {"id": f"V{self._seq:08d}", **view}}
+        return self._record_call("views.open", args, None, body)
+
+    def _record_call(
+        self,
+        method: str,
+        args: dict[str, Any],
+        error: str | None,
+        body: dict[str, Any] | None = None,
+    ) -> web.Response:
+        self.calls.append(ApiCall(method, args, error is None, error))
+        return web.json_response(body if error is None else {"ok": False, "error": error})
 
     def _authorized(self, request: web.Request) -> bool:
         return request.headers.get("Authorization") == f"Bearer {self.token}"

@@ -128,6 +128,20 @@ def _calls(s: Scenario, tal: dict[str, str], role: Role) -> list[tuple[str, str,
             None,
             (Operation.ACKNOWLEDGE_HANDOFF, 202),
         ),
+        (
+            "POST",
+            "/v1/handoffs/{handoff_id}/actions",
+            f"/v1/handoffs/{s.ava_handoff}/actions",
+            {"action": "acknowledge"},
+            (Operation.ACT_ON_HANDOFF, 202),
+        ),
+        (
+            "PUT",
+            "/v1/people/{person_id}/availability",
+            f"/v1/people/{PEOPLE[role]}/availability",
+            {"capacity": 5},
+            (Operation.SET_AVAILABILITY, 202),
+        ),
         ("GET", "/v1/alerts", "/v1/alerts", None, (Operation.READ_ALERTS, 200)),
         (
             "GET",
@@ -214,7 +228,7 @@ async def test_every_request_body_refuses_unknown_fields(api: Api) -> None:
     tal = await _tal_entries(api, "unknown-fields")
     calls = _calls(api.scenario, tal, Role.REVOPS_ADMIN)
     posts = [c for c in calls if c[0] == "POST" and c[3] is not None]
-    assert len(posts) == 4
+    assert len(posts) == 5
     for method, route, path, body, _ in posts:
         response = await api.call(ADMIN, method, path, {**body, "is_admin": True})
         assert response.status_code == 422, route

@@ -48,6 +48,8 @@ class WorkingHours(Strict):
     def _check(self) -> WorkingHours:
         if not self.days or any(d < 1 or d > 7 for d in self.days):
             raise ValueError("days must be ISO weekdays 1..7")
+        if self.start.tzinfo is not None or self.end.tzinfo is not None:
+            raise ValueError("start and end are local times, without a UTC offset")
         if self.end <= self.start:
             raise ValueError("end must be after start")
         return self

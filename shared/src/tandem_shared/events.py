@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tandem_shared.directory import Period, WorkingHours
+
 
 class Model(BaseModel):
     """Base of canonical payloads: tolerant of new fields, so producers can evolve first."""
@@ -45,6 +47,11 @@ class EventType(StrEnum):
     SLA_ACKNOWLEDGED = "tandem.sla.acknowledged"
     HANDOFF_ACKNOWLEDGED = "tandem.handoff.acknowledged"
     HANDOFF_REASSIGN_REQUESTED = "tandem.handoff.reassign-requested"
+    # A rep's or manager's action on a handoff (any channel), and the router's answer to it.
+    HANDOFF_ACTION_REQUESTED = "tandem.handoff.action.requested"
+    HANDOFF_ACTION_TAKEN = "tandem.handoff.action.taken"
+    HANDOFF_ACTION_REFUSED = "tandem.handoff.action.refused"
+    AVAILABILITY_CHANGED = "tandem.people.availability.changed"
 
 
 class Tier(StrEnum):
@@ -305,6 +312,8 @@ class RoutingDecided(Model):
     explanation: list[str] = Field(default_factory=list)
     context: HandoffContext = Field(default_factory=HandoffContext)
     decided_at: datetime
+    # Set when the new owner took the handoff by accepting it (a cover): its clock starts paused.
+    accepted_by: str | None = None
 
 
 class RoutingConflict(Model):
@@ -333,6 +342,84 @@ class HandoffReassignRequested(Model):
     signal: Signal | None = None
     reason: str
     requested_at: datetime
+
+
+class HandoffAction(StrEnum):
+    """What a person can do with a handoff where they read it (Slack, email, API)."""
+
+    ACKNOWLEDGE = "acknowledge"  # seen, on it: escalation pauses
+    ACCEPT = "accept"  # mine: escalation pauses, the handoff is settled
+    REJECT = "reject"  # not mine (with a reason): routed again without me
+    HAND_ON = "hand_on"  # to my cover, a named teammate, or back to the pool
+    ASSIGN = "assign"  # a manager gives a handoff nobody owns (blocked, conflicted) to someone
+    REASSIGN = "reassign"  # a manager moves an owned handoff to someone else
+
+
+class RejectReason(StrEnum):
+    WRONG_PERSON = "wrong_person"
+    NOT_A_FIT = "not_a_fit"
+    DUPLICATE = "duplicate"
+    ALREADY_WORKING = "already_working"
+    OTHER = "other"
+
+
+class HandOnTo(StrEnum):
+    COVER = "cover"
+    PERSON = "person"
+    POOL = "pool"
+
+
+ActionChannel = Literal["slack", "email", "api"]
+
+
+class HandoffActionRequested(Model):
+    """Someone asks to act on a handoff; the router, which owns assignments, decides."""
+
+    action_id: str  # derived from what triggered it (a click, a link, a request)
+    handoff_id: str
+    action: HandoffAction
+    actor_id: str
+    via: ActionChannel
+    hand_on_to: HandOnTo | None = None  # HAND_ON only
+    target_id: str | None = None  # HAND_ON to a person, ASSIGN, REASSIGN
+    reason: RejectReason | None = None  # REJECT only
+    note: str | None = None  # free text with a reason
+    requested_at: datetime
+
+
+class HandoffActionOutcome(Model):
+    """The router's answer to an action request: taken (with its effect) or refused (why)."""
+
+    action_id: str
+    handoff_id: str
+    account_key: str | None = None
+    action: HandoffAction
+    actor_id: str
+    via: ActionChannel
+    taken: bool
+    code: str  # "done", or why not: not_permitted, already_done, closed, unknown_handoff, ...
+    message: str  # in words, for the person who asked
+    previous_assignee_id: str | None = None
+    assignee_id: str | None = None  # after the action (None: nobody owns it now)
+    decision_id: str | None = None  # the new routing decision, when the owner changed
+    reason: RejectReason | None = None
+    note: str | None = None
+    occurred_at: datetime
+
+
+class AvailabilityChanged(Model):
+    """A person's availability set at run time (API, Slack); None fields stay as they were."""
+
+    change_id: str
+    person_id: str
+    changed_by: str
+    via: ActionChannel
+    out_of_office: list[Period] | None = None  # the periods now; [] = back
+    cover_id: str | None = None
+    clear_cover: bool = False
+    capacity: int | None = None
+    working_hours: WorkingHours | None = None
+    changed_at: datetime
 
 
 # ---- alerts -------------------------------------------------------------------------------
@@ -458,4 +545,8 @@ PAYLOADS: dict[str, type[Model]] = {
     EventType.SLA_ACKNOWLEDGED: SlaEvent,
     EventType.HANDOFF_ACKNOWLEDGED: HandoffAcknowledged,
     EventType.HANDOFF_REASSIGN_REQUESTED: HandoffReassignRequested,
+    EventType.HANDOFF_ACTION_REQUESTED: HandoffActionRequested,
+    EventType.HANDOFF_ACTION_TAKEN: HandoffActionOutcome,
+    EventType.HANDOFF_ACTION_REFUSED: HandoffActionOutcome,
+    EventType.AVAILABILITY_CHANGED: AvailabilityChanged,
 }

@@ -13,6 +13,8 @@ ALERT_REQUESTS = "tandem.alert-requests"
 SLA = "tandem.sla"
 ALERT_DELIVERIES = "tandem.alert-deliveries"
 HANDOFF_ACTIONS = "tandem.handoff-actions"
+# Availability set at run time (out of office, cover, capacity, working hours), keyed by person.
+PEOPLE = "tandem.people"
 
 # Bulk streams (intent files, CRM sync) run in the consumers' bulk lane: they never take every
 # processing slot, so real-time work (meeting requests, handoffs, alerts, acks) never queues
@@ -51,5 +53,6 @@ DATA_TOPICS = (
     TopicSpec(SLA, 6),
     TopicSpec(ALERT_DELIVERIES, 3),
     TopicSpec(HANDOFF_ACTIONS, 3),
+    TopicSpec(PEOPLE, 3),
 )
 ALL_TOPICS = DATA_TOPICS + tuple(TopicSpec(dead_letter_topic(g), 1) for g in CONSUMER_GROUPS)

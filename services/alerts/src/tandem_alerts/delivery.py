@@ -238,7 +238,12 @@ class DeliveryWorker(SendingWorker):
     async def _send_slack(self, first: DeliveryRow, alerts: list[AlertRequested]) -> SendResult:
         if self._senders.slack is None:
             return transport_missing("slack")
-        message = slack_message(alerts, directory=self._directory, on_behalf_of=first.on_behalf_of)
+        message = slack_message(
+            alerts,
+            directory=self._directory,
+            on_behalf_of=first.on_behalf_of,
+            recipient_id=first.recipient_id,
+        )
         return await self._senders.slack.post(first.destination, message)
 
     async def _send_email(self, delivery: DeliveryRow, alert: AlertRequested) -> SendResult:
@@ -249,6 +254,8 @@ class DeliveryWorker(SendingWorker):
             recipient_id=delivery.recipient_id,
             directory=self._directory,
             on_behalf_of=delivery.on_behalf_of,
+            links=self._senders.links,
+            now=self._clock(),
         )
         return await self._senders.email.send(
             delivery.destination, rendered, message_key=delivery.idempotency_key

@@ -12,6 +12,7 @@ from tandem_alerts.adapters.outcomes import publish_failed
 from tandem_alerts.domain.compose import with_crm_link
 from tandem_alerts.domain.plan import PlanFailure, Timing, Transports, plan_deliveries
 from tandem_alerts.sending import Clock
+from tandem_shared.availability import LiveDirectory
 from tandem_shared.consumer import Handler, UnitOfWork
 from tandem_shared.directory import Directory
 from tandem_shared.envelope import Envelope
@@ -21,16 +22,25 @@ log = structlog.get_logger(__name__)
 
 
 def make_on_alert_requested(
-    *, directory: Directory, transports: Transports, crm_base_url: str | None, clock: Clock
+    *,
+    directory: Directory,
+    transports: Transports,
+    crm_base_url: str | None,
+    clock: Clock,
+    live: LiveDirectory | None = None,
 ) -> Handler:
-    """Return the handler of ALERT_REQUESTS, bound to the directory and transports."""
+    """Return the handler of ALERT_REQUESTS, bound to the directory and transports.
+
+    With `live`, plans use the availability people set at run time (covers, time away).
+    """
 
     async def on_alert_requested(envelope: Envelope, uow: UnitOfWork) -> None:
         if envelope.type != EventType.ALERT_REQUESTED:
             return
         alert = with_crm_link(envelope.payload(AlertRequested), base_url=crm_base_url)
         now = clock()
-        plan = plan_deliveries(alert, directory=directory, now=now, transports=transports)
+        people = await live.current(uow.session) if live is not None else directory
+        plan = plan_deliveries(alert, directory=people, now=now, transports=transports)
         # Deliveries recorded before (same alert, recipient and channel) are not recorded again.
         recorded = await requests.record_request(
             uow.session, alert, plan.deliveries, request_event_id=envelope.id, now=now

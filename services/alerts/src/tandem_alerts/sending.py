@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tandem_alerts.adapters.email import EmailSender
 from tandem_alerts.adapters.log_sink import LogSink
 from tandem_alerts.adapters.slack import SlackSender
+from tandem_alerts.domain.action_links import LinkSigner
 from tandem_alerts.settings import AlertsOptions
 from tandem_shared.directory import Directory
 from tandem_shared.worker import PollingWorker
@@ -27,6 +28,7 @@ class Senders:
     slack: SlackSender | None
     email: EmailSender | None
     log: LogSink
+    links: LinkSigner | None = None  # signs the one-click action links of emails
 
 
 class SendingWorker(PollingWorker):

@@ -90,9 +90,18 @@ class AlertsOptions(BaseModel):
         )
 
 
+class LinkSettings(BaseModel):
+    """TANDEM_LINKS__*: one-click action links in emails (off until both are set)."""
+
+    secret: SecretStr | None = None  # HMAC key of the links; rotate it to void every link
+    base_url: str | None = None  # where this service's /v1/actions/ is reachable from mail
+    max_age_hours: float = Field(default=72.0, gt=0)
+
+
 class AlertsSettings(Settings):
     """Everything the Alerts service reads from its environment."""
 
+    links: LinkSettings = LinkSettings()
     slack: SlackSettings = SlackSettings()
     smtp: SmtpSettings = SmtpSettings()
     alerts: AlertsOptions = AlertsOptions()
@@ -116,8 +125,15 @@ class AlertsSettings(Settings):
             return None
         return self.require_secret("TANDEM_SMTP__PASSWORD", self.smtp.password)
 
+    def link_secret(self) -> str | None:
+        """Return the action links' secret when links are on, refusing a placeholder in prod."""
+        if self.links.secret is None or self.links.base_url is None:
+            return None
+        return self.require_secret("TANDEM_LINKS__SECRET", self.links.secret)
+
     def check_secrets(self) -> None:
         """Fail at start-up, not at the first alert, when a configured transport lacks a secret."""
+        self.link_secret()
         if self.transports.slack:
             self.slack_token()
             self.slack_signing_secret()

@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from slack_sdk.models.blocks import Block
 
+from tandem_alerts.domain.compose import slack_message
 from tandem_alerts.domain.slack_blocks import (
-    ACK_ACTION_ID,
     cap_blocks,
     render_alert,
 )
@@ -20,7 +20,7 @@ from tandem_alerts.domain.slack_text import (
     block_text_length,
     section,
 )
-from tandem_shared.events import HandoffContext
+from tandem_shared.events import AlertKind, HandoffContext
 
 
 def all_text(blocks: list[dict[str, Any]]) -> str:
@@ -88,13 +88,30 @@ def test_message_carries_every_handoff_context_section(make_alert):
     assert text.index("Demo requested") < text.index("Pricing guide downloaded")
 
 
-def test_actions_offer_acknowledge_and_open_in_crm(make_alert):
-    blocks = render_alert(make_alert()).blocks
+def test_actions_offer_the_recipients_controls_and_open_in_crm(make_alert, directory):
+    alert = make_alert(assignee_id="ava.ae")
+    blocks = slack_message([alert], directory=directory, recipient_id="ava.ae").blocks
     (actions,) = [b for b in blocks if b["type"] == "actions"]
+    assert actions["block_id"] == "handoff|ho-42|al-1"
+    ids = [e["action_id"] for e in actions["elements"]]
+    assert ids == [
+        "handoff:acknowledge",
+        "handoff:accept",
+        "handoff:reject",
+        "handoff:hand_on_cover",
+        "handoff:hand_on_pool",
+        "handoff:hand_on_person",
+        "open_crm",
+    ]
+    assert actions["elements"][-1]["url"] == "https://app.hubspot.com/contacts/1/company/42"
 
-    ack, crm = actions["elements"]
-    assert (ack["action_id"], ack["value"]) == (ACK_ACTION_ID, "ho-42")
-    assert crm["url"] == "https://app.hubspot.com/contacts/1/company/42"
+
+def test_fyis_and_strangers_get_no_handoff_controls(make_alert, directory):
+    fyi = make_alert(kind=AlertKind.HANDOFF_FYI, assignee_id="ava.ae", recipient_ids=["ben.ae"])
+    for alert, recipient in ((fyi, "ben.ae"), (make_alert(assignee_id="ava.ae"), "chloe.ae")):
+        blocks = slack_message([alert], directory=directory, recipient_id=recipient).blocks
+        (actions,) = [b for b in blocks if b["type"] == "actions"]
+        assert [e["action_id"] for e in actions["elements"]] == ["open_crm"]
 
 
 def test_no_actions_without_handoff_or_crm_link(make_alert):

@@ -7,8 +7,10 @@ from collections.abc import Callable
 from fastapi import FastAPI
 
 from tandem_api_gateway.api import (
+    action_routes,
     handoff_routes,
     metrics_routes,
+    people_routes,
     read_routes,
     stream_routes,
     tal_routes,
@@ -37,7 +39,16 @@ def create_app(*, gateway: Gateway, runtime_getter: Callable[[], Runtime | None]
     app.state.gateway = gateway
     install_error_handlers(app)
     app.include_router(ops_router(runtime_getter))
-    for module in (read_routes, handoff_routes, tal_routes, metrics_routes, stream_routes):
+    modules = (
+        read_routes,
+        handoff_routes,
+        action_routes,
+        people_routes,
+        tal_routes,
+        metrics_routes,
+        stream_routes,
+    )
+    for module in modules:
         app.include_router(module.router)
     app.include_router(dashboard_router)
     app.mount("/static", static_files, name="static")

@@ -101,7 +101,9 @@ def build_service(
     moves it), so their consumer is added at start, once that group has been read.
     """
     infra = build_infra(settings, schema=SCHEMA, with_relay=with_relay)
-    gateway = Gateway(settings=settings, sessions=infra.sessions, clock=clock)
+    gateway = Gateway(
+        settings=settings, sessions=infra.sessions, clock=clock, directory=load_people(settings)
+    )
     listener = FeedListener(dsn=listen_dsn(settings.database.url), feed=gateway.feed)
     infra.workers.append(listener)
     app = create_app(gateway=gateway, runtime_getter=lambda: infra.runtime)

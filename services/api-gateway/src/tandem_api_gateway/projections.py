@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tandem_api_gateway import alert_projections, merge_projections
+from tandem_api_gateway import action_projections, alert_projections, merge_projections
 from tandem_api_gateway.adapters import projection_store as store
 from tandem_api_gateway.adapters.tables import accounts, deals, handoffs
 from tandem_api_gateway.domain import timeline as tl
@@ -70,6 +70,8 @@ class Projector:
             EventType.ALERT_DELIVERED: alert_projections.on_alert_delivered,
             EventType.ALERT_FAILED: alert_projections.on_alert_failed,
             EventType.HANDOFF_ACKNOWLEDGED: self.on_handoff_acknowledged,
+            EventType.HANDOFF_ACTION_TAKEN: action_projections.on_handoff_action,
+            EventType.HANDOFF_ACTION_REFUSED: action_projections.on_handoff_action,
             **sla,
         }
 

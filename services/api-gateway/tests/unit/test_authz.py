@@ -33,6 +33,8 @@ EXPECTED: dict[Operation, set[Role]] = {
     Operation.REMOVE_FROM_TAL: {M, S, A},
     Operation.READ_HANDOFFS: {M, S, R, A},
     Operation.ACKNOWLEDGE_HANDOFF: {S, R, A},
+    Operation.ACT_ON_HANDOFF: {S, R, A},
+    Operation.SET_AVAILABILITY: {M, S, R, A},
     Operation.READ_ALERTS: {M, S, R, A},
     Operation.READ_METRICS: {M, S, A},
     Operation.MANAGE_API_KEYS: {A},

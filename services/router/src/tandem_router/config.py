@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from tandem_router.domain.model import AccountState, seed_states
 from tandem_router.domain.rules import RulesError, RuleSet, cross_check, load_rules
+from tandem_shared.availability import LiveDirectory
 from tandem_shared.directory import Directory, load_directory
 
 RULES_FILE = "routing.yaml"
@@ -28,10 +29,17 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class RouterConfig:
-    """What every routing decision reads: the rule set and the people directory."""
+    """What every routing decision reads: the rule set and the people directory.
+
+    `directory` is the seed (people.yaml); `live` adds the availability changed at run time.
+    """
 
     rules: RuleSet
     directory: Directory
+    live: LiveDirectory = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "live", LiveDirectory(self.directory))
 
 
 def load_people(config_dir: Path) -> Directory:

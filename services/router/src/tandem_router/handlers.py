@@ -36,6 +36,7 @@ from tandem_shared.events import PAYLOADS, EventType, HandoffReassignRequested, 
 SOURCE = "/router"
 
 TOPICS = (
+    topics.PEOPLE,
     topics.CRM,
     topics.ENGAGEMENT,
     topics.INTENT,
@@ -103,14 +104,16 @@ async def route_event(envelope: Envelope, uow: UnitOfWork, config: RouterConfig)
     key = match.account_key
     round_robin, open_handoffs = RoundRobinState(), dict[str, int]()
     locked = may_hand_off(event=event, state=state, rules=rules, now=now)
+    directory = config.directory
     if locked:
         round_robin, open_handoffs = await roster(session, memory, rules)
+        directory = await config.live.current(session)  # who is away, covers, capacity now
     decision = decide(
         event_id=envelope.id,
         event=event,
         match=match,
         state=state,
-        directory=config.directory,
+        directory=directory,
         round_robin=round_robin,
         open_handoffs=open_handoffs,
         rules=rules,
@@ -207,11 +210,12 @@ HANDLERS: dict[str, EventHandler] = {
 }
 
 
-def build_handler(config: RouterConfig) -> Handler:
+def build_handler(config: RouterConfig, extra: dict[str, EventHandler] | None = None) -> Handler:
     """Return the consumer handler of the router's topics, bound to its configuration."""
+    handlers = {**HANDLERS, **(extra or {})}
 
     async def handle(envelope: Envelope, uow: UnitOfWork) -> None:
-        handler = HANDLERS.get(envelope.type)
+        handler = handlers.get(envelope.type)
         # The router's topics also carry events it has no use for (deals, other SLA steps).
         if handler is not None:
             await handler(envelope, uow, config)

@@ -10,6 +10,7 @@ import structlog
 from fastapi import FastAPI
 
 from tandem_router import commands
+from tandem_router.action_handlers import on_action_requested, on_availability_changed
 from tandem_router.adapters import repository
 from tandem_router.app import create_app
 from tandem_router.config import SCHEMA, RouterConfig, load_config, load_seeds
@@ -18,6 +19,7 @@ from tandem_router.handlers import TOPICS, build_handler
 from tandem_shared import topics
 from tandem_shared.bootstrap import Infra, build_infra, cli, serve_built
 from tandem_shared.consumer import Handler
+from tandem_shared.events import EventType
 from tandem_shared.settings import Settings
 from tandem_shared.topics import ROUTER_GROUP
 
@@ -51,7 +53,14 @@ def build_service(
     config = config or load_config(settings.config_dir)
     seeds = load_seeds(settings.config_dir, config.directory)
     infra = build_infra(settings, schema=schema)
-    handler = build_handler(config)
+    # Actions on handoffs: the router, owner of assignments, is where they are decided.
+    handler = build_handler(
+        config,
+        extra={
+            EventType.HANDOFF_ACTION_REQUESTED: on_action_requested,
+            EventType.AVAILABILITY_CHANGED: on_availability_changed,
+        },
+    )
     infra.consumer(
         group=group, topics=TOPICS, handler=wrap_handler(handler) if wrap_handler else handler
     )

@@ -9,14 +9,18 @@ from datetime import datetime
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tandem_shared.availability import LiveDirectory, record_change
 from tandem_shared.consumer import UnitOfWork
 from tandem_shared.directory import Directory
 from tandem_shared.envelope import Envelope
 from tandem_shared.events import (
     ActivityLogged,
     AlertDelivered,
+    AvailabilityChanged,
     EventType,
     HandoffAcknowledged,
+    HandoffAction,
+    HandoffActionOutcome,
     RoutingDecided,
 )
 from tandem_shared.telemetry import current_traceparent
@@ -64,6 +68,9 @@ async def start_handoff_clock(
     if person is None:
         raise UnknownAssigneeError(f"assignee {decision.assignee_id!r} is not in the directory")
     clock, emitted = start_clock(decision, person, policy)
+    if decision.accepted_by is not None:  # a cover took it by accepting: escalation pauses
+        clock, paused = acknowledge(clock, decision.accepted_by, decision.decided_at)
+        emitted += paused
     # The account's owners, and whoever the decision told (an FYI'd AE or their cover).
     team = frozenset([*decision.account_team_ids, *decision.notified_ids])
     touch = qualifying_activity(clock, early, team_ids=team, directory=directory)
@@ -165,6 +172,7 @@ class SlaHandlers:
     policy: SlaPolicy
     directory: Directory
     now: Callable[[], datetime]
+    live: LiveDirectory | None = None  # the directory with run-time availability over it
 
     async def handle(self, envelope: Envelope, uow: UnitOfWork) -> None:
         """Dispatch an event by type; the other types on these topics are not ours."""
@@ -176,12 +184,19 @@ class SlaHandlers:
             await self.on_handoff_acknowledged(envelope, uow)
         elif envelope.type == EventType.ALERT_DELIVERED:
             await self.on_alert_delivered(envelope, uow)
+        elif envelope.type == EventType.HANDOFF_ACTION_TAKEN:
+            await self.on_handoff_action_taken(envelope, uow)
+        elif envelope.type == EventType.AVAILABILITY_CHANGED:
+            # A new clock's calendar counts the person's time away and hours as now set.
+            await record_change(uow.session, envelope.payload(AvailabilityChanged))
 
     async def on_routing_decided(self, envelope: Envelope, uow: UnitOfWork) -> None:
         """Start the clock of a routed handoff."""
         decision = envelope.payload(RoutingDecided)
+        live = self.live
+        directory = await live.current(uow.session) if live is not None else self.directory
         emitted = await start_handoff_clock(
-            uow.session, decision, policy=self.policy, directory=self.directory
+            uow.session, decision, policy=self.policy, directory=directory
         )
         _emit(uow, emitted, envelope)
 
@@ -207,6 +222,24 @@ class SlaHandlers:
         )
         if result is None:
             log.warning("acknowledgement of a handoff without a clock", handoff_id=ack.handoff_id)
+            return
+        _emit(uow, result[1], envelope)
+
+    async def on_handoff_action_taken(self, envelope: Envelope, uow: UnitOfWork) -> None:
+        """Acknowledging or accepting pauses escalation; a change of owner needs nothing here:
+        its routing decision restarts the clock for the new assignee (start_handoff_clock)."""
+        outcome = envelope.payload(HandoffActionOutcome)
+        pauses = outcome.action in (HandoffAction.ACKNOWLEDGE, HandoffAction.ACCEPT)
+        if not pauses or outcome.decision_id is not None:
+            return
+        result = await acknowledge_handoff(
+            uow.session,
+            handoff_id=outcome.handoff_id,
+            person_id=outcome.actor_id,
+            at=outcome.occurred_at,
+        )
+        if result is None:
+            log.warning("action on a handoff without a clock", handoff_id=outcome.handoff_id)
             return
         _emit(uow, result[1], envelope)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from tandem_shared import topics
+from tandem_shared.availability import LiveDirectory
 from tandem_shared.bootstrap import Infra, build_infra, cli, serve_built
 from tandem_shared.envelope import utcnow
 from tandem_sla_monitor.app import ApiDeps, create_app
@@ -20,7 +21,13 @@ from tandem_sla_monitor.timer import ClockTimer
 
 SCHEMA = "sla_monitor"
 MIGRATIONS = Path(__file__).parent / "migrations"
-CONSUMED_TOPICS = (topics.ROUTING, topics.CRM, topics.HANDOFF_ACTIONS, topics.ALERT_DELIVERIES)
+CONSUMED_TOPICS = (
+    topics.ROUTING,
+    topics.CRM,
+    topics.HANDOFF_ACTIONS,
+    topics.ALERT_DELIVERIES,
+    topics.PEOPLE,
+)
 
 
 @dataclass
@@ -39,7 +46,12 @@ def build_service(
     """Create (not start) everything the SLA monitor runs."""
     config = load_config(settings.config_dir)
     infra = build_infra(settings, schema=SCHEMA)
-    handlers = SlaHandlers(policy=config.policy, directory=config.directory, now=now)
+    handlers = SlaHandlers(
+        policy=config.policy,
+        directory=config.directory,
+        now=now,
+        live=LiveDirectory(config.directory),
+    )
     infra.consumer(
         group=settings.sla.consumer_group, topics=CONSUMED_TOPICS, handler=handlers.handle
     )

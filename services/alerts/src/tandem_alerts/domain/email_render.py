@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from functools import cache
@@ -50,9 +51,13 @@ def render_alert_email(
     recipient: Person | None = None,
     assignee: Person | None = None,
     covering_for: Person | None = None,
+    action_links: Sequence[tuple[str, str]] = (),
     env: Environment | None = None,
 ) -> RenderedEmail:
-    """Render one alert as an email, with times in the recipient's time zone."""
+    """Render one alert as an email, with times in the recipient's time zone.
+
+    `action_links` are (label, url) of the signed one-click actions the recipient may take.
+    """
     zone = recipient.zone if recipient is not None else ZoneInfo("UTC")
     model = {
         "alert": alert,
@@ -65,6 +70,7 @@ def render_alert_email(
         "crm_url": web_url(alert.crm_url),
         "covering_for": covering_for.name if covering_for is not None else None,
         "deadline": local_time(alert.sla_deadline, zone) if alert.sla_deadline else None,
+        "action_links": [{"label": label, "url": url} for label, url in action_links],
         **_context_model(alert, zone),
     }
     return _render("alert", model, env)

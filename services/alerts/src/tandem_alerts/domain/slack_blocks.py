@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from tandem_alerts.domain.handoff_buttons import block_id as handoff_block_id
 from tandem_alerts.domain.labels import (
     account_label,
     covering_label,
@@ -59,9 +60,18 @@ class SlackMessage:
 
 
 def render_alert(
-    alert: AlertRequested, *, assignee: Person | None = None, covering_for: Person | None = None
+    alert: AlertRequested,
+    *,
+    assignee: Person | None = None,
+    covering_for: Person | None = None,
+    handoff_controls: Sequence[dict[str, Any]] = (),
+    status: Sequence[dict[str, Any]] = (),
 ) -> SlackMessage:
-    """Render an alert as a Block Kit message that always fits Slack's limits."""
+    """Render an alert as a Block Kit message that always fits Slack's limits.
+
+    `handoff_controls` are the actions its recipient may take (domain/handoff_buttons.py);
+    `status` says what was done already (after a click, the message is updated in place).
+    """
     body: list[dict[str, Any]] = [header(alert.title)]
     if covering_for is not None:
         name = escape_mrkdwn(covering_for.name)
@@ -72,7 +82,8 @@ def render_alert(
     if alert.reason:
         body.append(section(f"*Why*\n{escape_mrkdwn(alert.reason)}"))
     body.extend(_handoff_context(alert))
-    tail = [b for b in (_actions(alert), _footer(alert)) if b is not None]
+    tail = [*status]
+    tail += [b for b in (_actions(alert, handoff_controls), _footer(alert)) if b is not None]
     blocks = cap_blocks(body, tail)
     fit_total_text(blocks)
     return SlackMessage(text=fallback_text(alert, assignee=assignee), blocks=blocks)
@@ -191,10 +202,12 @@ def _intent_line(item: IntentItem) -> str:
     return ", ".join(parts)
 
 
-def _actions(alert: AlertRequested) -> dict[str, Any] | None:
+def _actions(
+    alert: AlertRequested, handoff_controls: Sequence[dict[str, Any]]
+) -> dict[str, Any] | None:
     elements: list[dict[str, Any]] = []
     if alert.handoff_id and len(alert.handoff_id) <= MAX_BUTTON_VALUE:
-        elements.append(ack_button(alert.handoff_id))
+        elements.extend(handoff_controls)
     if alert.crm_url and len(alert.crm_url) <= MAX_URL:
         elements.append(
             {
@@ -206,7 +219,10 @@ def _actions(alert: AlertRequested) -> dict[str, Any] | None:
         )
     if not elements:
         return None
-    return {"type": "actions", "elements": elements[:MAX_ACTION_ELEMENTS]}
+    block = {"type": "actions", "elements": elements[:MAX_ACTION_ELEMENTS]}
+    if handoff_controls and alert.handoff_id:
+        block["block_id"] = handoff_block_id(alert.handoff_id, alert.alert_id)
+    return block
 
 
 def ack_button(handoff_id: str) -> dict[str, Any]:

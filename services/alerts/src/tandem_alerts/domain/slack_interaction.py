@@ -1,74 +1,131 @@
-"""Slack interactivity: read an Acknowledge click (the shell checks Slack's signature first)."""
+"""Slack interactivity: read a click on a handoff's controls, or the reject modal's submission.
+
+The shell checks Slack's signature first; this module only reads the (form-encoded JSON) payload.
+"""
 
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from urllib.parse import parse_qs
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
-from tandem_alerts.domain.slack_blocks import ACK_ACTION_ID
-from tandem_shared.directory import Directory
-from tandem_shared.events import HandoffAcknowledged
+from tandem_alerts.domain.handoff_buttons import (
+    REJECT_CALLBACK,
+    Control,
+    control_of,
+    parse_block_id,
+)
+from tandem_shared.events import RejectReason
 
 
 class InteractionPayloadError(ValueError):
     """The interaction body is not the form-encoded JSON payload Slack sends."""
 
 
-class AckClick(BaseModel):
-    """Someone pressed Acknowledge on a handoff alert."""
+class Click(BaseModel):
+    """Someone used one of a handoff message's controls."""
 
     model_config = ConfigDict(frozen=True)
 
     handoff_id: str
+    alert_id: str | None  # None for the Acknowledge button of older messages
+    control: Control
     slack_user_id: str
-    team_id: str | None = None
     channel_id: str | None = None
     message_ts: str | None = None
-    response_url: str | None = None
+    trigger_id: str | None = None  # lets the app open a modal (reject) within 3 s
 
 
-def parse_ack_click(body: bytes) -> AckClick | None:
-    """Return the Acknowledge click in an interaction body, or None for any other interaction."""
+class RejectSubmission(BaseModel):
+    """The reject modal, submitted with a reason."""
+
+    model_config = ConfigDict(frozen=True)
+
+    handoff_id: str
+    alert_id: str | None
+    slack_user_id: str
+    channel_id: str | None
+    message_ts: str | None
+    reason: RejectReason
+    note: str | None
+
+
+class ModalState(BaseModel):
+    """What the reject modal carries between the click and the submission (private_metadata)."""
+
+    handoff_id: str
+    alert_id: str | None = None
+    channel_id: str | None = None
+    message_ts: str | None = None
+
+
+def parse_interaction(body: bytes) -> Click | RejectSubmission | None:
+    """Return the handoff click or reject submission in a body, or None for anything else."""
     payload = _payload(body)
-    if payload.get("type") != "block_actions":
+    user_id = _nested_str(payload, "user", "id")
+    kind = payload.get("type")
+    if kind == "view_submission":
+        return _submission(payload, user_id)
+    if kind != "block_actions":
         return None
     actions = payload.get("actions")
     if not isinstance(actions, list):
         raise InteractionPayloadError("block_actions payload without an actions list")
-    action = next(
-        (a for a in actions if isinstance(a, dict) and a.get("action_id") == ACK_ACTION_ID), None
-    )
-    if action is None:
+    for action in actions:
+        if not isinstance(action, dict):
+            continue
+        selected = _nested_str(action, "selected_option", "value")
+        control = control_of(str(action.get("action_id", "")), selected)
+        if control is None:
+            continue
+        if not user_id:
+            raise InteractionPayloadError("interaction without a user id")
+        ids = parse_block_id(str(action.get("block_id", "")))
+        handoff_id, alert_id = ids if ids else (action.get("value"), None)
+        if not isinstance(handoff_id, str) or not handoff_id:
+            raise InteractionPayloadError(f"{action.get('action_id')} action without a handoff id")
+        return Click(
+            handoff_id=handoff_id,
+            alert_id=alert_id,
+            control=control,
+            slack_user_id=user_id,
+            channel_id=_nested_str(payload, "channel", "id")
+            or _nested_str(payload, "container", "channel_id"),
+            message_ts=_nested_str(payload, "container", "message_ts"),
+            trigger_id=_str_or_none(payload.get("trigger_id")),
+        )
+    return None
+
+
+def _submission(payload: dict[str, object], user_id: str | None) -> RejectSubmission | None:
+    view = payload.get("view")
+    if not isinstance(view, dict) or view.get("callback_id") != REJECT_CALLBACK:
         return None
-    handoff_id = action.get("value")
-    user = payload.get("user")
-    user_id = user.get("id") if isinstance(user, dict) else None
-    if not isinstance(handoff_id, str) or not handoff_id:
-        raise InteractionPayloadError("ack_handoff action without a handoff id value")
-    if not isinstance(user_id, str) or not user_id:
-        raise InteractionPayloadError("interaction without a user id")
-    return AckClick(
-        handoff_id=handoff_id,
+    if not user_id:
+        raise InteractionPayloadError("view submission without a user id")
+    try:
+        state = ModalState.model_validate_json(str(view.get("private_metadata") or ""))
+    except ValidationError as exc:
+        raise InteractionPayloadError("reject modal without its handoff") from exc
+    values = view.get("state", {})
+    values = values.get("values", {}) if isinstance(values, dict) else {}
+    if not isinstance(values, dict):
+        raise InteractionPayloadError("view submission without state values")
+    reason = _nested_str(values.get("reason", {}).get("reason", {}), "selected_option", "value")
+    note = values.get("note", {}).get("note", {}).get("value")
+    try:
+        chosen = RejectReason(reason or "")
+    except ValueError as exc:
+        raise InteractionPayloadError(f"unknown reject reason {reason!r}") from exc
+    return RejectSubmission(
+        handoff_id=state.handoff_id,
+        alert_id=state.alert_id,
         slack_user_id=user_id,
-        team_id=_nested_str(payload, "team", "id"),
-        channel_id=_nested_str(payload, "channel", "id"),
-        message_ts=_nested_str(payload, "container", "message_ts"),
-        response_url=_str_or_none(payload.get("response_url")),
-    )
-
-
-def acknowledgement(
-    click: AckClick, *, directory: Directory, now: datetime
-) -> HandoffAcknowledged | None:
-    """Return the HandoffAcknowledged event for a click, or None when the Slack user is unknown."""
-    person = directory.by_slack_user(click.slack_user_id)
-    if person is None:
-        return None
-    return HandoffAcknowledged(
-        handoff_id=click.handoff_id, person_id=person.id, via="slack", acknowledged_at=now
+        channel_id=state.channel_id,
+        message_ts=state.message_ts,
+        reason=chosen,
+        note=note.strip() if isinstance(note, str) and note.strip() else None,
     )
 
 
@@ -89,8 +146,8 @@ def _payload(body: bytes) -> dict[str, object]:
     return payload
 
 
-def _nested_str(payload: dict[str, object], key: str, field: str) -> str | None:
-    inner = payload.get(key)
+def _nested_str(payload: object, key: str, field: str) -> str | None:
+    inner = payload.get(key) if isinstance(payload, dict) else None
     return _str_or_none(inner.get(field)) if isinstance(inner, dict) else None
 
 

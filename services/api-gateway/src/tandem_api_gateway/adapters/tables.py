@@ -66,6 +66,12 @@ handoffs = sa.Table(
     sa.Column("first_touch_at", _TS),
     sa.Column("escalation_level", sa.Integer),
     sa.Column("acknowledged_at", _TS),
+    # Actions on the handoff (accept, reject, hand on, assign...): the latest one taken.
+    sa.Column("action_status", sa.Text),  # assigned / acknowledged / accepted / unassigned
+    sa.Column("last_action", sa.Text),
+    sa.Column("last_action_by", sa.Text),
+    sa.Column("last_action_via", sa.Text),
+    sa.Column("last_action_at", _TS),
 )
 sa.Index("handoffs_sort", handoffs.c.sort_at, handoffs.c.handoff_id)
 sa.Index("handoffs_assignee", handoffs.c.assignee_id)

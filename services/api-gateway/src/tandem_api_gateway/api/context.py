@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tandem_api_gateway.api.rate_limit import RateLimiter
 from tandem_api_gateway.feed import Feed
 from tandem_api_gateway.settings import GatewaySettings
+from tandem_shared.directory import Directory
 from tandem_shared.uow import UnitOfWork, unit_of_work
 
 
@@ -26,6 +27,7 @@ class Gateway:
     clock: Callable[[], datetime]
     feed: Feed = field(default_factory=Feed)
     limiter: RateLimiter | None = None
+    directory: Directory | None = None  # people.yaml: the first check of actions on handoffs
 
     def __post_init__(self) -> None:
         if self.limiter is None:

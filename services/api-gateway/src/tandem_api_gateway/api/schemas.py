@@ -117,6 +117,16 @@ class SlaOut(Response):
     acknowledged_at: datetime | None
 
 
+class ActionOut(Response):
+    """Where the handoff stands after people acted on it, and the latest action taken."""
+
+    status: str
+    last_action: str | None
+    by: str | None
+    via: str | None
+    at: datetime | None
+
+
 class HandoffOut(Response):
     handoff_id: str
     account_key: str | None
@@ -134,6 +144,7 @@ class HandoffOut(Response):
     context: dict[str, Any]
     decided_at: datetime | None
     sla: SlaOut
+    action: ActionOut | None = None
 
 
 def to_handoff(row: dict[str, Any], *, principal: Principal, now: datetime) -> HandoffOut:
@@ -158,7 +169,16 @@ def to_handoff(row: dict[str, Any], *, principal: Principal, now: datetime) -> H
     )
     fields = {k: row[k] for k in HandoffOut.model_fields if k in row}
     fields["notified_ids"] = visible_person_ids(principal, row["notified_ids"])
-    return HandoffOut(**fields, sla=sla)
+    action = None
+    if row.get("action_status"):
+        action = ActionOut(
+            status=row["action_status"],
+            last_action=row["last_action"],
+            by=row["last_action_by"],
+            via=row["last_action_via"],
+            at=row["last_action_at"],
+        )
+    return HandoffOut(**fields, sla=sla, action=action)
 
 
 # ---- alerts ------------------------------------------------------------------------------------

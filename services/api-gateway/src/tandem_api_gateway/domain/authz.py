@@ -40,6 +40,8 @@ class Operation(StrEnum):
     REMOVE_FROM_TAL = "remove_from_tal"
     READ_HANDOFFS = "read_handoffs"
     ACKNOWLEDGE_HANDOFF = "acknowledge_handoff"
+    ACT_ON_HANDOFF = "act_on_handoff"  # who exactly: tandem_shared.handoff_policy
+    SET_AVAILABILITY = "set_availability"  # their own; sales leaders and revops: anyone's
     READ_ALERTS = "read_alerts"
     READ_METRICS = "read_metrics"
     MANAGE_API_KEYS = "manage_api_keys"
@@ -64,6 +66,8 @@ POLICY: Mapping[Operation, frozenset[Role]] = {
     Operation.REMOVE_FROM_TAL: _LEADERS,
     Operation.READ_HANDOFFS: _EVERYONE,  # reps: their own only (see may_read_handoff)
     Operation.ACKNOWLEDGE_HANDOFF: frozenset({Role.REP, Role.SALES, Role.REVOPS_ADMIN}),
+    Operation.ACT_ON_HANDOFF: frozenset({Role.REP, Role.SALES, Role.REVOPS_ADMIN}),
+    Operation.SET_AVAILABILITY: _EVERYONE,
     Operation.READ_ALERTS: _EVERYONE,  # reps: their own only (see may_read_alert)
     Operation.READ_METRICS: _LEADERS,
     Operation.MANAGE_API_KEYS: frozenset({Role.REVOPS_ADMIN}),

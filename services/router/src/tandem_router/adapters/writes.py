@@ -49,10 +49,13 @@ _JSON = ("state", "pools", "explanation", "routing", "payload")
 
 
 @cache
-def _statement(account: bool, pools: bool, routing: bool) -> Statement:
+def _statement(account: bool, pools: bool, routing: bool, archive: bool = True) -> Statement:
     parts = ((_ACCOUNT, account), (_POOLS, pools), (_ROUTING, routing))
     chosen = [sql for sql, wanted in parts if wanted]
-    sql = ("WITH " + ", ".join(chosen) + " " if chosen else "") + _ARCHIVE
+    # Actions on handoffs are not archived: what-if replays routing inputs, not people's choices.
+    sql = ("WITH " + ", ".join(chosen) + " " if chosen else "") + (
+        _ARCHIVE if archive else "SELECT 1"
+    )
     return Statement.of(sql, json=[name for name in _JSON if f":{name}" in sql])
 
 
@@ -68,6 +71,7 @@ class EventWrites:
     account: AccountState | None = None
     pools: dict[str, PoolState] | None = None  # the pools whose state changed
     routing: RoutingDecided | None = None
+    archive: bool = True
 
 
 async def write_event(session: AsyncSession, writes: EventWrites) -> None:
@@ -97,5 +101,7 @@ async def write_event(session: AsyncSession, writes: EventWrites) -> None:
             "explanation": routing.explanation,
             "routing": routing.model_dump(mode="json"),
         }
-    statement = _statement(writes.account is not None, bool(writes.pools), routing is not None)
+    statement = _statement(
+        writes.account is not None, bool(writes.pools), routing is not None, writes.archive
+    )
     await fetch(session, statement, params)

@@ -52,6 +52,8 @@ class HandoffRecord(State):
     tier: Tier
     assignee_id: str | None = None
     decided_at: datetime
+    acknowledged_by: str | None = None  # an action on the handoff (Slack, email, API)
+    accepted_by: str | None = None
 
 
 class AccountState(State):
