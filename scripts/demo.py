@@ -24,7 +24,7 @@ import yaml
 from tandem_api_gateway.settings import DEMO_KEYS
 from tandem_ingest.domain.signatures import sign_standard_webhook
 from tandem_ingest.domain.sources import parse_sources
-from tandem_router.domain.rules import load_rules
+from tandem_router.config import load_rules
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ROOT / "config" / "example" / "sources.yaml"

@@ -9,7 +9,7 @@ import yaml
 from pydantic import ValidationError
 
 from tandem_router.domain.model import AccountState, seed_states
-from tandem_router.domain.rules import RulesError, RuleSet, cross_check, load_rules
+from tandem_router.domain.rules import RulesError, RuleSet, cross_check, parse_rules
 from tandem_shared.availability import LiveDirectory
 from tandem_shared.directory import Directory, load_directory
 
@@ -49,6 +49,26 @@ def load_people(config_dir: Path) -> Directory:
         return load_directory(path)
     except (OSError, yaml.YAMLError, ValidationError) as exc:
         raise ConfigError([f"{path}: {exc}"]) from exc
+
+
+def load_rules(path: Path) -> RuleSet:
+    """Read and validate a rule set YAML file."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise RulesError([f"{path}: not valid YAML: {exc}"]) from exc
+    return parse_rules(data)
+
+
+def check(path: Path, directory: Directory | None = None) -> list[str]:
+    """Return every problem of a rule set file (empty when it is valid)."""
+    try:
+        rules = load_rules(path)
+    except RulesError as exc:
+        return exc.problems
+    except OSError as exc:
+        return [f"{path}: cannot read: {exc}"]
+    return cross_check(rules, directory) if directory is not None else []
 
 
 def load_checked_rules(path: Path, directory: Directory) -> RuleSet:

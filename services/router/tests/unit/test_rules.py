@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tandem_router.domain.rules import RulesError, check, load_rules, parse_rules
+from tandem_router.config import check, load_rules
+from tandem_router.domain.rules import RulesError, parse_rules
 from tandem_shared.directory import load_directory
 from tandem_shared.events import Signal, Tier, Urgency
 

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from tandem_shared.directory import Directory, Role
@@ -186,20 +184,13 @@ def _format_errors(exc: ValidationError) -> list[str]:
 
 
 def parse_rules(data: object) -> RuleSet:
-    """Validate a parsed YAML document as a rule set; raise RulesError listing every problem."""
+    """Validate a parsed YAML document as a rule set; raise RulesError listing every problem.
+
+    Reading the file is the shell's (config.load_rules): the domain does no I/O."""
     try:
         return RuleSet.model_validate(data)
     except ValidationError as exc:
         raise RulesError(_format_errors(exc)) from exc
-
-
-def load_rules(path: Path) -> RuleSet:
-    """Read and validate a rule set YAML file."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise RulesError([f"{path}: not valid YAML: {exc}"]) from exc
-    return parse_rules(data)
 
 
 def cross_check(rules: RuleSet, directory: Directory) -> list[str]:
@@ -220,14 +211,3 @@ def cross_check(rules: RuleSet, directory: Directory) -> list[str]:
     if directory.channel(rules.marketing_channel) is None:
         problems.append(f"marketing_channel: unknown channel {rules.marketing_channel!r}")
     return problems
-
-
-def check(path: Path, directory: Directory | None = None) -> list[str]:
-    """Return every problem of a rule set file (empty when it is valid)."""
-    try:
-        rules = load_rules(path)
-    except RulesError as exc:
-        return exc.problems
-    except OSError as exc:
-        return [f"{path}: cannot read: {exc}"]
-    return cross_check(rules, directory) if directory is not None else []
