@@ -141,10 +141,14 @@ async def list_handoffs(
     tier: str | None = None,
     signal: str | None = None,
     assignee: str | None = None,
+    account_key: str | None = None,
     after: tuple[Any, ...] | None = None,
     limit: int,
 ) -> list[Row]:
-    """Return up to limit+1 handoffs, newest first; `visible_to` restricts a rep to theirs."""
+    """Return up to limit+1 handoffs, newest first; `visible_to` restricts a rep to theirs.
+
+    Each filter has an index on (filter, sort_at, handoff_id): a page reads its own rows.
+    """
     order = (handoffs.c.sort_at, handoffs.c.handoff_id)
     query = (
         sa.select(handoffs)
@@ -157,6 +161,7 @@ async def list_handoffs(
         (handoffs.c.tier, tier),
         (handoffs.c.signal, signal),
         (handoffs.c.assignee_id, assignee),
+        (handoffs.c.account_key, account_key),
     ):
         if value is not None:
             query = query.where(column == value)

@@ -8,6 +8,12 @@ from sqlalchemy.dialects.postgresql import JSONB
 metadata = sa.MetaData()
 
 _TS = sa.DateTime(timezone=True)
+HANDED_OFF_AT = "coalesce(decided_at, sla_started_at, sort_at)"
+TEAM = (
+    "CASE WHEN lower(coalesce(assignee_role, '')) IN ('marketer', 'marketing') "
+    "THEN 'marketing' ELSE 'sales' END"
+)
+TOUCH_SECONDS = f"extract(epoch FROM first_touch_at - {HANDED_OFF_AT})::float8"
 
 
 def _jsonb(name: str, default: str) -> sa.Column[object]:
@@ -64,9 +70,17 @@ handoffs = sa.Table(
     sa.Column("first_touch_at", _TS),
     sa.Column("escalation_level", sa.Integer),
     sa.Column("acknowledged_at", _TS),
+    # Computed by PostgreSQL (migration 0006) for the metrics: when the handoff was made, the
+    # assignee's team, seconds from handoff to first touch.
+    sa.Column("handed_off_at", _TS, sa.Computed(HANDED_OFF_AT, persisted=True)),
+    sa.Column("team", sa.Text, sa.Computed(TEAM, persisted=True)),
+    sa.Column("touch_seconds", sa.Float, sa.Computed(TOUCH_SECONDS, persisted=True)),
 )
 sa.Index("handoffs_sort", handoffs.c.sort_at, handoffs.c.handoff_id)
-sa.Index("handoffs_assignee", handoffs.c.assignee_id)
+for _column in ("account_key", "tier", "signal", "assignee_id", "sla_outcome"):
+    sa.Index(
+        f"handoffs_by_{_column}", handoffs.c[_column], handoffs.c.sort_at, handoffs.c.handoff_id
+    )
 
 alerts = sa.Table(
     "alerts",
@@ -87,6 +101,8 @@ alerts = sa.Table(
     sa.Column("sort_at", _TS, nullable=False),  # requested_at, or the first delivery until known
 )
 sa.Index("alerts_sort", alerts.c.sort_at, alerts.c.alert_id)
+for _column in ("account_key", "kind"):
+    sa.Index(f"alerts_by_{_column}", alerts.c[_column], alerts.c.sort_at, alerts.c.alert_id)
 
 alert_deliveries = sa.Table(
     "alert_deliveries",
@@ -144,9 +160,43 @@ timeline = sa.Table(
     sa.Column("actor_id", sa.Text),
     _jsonb("data", "{}"),
 )
-sa.Index("timeline_account", timeline.c.account_key, timeline.c.at, timeline.c.rank)
+sa.Index(
+    "timeline_account", timeline.c.account_key, timeline.c.at, timeline.c.rank, timeline.c.entry_id
+)
 
-READ_MODELS = (accounts, handoffs, alerts, alert_deliveries, deals, timeline, crm_accounts)
+# Roll-ups of raw rows past their retention (retention.py): each account's activity per team
+# and day (its first and last time, what the coverage metric needs), deliveries per day.
+activity_days = sa.Table(
+    "activity_days",
+    metadata,
+    sa.Column("account_key", sa.Text, primary_key=True),
+    sa.Column("team", sa.Text, primary_key=True),  # sales / marketing
+    sa.Column("day", sa.Date, primary_key=True),  # UTC
+    sa.Column("first_at", _TS, nullable=False),
+    sa.Column("last_at", _TS, nullable=False),
+)
+
+delivery_days = sa.Table(
+    "delivery_days",
+    metadata,
+    sa.Column("day", sa.Date, primary_key=True),  # UTC
+    sa.Column("channel", sa.Text, primary_key=True),
+    sa.Column("status", sa.Text, primary_key=True),
+    sa.Column("deliveries", sa.Integer, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+)
+
+READ_MODELS = (
+    accounts,
+    handoffs,
+    alerts,
+    alert_deliveries,
+    deals,
+    timeline,
+    crm_accounts,
+    activity_days,
+    delivery_days,
+)
 
 # ---- records of the gateway itself: kept by `rebuild` ----------------------------------------
 

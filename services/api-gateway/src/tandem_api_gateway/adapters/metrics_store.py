@@ -1,0 +1,246 @@
+"""The alignment metrics aggregated by PostgreSQL over indexed columns, never row by row.
+
+Each query keeps the definitions of `domain/metrics.py` (which the shell used to apply to every
+row in Python): half-open periods on the time each fact happened, tier 3 for facts without a
+tier, the assignee's team for handoffs, deals always the sales team's, merged-away accounts and
+deals folded into their survivors, deleted deals left out. Plans: coverage probes
+`timeline_activity` (and `activity_days` for rolled-up history) once per TAL account; handoffs
+read `handoffs_cohort` and `handoffs_verdicts` alone; deals are one pass over a small table.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tandem_api_gateway.adapters.tables import accounts, activity_days, deals, handoffs, timeline
+from tandem_api_gateway.domain import metrics as m
+from tandem_api_gateway.domain.metric_aggregates import (
+    PERCENTILES,
+    TouchGroup,
+    touch_times,
+)
+from tandem_api_gateway.domain.timeline import TimelineKind
+from tandem_shared.events import Signal, Tier
+
+_ACTIVITY = {m.Team.SALES: TimelineKind.SALES_ACTIVITY, m.Team.MARKETING: TimelineKind.ENGAGEMENT}
+_RESOLVED = ("met", "breached")
+
+
+async def alignment_report(session: AsyncSession, scope: m.Scope) -> m.AlignmentReport:
+    """Compute every alignment metric for the scope in the database."""
+    covered, tal = await _coverage(session, scope)
+    groups = await _touch_groups(session, scope)
+    overall = [g for g in groups if g["signal"] is None]
+    met = sum(g["met"] for g in overall)
+    resolved = sum(g["resolved"] for g in overall)
+    in_tal, outside = await _pipeline(session, scope)
+    return m.assemble_report(
+        scope=scope,
+        coverage=covered / tal if tal else None,
+        handoff_success=met / resolved if resolved else None,
+        sla=await _verdicts(session, scope),
+        first_touch=touch_times(_touch_group(g) for g in groups),
+        in_tal=in_tal,
+        outside_tal=outside,
+    )
+
+
+def _in_period(column: sa.ColumnElement[Any], scope: m.Scope) -> sa.ColumnElement[bool]:
+    # Scope.in_period: a missing time is in no period; an open bound accepts anything.
+    conditions: list[sa.ColumnElement[bool]] = [column.is_not(None)]
+    if scope.start is not None:
+        conditions.append(column >= scope.start)
+    if scope.end is not None:
+        conditions.append(column < scope.end)
+    return sa.and_(*conditions)
+
+
+def _tier_of(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    return sa.func.coalesce(column, Tier.T3.value)  # tier 3 covers accounts without a tier
+
+
+# ---- joint account coverage ------------------------------------------------------------------
+
+
+def _worked(keys: sa.ColumnElement[Any], team: m.Team, scope: m.Scope) -> sa.ColumnElement[bool]:
+    """True when the team worked one of `keys` in the period (raw entries, or rolled-up days)."""
+    raw = sa.select(sa.literal(1)).where(
+        timeline.c.account_key == sa.func.any(keys),
+        timeline.c.kind == _ACTIVITY[team].value,
+        _in_period(timeline.c.at, scope),
+    )
+    # A rolled-up day is known by its first and last activity: one of them in the period is
+    # proof (see retention.py for what a day's roll-up cannot prove).
+    days = sa.select(sa.literal(1)).where(
+        activity_days.c.account_key == sa.func.any(keys),
+        activity_days.c.team == team.value,
+        sa.or_(
+            _in_period(activity_days.c.first_at, scope), _in_period(activity_days.c.last_at, scope)
+        ),
+    )
+    return sa.or_(raw.exists(), days.exists())
+
+
+async def _coverage(session: AsyncSession, scope: m.Scope) -> tuple[int, int]:
+    """Return (TAL accounts worked as the scope asks, TAL accounts)."""
+    folded = accounts.alias("folded")
+    # An account's activity includes that of the accounts merged into it in the CRM.
+    merged_in = (
+        sa.select(folded.c.account_key)
+        .where(folded.c.merged_into == accounts.c.account_key)
+        .correlate(accounts)
+        .scalar_subquery()
+    )
+    own = sa.func.array_prepend(accounts.c.account_key, sa.func.array(merged_in))
+    keys = sa.select(own.label("keys")).correlate(accounts).lateral("own")
+    teams = [scope.team] if scope.team is not None else [m.Team.SALES, m.Team.MARKETING]
+    covered = sa.and_(*(_worked(keys.c["keys"], team, scope) for team in teams))
+    query = (
+        sa.select(sa.func.count(), sa.func.count().filter(covered))
+        .select_from(accounts.join(keys, sa.true()))
+        .where(accounts.c.in_tal, accounts.c.merged_into.is_(None))
+    )
+    if scope.tier is not None:
+        query = query.where(_tier_of(accounts.c.tier) == scope.tier.value)
+    tal, worked = (await session.execute(query)).one()
+    return int(worked), int(tal)
+
+
+# ---- handoffs ----------------------------------------------------------------------------------
+
+
+def _measured_handoffs(scope: m.Scope, *conditions: sa.ColumnElement[bool]) -> list[Any]:
+    # handoff_facts: handoffs known well enough to measure (tier, signal and start known).
+    where = [handoffs.c.tier.is_not(None), handoffs.c.signal.is_not(None), *conditions]
+    if scope.tier is not None:
+        where.append(handoffs.c.tier == scope.tier.value)
+    if scope.team is not None:
+        where.append(handoffs.c.team == scope.team.value)
+    return where
+
+
+async def _touch_groups(session: AsyncSession, scope: m.Scope) -> list[dict[str, Any]]:
+    """Per (tier, signal) and per tier: the cohort's size, verdicts and touch-time ranks."""
+    cohort = (
+        sa.select(
+            handoffs.c.tier, handoffs.c.signal, handoffs.c.sla_outcome, handoffs.c.touch_seconds
+        )
+        .where(*_measured_handoffs(scope, _in_period(handoffs.c.handed_off_at, scope)))
+        .subquery("cohort")
+    )
+    seconds = cohort.c.touch_seconds
+    grouped = (
+        sa.select(
+            cohort.c.tier,
+            cohort.c.signal,
+            sa.func.count().label("handoffs"),
+            sa.func.count(seconds).label("touched"),
+            sa.func.count().filter(cohort.c.sla_outcome == "met").label("met"),
+            sa.func.count().filter(cohort.c.sla_outcome.in_(_RESOLVED)).label("resolved"),
+            sa.func.array_agg(aggregate_order_by(seconds, seconds))
+            .filter(seconds.is_not(None))
+            .label("sorted"),
+        )
+        .group_by(sa.func.grouping_sets(sa.tuple_(cohort.c.tier, cohort.c.signal), cohort.c.tier))
+        .subquery("grouped")
+    )
+    # Only the order statistics each percentile needs leave the database.
+    touched = grouped.c.touched
+    ranks = []
+    for pct in PERCENTILES:
+        low = pct * (touched - 1) // 100  # metric_aggregates.order_statistics
+        for offset, side in ((1, "low"), (2, "high")):
+            ranks.append(grouped.c.sorted[low + offset].label(f"p{pct}_{side}"))
+    query = sa.select(
+        grouped.c.tier,
+        grouped.c.signal,
+        grouped.c.handoffs,
+        touched,
+        grouped.c.met,
+        grouped.c.resolved,
+        *ranks,
+    )
+    return [dict(r) for r in (await session.execute(query)).mappings()]
+
+
+def _touch_group(row: dict[str, Any]) -> TouchGroup:
+    return TouchGroup(
+        tier=Tier(row["tier"]),
+        signal=Signal(row["signal"]) if row["signal"] is not None else None,
+        handoffs=row["handoffs"],
+        touched=row["touched"],
+        around={pct: (row[f"p{pct}_low"], row[f"p{pct}_high"]) for pct in PERCENTILES},
+    )
+
+
+async def _verdicts(session: AsyncSession, scope: m.Scope) -> m.SlaCompliance:
+    """Count the SLA verdicts reached in the period and the breaches still without a touch."""
+    breached = handoffs.c.sla_outcome == "breached"
+    query = sa.select(
+        sa.func.count().filter(handoffs.c.sla_outcome == "met"),
+        sa.func.count().filter(breached),
+        sa.func.count().filter(breached, handoffs.c.first_touch_at.is_(None)),
+    ).where(
+        *_measured_handoffs(
+            scope, handoffs.c.sla_outcome.in_(_RESOLVED), _in_period(handoffs.c.outcome_at, scope)
+        )
+    )
+    met, breaches, open_breaches = (await session.execute(query)).one()
+    return m.SlaCompliance(met=met, breached=breaches, open_breaches=open_breaches)
+
+
+# ---- pipeline ----------------------------------------------------------------------------------
+
+
+async def _pipeline(
+    session: AsyncSession, scope: m.Scope
+) -> tuple[m.PipelineSegment, m.PipelineSegment]:
+    """Return pipeline and win rate inside the TAL and outside it."""
+    found: dict[bool, m.PipelineSegment] = {}
+    # Deals count for the sales team (their owners'): a marketing scope has none.
+    if scope.team in (None, m.Team.SALES):
+        found = {row.in_tal: row for row in await _segments(session, scope)}
+    empty = {flag: m.PipelineSegment(flag, 0, 0.0, 0, 0, 0.0) for flag in (True, False)}
+    return found.get(True, empty[True]), found.get(False, empty[False])
+
+
+async def _segments(session: AsyncSession, scope: m.Scope) -> list[m.PipelineSegment]:
+    survivor = accounts.alias("survivor")
+    in_tal = sa.func.coalesce(survivor.c.in_tal, accounts.c.in_tal, False)
+    opened = sa.and_(sa.not_(deals.c.is_closed), _in_period(deals.c.created_at, scope))
+    closed = sa.and_(deals.c.is_closed, _in_period(deals.c.closed_at, scope))
+    won = sa.and_(closed, deals.c.is_won)
+
+    def amount(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[Any]:
+        # Summed exactly (numeric), whatever order the rows come in; no amount counts as 0.
+        value = sa.cast(sa.func.coalesce(deals.c.amount, 0), sa.Numeric)
+        return sa.cast(sa.func.coalesce(sa.func.sum(value).filter(condition), 0), sa.Float)
+
+    query = (
+        sa.select(
+            in_tal.label("in_tal"),
+            sa.func.count().filter(opened),
+            amount(opened),
+            sa.func.count().filter(closed),
+            sa.func.count().filter(won),
+            amount(won),
+        )
+        .select_from(
+            deals.outerjoin(accounts, accounts.c.account_key == deals.c.account_key).outerjoin(
+                survivor, survivor.c.account_key == accounts.c.merged_into
+            )
+        )
+        .where(deals.c.merged_into.is_(None), deals.c.deleted_at.is_(None))
+        .group_by(in_tal)
+    )
+    if scope.tier is not None:
+        tier = sa.func.coalesce(survivor.c.tier, accounts.c.tier, Tier.T3.value)
+        query = query.where(tier == scope.tier.value)
+    return [
+        m.PipelineSegment(bool(flag), opened_n, opened_sum, closed_n, won_n, won_sum)
+        for flag, opened_n, opened_sum, closed_n, won_n, won_sum in await session.execute(query)
+    ]
