@@ -10,11 +10,13 @@ read `handoffs_cohort` and `handoffs_verdicts` alone; deals are one pass over a 
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import aggregate_order_by
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tandem_api_gateway.adapters.tables import accounts, activity_days, deals, handoffs, timeline
 from tandem_api_gateway.domain import metrics as m
@@ -28,21 +30,35 @@ from tandem_shared.events import Signal, Tier
 
 _ACTIVITY = {m.Team.SALES: TimelineKind.SALES_ACTIVITY, m.Team.MARKETING: TimelineKind.ENGAGEMENT}
 _RESOLVED = ("met", "breached")
+T = TypeVar("T")
 
 
-async def alignment_report(session: AsyncSession, scope: m.Scope) -> m.AlignmentReport:
-    """Compute every alignment metric for the scope in the database."""
-    covered, tal = await _coverage(session, scope)
-    groups = await _touch_groups(session, scope)
+async def alignment_report(
+    sessions: async_sessionmaker[AsyncSession], scope: m.Scope
+) -> m.AlignmentReport:
+    """Compute every alignment metric for the scope in the database.
+
+    The four queries are independent: each runs on a connection of its own, at the same time.
+    """
+
+    async def on_own_connection(query: Callable[[AsyncSession, m.Scope], Awaitable[T]]) -> T:
+        async with sessions() as session:
+            return await query(session, scope)
+
+    (covered, tal), groups, sla, (in_tal, outside) = await asyncio.gather(
+        on_own_connection(_coverage),
+        on_own_connection(_handoff_groups),
+        on_own_connection(_verdicts),
+        on_own_connection(_pipeline),
+    )
+    # Each handoff is in its tier's group and in its (tier, signal) group: count the former.
     overall = [g for g in groups if g["signal"] is None]
-    met = sum(g["met"] for g in overall)
-    resolved = sum(g["resolved"] for g in overall)
-    in_tal, outside = await _pipeline(session, scope)
+    met, resolved = (sum(g[name] for g in overall) for name in ("met", "resolved"))
     return m.assemble_report(
         scope=scope,
         coverage=covered / tal if tal else None,
         handoff_success=met / resolved if resolved else None,
-        sla=await _verdicts(session, scope),
+        sla=sla,
         first_touch=touch_times(_touch_group(g) for g in groups),
         in_tal=in_tal,
         outside_tal=outside,
@@ -87,6 +103,38 @@ def _worked(keys: sa.ColumnElement[Any], team: m.Team, scope: m.Scope) -> sa.Col
 
 async def _coverage(session: AsyncSession, scope: m.Scope) -> tuple[int, int]:
     """Return (TAL accounts worked as the scope asks, TAL accounts)."""
+    teams = [scope.team] if scope.team is not None else [m.Team.SALES, m.Team.MARKETING]
+    query = _coverage_since(scope, teams) if scope.end is None else _coverage_between(scope, teams)
+    if scope.tier is not None:
+        query = query.where(_tier_of(accounts.c.tier) == scope.tier.value)
+    tal, worked = (await session.execute(query)).one()
+    return int(worked), int(tal)
+
+
+def _coverage_since(scope: m.Scope, teams: list[m.Team]) -> sa.Select[int, int]:
+    # Every named period is open-ended: activity in it exists exactly when the account's latest
+    # activity falls in it, which the projections keep on the account (with the entry that
+    # sets it), retention or not: one pass over the accounts, no timeline read.
+    owner = sa.func.coalesce(accounts.c.merged_into, accounts.c.account_key)
+    folded = (
+        sa.select(
+            owner.label("owner"),
+            sa.func.max(accounts.c.last_sales_activity_at).label(m.Team.SALES.value),
+            sa.func.max(accounts.c.last_marketing_activity_at).label(m.Team.MARKETING.value),
+        )
+        .group_by(owner)
+        .subquery("folded")
+    )
+    covered = sa.and_(*(_in_period(folded.c[team.value], scope) for team in teams))
+    return (
+        sa.select(sa.func.count(), sa.func.count().filter(covered))
+        .select_from(accounts.join(folded, folded.c.owner == accounts.c.account_key))
+        .where(accounts.c.in_tal, accounts.c.merged_into.is_(None))
+    )
+
+
+def _coverage_between(scope: m.Scope, teams: list[m.Team]) -> sa.Select[int, int]:
+    # A period with an end: probe each TAL account's activity in it.
     folded = accounts.alias("folded")
     # An account's activity includes that of the accounts merged into it in the CRM.
     merged_in = (
@@ -97,17 +145,12 @@ async def _coverage(session: AsyncSession, scope: m.Scope) -> tuple[int, int]:
     )
     own = sa.func.array_prepend(accounts.c.account_key, sa.func.array(merged_in))
     keys = sa.select(own.label("keys")).correlate(accounts).lateral("own")
-    teams = [scope.team] if scope.team is not None else [m.Team.SALES, m.Team.MARKETING]
     covered = sa.and_(*(_worked(keys.c["keys"], team, scope) for team in teams))
-    query = (
+    return (
         sa.select(sa.func.count(), sa.func.count().filter(covered))
         .select_from(accounts.join(keys, sa.true()))
         .where(accounts.c.in_tal, accounts.c.merged_into.is_(None))
     )
-    if scope.tier is not None:
-        query = query.where(_tier_of(accounts.c.tier) == scope.tier.value)
-    tal, worked = (await session.execute(query)).one()
-    return int(worked), int(tal)
 
 
 # ---- handoffs ----------------------------------------------------------------------------------
@@ -123,8 +166,9 @@ def _measured_handoffs(scope: m.Scope, *conditions: sa.ColumnElement[bool]) -> l
     return where
 
 
-async def _touch_groups(session: AsyncSession, scope: m.Scope) -> list[dict[str, Any]]:
-    """Per (tier, signal) and per tier: the cohort's size, verdicts and touch-time ranks."""
+async def _handoff_groups(session: AsyncSession, scope: m.Scope) -> list[dict[str, Any]]:
+    """Per (tier, signal) and per tier: the period's cohort (handoffs made in it), its verdicts
+    and the ranks of its touch times, read from `handoffs_cohort` alone."""
     cohort = (
         sa.select(
             handoffs.c.tier, handoffs.c.signal, handoffs.c.sla_outcome, handoffs.c.touch_seconds
@@ -132,39 +176,33 @@ async def _touch_groups(session: AsyncSession, scope: m.Scope) -> list[dict[str,
         .where(*_measured_handoffs(scope, _in_period(handoffs.c.handed_off_at, scope)))
         .subquery("cohort")
     )
-    seconds = cohort.c.touch_seconds
+    c = cohort.c
+    seconds = c.touch_seconds
     grouped = (
         sa.select(
-            cohort.c.tier,
-            cohort.c.signal,
+            c.tier,
+            c.signal,
             sa.func.count().label("handoffs"),
             sa.func.count(seconds).label("touched"),
-            sa.func.count().filter(cohort.c.sla_outcome == "met").label("met"),
-            sa.func.count().filter(cohort.c.sla_outcome.in_(_RESOLVED)).label("resolved"),
+            sa.func.count().filter(c.sla_outcome == "met").label("met"),
+            sa.func.count().filter(c.sla_outcome.in_(_RESOLVED)).label("resolved"),
             sa.func.array_agg(aggregate_order_by(seconds, seconds))
             .filter(seconds.is_not(None))
             .label("sorted"),
         )
-        .group_by(sa.func.grouping_sets(sa.tuple_(cohort.c.tier, cohort.c.signal), cohort.c.tier))
+        .group_by(sa.func.grouping_sets(sa.tuple_(c.tier, c.signal), c.tier))
         .subquery("grouped")
     )
     # Only the order statistics each percentile needs leave the database.
-    touched = grouped.c.touched
     ranks = []
     for pct in PERCENTILES:
-        low = pct * (touched - 1) // 100  # metric_aggregates.order_statistics
+        low = pct * (grouped.c.touched - 1) // 100  # metric_aggregates.order_statistics
         for offset, side in ((1, "low"), (2, "high")):
             ranks.append(grouped.c.sorted[low + offset].label(f"p{pct}_{side}"))
-    query = sa.select(
-        grouped.c.tier,
-        grouped.c.signal,
-        grouped.c.handoffs,
-        touched,
-        grouped.c.met,
-        grouped.c.resolved,
-        *ranks,
-    )
-    return [dict(r) for r in (await session.execute(query)).mappings()]
+    counts = [column for column in grouped.c if column.key != "sorted"]
+    # A year's sort fits in memory rather than spilling to disk.
+    await session.execute(sa.text("SET LOCAL work_mem = '32MB'"))
+    return [dict(r) for r in (await session.execute(sa.select(*counts, *ranks))).mappings()]
 
 
 def _touch_group(row: dict[str, Any]) -> TouchGroup:
@@ -178,7 +216,8 @@ def _touch_group(row: dict[str, Any]) -> TouchGroup:
 
 
 async def _verdicts(session: AsyncSession, scope: m.Scope) -> m.SlaCompliance:
-    """Count the SLA verdicts reached in the period and the breaches still without a touch."""
+    """Count the SLA verdicts reached in the period and the breaches still without a touch,
+    from `handoffs_verdicts` alone."""
     breached = handoffs.c.sla_outcome == "breached"
     query = sa.select(
         sa.func.count().filter(handoffs.c.sla_outcome == "met"),

@@ -101,9 +101,7 @@ async def alignment(
     if start is None and period != "all":
         start = (end or now) - timedelta(days=_DAYS[period])
     scope = m.Scope(start=start, end=end, tier=tier, team=team)
-    async with gateway.read() as session:
-        report = await metrics_store.alignment_report(session, scope)
-    return _out(report)
+    return _out(await metrics_store.alignment_report(gateway.sessions, scope))
 
 
 def _out(report: m.AlignmentReport) -> AlignmentOut:
