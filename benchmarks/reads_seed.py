@@ -210,6 +210,19 @@ FROM drawn CROSS JOIN LATERAL (
 ) AS chosen
 """
 
+# What the projections keep on the account with each activity entry they add.
+_LATEST_ACTIVITY = """
+UPDATE accounts a SET last_sales_activity_at = t.sales, last_marketing_activity_at = t.marketing,
+    engagement_count = t.engagements, engagement_score = 8 * t.engagements
+FROM (
+    SELECT account_key, max(at) FILTER (WHERE kind = 'sales_activity') AS sales,
+        max(at) FILTER (WHERE kind = 'engagement') AS marketing,
+        count(*) FILTER (WHERE kind = 'engagement') AS engagements
+    FROM timeline GROUP BY account_key
+) t
+WHERE t.account_key = a.account_key
+"""
+
 
 async def seed(connection: asyncpg.Connection, size: Size, now: datetime) -> dict[str, int]:
     """Fill the gateway's read models with a year up to `now`; return the row counts."""
@@ -222,6 +235,7 @@ async def seed(connection: asyncpg.Connection, size: Size, now: datetime) -> dic
     await connection.execute(_HANDOFF_TIMELINE)
     own = await connection.fetchval("SELECT count(*) FROM timeline")
     await connection.execute(_ACTIVITY_TIMELINE, now, max(size.timeline - own, 0), size.accounts)
+    await connection.execute(_LATEST_ACTIVITY)
     await connection.execute("VACUUM ANALYZE")
     counts = {}
     for table in ("accounts", "handoffs", "alerts", "alert_deliveries", "deals", "timeline"):

@@ -5,13 +5,14 @@ row in Python): half-open periods on the time each fact happened, tier 3 for fac
 tier, the assignee's team for handoffs, deals always the sales team's, merged-away accounts and
 deals folded into their survivors, deleted deals left out. Plans: coverage probes
 `timeline_activity` (and `activity_days` for rolled-up history) once per TAL account; handoffs
-read `handoffs_cohort` and `handoffs_verdicts` alone; deals are one pass over a small table.
+read `handoffs_touch_by_*` and `handoffs_verdicts` alone; deals are one pass over a small table.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -38,28 +39,27 @@ async def alignment_report(
 ) -> m.AlignmentReport:
     """Compute every alignment metric for the scope in the database.
 
-    The four queries are independent: each runs on a connection of its own, at the same time.
+    The five queries are independent: each runs on a connection of its own, at the same time.
     """
 
     async def on_own_connection(query: Callable[[AsyncSession, m.Scope], Awaitable[T]]) -> T:
         async with sessions() as session:
             return await query(session, scope)
 
-    (covered, tal), groups, sla, (in_tal, outside) = await asyncio.gather(
+    (covered, tal), by_signal, by_tier, sla, (in_tal, outside) = await asyncio.gather(
         on_own_connection(_coverage),
-        on_own_connection(_handoff_groups),
+        on_own_connection(partial(_cohort_groups, by_signal=True)),
+        on_own_connection(partial(_cohort_groups, by_signal=False)),
         on_own_connection(_verdicts),
         on_own_connection(_pipeline),
     )
-    # Each handoff is in its tier's group and in its (tier, signal) group: count the former.
-    overall = [g for g in groups if g["signal"] is None]
-    met, resolved = (sum(g[name] for g in overall) for name in ("met", "resolved"))
+    met, resolved = (sum(g[name] for g in by_tier) for name in ("met", "resolved"))
     return m.assemble_report(
         scope=scope,
         coverage=covered / tal if tal else None,
         handoff_success=met / resolved if resolved else None,
         sla=sla,
-        first_touch=touch_times(_touch_group(g) for g in groups),
+        first_touch=touch_times(_touch_group(g) for g in (*by_signal, *by_tier)),
         in_tal=in_tal,
         outside_tal=outside,
     )
@@ -166,31 +166,31 @@ def _measured_handoffs(scope: m.Scope, *conditions: sa.ColumnElement[bool]) -> l
     return where
 
 
-async def _handoff_groups(session: AsyncSession, scope: m.Scope) -> list[dict[str, Any]]:
-    """Per (tier, signal) and per tier: the period's cohort (handoffs made in it), its verdicts
-    and the ranks of its touch times, read from `handoffs_cohort` alone."""
-    cohort = (
-        sa.select(
-            handoffs.c.tier, handoffs.c.signal, handoffs.c.sla_outcome, handoffs.c.touch_seconds
-        )
-        .where(*_measured_handoffs(scope, _in_period(handoffs.c.handed_off_at, scope)))
-        .subquery("cohort")
-    )
-    c = cohort.c
-    seconds = c.touch_seconds
+async def _cohort_groups(
+    session: AsyncSession, scope: m.Scope, *, by_signal: bool
+) -> list[dict[str, Any]]:
+    """Per (tier, signal), or per tier: the period's cohort (handoffs made in it), its verdicts
+    and the ranks of its touch times.
+
+    `handoffs_touch_by_signal` and `handoffs_touch_by_tier` hold the cohort's columns in group
+    and touch-time order: the groups come off the index sorted, with nothing left to sort.
+    """
+    keys = [handoffs.c.tier, handoffs.c.signal] if by_signal else [handoffs.c.tier]
+    seconds = handoffs.c.touch_seconds
+    outcome = handoffs.c.sla_outcome
     grouped = (
         sa.select(
-            c.tier,
-            c.signal,
+            *keys,
             sa.func.count().label("handoffs"),
             sa.func.count(seconds).label("touched"),
-            sa.func.count().filter(c.sla_outcome == "met").label("met"),
-            sa.func.count().filter(c.sla_outcome.in_(_RESOLVED)).label("resolved"),
+            sa.func.count().filter(outcome == "met").label("met"),
+            sa.func.count().filter(outcome.in_(_RESOLVED)).label("resolved"),
             sa.func.array_agg(aggregate_order_by(seconds, seconds))
             .filter(seconds.is_not(None))
             .label("sorted"),
         )
-        .group_by(sa.func.grouping_sets(sa.tuple_(c.tier, c.signal), c.tier))
+        .where(*_measured_handoffs(scope, _in_period(handoffs.c.handed_off_at, scope)))
+        .group_by(*keys)
         .subquery("grouped")
     )
     # Only the order statistics each percentile needs leave the database.
@@ -200,9 +200,8 @@ async def _handoff_groups(session: AsyncSession, scope: m.Scope) -> list[dict[st
         for offset, side in ((1, "low"), (2, "high")):
             ranks.append(grouped.c.sorted[low + offset].label(f"p{pct}_{side}"))
     counts = [column for column in grouped.c if column.key != "sorted"]
-    # A year's sort fits in memory rather than spilling to disk.
-    await session.execute(sa.text("SET LOCAL work_mem = '32MB'"))
-    return [dict(r) for r in (await session.execute(sa.select(*counts, *ranks))).mappings()]
+    rows = (await session.execute(sa.select(*counts, *ranks))).mappings()
+    return [{"signal": None, **row} for row in rows]
 
 
 def _touch_group(row: dict[str, Any]) -> TouchGroup:
