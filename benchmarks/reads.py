@@ -1,6 +1,6 @@
 """`make bench-reads`: every gateway read endpoint over a year of a mid-size team's data.
 
-Starts embedded PostgreSQL (or uses DATABASE_URL: a fresh database is created in it), migrates
+Starts embedded PostgreSQL (or uses DATABASE_URL, a database given to the bench), migrates
 the gateway's schema, seeds a year (benchmarks/reads_seed.py: 5,000 TAL accounts, 100,000
 handoffs with clocks and alerts, 2,000,000 timeline entries, 20,000 deals; a tenth with
 --quick), then serves the gateway's app in process (httpx's ASGI transport, the app's own
@@ -138,10 +138,11 @@ def endpoints(busy: str, typical: str) -> list[Endpoint]:
 
 @contextmanager
 def database(tmp: Path) -> Iterator[str]:
-    """Yield a database URL: a fresh database in DATABASE_URL's server, else an embedded one."""
+    """Yield a database URL: DATABASE_URL (a database of its own: the bench fills the gateway's
+    schema in it), else an embedded PostgreSQL for the run."""
     external = os.environ.get("DATABASE_URL")
     if external:
-        yield asyncio.run(_fresh_database(async_url(external)))
+        yield async_url(external)
         return
     pg = start_postgres(tmp / "pgdata", keep=False)
     try:
@@ -149,19 +150,6 @@ def database(tmp: Path) -> Iterator[str]:
         yield pg.url()
     finally:
         pg.stop()
-
-
-async def _fresh_database(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    parsed = make_url(url)
-    name = f"tandem_bench_reads_{int(time.time())}"
-    conn = await asyncpg.connect(parsed.set(drivername="postgresql").render_as_string(False))
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return parsed.set(database=name).render_as_string(False)
 
 
 def settings_for(url: str) -> GatewaySettings:

@@ -17,10 +17,11 @@ import pytest
 import pytest_asyncio
 import sqlalchemy as sa
 from conftest import Infra
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from test_gateway_support import gateway_for, project, seeded_gateway
 
-from tandem_api_gateway.adapters import metric_facts, metrics_store
+from tandem_api_gateway.adapters import metric_facts, metrics_store, read_store
 from tandem_api_gateway.adapters.projection_store import truncate_read_models
 from tandem_api_gateway.adapters.tables import activity_days, alert_deliveries, timeline
 from tandem_api_gateway.app import create_app
@@ -325,3 +326,57 @@ async def test_handoffs_filter_by_account_and_link_their_next_page(infra: Infra)
         h["handoff_id"] for h in everything.json()["items"]
     }
     assert [h["handoff_id"] for h in breaches.json()["items"]] == [s.ben_handoff]
+
+
+_HANDOFF_FILTERS = [
+    ("tier", "1", "tier"),
+    ("signal", "meeting_request", "signal"),
+    ("assignee", "ava.ae", "assignee_id"),
+    ("account_key", "acct1.example", "account_key"),
+    ("outcome", "running", "sla_outcome"),
+]
+# A listing, its filters, and the index that must serve both the filter and the order.
+LISTINGS = [
+    *(
+        ("handoffs", {name: value}, f"handoffs_by_{column}")
+        for name, value, column in _HANDOFF_FILTERS
+    ),
+    ("handoffs", {"outcome": "breached", "after": (T0, "h9")}, "handoffs_by_sla_outcome"),
+    ("handoffs", {}, "handoffs_sort"),
+    ("alerts", {"kind": "handoff"}, "alerts_by_kind"),
+    ("alerts", {"account_key": "acct1.example", "after": (T0, "a-h9")}, "alerts_by_account_key"),
+    ("timeline", {"account_key": "acct1.example", "after": (T0, 1, "x")}, "timeline_account"),
+]
+
+
+@pytest.mark.parametrize(("listing", "filters", "index"), LISTINGS)
+async def test_each_listing_reads_its_index_in_its_order(
+    sessions: async_sessionmaker[AsyncSession],
+    listing: str,
+    filters: dict[str, object],
+    index: str,
+) -> None:
+    engine = sessions.kw["bind"]
+    seen: list[tuple[str, object]] = []
+
+    def capture(_c: object, _cur: object, statement: str, params: object, *_: object) -> None:
+        seen.append((statement, params))
+
+    list_page = {
+        "handoffs": read_store.list_handoffs,
+        "alerts": read_store.list_alerts,
+        "timeline": read_store.list_timeline,
+    }[listing]
+    async with sessions() as session:
+        # The tables are tiny: without this the planner would rather read them whole.
+        await session.execute(sa.text("SET LOCAL enable_seqscan = off"))
+        event.listen(engine.sync_engine, "before_cursor_execute", capture)
+        try:
+            await list_page(session, visible_to=None, limit=50, **filters)
+        finally:
+            event.remove(engine.sync_engine, "before_cursor_execute", capture)
+        statement, params = seen[-1]
+        connection = await session.connection()
+        plan = (await connection.exec_driver_sql(f"EXPLAIN {statement}", params)).all()
+    lines = "\n".join(line for (line,) in plan)
+    assert f"Index Scan Backward using {index} " in lines and "Sort" not in lines, lines
