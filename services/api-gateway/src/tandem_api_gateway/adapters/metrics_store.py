@@ -19,7 +19,13 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tandem_api_gateway.adapters.tables import accounts, activity_days, deals, handoffs, timeline
+from tandem_api_gateway.adapters.tables import (
+    accounts,
+    activity_days,
+    deals,
+    timeline,
+)
+from tandem_api_gateway.adapters.tables import handoff_measures as handoffs
 from tandem_api_gateway.domain import metrics as m
 from tandem_api_gateway.domain.metric_aggregates import (
     PERCENTILES,
