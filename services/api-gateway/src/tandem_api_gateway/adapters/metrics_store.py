@@ -5,14 +5,13 @@ row in Python): half-open periods on the time each fact happened, tier 3 for fac
 tier, the assignee's team for handoffs, deals always the sales team's, merged-away accounts and
 deals folded into their survivors, deleted deals left out. Plans: coverage probes
 `timeline_activity` (and `activity_days` for rolled-up history) once per TAL account; handoffs
-read `handoffs_touch_by_*` and `handoffs_verdicts` alone; deals are one pass over a small table.
+read `handoffs_touch` and `handoffs_verdicts` alone; deals are one pass over a small table.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from functools import partial
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -45,27 +44,26 @@ async def alignment_report(
 ) -> m.AlignmentReport:
     """Compute every alignment metric for the scope in the database.
 
-    The five queries are independent: each runs on a connection of its own, at the same time.
+    The four queries are independent: each runs on a connection of its own, at the same time.
     """
 
     async def on_own_connection(query: Callable[[AsyncSession, m.Scope], Awaitable[T]]) -> T:
         async with sessions() as session:
             return await query(session, scope)
 
-    (covered, tal), by_signal, by_tier, sla, (in_tal, outside) = await asyncio.gather(
+    (covered, tal), groups, sla, (in_tal, outside) = await asyncio.gather(
         on_own_connection(_coverage),
-        on_own_connection(partial(_cohort_groups, by_signal=True)),
-        on_own_connection(partial(_cohort_groups, by_signal=False)),
+        on_own_connection(_cohort_groups),
         on_own_connection(_verdicts),
         on_own_connection(_pipeline),
     )
-    met, resolved = (sum(g[name] for g in by_tier) for name in ("met", "resolved"))
+    met, resolved = (sum(g[name] for g in groups) for name in ("met", "resolved"))
     return m.assemble_report(
         scope=scope,
         coverage=covered / tal if tal else None,
         handoff_success=met / resolved if resolved else None,
         sla=sla,
-        first_touch=touch_times(_touch_group(g) for g in (*by_signal, *by_tier)),
+        first_touch=touch_times(_touch_group(g) for g in groups),
         in_tal=in_tal,
         outside_tal=outside,
     )
@@ -172,48 +170,68 @@ def _measured_handoffs(scope: m.Scope, *conditions: sa.ColumnElement[bool]) -> l
     return where
 
 
-async def _cohort_groups(
-    session: AsyncSession, scope: m.Scope, *, by_signal: bool
-) -> list[dict[str, Any]]:
-    """Per (tier, signal), or per tier: the period's cohort (handoffs made in it), its verdicts
-    and the ranks of its touch times.
+async def _cohort_groups(session: AsyncSession, scope: m.Scope) -> list[dict[str, Any]]:
+    """The period's cohort (handoffs made in it) per tier and per (tier, signal): its size,
+    its verdicts (per tier) and the two order statistics around each percentile of its touch
+    times; a signal without handoffs in the period has no group.
 
-    `handoffs_touch_by_signal` and `handoffs_touch_by_tier` hold the cohort's columns in group
-    and touch-time order: the groups come off the index sorted, with nothing left to sort.
+    One pass over `handoffs_touch`, which holds the cohort's columns in (tier, touch time)
+    order: every group's touch times come off it sorted, a signal's by a filter, none sorted.
     """
-    keys = [handoffs.c.tier, handoffs.c.signal] if by_signal else [handoffs.c.tier]
-    seconds = handoffs.c.touch_seconds
-    outcome = handoffs.c.sla_outcome
-    grouped = (
-        sa.select(
-            *keys,
-            sa.func.count().label("handoffs"),
-            sa.func.count(seconds).label("touched"),
-            sa.func.count().filter(outcome == "met").label("met"),
-            sa.func.count().filter(outcome.in_(_RESOLVED)).label("resolved"),
+    seconds, signal, outcome = handoffs.c.touch_seconds, handoffs.c.signal, handoffs.c.sla_outcome
+    groups: dict[str, sa.ColumnElement[bool]] = {"": sa.true()}
+    groups |= {f"_{s.name.lower()}": signal == s.value for s in Signal}
+    columns: list[sa.ColumnElement[Any]] = [
+        handoffs.c.tier,
+        sa.func.count().filter(outcome == "met").label("met"),
+        sa.func.count().filter(outcome.in_(_RESOLVED)).label("resolved"),
+    ]
+    for name, member in groups.items():
+        columns += [
+            sa.func.count().filter(member).label(f"handoffs{name}"),
+            sa.func.count(seconds).filter(member).label(f"touched{name}"),
             sa.func.array_agg(aggregate_order_by(seconds, seconds))
-            .filter(seconds.is_not(None))
-            .label("sorted"),
-        )
+            .filter(member, seconds.is_not(None))
+            .label(f"sorted{name}"),
+        ]
+    grouped = (
+        sa.select(*columns)
         .where(*_measured_handoffs(scope, _in_period(handoffs.c.handed_off_at, scope)))
-        .group_by(*keys)
+        .group_by(handoffs.c.tier)
         .subquery("grouped")
     )
     # Only the order statistics each percentile needs leave the database.
-    ranks = []
-    for pct in PERCENTILES:
-        low = pct * (grouped.c.touched - 1) // 100  # metric_aggregates.order_statistics
-        for offset, side in ((1, "low"), (2, "high")):
-            ranks.append(grouped.c.sorted[low + offset].label(f"p{pct}_{side}"))
-    counts = [column for column in grouped.c if column.key != "sorted"]
-    rows = (await session.execute(sa.select(*counts, *ranks))).mappings()
-    return [{"signal": None, **row} for row in rows]
+    picked: list[sa.ColumnElement[Any]] = [grouped.c[n] for n in ("tier", "met", "resolved")]
+    for name in groups:
+        touched = grouped.c[f"touched{name}"]
+        picked += [grouped.c[f"handoffs{name}"], touched]
+        for pct in PERCENTILES:
+            low = pct * (touched - 1) // 100  # metric_aggregates.order_statistics
+            for offset, side in ((1, "low"), (2, "high")):
+                rank = grouped.c[f"sorted{name}"][low + offset]
+                picked.append(rank.label(f"p{pct}_{side}{name}"))
+    found = []
+    for row in (await session.execute(sa.select(*picked))).mappings():
+        for name in groups:
+            if not row[f"handoffs{name}"]:
+                continue
+            sides = [f"p{pct}_{side}" for pct in PERCENTILES for side in ("low", "high")]
+            found.append(
+                {
+                    "tier": row["tier"],
+                    "signal": Signal[name[1:].upper()] if name else None,
+                    "met": row["met"] if not name else 0,
+                    "resolved": row["resolved"] if not name else 0,
+                    **{k: row[f"{k}{name}"] for k in ("handoffs", "touched", *sides)},
+                }
+            )
+    return found
 
 
 def _touch_group(row: dict[str, Any]) -> TouchGroup:
     return TouchGroup(
         tier=Tier(row["tier"]),
-        signal=Signal(row["signal"]) if row["signal"] is not None else None,
+        signal=row["signal"],
         handoffs=row["handoffs"],
         touched=row["touched"],
         around={pct: (row[f"p{pct}_low"], row[f"p{pct}_high"]) for pct in PERCENTILES},
@@ -253,38 +271,45 @@ async def _pipeline(
 
 
 async def _segments(session: AsyncSession, scope: m.Scope) -> list[m.PipelineSegment]:
-    survivor = accounts.alias("survivor")
-    in_tal = sa.func.coalesce(survivor.c.in_tal, accounts.c.in_tal, False)
     opened = sa.and_(sa.not_(deals.c.is_closed), _in_period(deals.c.created_at, scope))
     closed = sa.and_(deals.c.is_closed, _in_period(deals.c.closed_at, scope))
     won = sa.and_(closed, deals.c.is_won)
-
-    def amount(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[Any]:
-        # Summed exactly (numeric), whatever order the rows come in; no amount counts as 0.
-        value = sa.cast(sa.func.coalesce(deals.c.amount, 0), sa.Numeric)
-        return sa.cast(sa.func.coalesce(sa.func.sum(value).filter(condition), 0), sa.Float)
-
-    query = (
+    # Summed exactly (numeric), whatever order the rows come in; no amount counts as 0.
+    amount = sa.cast(sa.func.coalesce(deals.c.amount, 0), sa.Numeric)
+    # Per account first (a pass over the deals alone), then by the account's (or its
+    # survivor's) TAL membership and tier: the joins see accounts, not deals.
+    per_account = (
         sa.select(
-            in_tal.label("in_tal"),
-            sa.func.count().filter(opened),
-            amount(opened),
-            sa.func.count().filter(closed),
-            sa.func.count().filter(won),
-            amount(won),
-        )
-        .select_from(
-            deals.outerjoin(accounts, accounts.c.account_key == deals.c.account_key).outerjoin(
-                survivor, survivor.c.account_key == accounts.c.merged_into
-            )
+            deals.c.account_key,
+            sa.func.count().filter(opened).label("opened"),
+            sa.func.sum(amount).filter(opened).label("opened_amount"),
+            sa.func.count().filter(closed).label("closed"),
+            sa.func.count().filter(won).label("won"),
+            sa.func.sum(amount).filter(won).label("won_amount"),
         )
         .where(deals.c.merged_into.is_(None), deals.c.deleted_at.is_(None))
+        .group_by(deals.c.account_key)
+        .subquery("per_account")
+    )
+    survivor = accounts.alias("survivor")
+    in_tal = sa.func.coalesce(survivor.c.in_tal, accounts.c.in_tal, False)
+    totals = [
+        sa.func.coalesce(sa.func.sum(per_account.c[name]), 0)
+        for name in ("opened", "opened_amount", "closed", "won", "won_amount")
+    ]
+    query = (
+        sa.select(in_tal, *totals)
+        .select_from(
+            per_account.outerjoin(
+                accounts, accounts.c.account_key == per_account.c.account_key
+            ).outerjoin(survivor, survivor.c.account_key == accounts.c.merged_into)
+        )
         .group_by(in_tal)
     )
     if scope.tier is not None:
         tier = sa.func.coalesce(survivor.c.tier, accounts.c.tier, Tier.T3.value)
         query = query.where(tier == scope.tier.value)
     return [
-        m.PipelineSegment(bool(flag), opened_n, opened_sum, closed_n, won_n, won_sum)
-        for flag, opened_n, opened_sum, closed_n, won_n, won_sum in await session.execute(query)
+        m.PipelineSegment(bool(flag), int(o), float(o_sum), int(c), int(w), float(w_sum))
+        for flag, o, o_sum, c, w, w_sum in await session.execute(query)
     ]
