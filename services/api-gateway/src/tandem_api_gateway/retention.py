@@ -1,6 +1,7 @@
 """Retention of the raw rows that grow without bound: timeline entries and alert deliveries.
 
-Past `keep_timeline_days`, timeline entries go; sales activity and marketing engagement are
+Past `keep_timeline_days` (counted back from the newest entry, or from now if that is
+earlier), timeline entries go; sales activity and marketing engagement are
 first rolled up into `activity_days` (per account, team and UTC day: the first and last
 activity), which is what the coverage metric needs of them. Past `keep_deliveries_days`,
 deliveries go, counted first per day, channel and status in `delivery_days`. Handoffs, alerts,
@@ -13,7 +14,7 @@ of order) is rolled up by the next round, and merging a day twice changes nothin
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -25,9 +26,13 @@ from tandem_shared.worker import PollingWorker
 
 log = structlog.get_logger(__name__)
 
+# Ages count back from the newest row, or from now if that is earlier (a vendor's clock in the
+# future must not age everything): the read models keep event time only, so retention gives
+# the same rows on a replay of old events, and a test's fixed clock, as it did live.
 _TIMELINE = Statement.of(
     "WITH gone AS (DELETE FROM timeline WHERE (kind, entry_id) IN ("
-    "  SELECT kind, entry_id FROM timeline WHERE at < :cutoff ORDER BY at LIMIT :batch)"
+    "  SELECT kind, entry_id FROM timeline WHERE at < least(:now, (SELECT max(at) FROM timeline))"
+    "    - make_interval(days => :days) ORDER BY at LIMIT :batch)"
     "  RETURNING account_key, kind, at), "
     "rolled AS (INSERT INTO activity_days AS d (account_key, team, day, first_at, last_at) "
     "  SELECT account_key, CASE kind WHEN 'sales_activity' THEN 'sales' ELSE 'marketing' END, "
@@ -40,8 +45,10 @@ _TIMELINE = Statement.of(
 )
 _DELIVERIES = Statement.of(
     "WITH gone AS (DELETE FROM alert_deliveries WHERE (alert_id, recipient_id, channel) IN ("
-    "  SELECT alert_id, recipient_id, channel FROM alert_deliveries WHERE at < :cutoff "
-    "  ORDER BY at LIMIT :batch) RETURNING at, channel, status, attempts), "
+    "  SELECT alert_id, recipient_id, channel FROM alert_deliveries "
+    "  WHERE at < least(:now, (SELECT max(at) FROM alert_deliveries)) "
+    "    - make_interval(days => :days) ORDER BY at LIMIT :batch) "
+    "  RETURNING at, channel, status, attempts), "
     "rolled AS (INSERT INTO delivery_days AS d (day, channel, status, deliveries, attempts) "
     "  SELECT (at AT TIME ZONE 'UTC')::date, channel, status, count(*), sum(attempts) "
     "  FROM gone GROUP BY 1, 2, 3 "
@@ -77,8 +84,8 @@ async def retain_once(
         (options.keep_deliveries_days, _DELIVERIES, "deliveries"),
     ):
         if days > 0:  # 0 keeps every row
-            cutoff = now - timedelta(days=days)
-            [(count,)] = await fetch(session, statement, {"cutoff": cutoff, "batch": batch})
+            params = {"now": now, "days": days, "batch": batch}
+            [(count,)] = await fetch(session, statement, params)
             removed += Removed(**{field: count})
     return removed
 
