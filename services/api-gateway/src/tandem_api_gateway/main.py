@@ -28,6 +28,7 @@ from tandem_api_gateway.settings import GatewaySettings
 from tandem_shared import topics
 from tandem_shared.bootstrap import Infra, build_infra, cli, listen_dsn, serve_built
 from tandem_shared.consumer import ConsumerLoop
+from tandem_shared.db import create_engine, session_factory
 from tandem_shared.directory import Directory, load_directory
 from tandem_shared.envelope import utcnow
 from tandem_shared.service import started
@@ -145,11 +146,11 @@ def rebuild_command(settings: Settings, _args: list[str]) -> int:
 
 
 async def _retain(settings: GatewaySettings) -> str:
-    infra = build_infra(settings, schema=SCHEMA, with_relay=False)
+    engine = create_engine(settings.database, schema=SCHEMA)  # the database only: no producer
     try:
-        removed = await retain(infra.sessions, settings.gateway, now=utcnow())
+        removed = await retain(session_factory(engine), settings.gateway, now=utcnow())
     finally:
-        await infra.engine.dispose()
+        await engine.dispose()
     return (
         f"removed {removed.timeline} timeline entries older than "
         f"{settings.gateway.keep_timeline_days} days (activity rolled up into activity_days) "

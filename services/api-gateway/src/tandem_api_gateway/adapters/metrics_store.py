@@ -3,9 +3,10 @@
 Each query keeps the definitions of `domain/metrics.py` (which the shell used to apply to every
 row in Python): half-open periods on the time each fact happened, tier 3 for facts without a
 tier, the assignee's team for handoffs, deals always the sales team's, merged-away accounts and
-deals folded into their survivors, deleted deals left out. Plans: coverage probes
-`timeline_activity` (and `activity_days` for rolled-up history) once per TAL account; handoffs
-read `handoffs_touch` and `handoffs_verdicts` alone; deals are one pass over a small table.
+deals folded into their survivors, deleted deals left out. Plans: coverage reads the accounts'
+latest activity for open-ended periods, else probes `timeline_activity` (and `activity_days`
+for rolled-up history) once per TAL account; handoffs read `handoffs_touch` and
+`handoffs_verdicts` alone; deals are one pass over a small table.
 """
 
 from __future__ import annotations
@@ -18,19 +19,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tandem_api_gateway.adapters.tables import (
-    accounts,
-    activity_days,
-    deals,
-    timeline,
-)
+from tandem_api_gateway.adapters.tables import accounts, activity_days, deals, timeline
 from tandem_api_gateway.adapters.tables import handoff_measures as handoffs
 from tandem_api_gateway.domain import metrics as m
-from tandem_api_gateway.domain.metric_aggregates import (
-    PERCENTILES,
-    TouchGroup,
-    touch_times,
-)
+from tandem_api_gateway.domain.metric_aggregates import PERCENTILES, TouchGroup, touch_times
 from tandem_api_gateway.domain.timeline import TimelineKind
 from tandem_shared.events import Signal, Tier
 
@@ -94,7 +86,7 @@ def _worked(keys: sa.ColumnElement[Any], team: m.Team, scope: m.Scope) -> sa.Col
         _in_period(timeline.c.at, scope),
     )
     # A rolled-up day is known by its first and last activity: one of them in the period is
-    # proof (see retention.py for what a day's roll-up cannot prove).
+    # proof (docs/runbook.md, retention: what a day's roll-up cannot prove).
     days = sa.select(sa.literal(1)).where(
         activity_days.c.account_key == sa.func.any(keys),
         activity_days.c.team == team.value,
