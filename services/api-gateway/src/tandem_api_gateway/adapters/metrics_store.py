@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -25,6 +28,32 @@ from tandem_api_gateway.domain import metrics as m
 from tandem_api_gateway.domain.metric_aggregates import PERCENTILES, TouchGroup, touch_times
 from tandem_api_gateway.domain.timeline import TimelineKind
 from tandem_shared.events import Signal, Tier
+
+
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """What a scope makes of each query: the period's bounds as parameters (present or not),
+    tier and team as they are. Each query is built once per shape (a few dozen at most)."""
+
+    start: sa.BindParameter[datetime] | None
+    end: sa.BindParameter[datetime] | None
+    tier: Tier | None
+    team: m.Team | None
+
+    @classmethod
+    def of(cls, scope: m.Scope) -> _Shape:
+        start = _START if scope.start is not None else None
+        return cls(start, _END if scope.end is not None else None, scope.tier, scope.team)
+
+
+_START = sa.bindparam("start", type_=sa.DateTime(timezone=True))
+_END = sa.bindparam("end", type_=sa.DateTime(timezone=True))
+
+
+def _params(scope: m.Scope) -> dict[str, datetime]:
+    bounds = {"start": scope.start, "end": scope.end}
+    return {name: value for name, value in bounds.items() if value is not None}
+
 
 _ACTIVITY = {m.Team.SALES: TimelineKind.SALES_ACTIVITY, m.Team.MARKETING: TimelineKind.ENGAGEMENT}
 _RESOLVED = ("met", "breached")
@@ -39,9 +68,13 @@ async def alignment_report(
     The four queries are independent: each runs on a connection of its own, at the same time.
     """
 
-    async def on_own_connection(query: Callable[[AsyncSession, m.Scope], Awaitable[T]]) -> T:
+    shape, params = _Shape.of(scope), _params(scope)
+
+    async def on_own_connection(
+        query: Callable[[AsyncSession, _Shape, dict[str, datetime]], Awaitable[T]],
+    ) -> T:
         async with sessions() as session:
-            return await query(session, scope)
+            return await query(session, shape, params)
 
     (covered, tal), groups, sla, (in_tal, outside) = await asyncio.gather(
         on_own_connection(_coverage),
@@ -61,7 +94,7 @@ async def alignment_report(
     )
 
 
-def _in_period(column: sa.ColumnElement[Any], scope: m.Scope) -> sa.ColumnElement[bool]:
+def _in_period(column: sa.ColumnElement[Any], scope: _Shape) -> sa.ColumnElement[bool]:
     # Scope.in_period: a missing time is in no period; an open bound accepts anything.
     conditions: list[sa.ColumnElement[bool]] = [column.is_not(None)]
     if scope.start is not None:
@@ -78,7 +111,7 @@ def _tier_of(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
 # ---- joint account coverage ------------------------------------------------------------------
 
 
-def _worked(keys: sa.ColumnElement[Any], team: m.Team, scope: m.Scope) -> sa.ColumnElement[bool]:
+def _worked(keys: sa.ColumnElement[Any], team: m.Team, scope: _Shape) -> sa.ColumnElement[bool]:
     """True when the team worked one of `keys` in the period (raw entries, or rolled-up days)."""
     raw = sa.select(sa.literal(1)).where(
         timeline.c.account_key == sa.func.any(keys),
@@ -97,17 +130,24 @@ def _worked(keys: sa.ColumnElement[Any], team: m.Team, scope: m.Scope) -> sa.Col
     return sa.or_(raw.exists(), days.exists())
 
 
-async def _coverage(session: AsyncSession, scope: m.Scope) -> tuple[int, int]:
+async def _coverage(
+    session: AsyncSession, shape: _Shape, params: dict[str, datetime]
+) -> tuple[int, int]:
     """Return (TAL accounts worked as the scope asks, TAL accounts)."""
+    tal, worked = (await session.execute(_coverage_query(shape), params)).one()
+    return int(worked), int(tal)
+
+
+@cache
+def _coverage_query(scope: _Shape) -> sa.Select[int, int]:
     teams = [scope.team] if scope.team is not None else [m.Team.SALES, m.Team.MARKETING]
     query = _coverage_since(scope, teams) if scope.end is None else _coverage_between(scope, teams)
     if scope.tier is not None:
         query = query.where(_tier_of(accounts.c.tier) == scope.tier.value)
-    tal, worked = (await session.execute(query)).one()
-    return int(worked), int(tal)
+    return query
 
 
-def _coverage_since(scope: m.Scope, teams: list[m.Team]) -> sa.Select[int, int]:
+def _coverage_since(scope: _Shape, teams: list[m.Team]) -> sa.Select[int, int]:
     # Every named period is open-ended: activity in it exists exactly when the account's latest
     # activity falls in it, which the projections keep on the account (with the entry that
     # sets it), retention or not: one pass over the accounts, no timeline read.
@@ -129,7 +169,7 @@ def _coverage_since(scope: m.Scope, teams: list[m.Team]) -> sa.Select[int, int]:
     )
 
 
-def _coverage_between(scope: m.Scope, teams: list[m.Team]) -> sa.Select[int, int]:
+def _coverage_between(scope: _Shape, teams: list[m.Team]) -> sa.Select[int, int]:
     # A period with an end: probe each TAL account's activity in it.
     folded = accounts.alias("folded")
     # An account's activity includes that of the accounts merged into it in the CRM.
@@ -152,7 +192,7 @@ def _coverage_between(scope: m.Scope, teams: list[m.Team]) -> sa.Select[int, int
 # ---- handoffs ----------------------------------------------------------------------------------
 
 
-def _measured_handoffs(scope: m.Scope, *conditions: sa.ColumnElement[bool]) -> list[Any]:
+def _measured_handoffs(scope: _Shape, *conditions: sa.ColumnElement[bool]) -> list[Any]:
     # handoff_facts: handoffs known well enough to measure (tier, signal and start known).
     where = [handoffs.c.tier.is_not(None), handoffs.c.signal.is_not(None), *conditions]
     if scope.tier is not None:
@@ -162,7 +202,9 @@ def _measured_handoffs(scope: m.Scope, *conditions: sa.ColumnElement[bool]) -> l
     return where
 
 
-async def _cohort_groups(session: AsyncSession, scope: m.Scope) -> list[dict[str, Any]]:
+async def _cohort_groups(
+    session: AsyncSession, shape: _Shape, params: dict[str, datetime]
+) -> list[dict[str, Any]]:
     """The period's cohort (handoffs made in it) per tier and per (tier, signal): its size,
     its verdicts (per tier) and the two order statistics around each percentile of its touch
     times; a signal without handoffs in the period has no group.
@@ -170,9 +212,35 @@ async def _cohort_groups(session: AsyncSession, scope: m.Scope) -> list[dict[str
     One pass over `handoffs_touch`, which holds the cohort's columns in (tier, touch time)
     order: every group's touch times come off it sorted, a signal's by a filter, none sorted.
     """
-    seconds, signal, outcome = handoffs.c.touch_seconds, handoffs.c.signal, handoffs.c.sla_outcome
-    groups: dict[str, sa.ColumnElement[bool]] = {"": sa.true()}
-    groups |= {f"_{s.name.lower()}": signal == s.value for s in Signal}
+    found = []
+    for row in (await session.execute(_cohort_query(shape), params)).mappings():
+        for name in _GROUPS:
+            if not row[f"handoffs{name}"]:
+                continue
+            sides = [f"p{pct}_{side}" for pct in PERCENTILES for side in ("low", "high")]
+            found.append(
+                {
+                    "tier": row["tier"],
+                    "signal": _GROUPS[name],
+                    "met": row["met"] if not name else 0,
+                    "resolved": row["resolved"] if not name else 0,
+                    **{k: row[f"{k}{name}"] for k in ("handoffs", "touched", *sides)},
+                }
+            )
+    return found
+
+
+# The groups of a tier's cohort, by the suffix of their columns: the whole tier, each signal.
+_GROUPS: dict[str, Signal | None] = {"": None, **{f"_{s.name.lower()}": s for s in Signal}}
+
+
+@cache
+def _cohort_query(scope: _Shape) -> sa.Select[Any]:
+    seconds, outcome = handoffs.c.touch_seconds, handoffs.c.sla_outcome
+    groups = {
+        name: sa.true() if signal is None else handoffs.c.signal == signal.value
+        for name, signal in _GROUPS.items()
+    }
     columns: list[sa.ColumnElement[Any]] = [
         handoffs.c.tier,
         sa.func.count().filter(outcome == "met").label("met"),
@@ -202,22 +270,7 @@ async def _cohort_groups(session: AsyncSession, scope: m.Scope) -> list[dict[str
             for offset, side in ((1, "low"), (2, "high")):
                 rank = grouped.c[f"sorted{name}"][low + offset]
                 picked.append(rank.label(f"p{pct}_{side}{name}"))
-    found = []
-    for row in (await session.execute(sa.select(*picked))).mappings():
-        for name in groups:
-            if not row[f"handoffs{name}"]:
-                continue
-            sides = [f"p{pct}_{side}" for pct in PERCENTILES for side in ("low", "high")]
-            found.append(
-                {
-                    "tier": row["tier"],
-                    "signal": Signal[name[1:].upper()] if name else None,
-                    "met": row["met"] if not name else 0,
-                    "resolved": row["resolved"] if not name else 0,
-                    **{k: row[f"{k}{name}"] for k in ("handoffs", "touched", *sides)},
-                }
-            )
-    return found
+    return sa.select(*picked)
 
 
 def _touch_group(row: dict[str, Any]) -> TouchGroup:
@@ -230,9 +283,17 @@ def _touch_group(row: dict[str, Any]) -> TouchGroup:
     )
 
 
-async def _verdicts(session: AsyncSession, scope: m.Scope) -> m.SlaCompliance:
+async def _verdicts(
+    session: AsyncSession, shape: _Shape, params: dict[str, datetime]
+) -> m.SlaCompliance:
     """Count the SLA verdicts reached in the period and the breaches still without a touch,
     from `handoffs_verdicts` alone."""
+    met, breaches, open_breaches = (await session.execute(_verdicts_query(shape), params)).one()
+    return m.SlaCompliance(met=met, breached=breaches, open_breaches=open_breaches)
+
+
+@cache
+def _verdicts_query(scope: _Shape) -> sa.Select[int, int, int]:
     breached = handoffs.c.sla_outcome == "breached"
     query = sa.select(
         sa.func.count().filter(handoffs.c.sla_outcome == "met"),
@@ -243,26 +304,32 @@ async def _verdicts(session: AsyncSession, scope: m.Scope) -> m.SlaCompliance:
             scope, handoffs.c.sla_outcome.in_(_RESOLVED), _in_period(handoffs.c.outcome_at, scope)
         )
     )
-    met, breaches, open_breaches = (await session.execute(query)).one()
-    return m.SlaCompliance(met=met, breached=breaches, open_breaches=open_breaches)
+    return query
 
 
 # ---- pipeline ----------------------------------------------------------------------------------
 
 
 async def _pipeline(
-    session: AsyncSession, scope: m.Scope
+    session: AsyncSession, shape: _Shape, params: dict[str, datetime]
 ) -> tuple[m.PipelineSegment, m.PipelineSegment]:
     """Return pipeline and win rate inside the TAL and outside it."""
     found: dict[bool, m.PipelineSegment] = {}
     # Deals count for the sales team (their owners'): a marketing scope has none.
-    if scope.team in (None, m.Team.SALES):
-        found = {row.in_tal: row for row in await _segments(session, scope)}
+    if shape.team in (None, m.Team.SALES):
+        rows = await session.execute(_segments_query(shape), params)
+        found = {
+            bool(flag): m.PipelineSegment(
+                bool(flag), int(o), float(o_sum), int(c), int(w), float(w_sum)
+            )
+            for flag, o, o_sum, c, w, w_sum in rows
+        }
     empty = {flag: m.PipelineSegment(flag, 0, 0.0, 0, 0, 0.0) for flag in (True, False)}
     return found.get(True, empty[True]), found.get(False, empty[False])
 
 
-async def _segments(session: AsyncSession, scope: m.Scope) -> list[m.PipelineSegment]:
+@cache
+def _segments_query(scope: _Shape) -> sa.Select[Any]:
     opened = sa.and_(sa.not_(deals.c.is_closed), _in_period(deals.c.created_at, scope))
     closed = sa.and_(deals.c.is_closed, _in_period(deals.c.closed_at, scope))
     won = sa.and_(closed, deals.c.is_won)
@@ -301,7 +368,4 @@ async def _segments(session: AsyncSession, scope: m.Scope) -> list[m.PipelineSeg
     if scope.tier is not None:
         tier = sa.func.coalesce(survivor.c.tier, accounts.c.tier, Tier.T3.value)
         query = query.where(tier == scope.tier.value)
-    return [
-        m.PipelineSegment(bool(flag), int(o), float(o_sum), int(c), int(w), float(w_sum))
-        for flag, o, o_sum, c, w, w_sum in await session.execute(query)
-    ]
+    return query
