@@ -10,7 +10,7 @@ VENV := .venv
 RUN := $(VENV)/bin
 
 
-.PHONY: install browser up down demo test test-unit test-integration lint format bench bench-ingest bench-pipeline k8s-validate clean
+.PHONY: install browser up down demo test test-unit test-integration lint format bench bench-ingest bench-pipeline bench-reads k8s-validate clean
 
 $(UV):
 	$(PY) -m pip install --quiet --disable-pip-version-check --target $(UV_DIR) uv
@@ -55,7 +55,7 @@ format: install
 	$(RUN)/ruff check --fix .
 	$(RUN)/ruff format .
 
-bench: bench-ingest bench-pipeline
+bench: bench-ingest bench-pipeline bench-reads
 
 bench-ingest: install
 	$(RUN)/python -m benchmarks.ingest
@@ -63,6 +63,10 @@ bench-ingest: install
 # The five services from webhook to Slack; BENCH_ARGS=--quick for a small run (see its --help).
 bench-pipeline: install
 	$(RUN)/python -m benchmarks.pipeline $(BENCH_ARGS)
+
+# Every gateway read endpoint over a year of a mid-size team, 1 and 16 readers; BENCH_ARGS=--quick.
+bench-reads: install
+	$(RUN)/python -m benchmarks.reads $(BENCH_ARGS)
 
 # The Ingress check builds the services' HTTP apps, hence the workspace.
 k8s-validate: install

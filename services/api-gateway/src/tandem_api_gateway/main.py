@@ -23,10 +23,12 @@ from tandem_api_gateway.domain.authz import Role
 from tandem_api_gateway.feed import FeedListener
 from tandem_api_gateway.projections import Projector
 from tandem_api_gateway.rebuild import rebuild
+from tandem_api_gateway.retention import RetentionWorker, retain
 from tandem_api_gateway.settings import GatewaySettings
 from tandem_shared import topics
 from tandem_shared.bootstrap import Infra, build_infra, cli, listen_dsn, serve_built
 from tandem_shared.consumer import ConsumerLoop
+from tandem_shared.db import create_engine, session_factory
 from tandem_shared.directory import Directory, load_directory
 from tandem_shared.envelope import utcnow
 from tandem_shared.service import started
@@ -106,6 +108,7 @@ def build_service(
     )
     listener = FeedListener(dsn=listen_dsn(settings.database.url), feed=gateway.feed)
     infra.workers.append(listener)
+    infra.workers.append(RetentionWorker(infra.sessions, settings.gateway))
     app = create_app(gateway=gateway, runtime_getter=lambda: infra.runtime)
     service = GatewayService(infra, app, gateway, listener)
     if group is None:
@@ -141,6 +144,27 @@ def rebuild_command(settings: Settings, _args: list[str]) -> int:
     assert isinstance(settings, GatewaySettings)
     asyncio.run(_rebuild(settings))
     print("read models rebuilt from the topics")  # noqa: T201 - a CLI answer
+    return 0
+
+
+async def _retain(settings: GatewaySettings) -> str:
+    engine = create_engine(settings.database, schema=SCHEMA)  # the database only: no producer
+    try:
+        removed = await retain(session_factory(engine), settings.gateway, now=utcnow())
+    finally:
+        await engine.dispose()
+    return (
+        f"removed {removed.timeline} timeline entries older than "
+        f"{settings.gateway.keep_timeline_days} days (activity rolled up into activity_days) "
+        f"and {removed.deliveries} deliveries older than "
+        f"{settings.gateway.keep_deliveries_days} days (counted in delivery_days)"
+    )
+
+
+def retention_command(settings: Settings, _args: list[str]) -> int:
+    """`tandem-api-gateway retention`: roll up and remove raw rows past their retention now."""
+    assert isinstance(settings, GatewaySettings)
+    print(asyncio.run(_retain(settings)))  # noqa: T201 - a CLI answer
     return 0
 
 
@@ -206,6 +230,7 @@ def main() -> None:
         group=topics.GATEWAY_GROUP,
         commands={
             "rebuild": rebuild_command,
+            "retention": retention_command,
             "create-key": create_key_command,
             "keys": keys_command,
         },

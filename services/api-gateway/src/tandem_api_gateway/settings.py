@@ -43,6 +43,12 @@ class GatewayOptions(BaseModel):
     demo_keys: list[DemoKey] = Field(default_factory=lambda: list(DEMO_KEYS))
     # The key the dashboard uses without ?key= (dev only); defaults to the revops demo key.
     dashboard_key: str | None = None
+    # Retention of raw rows (retention.py; 0 keeps them): timeline entries beyond the longest
+    # named metrics period, so every period but `all` and old custom ones reads raw rows.
+    keep_timeline_days: int = Field(default=400, ge=0)
+    keep_deliveries_days: int = Field(default=90, ge=0)
+    retention_interval_seconds: float = Field(default=3600.0, gt=0)
+    retention_batch: int = Field(default=5000, ge=1)
 
 
 class GatewaySettings(Settings):

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tandem_api_gateway.adapters.tables import (
     READ_MODELS,
+    ROLL_UPS,
     accounts,
     crm_accounts,
     deals,
@@ -221,8 +222,8 @@ def _feed_message(message: Mapping[str, Any]) -> str:
 
 
 async def truncate_read_models(session: AsyncSession) -> None:
-    """Empty every read model and the inbox, so the topics can be consumed again."""
-    names = ", ".join(t.name for t in (*READ_MODELS, inbox))
+    """Empty every read model, its roll-ups and the inbox, so the topics can be consumed again."""
+    names = ", ".join(t.name for t in (*READ_MODELS, *ROLL_UPS, inbox))
     await session.execute(sa.text(f"TRUNCATE {names}"))
 
 

@@ -87,17 +87,23 @@ def _timeline_visible_to(person_id: str | None) -> sa.ColumnElement[bool]:
     if person_id is None:
         return sa.true()
     handoff_kinds = (TimelineKind.ROUTING.value, TimelineKind.SLA.value)
-    own_handoff = sa.select(handoffs.c.handoff_id).where(
-        handoffs.c.handoff_id == timeline.c.data["handoff_id"].astext,
-        _handoffs_visible_to(person_id),
+    # Scalar lookups by primary key (null when missing: not visible), not EXISTS: PostgreSQL
+    # would turn an EXISTS into a hash of every handoff and alert the rep may read, built
+    # before the first entry of the page is read.
+    own_handoff = (
+        sa.select(_handoffs_visible_to(person_id))
+        .where(handoffs.c.handoff_id == timeline.c.data["handoff_id"].astext)
+        .scalar_subquery()
     )
-    own_alert = sa.select(alerts.c.alert_id).where(
-        alerts.c.alert_id == timeline.c.entry_id, _alerts_visible_to(person_id)
+    own_alert = (
+        sa.select(_alerts_visible_to(person_id))
+        .where(alerts.c.alert_id == timeline.c.entry_id)
+        .scalar_subquery()
     )
     return sa.or_(
         timeline.c.kind.not_in([*handoff_kinds, TimelineKind.ALERT.value]),
-        sa.and_(timeline.c.kind.in_(handoff_kinds), own_handoff.exists()),
-        sa.and_(timeline.c.kind == TimelineKind.ALERT.value, own_alert.exists()),
+        sa.and_(timeline.c.kind.in_(handoff_kinds), own_handoff),
+        sa.and_(timeline.c.kind == TimelineKind.ALERT.value, own_alert),
     )
 
 
@@ -141,10 +147,14 @@ async def list_handoffs(
     tier: str | None = None,
     signal: str | None = None,
     assignee: str | None = None,
+    account_key: str | None = None,
     after: tuple[Any, ...] | None = None,
     limit: int,
 ) -> list[Row]:
-    """Return up to limit+1 handoffs, newest first; `visible_to` restricts a rep to theirs."""
+    """Return up to limit+1 handoffs, newest first; `visible_to` restricts a rep to theirs.
+
+    Each filter has an index on (filter, sort_at, handoff_id): a page reads its own rows.
+    """
     order = (handoffs.c.sort_at, handoffs.c.handoff_id)
     query = (
         sa.select(handoffs)
@@ -157,6 +167,7 @@ async def list_handoffs(
         (handoffs.c.tier, tier),
         (handoffs.c.signal, signal),
         (handoffs.c.assignee_id, assignee),
+        (handoffs.c.account_key, account_key),
     ):
         if value is not None:
             query = query.where(column == value)

@@ -74,7 +74,26 @@ handoffs = sa.Table(
     sa.Column("last_action_at", _TS),
 )
 sa.Index("handoffs_sort", handoffs.c.sort_at, handoffs.c.handoff_id)
-sa.Index("handoffs_assignee", handoffs.c.assignee_id)
+for _column in ("account_key", "tier", "signal", "assignee_id", "sla_outcome"):
+    sa.Index(
+        f"handoffs_by_{_column}", handoffs.c[_column], handoffs.c.sort_at, handoffs.c.handoff_id
+    )
+
+# What the metrics read of a handoff, with the columns PostgreSQL computes on every write
+# (migration 0006: stored generated columns): when it was handed off (the decision, else the
+# clock's start), the assignee's team, seconds from handoff to first touch. Kept apart from
+# `handoffs`, so the projections' and the API's rows stay as they were.
+handoff_measures = sa.table(
+    "handoffs",
+    sa.column("tier", sa.Text),
+    sa.column("signal", sa.Text),
+    sa.column("sla_outcome", sa.Text),
+    sa.column("outcome_at", _TS),
+    sa.column("first_touch_at", _TS),
+    sa.column("handed_off_at", _TS),  # coalesce(decided_at, sla_started_at, sort_at)
+    sa.column("team", sa.Text),  # marketing for a marketer or marketing assignee, else sales
+    sa.column("touch_seconds", sa.Float),  # first_touch_at - handed_off_at, in seconds
+)
 
 alerts = sa.Table(
     "alerts",
@@ -96,6 +115,8 @@ alerts = sa.Table(
     sa.Column("sort_at", _TS, nullable=False),  # requested_at, or the first delivery until known
 )
 sa.Index("alerts_sort", alerts.c.sort_at, alerts.c.alert_id)
+for _column in ("account_key", "kind"):
+    sa.Index(f"alerts_by_{_column}", alerts.c[_column], alerts.c.sort_at, alerts.c.alert_id)
 
 alert_deliveries = sa.Table(
     "alert_deliveries",
@@ -153,9 +174,35 @@ timeline = sa.Table(
     sa.Column("actor_id", sa.Text),
     _jsonb("data", "{}"),
 )
-sa.Index("timeline_account", timeline.c.account_key, timeline.c.at, timeline.c.rank)
+sa.Index(
+    "timeline_account", timeline.c.account_key, timeline.c.at, timeline.c.rank, timeline.c.entry_id
+)
+
+# Roll-ups of raw rows past their retention (retention.py): each account's activity per team
+# and day (its first and last time, what the coverage metric needs), deliveries per day.
+activity_days = sa.Table(
+    "activity_days",
+    metadata,
+    sa.Column("account_key", sa.Text, primary_key=True),
+    sa.Column("team", sa.Text, primary_key=True),  # sales / marketing
+    sa.Column("day", sa.Date, primary_key=True),  # UTC
+    sa.Column("first_at", _TS, nullable=False),
+    sa.Column("last_at", _TS, nullable=False),
+)
+
+delivery_days = sa.Table(
+    "delivery_days",
+    metadata,
+    sa.Column("day", sa.Date, primary_key=True),  # UTC
+    sa.Column("channel", sa.Text, primary_key=True),
+    sa.Column("status", sa.Text, primary_key=True),
+    sa.Column("deliveries", sa.Integer, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+)
 
 READ_MODELS = (accounts, handoffs, alerts, alert_deliveries, deals, timeline, crm_accounts)
+# Derived by retention from read models, not projected from topics: a rebuild empties them too.
+ROLL_UPS = (activity_days, delivery_days)
 
 # ---- records of the gateway itself: kept by `rebuild` ----------------------------------------
 

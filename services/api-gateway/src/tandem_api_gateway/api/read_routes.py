@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tandem_api_gateway.adapters import read_store
@@ -23,6 +23,7 @@ from tandem_api_gateway.api.schemas import (
     MeOut,
     PageOut,
     TimelineEntryOut,
+    page_out,
     to_account,
     to_alert,
     to_handoff,
@@ -46,6 +47,7 @@ Cursor = Annotated[
     str | None, Query(max_length=1024, pattern=NO_NUL, description="From next_cursor")
 ]
 Key = Annotated[str, Path(min_length=1, max_length=253, pattern=NO_NUL)]
+AccountKey = Annotated[str | None, Query(max_length=253, pattern=NO_NUL)]
 Id = Annotated[str, Path(min_length=1, max_length=200, pattern=NO_NUL)]
 _404: dict[int | str, dict[str, Any]] = {404: {"model": ErrorOut}}
 
@@ -73,6 +75,7 @@ async def me(principal: PrincipalDep) -> MeOut:
 
 @router.get("/accounts", tags=["accounts"])
 async def list_accounts(
+    request: Request,
     gateway: GatewayDep,
     principal: PrincipalDep,
     tier: Tier | None = None,
@@ -92,7 +95,7 @@ async def list_accounts(
             limit=pager.size,
         )
     page = pager.page(rows, lambda r: [r["account_key"]])
-    return PageOut(items=[to_account(r) for r in page.items], next_cursor=page.next_cursor)
+    return page_out([to_account(r) for r in page.items], page.next_cursor, url=request.url)
 
 
 @router.get("/accounts/{account_key}", tags=["accounts"], responses=_404)
@@ -108,6 +111,7 @@ async def get_account(gateway: GatewayDep, principal: PrincipalDep, account_key:
 
 @router.get("/accounts/{account_key}/timeline", tags=["accounts"], responses=_404)
 async def account_timeline(
+    request: Request,
     gateway: GatewayDep,
     principal: PrincipalDep,
     account_key: Key,
@@ -131,7 +135,7 @@ async def account_timeline(
     items = [
         TimelineEntryOut(**{k: r[k] for k in TimelineEntryOut.model_fields}) for r in page.items
     ]
-    return PageOut(items=items, next_cursor=page.next_cursor)
+    return page_out(items, page.next_cursor, url=request.url)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +145,7 @@ class HandoffFilters:
     tier: Tier | None = None
     signal: Signal | None = None
     assignee: Annotated[str | None, Query(max_length=200, pattern=NO_NUL)] = None
+    account_key: AccountKey = None
     cursor: Cursor = None
     limit: Limit = None
 
@@ -149,7 +154,11 @@ HandoffFiltersDep = Annotated[HandoffFilters, Depends()]
 
 
 async def _handoff_page(
-    gateway: GatewayDep, principal: Principal, outcome: str | None, filters: HandoffFilters
+    request: Request,
+    gateway: GatewayDep,
+    principal: Principal,
+    outcome: str | None,
+    filters: HandoffFilters,
 ) -> PageOut[HandoffOut]:
     require(principal, Operation.READ_HANDOFFS)
     pager = Pager.start(HANDOFFS, filters.cursor, filters.limit, key=gateway.settings.cursor_key)
@@ -161,32 +170,35 @@ async def _handoff_page(
             tier=filters.tier.value if filters.tier else None,
             signal=filters.signal.value if filters.signal else None,
             assignee=filters.assignee,
+            account_key=filters.account_key,
             after=pager.after,
             limit=pager.size,
         )
     page = pager.page(rows, lambda r: [r["sort_at"], r["handoff_id"]])
     now = gateway.clock()
     items = [to_handoff(r, principal=principal, now=now) for r in page.items]
-    return PageOut(items=items, next_cursor=page.next_cursor)
+    return page_out(items, page.next_cursor, url=request.url)
 
 
 @router.get("/handoffs", tags=["handoffs"])
 async def list_handoffs(
+    request: Request,
     gateway: GatewayDep,
     principal: PrincipalDep,
     filters: HandoffFiltersDep,
     status: HandoffOutcome | None = None,
 ) -> PageOut[HandoffOut]:
     """List handoffs newest first with their SLA state; a rep sees only their own."""
-    return await _handoff_page(gateway, principal, _OUTCOME[status] if status else None, filters)
+    outcome = _OUTCOME[status] if status else None
+    return await _handoff_page(request, gateway, principal, outcome, filters)
 
 
 @router.get("/breaches", tags=["handoffs"])
 async def list_breaches(
-    gateway: GatewayDep, principal: PrincipalDep, filters: HandoffFiltersDep
+    request: Request, gateway: GatewayDep, principal: PrincipalDep, filters: HandoffFiltersDep
 ) -> PageOut[HandoffOut]:
     """List handoffs whose SLA was breached, newest first."""
-    return await _handoff_page(gateway, principal, "breached", filters)
+    return await _handoff_page(request, gateway, principal, "breached", filters)
 
 
 async def visible_handoff(
@@ -211,11 +223,12 @@ async def get_handoff(gateway: GatewayDep, principal: PrincipalDep, handoff_id: 
 
 @router.get("/alerts", tags=["alerts"])
 async def list_alerts(
+    request: Request,
     gateway: GatewayDep,
     principal: PrincipalDep,
     kind: AlertKind | None = None,
     channel: DeliveryChannel | None = None,
-    account_key: Annotated[str | None, Query(max_length=253, pattern=NO_NUL)] = None,
+    account_key: AccountKey = None,
     cursor: Cursor = None,
     limit: Limit = None,
 ) -> PageOut[AlertOut]:
@@ -237,7 +250,7 @@ async def list_alerts(
     items = [
         to_alert(r, deliveries.get(r["alert_id"], []), principal=principal) for r in page.items
     ]
-    return PageOut(items=items, next_cursor=page.next_cursor)
+    return page_out(items, page.next_cursor, url=request.url)
 
 
 @router.get("/alerts/{alert_id}", tags=["alerts"], responses=_404)

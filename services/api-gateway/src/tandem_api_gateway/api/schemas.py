@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.datastructures import URL
 
 from tandem_api_gateway.domain.authz import Principal, Role, Side, visible_person_ids
 from tandem_api_gateway.domain.tal_workflow import TalAction, TalEntry, TalStatus
@@ -33,6 +34,19 @@ class Response(BaseModel):
 class PageOut(Response, Generic[T]):
     items: list[T]
     next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null at end")
+    next: str | None = Field(
+        default=None,
+        description="The next page: this request's path and filters with its cursor; null at end",
+    )
+
+
+def page_out(items: list[T], next_cursor: str | None, *, url: URL) -> PageOut[T]:
+    """Return a page of items with its cursor and the link to the page after it."""
+    following = None
+    if next_cursor is not None:
+        query = url.include_query_params(cursor=next_cursor).query
+        following = f"{url.path}?{query}"
+    return PageOut(items=items, next_cursor=next_cursor, next=following)
 
 
 class ErrorOut(Response):

@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,6 +30,7 @@ from tandem_api_gateway.api.schemas import (
     RemovalIn,
     TalEntryOut,
     ValidationIn,
+    page_out,
     to_tal_entry,
 )
 from tandem_api_gateway.domain import tal_workflow as wf
@@ -57,6 +58,7 @@ router = APIRouter(
 
 @router.get("")
 async def list_entries(
+    request: Request,
     gateway: GatewayDep,
     principal: PrincipalDep,
     status: wf.TalStatus | None = None,
@@ -76,7 +78,7 @@ async def list_entries(
             limit=pager.size,
         )
     page = pager.page(entries, lambda e: [e.account_key])
-    return PageOut(items=[to_tal_entry(e) for e in page.items], next_cursor=page.next_cursor)
+    return page_out([to_tal_entry(e) for e in page.items], page.next_cursor, url=request.url)
 
 
 @router.get("/{account_key}", responses=_ERRORS)

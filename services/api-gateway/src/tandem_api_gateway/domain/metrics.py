@@ -44,12 +44,14 @@ __all__ = [
     "TouchTimes",
     "alignment_health",
     "alignment_report",
+    "assemble_report",
     "handoff_success_rate",
     "joint_account_coverage",
     "percentile",
     "pipeline_by_tal",
     "sla_compliance",
     "time_to_first_touch",
+    "touch_times_order",
 ]
 
 
@@ -243,8 +245,7 @@ def time_to_first_touch(
         if _keeps_handoff(h, scope) and scope.in_period(h.handed_off_at):
             groups.setdefault((h.tier, h.signal), []).append(h)
             groups.setdefault((h.tier, None), []).append(h)
-    order = {s: i for i, s in enumerate(Signal)}
-    keys = sorted(groups, key=lambda k: (k[0], -1 if k[1] is None else order[k[1]]))
+    keys = sorted(groups, key=touch_times_order)
     return tuple(_touch_times(tier, signal, groups[tier, signal]) for tier, signal in keys)
 
 
@@ -282,15 +283,34 @@ def alignment_report(
     scope: Scope,
 ) -> AlignmentReport:
     """Compute every alignment metric for the scope and the health verdict over them."""
-    coverage = joint_account_coverage(accounts, scope=scope)
-    success = handoff_success_rate(handoffs, scope=scope)
-    sla = sla_compliance(handoffs, scope=scope)
     in_tal, outside = pipeline_by_tal(deals, scope=scope)
+    return assemble_report(
+        scope=scope,
+        coverage=joint_account_coverage(accounts, scope=scope),
+        handoff_success=handoff_success_rate(handoffs, scope=scope),
+        sla=sla_compliance(handoffs, scope=scope),
+        first_touch=time_to_first_touch(handoffs, scope=scope),
+        in_tal=in_tal,
+        outside_tal=outside,
+    )
+
+
+def assemble_report(
+    *,
+    scope: Scope,
+    coverage: float | None,
+    handoff_success: float | None,
+    sla: SlaCompliance,
+    first_touch: tuple[TouchTimes, ...],
+    in_tal: PipelineSegment,
+    outside_tal: PipelineSegment,
+) -> AlignmentReport:
+    """Rate the metrics' values and give the health verdict over them."""
     readings = tuple(
         Reading(definition=d, value=v, health=d.rate(v))
         for d, v in (
             (JOINT_ACCOUNT_COVERAGE, coverage),
-            (HANDOFF_SUCCESS_RATE, success),
+            (HANDOFF_SUCCESS_RATE, handoff_success),
             (SLA_COMPLIANCE, sla.rate),
             (OPEN_SLA_BREACHES, _open_breaches(sla)),
         )
@@ -298,14 +318,23 @@ def alignment_report(
     return AlignmentReport(
         scope=scope,
         coverage=coverage,
-        handoff_success=success,
+        handoff_success=handoff_success,
         sla=sla,
-        first_touch=time_to_first_touch(handoffs, scope=scope),
+        first_touch=first_touch,
         in_tal=in_tal,
-        outside_tal=outside,
+        outside_tal=outside_tal,
         readings=readings,
         health=alignment_health(readings),
     )
+
+
+def touch_times_order(key: tuple[Tier, Signal | None]) -> tuple[Tier, int]:
+    """Return where a (tier, signal) group of time to first touch is listed: by tier, the
+    tier's overall group (signal None) first, then signals in declaration order."""
+    return key[0], -1 if key[1] is None else _SIGNAL_ORDER[key[1]]
+
+
+_SIGNAL_ORDER = {s: i for i, s in enumerate(Signal)}
 
 
 def percentile(values: Sequence[float], pct: int) -> float | None:
