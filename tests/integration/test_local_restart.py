@@ -1,4 +1,7 @@
-"""`make up`, a burst of meeting requests, Ctrl-C while they are in flight, `make up` again.
+"""`make up`, a burst of meeting requests, Ctrl-C while they are in flight, `make up` again,
+then `make down`.
+
+`make up` starts five healthy services within its bound; `make down` leaves no process behind.
 
 The embedded broker keeps everything in memory: the restart starts on an empty broker. What the
 services had published and not yet had consumed lives only in their retained outbox rows, and
@@ -19,6 +22,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -48,6 +52,24 @@ CLI = str(Path(sys.executable).parent / "tandem-local")
 WEBHOOKS = 240
 LOST = "broker lost published events"
 ALERT_LINE = re.compile(r"ALERT for .*? alert_id=(\S+) .*? recipient=(\S+)")
+HEALTHY = re.compile(r"all five services are healthy \(([0-9.]+) s after launch\)")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and " Z " in stat.read_text())
+
+
+def _status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return int(resp.status)
+    except OSError:
+        return 0
 
 
 @dataclass
@@ -89,6 +111,33 @@ class LocalStack:
 
     def output(self) -> str:
         return "".join(self.lines)
+
+    def processes(self) -> list[int]:
+        """The pids of `up`, the broker, the five services and PostgreSQL's postmaster."""
+        run = json.loads((self.workdir / ".tandem/run.json").read_text())
+        pgdata = Path(run["pgdata"])
+        postmaster = int((pgdata / "postmaster.pid").read_text().split()[0])
+        return [run["up"], run["broker"], *run["services"].values(), postmaster]
+
+    def down(self) -> None:
+        """`make down` from another terminal: `up` returns and nothing of the stack is left."""
+        assert self.process is not None
+        pids = self.processes()
+        assert all(_alive(p) for p in pids), pids
+        down = subprocess.run(
+            [CLI, "down"],
+            cwd=self.workdir,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert down.returncode == 0, down.stdout + down.stderr
+        self.process.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(_alive(p) for p in pids):
+            time.sleep(0.2)
+        assert [p for p in pids if _alive(p)] == []
 
 
 @pytest.fixture
@@ -215,6 +264,10 @@ async def test_meeting_requests_in_flight_at_ctrl_c_are_routed_and_alerted_once_
 
     stack.up()
     timings = {"first up": time.monotonic() - started}
+    [banner] = [m for line in stack.lines if (m := HEALTHY.search(line))]
+    assert float(banner.group(1)) < 30, banner.group(0)  # make up's start-up bound
+    statuses = {o: _status(f"http://127.0.0.1:{base + o}/healthz") for o in range(5)}
+    assert set(statuses.values()) == {200}, statuses
     accepted = await post_all(f"http://127.0.0.1:{base + 1}/v1/webhooks/demo", secret, WEBHOOKS)
     db = await connect(stack.workdir)
     try:
@@ -258,7 +311,7 @@ async def test_meeting_requests_in_flight_at_ctrl_c_are_routed_and_alerted_once_
         )
     finally:
         await db.close()
-    assert stack.interrupt() == 0
+    stack.down()
     second_run = stack.output()
 
     # The fresh broker lacked what the first one held: the relays said so and republished it.
