@@ -253,19 +253,21 @@ async def test_crash_after_db_commit_before_offset_commit_causes_no_second_effec
 
 async def test_stop_under_load_loses_nothing_and_duplicates_nothing(new_lane, unique, db) -> None:  # type: ignore[no-untyped-def]
     lane = await new_lane("stop")
-    await lane.publish(events(600, unique))
+    # Enough that the batches in hand at the stop (three partitions' worth) cannot be all of it.
+    total = 1500
+    await lane.publish(events(total, unique))
 
     first = lane.loop(record_effect)
     async with running(first):  # leaving the block stops it, as SIGTERM does in a service
         await until(lambda: db.has(100), timeout=15, every=0.01)
     stopped_at = len(await db.effects())
-    assert stopped_at < 600, "the stop should land mid-stream for this test to mean anything"
+    assert stopped_at < total, "the stop should land mid-stream for this test to mean anything"
 
     second = lane.loop(record_effect)
-    await run_until(second, db, 600)
+    await run_until(second, db, total)
     effects = await db.effects()
-    assert len(effects) == 600
-    assert len(set(effects)) == 600
+    assert len(effects) == total
+    assert len(set(effects)) == total
 
 
 async def test_a_stalled_consumer_fails_readiness(

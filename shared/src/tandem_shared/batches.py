@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
 
+import asyncpg
 import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
@@ -65,16 +66,25 @@ _TRANSIENT_CLASSES = ("08", "53", "57")
 _TRANSIENT_STATES = ("40001", "40P01")
 
 
+def _transient_state(state: str) -> bool:
+    return state.startswith(_TRANSIENT_CLASSES) or state in _TRANSIENT_STATES
+
+
 def is_transient(exc: BaseException) -> bool:
     """True for failures of the database or the network, which retrying the batch cures."""
     if isinstance(exc, OSError | ConnectionError | TimeoutError):
         return True
+    # asyncpg's own, where a hot path runs on the driver directly.
+    if isinstance(exc, asyncpg.exceptions.ConnectionDoesNotExistError):
+        return True
+    if isinstance(exc, asyncpg.PostgresError):
+        return _transient_state(str(exc.sqlstate or ""))
     if isinstance(exc, sa_exc.DBAPIError):
         if exc.connection_invalidated:
             return True
         for cause in (exc.orig, getattr(exc.orig, "__cause__", None)):
             state = str(getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None) or "")
-            if state.startswith(_TRANSIENT_CLASSES) or state in _TRANSIENT_STATES:
+            if _transient_state(state):
                 return True
     return isinstance(exc, sa_exc.InterfaceError | sa_exc.DisconnectionError)
 

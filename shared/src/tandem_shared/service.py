@@ -16,14 +16,19 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Seque
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import asyncpg
 import sqlalchemy as sa
 import structlog
 import uvicorn
 import uvloop
 from aiokafka import AIOKafkaProducer
-from fastapi import APIRouter, FastAPI, Response
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tandem_shared.batches import is_transient
 
 log = structlog.get_logger(__name__)
 
@@ -79,6 +84,34 @@ async def _broker_reachable(producer: AIOKafkaProducer) -> bool:
     except (TimeoutError, OSError, Exception):  # noqa: BLE001 - any failure means not ready
         return False
     return True
+
+
+# While PostgreSQL is away (restarting, failing over), requests cannot be kept: a 503 with a
+# Retry-After tells vendors and people to come back, where a 500 and a trace would say a bug.
+UNAVAILABLE_RETRY_AFTER_SECONDS = 5
+
+
+def answer_unavailable_with_503(app: FastAPI) -> None:
+    """Answer requests that failed on the database or the network 503 + Retry-After, not 500."""
+
+    async def unavailable(request: Request, exc: Exception) -> Response:
+        if not is_transient(exc):
+            raise exc  # a bug: the server's 500, with its trace in the log
+        log.warning("request failed: database unavailable", path=request.url.path, error=repr(exc))
+        return JSONResponse(
+            {"detail": "temporarily unavailable: the database cannot be reached, retry later"},
+            status_code=503,
+            headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER_SECONDS)},
+        )
+
+    for kind in (
+        sa_exc.DBAPIError,
+        sa_exc.InterfaceError,
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+        OSError,
+    ):
+        app.add_exception_handler(kind, unavailable)
 
 
 def ops_router(runtime_getter: Callable[[], Runtime | None]) -> APIRouter:

@@ -19,7 +19,7 @@ from tandem_api_gateway.api.context import Gateway
 from tandem_api_gateway.api.errors import install_error_handlers
 from tandem_api_gateway.dashboard import router as dashboard_router
 from tandem_api_gateway.dashboard import static_files
-from tandem_shared.service import Runtime, ops_router
+from tandem_shared.service import Runtime, answer_unavailable_with_503, ops_router
 from tandem_shared.telemetry import http_telemetry
 
 DESCRIPTION = """The shared view of marketing and sales: accounts, the TAL workflow, handoffs with
@@ -39,6 +39,7 @@ def create_app(*, gateway: Gateway, runtime_getter: Callable[[], Runtime | None]
     app.state.gateway = gateway
     install_error_handlers(app)
     app.include_router(ops_router(runtime_getter))
+    answer_unavailable_with_503(app)
     modules = (
         read_routes,
         handoff_routes,

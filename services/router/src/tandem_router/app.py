@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tandem_router.api import decisions_router
-from tandem_shared.service import Runtime, ops_router
+from tandem_shared.service import Runtime, answer_unavailable_with_503, ops_router
 from tandem_shared.telemetry import http_telemetry
 
 
@@ -20,5 +20,6 @@ def create_app(
     """Create the Router application."""
     app = FastAPI(title="Tandem Router", version="0.1.0", telemetry=http_telemetry())
     app.include_router(ops_router(runtime_getter))
+    answer_unavailable_with_503(app)
     app.include_router(decisions_router(sessions))
     return app

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tandem_shared.directory import Directory
-from tandem_shared.service import Runtime, ops_router
+from tandem_shared.service import Runtime, answer_unavailable_with_503, ops_router
 from tandem_shared.telemetry import http_telemetry
 from tandem_shared.uow import unit_of_work
 from tandem_sla_monitor.adapters import repository as repo
@@ -87,5 +87,6 @@ def create_app(*, runtime_getter: Callable[[], Runtime | None], deps: ApiDeps) -
     """Create the SLA monitor application."""
     app = FastAPI(title="Tandem SLA monitor", version="0.1.0", telemetry=http_telemetry())
     app.include_router(ops_router(runtime_getter))
+    answer_unavailable_with_503(app)
     app.include_router(sla_router(deps))
     return app
