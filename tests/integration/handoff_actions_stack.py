@@ -9,16 +9,13 @@ as Slack signs them.
 from __future__ import annotations
 
 import asyncio
-import email
 import json
 import shutil
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import ExitStack, asynccontextmanager
-from dataclasses import dataclass, field
-from email.message import EmailMessage
-from email.policy import default as default_policy
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -28,7 +25,7 @@ import sqlalchemy as sa
 import yaml
 from in_process import running
 from slack_sdk.signature import SignatureVerifier
-from test_alerts_support import SMTP_PASSWORD, SMTP_USER, RefusingHandler, smtp_server
+from test_alerts_support import SmtpInbox, local_transports, smtp_server
 from test_gateway_support import gateway_settings, issue_key
 from test_sla_support import Collector
 
@@ -39,8 +36,6 @@ from tandem_alerts.settings import (
     AlertsOptions,
     AlertsSettings,
     LinkSettings,
-    SlackSettings,
-    SmtpSettings,
 )
 from tandem_api_gateway import main as gateway_main
 from tandem_api_gateway.domain.authz import Role
@@ -97,16 +92,8 @@ def people_doc() -> dict[str, Any]:
 
 
 @dataclass
-class Mailbox(RefusingHandler):
-    """What the aiosmtpd server received."""
-
-    messages: list[EmailMessage] = field(default_factory=list)
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        parsed = email.message_from_bytes(envelope.original_content, policy=default_policy)
-        assert isinstance(parsed, EmailMessage)
-        self.messages.append(parsed)
-        return "250 Message accepted for delivery"
+class Mailbox(SmtpInbox):
+    """What the aiosmtpd server received, read as the handoff tests need it."""
 
     def text_about(self, address: str, handoff_id: str) -> list[str]:
         """Return the plain-text bodies of emails to `address` about a handoff."""
@@ -364,20 +351,7 @@ async def handoff_actions_stack(infra: Any, config_dir: Path) -> AsyncIterator[S
         kafka=base.kafka,
         database=base.database,
         outbox=base.outbox,
-        slack=SlackSettings(
-            bot_token=slack.token,
-            signing_secret=SIGNING_SECRET,
-            base_url=slack.base_url,
-            timeout_seconds=5,
-        ),
-        smtp=SmtpSettings(
-            host="127.0.0.1",
-            port=smtp.port,
-            username=SMTP_USER,
-            password=SMTP_PASSWORD,
-            starttls=False,
-            sender="Tandem <alerts@tandem.test>",
-        ),
+        **local_transports(slack, smtp.port, SIGNING_SECRET),
         links=LinkSettings(secret=LINK_SECRET, base_url="http://alerts/"),
         alerts=AlertsOptions(poll_seconds=0.05, retry_base_seconds=0.05, retry_max_seconds=0.5),
     )

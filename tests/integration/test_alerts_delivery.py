@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import email
 import itertools
 import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from email.policy import default as default_policy
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -25,11 +23,10 @@ from in_process import running
 from slack_sdk.signature import SignatureVerifier
 from sqlalchemy.ext.asyncio import AsyncEngine
 from test_alerts_support import (
-    SMTP_PASSWORD,
-    SMTP_USER,
-    RefusingHandler,
+    SmtpInbox,
     eventually,
     find_events,
+    local_transports,
     smtp_server,
 )
 
@@ -42,7 +39,7 @@ from tandem_alerts.delivery import DeliveryWorker
 from tandem_alerts.domain.delivery_policy import Action, FailureKind, RetryPolicy, SlackFailure
 from tandem_alerts.domain.slack_blocks import SlackMessage
 from tandem_alerts.main import MIGRATIONS, SCHEMA, AlertsService, build_senders, build_service
-from tandem_alerts.settings import AlertsOptions, AlertsSettings, SlackSettings, SmtpSettings
+from tandem_alerts.settings import AlertsOptions, AlertsSettings
 from tandem_ingest.domain.hubspot import HubSpotConfig, normalize_hubspot
 from tandem_ingest.domain.salesforce import SalesforceConfig, normalize_salesforce_outbound
 from tandem_shared.db import create_engine, migrate
@@ -110,22 +107,6 @@ def people_yaml(now: datetime) -> dict[str, Any]:
 
 
 @dataclass
-class SmtpInbox(RefusingHandler):
-    """What the aiosmtpd server received."""
-
-    messages: list[EmailMessage] = field(default_factory=list)
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        parsed = email.message_from_bytes(envelope.original_content, policy=default_policy)
-        assert isinstance(parsed, EmailMessage)
-        self.messages.append(parsed)
-        return "250 Message accepted for delivery"
-
-    def to(self, address: str) -> list[EmailMessage]:
-        return [m for m in self.messages if m["To"] == address]
-
-
-@dataclass
 class Harness:
     service: AlertsService
     slack: FakeSlack
@@ -176,20 +157,7 @@ async def alerts(infra, tmp_path_factory) -> AsyncIterator[Harness]:  # type: ig
         config_dir=config,
         kafka=base.kafka,
         database=base.database,
-        slack=SlackSettings(
-            bot_token=slack.token,
-            signing_secret=SIGNING_SECRET,
-            base_url=slack.base_url,
-            timeout_seconds=5,
-        ),
-        smtp=SmtpSettings(
-            host="127.0.0.1",
-            port=smtp.port,
-            username=SMTP_USER,
-            password=SMTP_PASSWORD,
-            starttls=False,
-            sender="Tandem <alerts@tandem.test>",
-        ),
+        **local_transports(slack, smtp.port, SIGNING_SECRET),
         alerts=AlertsOptions(
             crm_base_url="https://crm.example/",
             poll_seconds=0.05,

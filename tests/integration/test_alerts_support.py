@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import email
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.policy import default as default_policy
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
+from slack_server import FakeSlack
+from tandem_alerts.settings import SlackSettings, SmtpSettings
 from tandem_shared.envelope import Envelope
 from tandem_shared.local.embedded import free_port
 
@@ -30,6 +36,42 @@ class RefusingHandler:
             return refusal
         envelope.rcpt_tos.append(address)
         return "250 OK"
+
+
+@dataclass
+class SmtpInbox(RefusingHandler):
+    """What the aiosmtpd server received."""
+
+    messages: list[EmailMessage] = field(default_factory=list)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        parsed = email.message_from_bytes(envelope.original_content, policy=default_policy)
+        assert isinstance(parsed, EmailMessage)
+        self.messages.append(parsed)
+        return "250 Message accepted for delivery"
+
+    def to(self, address: str) -> list[EmailMessage]:
+        return [m for m in self.messages if m["To"] == address]
+
+
+def local_transports(slack: FakeSlack, smtp_port: int, signing_secret: str) -> dict[str, Any]:
+    """Alerts' Slack and SMTP settings for the local Slack server and the test SMTP server."""
+    return {
+        "slack": SlackSettings(
+            bot_token=slack.token,
+            signing_secret=signing_secret,
+            base_url=slack.base_url,
+            timeout_seconds=5,
+        ),
+        "smtp": SmtpSettings(
+            host="127.0.0.1",
+            port=smtp_port,
+            username=SMTP_USER,
+            password=SMTP_PASSWORD,
+            starttls=False,
+            sender="Tandem <alerts@tandem.test>",
+        ),
+    }
 
 
 def authenticate(server: Any, session: Any, envelope: Any, mechanism: str, auth: Any) -> AuthResult:

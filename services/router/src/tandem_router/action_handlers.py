@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import structlog
 
-from tandem_router.adapters import handoff_rows, repository, writes
+from tandem_router.adapters import handoff_rows, repository
 from tandem_router.adapters.held import held
 from tandem_router.config import RouterConfig
 from tandem_router.domain import messages
 from tandem_router.domain.actions import decide_action
 from tandem_router.domain.model import RoundRobinState
-from tandem_router.handlers import SOURCE, record_outcome, roster
+from tandem_router.handlers import SOURCE, record_outcome, roster, save_decision
 from tandem_shared import topics
 from tandem_shared.availability import record_change
 from tandem_shared.consumer import UnitOfWork
@@ -64,29 +64,16 @@ async def on_action_requested(envelope: Envelope, uow: UnitOfWork, config: Route
     )
     decision = result.decision
     if decision is not None:
-        pools = {
-            name: pool
-            for name, pool in decision.round_robin.pools.items()
-            if rerouting and round_robin.pools.get(name) != pool
-        }
-        await writes.write_event(
+        # Not archived: actions are people's choices, not routing inputs a what-if replays.
+        await save_decision(
             session,
-            writes.EventWrites(
-                event_id=envelope.id,
-                event_type=envelope.type,
-                payload=envelope.data,
-                occurred_at=now,
-                archived_key=key,
-                account=decision.state,
-                pools=pools,
-                routing=decision.routing,
-                archive=False,
-            ),
+            envelope,
+            decision,
+            key=key,
+            before=round_robin,
+            locked=rerouting,
+            archive=False,
         )
-        if decision.state is not None and key:
-            memory.accounts[key] = decision.state
-        if rerouting:
-            memory.round_robin = decision.round_robin
         if decision.routing is not None:
             memory.open_handoffs = None  # one rep's count fell, another's rose: read them again
         record_outcome(envelope, uow, decision, subject=key)

@@ -119,10 +119,31 @@ async def route_event(envelope: Envelope, uow: UnitOfWork, config: RouterConfig)
         rules=rules,
         now=now,
     )
+    await save_decision(session, envelope, decision, key=key, before=round_robin, locked=locked)
+    if decision.routing is not None:
+        if isinstance(event, HandoffReassignRequested):
+            memory.open_handoffs = None  # the previous assignee's count: read it again
+        else:
+            memory.count_opened(decision.routing.assignee_id)
+    record_outcome(envelope, uow, decision, subject=key or envelope.subject)
+
+
+async def save_decision(
+    session: AsyncSession,
+    envelope: Envelope,
+    decision: Decision,
+    *,
+    key: str | None,
+    before: RoundRobinState,
+    locked: bool,
+    archive: bool = True,
+) -> None:
+    """Write a decision's account, changed pools and routing in one statement, and keep them as
+    this transaction's own (`locked`: the pools were locked, so their new state is ours)."""
     changed_pools = {
         name: pool
         for name, pool in decision.round_robin.pools.items()
-        if locked and round_robin.pools.get(name) != pool
+        if locked and before.pools.get(name) != pool
     }
     await writes.write_event(
         session,
@@ -135,18 +156,14 @@ async def route_event(envelope: Envelope, uow: UnitOfWork, config: RouterConfig)
             account=decision.state,
             pools=changed_pools,
             routing=decision.routing,
+            archive=archive,
         ),
     )
-    if decision.state is not None and key is not None:
+    memory = held(session)
+    if decision.state is not None and key:
         memory.accounts[key] = decision.state
     if locked:
         memory.round_robin = decision.round_robin
-    if decision.routing is not None:
-        if isinstance(event, HandoffReassignRequested):
-            memory.open_handoffs = None  # the previous assignee's count: read it again
-        else:
-            memory.count_opened(decision.routing.assignee_id)
-    record_outcome(envelope, uow, decision, subject=key or envelope.subject)
 
 
 def record_outcome(
