@@ -158,6 +158,7 @@ def _assign_to(
     if record.assignee_id:
         why += f" (from {record.assignee_id})"
     context = build_context(state, signal=record.signal, signal_explanation=why, now=now)
+    accepted = person.id if request.action is A.ACCEPT else None
     basics = messages.AlertBasics(
         event_id=event_id,
         account_key=state.account_key,
@@ -184,11 +185,10 @@ def _assign_to(
         explanation=[f"rule set {rules.version}", f"action: {why}", f"{person.id} named"],
         context=context,
         decided_at=now,
-        accepted_by=person.id if request.action is A.ACCEPT else None,
+        accepted_by=accepted,
     )
     urgency = rules.urgency_for(record.tier, record.signal)
     alert = messages.handoff_alert(basics, person, urgency=urgency, reason=why)
-    accepted = person.id if request.action is A.ACCEPT else None
     updated = HandoffRecord(
         handoff_id=record.handoff_id,
         signal=record.signal,
