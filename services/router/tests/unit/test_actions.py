@@ -141,3 +141,11 @@ def test_a_cover_accepting_takes_the_handoff_with_its_clock_paused(make):
     assert act(make, result.decision.state, HandoffAction.ACCEPT, "ava.ae").outcome.code == (
         "not_permitted"
     )
+
+
+def test_the_new_owners_decision_and_alert_link_to_the_account_record(make):
+    page = "https://app.hubspot.com/contacts/62515/record/0-2/9"
+    state = acme_with_handoff(make).model_copy(update={"crm_urls": {"hubspot": page}})
+    result = act(make, state, HandoffAction.HAND_ON, "ava.ae", hand_on_to=HandOnTo.COVER)
+    assert result.decision.routing.crm_url == page
+    assert [a.crm_url for a in result.decision.alerts] == [page]

@@ -15,7 +15,7 @@ from datetime import datetime
 from tandem_router.domain import messages
 from tandem_router.domain.apply import record_handoff
 from tandem_router.domain.context import build_context
-from tandem_router.domain.decide import Decision, decide
+from tandem_router.domain.decide import Decision, decide, record_url
 from tandem_router.domain.matching import AccountMatch
 from tandem_router.domain.model import AccountState, HandoffRecord, RoundRobinState
 from tandem_router.domain.rules import RuleSet
@@ -159,6 +159,7 @@ def _assign_to(
         why += f" (from {record.assignee_id})"
     context = build_context(state, signal=record.signal, signal_explanation=why, now=now)
     accepted = person.id if request.action is A.ACCEPT else None
+    crm_url = record_url(None, state)  # the new owner's alert opens the record too
     basics = messages.AlertBasics(
         event_id=event_id,
         account_key=state.account_key,
@@ -168,6 +169,7 @@ def _assign_to(
         handoff_id=record.handoff_id,
         summary=why,
         context=context,
+        crm_url=crm_url,
         now=now,
     )
     routing = RoutingDecided(
@@ -185,6 +187,7 @@ def _assign_to(
         explanation=[f"rule set {rules.version}", f"action: {why}", f"{person.id} named"],
         context=context,
         decided_at=now,
+        crm_url=crm_url,
         accepted_by=accepted,
     )
     urgency = rules.urgency_for(record.tier, record.signal)
