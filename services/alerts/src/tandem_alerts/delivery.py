@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import cached_property
+from typing import Any
 
 import structlog
 from prometheus_client import Counter
@@ -79,6 +80,11 @@ class _Job:
 class DeliveryWorker(SendingWorker):
     """Sends due deliveries with pacing, a circuit breaker and retries; one of several replicas."""
 
+    def __init__(self, **collaborators: Any) -> None:
+        super().__init__(**collaborators)
+        # The destinations being served now, each by its own task.
+        self._serving: dict[tuple[DeliveryChannel, str], asyncio.Task[int]] = {}
+
     @staticmethod
     def polling(options: AlertsOptions) -> tuple[float, float]:
         """Poll every poll_seconds; stalled after ten missed rounds, a minute at least."""
@@ -95,10 +101,6 @@ class DeliveryWorker(SendingWorker):
     def more_waiting(self, done: int) -> bool:
         """Poll again at once while destinations were started (a finished one wakes us too)."""
         return done > 0
-
-    @cached_property
-    def _serving(self) -> dict[tuple[DeliveryChannel, str], asyncio.Task[int]]:
-        return {}
 
     async def run(self) -> None:
         try:
