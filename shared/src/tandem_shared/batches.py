@@ -22,15 +22,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
 
-import asyncpg
 import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 from opentelemetry import trace
 from prometheus_client import Counter, Histogram
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from tandem_shared.db import is_transient
 from tandem_shared.envelope import Envelope, EnvelopeError
 from tandem_shared.outbox import claim_inbox_batch
 from tandem_shared.settings import KafkaSettings
@@ -59,34 +58,6 @@ TRANSIENT = Counter(
     "Batches rolled back by a database or network failure and retried",
     ["group"],
 )
-
-# SQLSTATE classes that say nothing about the message: connection exceptions, the server
-# shutting down or starting, out of resources; and the two a retry resolves.
-_TRANSIENT_CLASSES = ("08", "53", "57")
-_TRANSIENT_STATES = ("40001", "40P01")
-
-
-def _transient_state(state: str) -> bool:
-    return state.startswith(_TRANSIENT_CLASSES) or state in _TRANSIENT_STATES
-
-
-def is_transient(exc: BaseException) -> bool:
-    """True for failures of the database or the network, which retrying the batch cures."""
-    if isinstance(exc, OSError | ConnectionError | TimeoutError):
-        return True
-    # asyncpg's own, where a hot path runs on the driver directly.
-    if isinstance(exc, asyncpg.exceptions.ConnectionDoesNotExistError):
-        return True
-    if isinstance(exc, asyncpg.PostgresError):
-        return _transient_state(str(exc.sqlstate or ""))
-    if isinstance(exc, sa_exc.DBAPIError):
-        if exc.connection_invalidated:
-            return True
-        for cause in (exc.orig, getattr(exc.orig, "__cause__", None)):
-            state = str(getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None) or "")
-            if _transient_state(state):
-                return True
-    return isinstance(exc, sa_exc.InterfaceError | sa_exc.DisconnectionError)
 
 
 class _HandlerFailed(Exception):

@@ -25,6 +25,36 @@ from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 from tandem_shared.settings import DatabaseSettings
 
+# SQLSTATE classes that say nothing about the work at hand: connection exceptions, the server
+# shutting down or starting, out of resources; and the two a retry resolves.
+_TRANSIENT_CLASSES = ("08", "53", "57")
+_TRANSIENT_STATES = ("40001", "40P01")
+
+
+def _transient_state(state: str) -> bool:
+    return state.startswith(_TRANSIENT_CLASSES) or state in _TRANSIENT_STATES
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for failures of the database or the network, which retrying cures
+    (a consumer's batch, a worker's round, a vendor's request after a 503)."""
+    if isinstance(exc, OSError | ConnectionError | TimeoutError):
+        return True
+    # asyncpg's own, where a hot path runs on the driver directly.
+    if isinstance(exc, asyncpg.exceptions.ConnectionDoesNotExistError):
+        return True
+    if isinstance(exc, asyncpg.PostgresError):
+        return _transient_state(str(exc.sqlstate or ""))
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        for cause in (exc.orig, getattr(exc.orig, "__cause__", None)):
+            state = str(getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None) or "")
+            if _transient_state(state):
+                return True
+    return isinstance(exc, InterfaceError | DisconnectionError)
+
+
 T = TypeVar("T")
 
 

@@ -28,7 +28,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tandem_shared.batches import is_transient
+from tandem_shared.db import is_transient
 
 log = structlog.get_logger(__name__)
 

@@ -40,7 +40,7 @@ from tandem_alerts.domain.delivery_policy import Action, FailureKind
 from tandem_alerts.domain.pacing import Pace, PacingPolicy, QueuedAlert, pace_channel
 from tandem_alerts.sending import SendingWorker
 from tandem_alerts.settings import AlertsOptions
-from tandem_shared.batches import is_transient
+from tandem_shared.db import is_transient
 from tandem_shared.events import AlertRequested, DeliveryChannel
 from tandem_shared.telemetry import context_from, links_to, tracer
 from tandem_shared.uow import UnitOfWork, unit_of_work
