@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -25,10 +26,13 @@ from test_sla_support import (
 )
 
 from tandem_shared import topics
+from tandem_shared.availability import people_availability
+from tandem_shared.directory import Period
 from tandem_shared.envelope import Envelope, utcnow
 from tandem_shared.events import (
     AlertDelivered,
     AlertKind,
+    AvailabilityChanged,
     DeliveryChannel,
     EventType,
     HandoffAcknowledged,
@@ -342,6 +346,46 @@ async def test_a_covers_call_counts_where_the_policy_says_so(sla: Running) -> No
     await _until(lambda: _stored_activity(sla, late.data["activity_id"]))
     assert (await sla.http.get(f"/v1/clocks/{tier2}")).json()["status"] == "running"
     assert sla.events.of(tier2, EventType.SLA_MET) == []
+
+
+async def test_a_breach_goes_to_the_cover_of_a_manager_away_since_run_time(sla: Running) -> None:
+    # Mo sets himself away (on tandem.people, not in people.yaml) with Cora covering.
+    away = [Period(start=sla.now() - timedelta(minutes=1), end=sla.now() + timedelta(hours=1))]
+    await _availability(sla, MANAGER, out_of_office=away, cover_id=COVER)
+    handoff, account = ids()
+    await start(sla, handoff, account)
+    sla.now.advance(seconds=61)
+    [breach] = await sla.events.wait_for(
+        handoff, EventType.ALERT_REQUESTED, where=lambda e: e.data["kind"] == AlertKind.SLA_BREACH
+    )
+    assert breach.data["recipient_ids"] == [REP, COVER]
+    await _availability(sla, MANAGER, out_of_office=[], clear_cover=True)  # back, for the others
+
+
+async def _availability(sla: Running, person_id: str, **change: Any) -> None:
+    """Publish a run-time availability change; wait until the monitor stored it."""
+    at = sla.now()
+    payload = AvailabilityChanged(
+        change_id=uuid.uuid4().hex,
+        person_id=person_id,
+        changed_by=person_id,
+        via="api",
+        changed_at=at,
+        **change,
+    )
+    envelope = Envelope.wrap(
+        payload, type=EventType.AVAILABILITY_CHANGED, source="/test", subject=person_id
+    )
+    await sla.produce(topics.PEOPLE, envelope)
+
+    async def stored() -> object:
+        async with sla.service.infra.sessions() as session:
+            query = sa.select(people_availability.c.changed_at).where(
+                people_availability.c.person_id == person_id
+            )
+            return (await session.execute(query)).scalar() == at
+
+    await _until(stored)
 
 
 async def _until(check: Callable[[], Awaitable[object]], *, equals: object = True) -> None:

@@ -118,7 +118,7 @@ class LiveDirectory:
 
     def __init__(self, seed: Directory) -> None:
         self.seed = seed
-        self._built: tuple[tuple[tuple[str, datetime], ...], Directory] = ((), seed)
+        self._built: tuple[tuple[object, ...], Directory] = ((0, 0), seed)
 
     async def current(self, session: AsyncSession) -> Directory:
         """Return the directory as of this transaction (the seed when nothing was changed)."""
@@ -127,12 +127,20 @@ class LiveDirectory:
         )
 
     async def _read(self, session: AsyncSession) -> Directory:
-        rows = (await session.execute(sa.select(people_availability))).all()
-        version = tuple(sorted((r.person_id, r.changed_at) for r in rows))
-        if version != self._built[0]:  # rebuilt only when a change arrived
+        # One row of two numbers says whether anything changed: a stored row's changed_at only
+        # grows, so any new change moves the count or the sum. The rows are read only then.
+        version = tuple((await session.execute(_VERSION)).one())
+        if version != self._built[0]:
+            rows = (await session.execute(sa.select(people_availability))).all()
             overrides = {r.person_id: Availability.model_validate(r.state) for r in rows}
             self._built = (version, apply(self.seed, overrides))
         return self._built[1]
+
+
+_VERSION = sa.select(
+    sa.func.count(),
+    sa.func.coalesce(sa.func.sum(sa.extract("epoch", people_availability.c.changed_at)), 0),
+)
 
 
 class _Pending:

@@ -118,6 +118,7 @@ class DeliveryWorker(SendingWorker):
         free = places - len(serving)
         async with self._sessions() as session, session.begin():
             due = await repo.due_destinations(session, now=self._clock(), limit=free + len(serving))
+            await self.refresh_people(session)
         started = [key for key in due if key not in serving][:free]
         for key in started:
             task = asyncio.create_task(self._serve(*key), name=f"deliver {key[0]}:{key[1]}")

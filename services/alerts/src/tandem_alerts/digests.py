@@ -50,6 +50,7 @@ class DigestWorker(SendingWorker):
         """Send every due digest once; return how many digests went out."""
         async with self._sessions() as session, session.begin():
             recipients = await repo.recipients_with_digest_queue(session, now=self._clock())
+            await self.refresh_people(session)
         sent = 0
         for recipient_id in recipients:
             sent += await self._serve(recipient_id)

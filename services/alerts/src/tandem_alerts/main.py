@@ -60,10 +60,15 @@ def build_service(
     options = settings.alerts
     transports = settings.transports
     senders = build_senders(settings)
-    delivery = DeliveryWorker(
-        sessions=infra.sessions, directory=directory, senders=senders, options=options, clock=clock
-    )
     live = LiveDirectory(directory)
+    delivery = DeliveryWorker(
+        sessions=infra.sessions,
+        directory=directory,
+        senders=senders,
+        options=options,
+        clock=clock,
+        live=live,
+    )
     on_alert_requested = make_on_alert_requested(
         directory=directory,
         live=live,
@@ -78,7 +83,7 @@ def build_service(
 
     async def handle(envelope: Envelope, uow: UnitOfWork) -> None:
         if envelope.type in OUTCOMES:
-            await on_action_outcome(envelope, uow, directory)
+            await on_action_outcome(envelope, uow, await live.current(uow.session))
         elif envelope.type == EventType.AVAILABILITY_CHANGED:
             # Covers and quiet hours of the next plans follow the change.
             await record_change(uow.session, envelope.payload(AvailabilityChanged))
@@ -98,7 +103,12 @@ def build_service(
         after_commit=after_commit,
     )
     digests = DigestWorker(
-        sessions=infra.sessions, directory=directory, senders=senders, options=options, clock=clock
+        sessions=infra.sessions,
+        directory=directory,
+        senders=senders,
+        options=options,
+        clock=clock,
+        live=live,
     )
     infra.workers += [delivery, digests] + ([calls] if calls is not None else [])
     interactions = interactions_router(

@@ -14,6 +14,7 @@ from tandem_alerts.adapters.log_sink import LogSink
 from tandem_alerts.adapters.slack import SlackSender
 from tandem_alerts.domain.action_links import LinkSigner
 from tandem_alerts.settings import AlertsOptions
+from tandem_shared.availability import LiveDirectory
 from tandem_shared.directory import Directory
 from tandem_shared.worker import PollingWorker
 
@@ -42,15 +43,25 @@ class SendingWorker(PollingWorker):
         senders: Senders,
         options: AlertsOptions,
         clock: Clock,
+        live: LiveDirectory | None = None,
     ) -> None:
         self._sessions = sessions
         self._directory = directory
+        self._live = live
         self._senders = senders
         self._options = options
         self._clock = clock
         self._retry = options.retry_policy()
         interval, stall_seconds = self.polling(options)
         super().__init__(interval=interval, stall_seconds=stall_seconds)
+
+    async def refresh_people(self, session: AsyncSession) -> None:
+        """Take the directory with run-time availability (covers, hours) for this round.
+
+        Once per round, not per send: a version check, and the rows only after a change.
+        """
+        if self._live is not None:
+            self._directory = await self._live.current(session)
 
     @staticmethod
     @abstractmethod

@@ -46,18 +46,12 @@ def build_service(
     """Create (not start) everything the SLA monitor runs."""
     config = load_config(settings.config_dir)
     infra = build_infra(settings, schema=SCHEMA)
-    handlers = SlaHandlers(
-        policy=config.policy,
-        directory=config.directory,
-        now=now,
-        live=LiveDirectory(config.directory),
-    )
+    live = LiveDirectory(config.directory)
+    handlers = SlaHandlers(policy=config.policy, directory=config.directory, now=now, live=live)
     infra.consumer(
         group=settings.sla.consumer_group, topics=CONSUMED_TOPICS, handler=handlers.handle
     )
-    timer = ClockTimer(
-        sessions=infra.sessions, directory=config.directory, settings=settings.sla, now=now
-    )
+    timer = ClockTimer(sessions=infra.sessions, directory=live, settings=settings.sla, now=now)
     infra.workers.append(timer)
     deps = ApiDeps(
         sessions=infra.sessions,

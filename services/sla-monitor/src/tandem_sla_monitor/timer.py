@@ -17,6 +17,7 @@ from opentelemetry.trace import Span, StatusCode
 from prometheus_client import Counter, Histogram
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from tandem_shared.availability import LiveDirectory
 from tandem_shared.directory import Directory
 from tandem_shared.envelope import utcnow
 from tandem_shared.telemetry import context_from, tracer
@@ -51,11 +52,12 @@ class ClockTimer(PollingWorker):
         self,
         *,
         sessions: async_sessionmaker[AsyncSession],
-        directory: Directory,
+        directory: Directory | LiveDirectory,
         settings: SlaSettings,
         now: Callable[[], datetime] = utcnow,
     ) -> None:
         self._sessions = sessions
+        # A live directory is read once per batch: escalations follow run-time availability.
         self._directory = directory
         self._settings = settings
         self._now = now
@@ -75,11 +77,19 @@ class ClockTimer(PollingWorker):
         now = self._now()
         async with unit_of_work(self._sessions) as uow:
             due = await repo.claim_due_clocks(uow.session, now=now, limit=self._settings.batch_size)
+            if due:
+                people = await self._people(uow.session)
             for claimed in due:
-                await self._fire_one(uow, claimed, now)
+                await self._fire_one(uow, claimed, now, people)
         return len(due)
 
-    async def _fire_one(self, uow: UnitOfWork, due: DueClock, now: datetime) -> None:
+    async def _people(self, session: AsyncSession) -> Directory:
+        live = self._directory
+        return await live.current(session) if isinstance(live, LiveDirectory) else live
+
+    async def _fire_one(
+        self, uow: UnitOfWork, due: DueClock, now: datetime, people: Directory
+    ) -> None:
         # Fired later, from a row: continue the trace of the decision that started the clock,
         # so the outbox rows written in this span carry it on to alerts and Slack.
         clock = due.clock
@@ -89,14 +99,14 @@ class ClockTimer(PollingWorker):
             context=context_from(due.trace_context),
             attributes={"tandem.handoff_id": clock.handoff_id, **attributes},
         ) as span:
-            await self._fire_in_span(uow, clock, now, span)
+            await self._fire_in_span(uow, clock, now, span, people)
 
     async def _fire_in_span(
-        self, uow: UnitOfWork, clock: SlaClock, now: datetime, span: Span
+        self, uow: UnitOfWork, clock: SlaClock, now: datetime, span: Span, people: Directory
     ) -> None:
         due_at = clock.next_due_at
         try:
-            fired, emitted = fire(clock, now, self._directory)
+            fired, emitted = fire(clock, now, people)
         except ValueError as exc:
             # A clock the core cannot fire (e.g. a calendar with no working time left).
             CLOCK_ERRORS.inc()

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tandem_shared.directory import Directory, Person
+from tandem_shared.directory import Directory, Period, Person
 from tandem_shared.events import (
     ActivityKind,
     ActivityLogged,
@@ -300,6 +300,24 @@ def test_leadership_is_everyone_above_the_direct_manager(directory: Directory) -
     assert ids("ava.ae", EscalationTarget.MANAGER) == ["sam.manager"]
     assert ids("ava.ae", EscalationTarget.LEADERSHIP) == ["lea.leader"]
     assert ids("lea.leader", EscalationTarget.MANAGER) == []
+
+
+def test_a_manager_out_of_office_is_stood_in_for_by_their_cover(directory: Directory) -> None:
+    away = (Period(start=MONDAY_10AM, end=MONDAY_10AM + timedelta(days=2)),)
+    people = tuple(
+        p.model_copy(update={"out_of_office": away, "cover_id": "lea.leader"})
+        if p.id == "sam.manager"
+        else p
+        for p in directory.people
+    )
+    changed = Directory(people=people)
+
+    def ids(at: datetime) -> list[str]:
+        chosen = escalation_recipients("ava.ae", EscalationTarget.MANAGER, changed, at=at)
+        return [p.id for p in chosen]
+
+    assert ids(MONDAY_10AM + timedelta(hours=1)) == ["lea.leader"]
+    assert ids(MONDAY_10AM + timedelta(days=3)) == ["sam.manager"]  # back by then
 
 
 def test_leadership_falls_back_to_leaders_in_a_flat_organisation(directory: Directory) -> None:

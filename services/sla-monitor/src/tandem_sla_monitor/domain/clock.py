@@ -252,7 +252,7 @@ def _breach(
     clock: SlaClock, now: datetime, directory: Directory
 ) -> tuple[SlaClock, list[Emission]]:
     clock = clock.model_copy(update={"status": ClockStatus.BREACHED, "breach_fired": True})
-    manager = directory.manager_chain(clock.assignee_id)[:1]
+    manager = standing_in(directory.manager_chain(clock.assignee_id)[:1], directory, now)
     alert = emissions.alert(
         clock,
         AlertKind.SLA_BREACH,
@@ -285,7 +285,8 @@ def _escalate(
             "last_escalated_at": now,
         }
     )
-    people = [p.id for p in escalation_recipients(clock.assignee_id, step.notify, directory)]
+    chosen = escalation_recipients(clock.assignee_id, step.notify, directory, at=now)
+    people = [p.id for p in chosen]
     id_parts = ("escalated", firing.level, firing.repeat)
     emitted = [
         emissions.sla_event(
@@ -310,17 +311,39 @@ def _escalate(
 
 
 def escalation_recipients(
-    assignee_id: str, target: EscalationTarget, directory: Directory
+    assignee_id: str,
+    target: EscalationTarget,
+    directory: Directory,
+    *,
+    at: datetime | None = None,
 ) -> list[Person]:
-    """Return who an escalation level notifies, through the assignee's manager chain."""
+    """Return who an escalation level notifies, through the assignee's manager chain.
+
+    With `at`, a manager out of office then is stood in for by their cover (`standing_in`).
+    """
     if target is EscalationTarget.ASSIGNEE:
         assignee = directory.get(assignee_id)
         return [] if assignee is None else [assignee]
     chain = directory.manager_chain(assignee_id)
     if target is EscalationTarget.MANAGER:
-        return chain[:1]
-    # Above the direct manager; a flat organisation falls back to the people marked leader.
-    return chain[1:] or [p for p in directory.with_role(Role.LEADER) if p.id != assignee_id]
+        chosen = chain[:1]
+    else:
+        # Above the direct manager; a flat organisation falls back to the people marked leader.
+        chosen = chain[1:] or [p for p in directory.with_role(Role.LEADER) if p.id != assignee_id]
+    return chosen if at is None else standing_in(chosen, directory, at)
+
+
+def standing_in(people: list[Person], directory: Directory, at: datetime) -> list[Person]:
+    """Return who hears an escalation in each person's place at `at`: themselves, or their
+    active cover while they are out of office (the directory carries run-time availability)."""
+    found: list[Person] = []
+    for person in people:
+        cover = directory.get(person.cover_id) if person.cover_id else None
+        away = person.is_out_of_office(at) and cover is not None and cover.active
+        chosen = cover if away and cover is not None else person
+        if all(p.id != chosen.id for p in found):
+            found.append(chosen)
+    return found
 
 
 def _same_account(clock: SlaClock, activity: ActivityLogged) -> bool:
