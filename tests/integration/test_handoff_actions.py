@@ -14,12 +14,14 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from handoff_actions_stack import Stack, handoff_actions_stack
+from slack_server import ApiCall, Received
 
 from tandem_shared.events import EventType
 
 pytestmark = pytest.mark.integration
 
 AVA, BEN, CHLOE, DAN = "U0AVA0001", "U0BEN0002", "U0CHL0003", "U0DAN0004"
+MIA = "U0MIA0007"
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -34,6 +36,15 @@ def action_ids(blocks: list[dict[str, Any]]) -> list[str]:
 
 def texts(blocks: list[dict[str, Any]]) -> str:
     return json.dumps(blocks, ensure_ascii=False)
+
+
+def updates_of(stack: Stack, message: Received) -> list[ApiCall]:
+    """Return the chat.update calls of one posted message, in order."""
+    return [
+        c
+        for c in stack.slack.of("chat.update")
+        if (c.arguments["channel"], c.arguments["ts"]) == (message.channel, message.ts)
+    ]
 
 
 async def test_accept_in_slack_then_a_refused_click_a_double_click_and_a_reject(
@@ -58,17 +69,26 @@ async def test_accept_in_slack_then_a_refused_click_a_double_click_and_a_reject(
     assert ephemeral.arguments["user"] == CHLOE
     assert "Only its assignee or the assignee's cover may accept" in ephemeral.arguments["text"]
 
-    # Ava accepts: the router takes it, the clock pauses, the message says so, Accept goes.
+    # Mia (marketing) was told too: her FYI has no controls, and is updated like Ava's message.
+    [fyi] = await stack.wait(lambda: [r for r in stack.slack.to(MIA) if "Acme" in (r.text or "")])
+    assert [a for a in action_ids(fyi.blocks) if a.startswith("handoff:")] == []
+
+    # Ava accepts: the router takes it, the clock pauses, every message about the handoff says
+    # so in place; Accept goes from Ava's.
     await stack.click(AVA, message, "handoff:accept")
     [taken] = await stack.events.wait_for(handoff, EventType.HANDOFF_ACTION_TAKEN)
     assert (taken.data["actor_id"], taken.data["action"]) == ("ava.ae", "accept")
     await stack.events.wait_for(handoff, EventType.SLA_ACKNOWLEDGED)
-    [update] = await stack.wait(lambda: stack.slack.of("chat.update"))
+    [update] = await stack.wait(lambda: updates_of(stack, message))
     assert (update.arguments["channel"], update.arguments["ts"]) == (AVA, message.ts)
     assert "*Ava Thompson*: Accepted · via slack" in texts(update.blocks)
     remaining = action_ids(update.blocks)
     assert "handoff:accept" not in remaining and "handoff:acknowledge" not in remaining
     assert "handoff:reject" in remaining
+    [told] = await stack.wait(lambda: updates_of(stack, fyi))
+    assert told.arguments["channel"] == MIA
+    assert "*Ava Thompson*: Accepted · via slack" in texts(told.blocks)
+    assert [a for a in action_ids(told.blocks) if a.startswith("handoff:")] == []
     view = await stack.handoff(handoff, lambda h: h.get("action") is not None)
     assert view["action"]["status"] == "accepted"
     assert (view["action"]["by"], view["action"]["via"]) == ("ava.ae", "slack")
@@ -115,9 +135,10 @@ async def test_accept_in_slack_then_a_refused_click_a_double_click_and_a_reject(
     )
     view = await stack.handoff(handoff, lambda h: h["assignee_id"] == new_owner)
     assert view["action"]["status"] == "assigned" and view["action"]["last_action"] == "reject"
-    updates = await stack.wait(lambda: stack.slack.of("chat.update")[1:])
+    updates = await stack.wait(lambda: updates_of(stack, message)[1:])
     assert action_ids(updates[-1].blocks) in ([], ["open_crm"])
     assert "now with" in texts(updates[-1].blocks)
+    assert "now with" in texts(updates_of(stack, fyi)[-1].blocks)
 
 
 async def test_api_actions_two_people_at_once_and_a_manager_reassigning(stack: Stack) -> None:

@@ -311,7 +311,12 @@ class DeliveryWorker(SendingWorker):
     ) -> DestinationState:
         ids = [d.id for d in job.deliveries]
         marked = await repo.mark_sent(
-            uow.session, ids, sent_at=now, slack_ts=result.slack_ts, coalesced=job.coalesced
+            uow.session,
+            ids,
+            sent_at=now,
+            slack_ts=result.slack_ts,
+            slack_channel=result.slack_channel,
+            coalesced=job.coalesced,
         )
         if repeats := [d.alert_id for d in job.deliveries if d.id not in marked]:
             # Recorded already: by another sender that took over an expired lease (this send

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from tandem_alerts.domain.compose import email_message, slack_message, with_crm_link
+from tandem_shared.handoff_policy import HandoffFacts
 
 
 def test_one_alert_is_a_full_message_naming_the_assignee(make_alert, directory):
@@ -23,6 +24,21 @@ def test_several_alerts_become_one_summary(make_alert, directory):
 
     assert message.text.startswith("3 Tandem alerts")
     assert all(f"Alert {i}" in message.text for i in range(3))
+
+
+def test_a_summary_offers_acknowledge_only_to_who_may_use_it(make_alert, directory):
+    alerts = [make_alert(alert_id=f"al-{i}", handoff_id=f"ho-{i}") for i in range(2)]
+    acknowledged = HandoffFacts(handoff_id="ho-1", assignee_id="ava.ae", acknowledged_by="ava.ae")
+
+    def buttons(recipient_id: str) -> list[str]:
+        message = slack_message(
+            alerts, directory=directory, recipient_id=recipient_id, states={"ho-1": acknowledged}
+        )
+        return [b["accessory"]["value"] for b in message.blocks if "accessory" in b]
+
+    assert buttons("ava.ae") == ["ho-0"]  # ho-1 is acknowledged already
+    assert buttons("ben.ae") == ["ho-0"]  # Ava's cover
+    assert buttons("chloe.ae") == []  # neither assignee, cover nor manager
 
 
 def test_email_is_written_for_the_recipient(make_alert, directory):

@@ -15,14 +15,15 @@ from tandem_alerts.domain.slack_text import MAX_TOTAL_BLOCK_TEXT, block_text_len
 T0 = datetime(2024, 5, 14, 12, 0, tzinfo=UTC)
 
 
-def test_summary_has_one_section_per_alert_with_its_ack_button(make_alert):
+def test_summary_has_one_section_per_alert_with_an_ack_button_where_allowed(make_alert):
     alerts = [
         make_alert(alert_id="1", title="Acme asked for a demo", handoff_id="h1"),
         make_alert(alert_id="2", title="Beta & Co surging", account_name="Beta", handoff_id="h2"),
         make_alert(alert_id="3", title="FYI", handoff_id=None),
     ]
 
-    message = render_summary(alerts)
+    message = render_summary(alerts, acknowledgeable={"h1", "h2"})
+    bare = render_summary(alerts, acknowledgeable={"h2"})
 
     assert message.blocks[0]["text"]["text"] == "3 Tandem alerts"
     sections = [b for b in message.blocks if b["type"] == "section"]
@@ -36,6 +37,8 @@ def test_summary_has_one_section_per_alert_with_its_ack_button(make_alert):
         (ACK_ACTION_ID, "h1"),
         (ACK_ACTION_ID, "h2"),
     ]
+    only = [b["accessory"]["value"] for b in bare.blocks if "accessory" in b]
+    assert only == ["h2"]
     assert "Acme asked for a demo" in message.text and "Beta &amp; Co surging" in message.text
 
 

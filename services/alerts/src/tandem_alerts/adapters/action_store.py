@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -42,19 +43,27 @@ class SlackCall:
 
 async def handoff_facts(session: AsyncSession, handoff_id: str) -> HandoffFacts | None:
     """Return where the handoff stands after the outcomes seen, or None before any."""
-    row = (
-        await session.execute(
-            sa.select(handoff_states).where(handoff_states.c.handoff_id == handoff_id)
-        )
-    ).one_or_none()
-    if row is None:
-        return None
-    return HandoffFacts(
-        handoff_id=handoff_id,
-        assignee_id=row.assignee_id,
-        acknowledged_by=row.acknowledged_by,
-        accepted_by=row.accepted_by,
+    return (await handoff_states_of(session, {handoff_id})).get(handoff_id)
+
+
+async def handoff_states_of(
+    session: AsyncSession, handoff_ids: Collection[str]
+) -> dict[str, HandoffFacts]:
+    """Return where each handoff stands after the outcomes seen (none yet: not in the dict)."""
+    if not handoff_ids:
+        return {}
+    rows = await session.execute(
+        sa.select(handoff_states).where(handoff_states.c.handoff_id.in_(list(handoff_ids)))
     )
+    return {
+        row.handoff_id: HandoffFacts(
+            handoff_id=row.handoff_id,
+            assignee_id=row.assignee_id,
+            acknowledged_by=row.acknowledged_by,
+            accepted_by=row.accepted_by,
+        )
+        for row in rows
+    }
 
 
 async def alert_for(

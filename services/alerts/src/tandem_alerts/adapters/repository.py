@@ -223,6 +223,7 @@ async def mark_sent(
     sent_at: datetime,
     slack_ts: str | None,
     coalesced: bool,
+    slack_channel: str | None = None,
 ) -> set[int]:
     """Record deliveries as sent by one more attempt; return those that were still open.
 
@@ -237,6 +238,7 @@ async def mark_sent(
             attempts=deliveries.c.attempts + 1,
             sent_at=sent_at,
             slack_ts=slack_ts,
+            slack_channel=slack_channel,
             coalesced=coalesced,
             last_error=None,
             updated_at=sa.func.now(),

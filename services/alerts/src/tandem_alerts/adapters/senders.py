@@ -23,6 +23,7 @@ class SendResult:
     """The outcome of one send."""
 
     slack_ts: str | None = None
+    slack_channel: str | None = None  # where Slack posted it (a user id opens a D... DM)
     failure: SlackFailure | SmtpFailure | NotConfigured | None = None
 
     @property

@@ -49,8 +49,11 @@ class SlackSender:
             return SendResult(failure=_api_failure(exc))
         except (TimeoutError, aiohttp.ClientError) as exc:
             return SendResult(failure=SlackFailure(error=None, timeout=True, status=_status(exc)))
-        ts = response.get("ts")
-        return SendResult(slack_ts=ts if isinstance(ts, str) else None)
+        ts, channel = response.get("ts"), response.get("channel")
+        return SendResult(
+            slack_ts=ts if isinstance(ts, str) else None,
+            slack_channel=channel if isinstance(channel, str) else None,
+        )
 
 
 def _api_failure(exc: SlackApiError) -> SlackFailure:

@@ -45,6 +45,7 @@ deliveries = sa.Table(
     sa.Column("last_error", sa.Text),
     sa.Column("coalesced", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("slack_ts", sa.Text),
+    sa.Column("slack_channel", sa.Text),  # the conversation Slack posted in (a DM: D...)
     sa.Column("sent_at", sa.DateTime(timezone=True)),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
@@ -65,6 +66,12 @@ sa.Index(
     postgresql_where=deliveries.c.status == "deferred",
 )
 sa.Index("deliveries_alert", deliveries.c.alert_id)
+# The rows of one coalesced summary, found by its ts when an action updates the message.
+sa.Index(
+    "deliveries_slack_summary",
+    deliveries.c.slack_ts,
+    postgresql_where=deliveries.c.coalesced & deliveries.c.slack_ts.isnot(None),
+)
 
 # Every send attempt, successful or not: the audit trail behind a delivered or failed event.
 delivery_attempts = sa.Table(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import urljoin
@@ -13,7 +13,7 @@ from tandem_alerts.domain.handoff_buttons import action_elements, facts_of_alert
 from tandem_alerts.domain.slack_blocks import SlackMessage, render_alert
 from tandem_alerts.domain.slack_summary import render_summary
 from tandem_shared.directory import Directory
-from tandem_shared.events import AlertRequested
+from tandem_shared.events import AlertRequested, HandoffAction
 from tandem_shared.handoff_policy import HandoffFacts
 
 
@@ -25,23 +25,53 @@ def slack_message(
     recipient_id: str | None = None,
     facts: HandoffFacts | None = None,
     status: Sequence[dict[str, Any]] = (),
+    states: Mapping[str, HandoffFacts] | None = None,
 ) -> SlackMessage:
     """Render one alert as a full message, several (a coalesced burst) as one summary.
 
-    The recipient's message offers the actions they may take on its handoff, and only those.
+    The recipient's message offers the actions they may take on its handoff, and only those;
+    a summary offers only Acknowledge, on the handoffs they may acknowledge. `facts` (one
+    handoff) or `states` (by handoff id) say where the handoffs stand, else their alerts do.
     """
+    known = dict(states or {})
+    if facts is not None:
+        known[facts.handoff_id] = facts
     if len(alerts) != 1:
-        return render_summary(alerts)
+        return render_summary(
+            alerts, acknowledgeable=_acknowledgeable(alerts, recipient_id, known, directory)
+        )
     alert = alerts[0]
     controls: list[dict[str, Any]] = []
     if recipient_id is not None and alert.handoff_id:
-        controls = action_elements(alert, recipient_id, facts_of_alert(alert, facts), directory)
+        state = facts_of_alert(alert, known.get(alert.handoff_id))
+        controls = action_elements(alert, recipient_id, state, directory)
     return render_alert(
         alert,
         assignee=directory.get(alert.assignee_id) if alert.assignee_id else None,
         covering_for=directory.get(on_behalf_of) if on_behalf_of else None,
         handoff_controls=controls,
         status=status,
+    )
+
+
+def _acknowledgeable(
+    alerts: Sequence[AlertRequested],
+    recipient_id: str | None,
+    states: Mapping[str, HandoffFacts],
+    directory: Directory,
+) -> frozenset[str]:
+    """Return the handoffs of a summary its recipient may acknowledge now."""
+    if recipient_id is None:
+        return frozenset()
+    ack = (HandoffAction.ACKNOWLEDGE, None)
+    return frozenset(
+        alert.handoff_id
+        for alert in alerts
+        if alert.handoff_id
+        and ack
+        in offered(
+            alert, recipient_id, facts_of_alert(alert, states.get(alert.handoff_id)), directory
+        )
     )
 
 

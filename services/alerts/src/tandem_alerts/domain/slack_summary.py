@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from typing import Any
 
 from tandem_alerts.domain.digest import Digest
@@ -23,13 +23,19 @@ from tandem_shared.events import AlertRequested
 MAX_DIGEST_LINES_PER_ACCOUNT = 10
 
 
-def render_summary(alerts: Sequence[AlertRequested]) -> SlackMessage:
-    """Coalesce a burst of alerts for one channel into a single message, one section each."""
+def render_summary(
+    alerts: Sequence[AlertRequested], *, acknowledgeable: Set[str] = frozenset()
+) -> SlackMessage:
+    """Coalesce a burst of alerts for one channel into a single message, one section each.
+
+    A section has an Acknowledge button only when its handoff is in `acknowledgeable` (the
+    recipient may acknowledge it now): the summary's one control, filtered by the policy.
+    """
     if not alerts:
         raise ValueError("a summary needs at least one alert")
     count = len(alerts)
     body: list[dict[str, Any]] = [header(f"{count} Tandem alerts")]
-    body.extend(_summary_section(alert) for alert in alerts)
+    body.extend(_summary_section(alert, acknowledgeable) for alert in alerts)
     footer = context("_Several alerts arrived at once, so they are combined into one message._")
     blocks = cap_blocks(body, [footer])
     fit_total_text(blocks)
@@ -53,7 +59,7 @@ def render_digest(digest: Digest) -> SlackMessage:
     return SlackMessage(text=text, blocks=blocks)
 
 
-def _summary_section(alert: AlertRequested) -> dict[str, Any]:
+def _summary_section(alert: AlertRequested, acknowledgeable: Set[str]) -> dict[str, Any]:
     facts = [kind_label(alert.kind)]
     if alert.account_name or alert.account_key:
         facts.append(escape_mrkdwn(account_label(alert)))
@@ -65,7 +71,7 @@ def _summary_section(alert: AlertRequested) -> dict[str, Any]:
     if alert.summary:
         text = f"{text}\n{escape_mrkdwn(alert.summary)}"
     block = section(text)
-    if alert.handoff_id:
+    if alert.handoff_id and alert.handoff_id in acknowledgeable:
         # action_id only has to be unique within its block, so every section may carry one.
         block["accessory"] = ack_button(alert.handoff_id)
     return block
