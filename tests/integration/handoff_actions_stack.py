@@ -297,6 +297,18 @@ class Stack:
 
         return await self.wait_async(view)
 
+    async def gateway_json(
+        self, person: str, path: str, ready: Callable[[dict[str, Any]], bool]
+    ) -> Any:
+        """Wait until a gateway GET with the person's key answers 200 with a `ready` body."""
+
+        async def read() -> dict[str, Any] | None:
+            response = await self.act_as(person, "GET", path)
+            data = response.json() if response.status_code == 200 else None
+            return data if data is not None and ready(data) else None
+
+        return await self.wait_async(read)
+
     def outcomes(self, handoff_id: str) -> list[Envelope]:
         taken, refused = EventType.HANDOFF_ACTION_TAKEN, EventType.HANDOFF_ACTION_REFUSED
         return [e for e in self.events.of(handoff_id) if e.type in (taken, refused)]

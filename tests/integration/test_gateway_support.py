@@ -185,6 +185,10 @@ class Scenario:
     def ben_alert(self) -> str:
         return f"a-ben-{self.tag}"
 
+    @property
+    def ava_action(self) -> str:
+        return f"act-ava-{self.tag}"
+
     def add(self, topic: str, payload: ev.Model, event_type: str, subject: str | None) -> Envelope:
         envelope = _wrap(payload, event_type, subject, f"{self.tag}-{len(self.all())}")
         self.by_topic.setdefault(topic, []).append(envelope)
@@ -320,6 +324,15 @@ def build_scenario(tag: str) -> Scenario:
     met = _sla(s.ava_handoff, s.acme, "ava.ae", ev.Tier.T1, t0, at=t0 + timedelta(minutes=50))
     met = met.model_copy(update={"within_sla": True})
     s.add(topics.SLA, met, ev.EventType.SLA_MET, s.acme)
+    asked = ev.HandoffActionRequested(
+        action_id=s.ava_action,
+        handoff_id=s.ava_handoff,
+        action=ev.HandoffAction.ACKNOWLEDGE,
+        actor_id="ava.ae",
+        via="api",
+        requested_at=t0 + timedelta(minutes=5),
+    )
+    s.add(topics.HANDOFF_ACTIONS, asked, ev.EventType.HANDOFF_ACTION_REQUESTED, s.acme)
     links = {s.ava_alert: HUBSPOT_LEAD_URL, s.ben_alert: SALESFORCE_ACCOUNT_URL}
     for alert_id, key, rep in ((s.ava_alert, s.acme, "ava.ae"), (s.ben_alert, s.globex, "ben.ae")):
         request = ev.AlertRequested(

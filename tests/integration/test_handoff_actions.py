@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from handoff_actions_stack import Stack, handoff_actions_stack
-from slack_server import ApiCall, Received
 
+from slack_server import ApiCall, Received
 from tandem_shared.events import EventType
 
 pytestmark = pytest.mark.integration
@@ -158,6 +158,12 @@ async def test_api_actions_two_people_at_once_and_a_manager_reassigning(stack: S
     await stack.events.wait_for(handoff, EventType.SLA_ACKNOWLEDGED)
     view = await stack.handoff(handoff, lambda h: h.get("action") is not None)
     assert (view["action"]["status"], view["action"]["via"]) == ("acknowledged", "api")
+    # The action by its id: who asked, when, and the router's answer.
+    path = f"/v1/handoffs/{handoff}/actions/{asked.json()['action_id']}"
+    done = await stack.gateway_json("ava.ae", path, lambda a: a["status"] == "taken")
+    assert (done["actor_id"], done["via"], done["code"]) == ("ava.ae", "api", "done")
+    assert done["requested_at"] is not None and done["decided_at"] is not None
+    assert (await stack.act_as("chloe.ae", "GET", path)).status_code == 404  # not hers to read
 
     # Ava and Ben (her cover) accept at the same moment: one is taken, the other refused.
     before = len(stack.slack.of("chat.postEphemeral"))
@@ -174,6 +180,11 @@ async def test_api_actions_two_people_at_once_and_a_manager_reassigning(stack: S
         EventType.HANDOFF_ACTION_TAKEN,
     ]
     [loser] = [actor for actor, t in answers if t == EventType.HANDOFF_ACTION_REFUSED]
+    [lost] = [e for e in outcomes[1:] if e.type == EventType.HANDOFF_ACTION_REFUSED]
+    path = f"/v1/handoffs/{handoff}/actions/{lost.data['action_id']}"
+    refusal = await stack.gateway_json("sam.manager", path, lambda a: a["status"] == "refused")
+    assert (refusal["actor_id"], refusal["via"]) == (loser, "slack")
+    assert refusal["code"] == "already_done" and "already accepted" in refusal["message"]
     [told] = await stack.wait(lambda: stack.slack.of("chat.postEphemeral")[before:])
     assert told.arguments["user"] == {"ava.ae": AVA, "ben.ae": BEN}[loser]
 
@@ -255,6 +266,9 @@ async def test_a_rep_out_of_office_in_slack_sends_the_next_tier1_to_their_cover(
     assert answer.json()["response_type"] == "ephemeral"
     assert "ben.ae covers" in answer.json()["text"]
     await stack.router_knows_availability("oona.ae", away=True)
+    mine = "/v1/people/oona.ae/availability"
+    shown = await stack.gateway_json("oona.ae", mine, lambda a: a["out_of_office"] != [])
+    assert (shown["away_now"], shown["cover_id"]) == (True, "ben.ae")
 
     away = stack.account("hooli")
     await stack.listed_tier1(away, ae_id="oona.ae")
@@ -274,6 +288,8 @@ async def test_a_rep_out_of_office_in_slack_sends_the_next_tier1_to_their_cover(
     )
     assert someone_else.status_code == 403
     await stack.router_knows_availability("oona.ae", away=False)
+    shown = await stack.gateway_json("sam.manager", mine, lambda a: a["out_of_office"] == [])
+    assert shown["away_now"] is False and shown["changed_at"] is not None
     home = stack.account("pied")
     await stack.listed_tier1(home, ae_id="oona.ae")
     handoff = await stack.meeting(home)

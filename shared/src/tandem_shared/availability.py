@@ -75,11 +75,12 @@ def apply(directory: Directory, overrides: Mapping[str, Availability]) -> Direct
     """Return the directory with each person's run-time availability over their seed."""
     if not overrides:
         return directory
-    people = tuple(_apply_person(p, overrides.get(p.id)) for p in directory.people)
+    people = tuple(apply_person(p, overrides.get(p.id)) for p in directory.people)
     return directory.model_copy(update={"people": people})
 
 
-def _apply_person(person: Person, found: Availability | None) -> Person:
+def apply_person(person: Person, found: Availability | None) -> Person:
+    """Return one person with their run-time availability over their seed."""
     if found is None:
         return person
     update: dict[str, object] = {}

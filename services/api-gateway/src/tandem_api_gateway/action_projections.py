@@ -1,16 +1,19 @@
-"""Projections of actions on handoffs: where the handoff stands, who did what and when."""
+"""Projections of actions on handoffs: where the handoff stands, who did what and when, and each
+action by id (asked, then taken or refused) for `GET /v1/handoffs/{id}/actions/{action_id}`."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tandem_api_gateway.adapters import projection_store as store
+from tandem_api_gateway.adapters.tables import handoff_action_requests as requests
 from tandem_api_gateway.adapters.tables import handoffs
 from tandem_api_gateway.domain.timeline import TimelineEntry, TimelineKind
 from tandem_shared.envelope import Envelope
-from tandem_shared.events import HandoffAction, HandoffActionOutcome
+from tandem_shared.events import HandoffAction, HandoffActionOutcome, HandoffActionRequested
 
 _STATUS = {HandoffAction.ACKNOWLEDGE: "acknowledged", HandoffAction.ACCEPT: "accepted"}
 
@@ -56,6 +59,7 @@ def action_entry(outcome: HandoffActionOutcome, *, event_id: str) -> TimelineEnt
 async def on_handoff_action(envelope: Envelope, session: AsyncSession) -> None:
     """Record a taken action on the handoff row; every answer goes on the account's timeline."""
     outcome = envelope.payload(HandoffActionOutcome)
+    await _record_outcome(session, outcome)
     key = {"handoff_id": outcome.handoff_id}
     at = outcome.occurred_at
     notice = store.change("handoff", outcome.handoff_id, outcome.account_key)
@@ -81,3 +85,49 @@ async def on_handoff_action(envelope: Envelope, session: AsyncSession) -> None:
         await store.add_to_account(session, outcome.account_key, entry, notify=notice)
     else:
         await store.notify_feed(session, notice)
+
+
+async def on_action_requested(envelope: Envelope, session: AsyncSession) -> None:
+    """Record an action asked for; its answer, arriving first or later, is kept."""
+    request = envelope.payload(HandoffActionRequested)
+    values = {
+        "handoff_id": request.handoff_id,
+        "account_key": envelope.subject,
+        "action": request.action.value,
+        "actor_id": request.actor_id,
+        "via": request.via,
+        "hand_on_to": request.hand_on_to.value if request.hand_on_to else None,
+        "target_id": request.target_id,
+        "reason": request.reason.value if request.reason else None,
+        "note": request.note,
+        "requested_at": request.requested_at,
+    }
+    statement = insert(requests).values(action_id=request.action_id, status="requested", **values)
+    # What only the request says (an answer arrived first keeps its status and account).
+    asked = {k: v for k, v in values.items() if k != "account_key"}
+    await session.execute(statement.on_conflict_do_update(index_elements=["action_id"], set_=asked))
+
+
+async def _record_outcome(session: AsyncSession, outcome: HandoffActionOutcome) -> None:
+    values = {
+        "status": "taken" if outcome.taken else "refused",
+        "code": outcome.code,
+        "message": outcome.message,
+        "assignee_id": outcome.assignee_id,
+        "decided_at": outcome.occurred_at,
+    }
+    statement = insert(requests).values(
+        action_id=outcome.action_id,
+        handoff_id=outcome.handoff_id,
+        account_key=outcome.account_key,
+        action=outcome.action.value,
+        actor_id=outcome.actor_id,
+        via=outcome.via,
+        reason=outcome.reason.value if outcome.reason else None,
+        note=outcome.note,
+        **values,
+    )
+    # The router answers each action once; a repeat of the answer changes nothing.
+    await session.execute(
+        statement.on_conflict_do_update(index_elements=["action_id"], set_=values)
+    )

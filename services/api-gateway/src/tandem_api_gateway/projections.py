@@ -14,7 +14,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tandem_api_gateway import action_projections, alert_projections, merge_projections
+from tandem_api_gateway import (
+    action_projections,
+    alert_projections,
+    merge_projections,
+    people_projections,
+)
 from tandem_api_gateway.adapters import projection_store as store
 from tandem_api_gateway.adapters.tables import accounts, deals, handoffs
 from tandem_api_gateway.domain import timeline as tl
@@ -72,6 +77,8 @@ class Projector:
             EventType.HANDOFF_ACKNOWLEDGED: self.on_handoff_acknowledged,
             EventType.HANDOFF_ACTION_TAKEN: action_projections.on_handoff_action,
             EventType.HANDOFF_ACTION_REFUSED: action_projections.on_handoff_action,
+            EventType.HANDOFF_ACTION_REQUESTED: action_projections.on_action_requested,
+            EventType.AVAILABILITY_CHANGED: people_projections.on_availability_changed,
             **sla,
         }
 

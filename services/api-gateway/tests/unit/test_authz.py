@@ -35,6 +35,7 @@ EXPECTED: dict[Operation, set[Role]] = {
     Operation.ACKNOWLEDGE_HANDOFF: {S, R, A},
     Operation.ACT_ON_HANDOFF: {S, R, A},
     Operation.SET_AVAILABILITY: {M, S, R, A},
+    Operation.READ_AVAILABILITY: {M, S, R, A},
     Operation.READ_ALERTS: {M, S, R, A},
     Operation.READ_METRICS: {M, S, A},
     Operation.MANAGE_API_KEYS: {A},

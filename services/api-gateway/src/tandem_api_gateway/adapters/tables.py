@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 
+from tandem_shared.availability import people_availability
+
 metadata = sa.MetaData()
 
 _TS = sa.DateTime(timezone=True)
@@ -200,7 +202,39 @@ delivery_days = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False),
 )
 
-READ_MODELS = (accounts, handoffs, alerts, alert_deliveries, deals, timeline, crm_accounts)
+# Each action asked for on a handoff (any channel) and the router's answer (migration 0009).
+handoff_action_requests = sa.Table(
+    "handoff_action_requests",
+    metadata,
+    sa.Column("action_id", sa.Text, primary_key=True),
+    sa.Column("handoff_id", sa.Text, nullable=False),
+    sa.Column("account_key", sa.Text),
+    sa.Column("action", sa.Text, nullable=False),
+    sa.Column("actor_id", sa.Text, nullable=False),
+    sa.Column("via", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),  # requested, taken, refused
+    sa.Column("hand_on_to", sa.Text),
+    sa.Column("target_id", sa.Text),
+    sa.Column("reason", sa.Text),
+    sa.Column("note", sa.Text),
+    sa.Column("code", sa.Text),
+    sa.Column("message", sa.Text),
+    sa.Column("assignee_id", sa.Text),
+    sa.Column("requested_at", _TS),
+    sa.Column("decided_at", _TS),
+)
+
+READ_MODELS = (
+    accounts,
+    handoffs,
+    alerts,
+    alert_deliveries,
+    deals,
+    timeline,
+    crm_accounts,
+    handoff_action_requests,
+    people_availability,  # tandem.people's run-time availability (tandem_shared.availability)
+)
 # Derived by retention from read models, not projected from topics: a rebuild empties them too.
 ROLL_UPS = (activity_days, delivery_days)
 

@@ -1,8 +1,10 @@
-"""`PUT /v1/people/{id}/availability`: out of office (and cover), capacity, working hours.
+"""`PUT /v1/people/{id}/availability`: out of office (and cover), capacity, working hours;
+`GET` of the same path: the availability in force (people.yaml's seed with the run-time changes
+of `tandem.people` over it, as the router, the SLA monitor and alerts apply them).
 
-A person sets their own; sales leaders and revops set anyone's. The change is published on
-`tandem.people`, which the router, the SLA monitor and alerts apply at once (202); people.yaml
-stays the seed and never undoes it.
+A person sets and reads their own; sales leaders and revops set anyone's, leaders read anyone's.
+A change is published on `tandem.people`, which the router, the SLA monitor and alerts apply at
+once (202); people.yaml stays the seed and never undoes it.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from datetime import datetime
 from fastapi import APIRouter, Header
 from pydantic import Field, model_validator
 
+from tandem_api_gateway.adapters import action_reads
 from tandem_api_gateway.api.auth import PrincipalDep, require
 from tandem_api_gateway.api.context import GatewayDep
 from tandem_api_gateway.api.errors import NotFound
@@ -22,7 +25,8 @@ from tandem_api_gateway.api.schemas import ErrorOut, Request, Response
 from tandem_api_gateway.domain.authz import Operation, Role
 from tandem_api_gateway.domain.errors import InvalidInput, NotPermitted
 from tandem_shared import topics
-from tandem_shared.directory import Period, WorkingHours
+from tandem_shared.availability import Availability, apply_person
+from tandem_shared.directory import Directory, Period, WorkingHours
 from tandem_shared.events import AvailabilityChanged, EventType
 
 router = APIRouter(prefix="/v1", tags=["people"])
@@ -55,6 +59,68 @@ class AvailabilityOut(Response):
     change_id: str
     person_id: str
     changed_at: datetime
+
+
+class AvailabilityView(Response):
+    """A person's availability in force: the seed, with run-time changes over it."""
+
+    person_id: str
+    out_of_office: list[Period] = Field(default_factory=list)
+    away_now: bool = False
+    cover_id: str | None = None
+    capacity: int | None = None
+    working_hours: WorkingHours | None = None
+    changed_at: datetime | None = None  # the last run-time change (None: the seed stands)
+
+
+@router.get(
+    "/people/{person_id}/availability",
+    responses={code: {"model": ErrorOut} for code in (401, 403, 404, 429)},
+)
+async def get_availability(
+    gateway: GatewayDep, principal: PrincipalDep, person_id: Id
+) -> AvailabilityView:
+    """Return a person's availability (yourself; leaders and revops: anyone)."""
+    require(principal, Operation.READ_AVAILABILITY)
+    if person_id != principal.person_id and not principal.is_leader:
+        raise NotPermitted("you may read only your own availability")
+    async with gateway.read() as session:
+        changed = await action_reads.get_availability(session, person_id)
+    view = availability_view(person_id, gateway.directory, changed, now=gateway.clock())
+    if view is None:
+        raise NotFound(f"person {person_id} not found")
+    return view
+
+
+def availability_view(
+    person_id: str, directory: Directory | None, changed: Availability | None, *, now: datetime
+) -> AvailabilityView | None:
+    """Return the seed's values with the run-time ones over them (None: nobody knows them).
+
+    Without people.yaml the gateway knows only the run-time changes (any person may have some).
+    """
+    seed = directory.get(person_id) if directory is not None else None
+    capacity: int | None
+    hours: WorkingHours | None
+    if seed is not None:
+        person = apply_person(seed, changed)
+        periods, cover_id = list(person.out_of_office), person.cover_id
+        capacity, hours = person.capacity, person.working_hours
+    elif directory is None:
+        found = changed or Availability(person_id=person_id, changed_at=now)
+        periods, cover_id = list(found.out_of_office or ()), found.cover_id
+        capacity, hours = found.capacity, found.working_hours
+    else:
+        return None
+    return AvailabilityView(
+        person_id=person_id,
+        out_of_office=periods,
+        away_now=any(p.start <= now < p.end for p in periods),
+        cover_id=cover_id,
+        capacity=capacity,
+        working_hours=hours,
+        changed_at=changed.changed_at if changed is not None else None,
+    )
 
 
 @router.put(

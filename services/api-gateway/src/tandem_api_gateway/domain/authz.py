@@ -42,6 +42,7 @@ class Operation(StrEnum):
     ACKNOWLEDGE_HANDOFF = "acknowledge_handoff"
     ACT_ON_HANDOFF = "act_on_handoff"  # who exactly: tandem_shared.handoff_policy
     SET_AVAILABILITY = "set_availability"  # their own; sales leaders and revops: anyone's
+    READ_AVAILABILITY = "read_availability"  # their own; leaders: anyone's
     READ_ALERTS = "read_alerts"
     READ_METRICS = "read_metrics"
     MANAGE_API_KEYS = "manage_api_keys"
@@ -68,6 +69,7 @@ POLICY: Mapping[Operation, frozenset[Role]] = {
     Operation.ACKNOWLEDGE_HANDOFF: frozenset({Role.REP, Role.SALES, Role.REVOPS_ADMIN}),
     Operation.ACT_ON_HANDOFF: frozenset({Role.REP, Role.SALES, Role.REVOPS_ADMIN}),
     Operation.SET_AVAILABILITY: _EVERYONE,
+    Operation.READ_AVAILABILITY: _EVERYONE,
     Operation.READ_ALERTS: _EVERYONE,  # reps: their own only (see may_read_alert)
     Operation.READ_METRICS: _LEADERS,
     Operation.MANAGE_API_KEYS: frozenset({Role.REVOPS_ADMIN}),
