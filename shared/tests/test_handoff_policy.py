@@ -1,13 +1,21 @@
 """The one policy every channel and the router share: who may do what with a handoff."""
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from tandem_shared.directory import load_directory
 from tandem_shared.events import HandoffAction as A
-from tandem_shared.events import HandOnTo
-from tandem_shared.handoff_policy import HandoffFacts, authorize, available_actions, precheck
+from tandem_shared.events import HandoffActionOutcome, HandOnTo
+from tandem_shared.handoff_policy import (
+    ClockEffect,
+    HandoffFacts,
+    authorize,
+    available_actions,
+    clock_effect,
+    precheck,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 DIRECTORY = load_directory(ROOT / "config/example/people.yaml")
@@ -110,3 +118,35 @@ def test_a_channel_lets_a_manager_it_cannot_place_through_to_the_router() -> Non
     assert not precheck(
         action=A.REASSIGN, actor_id="chloe.ae", facts=FACTS, directory=DIRECTORY, target_id="ben.ae"
     ).allowed
+
+
+@pytest.mark.parametrize(
+    ("action", "taken", "assignee", "decision", "effect"),
+    [
+        (A.ACKNOWLEDGE, True, "ava.ae", None, ClockEffect.PAUSE),
+        (A.ACCEPT, True, "ava.ae", None, ClockEffect.PAUSE),
+        (A.ACCEPT, True, "ben.ae", "d-2", ClockEffect.RESTART),  # the cover took it over
+        (A.REASSIGN, True, "chloe.ae", "d-2", ClockEffect.RESTART),
+        (A.REJECT, True, None, None, ClockEffect.STOP),  # nobody could take it
+        (A.HAND_ON, True, None, None, ClockEffect.STOP),
+        (A.ACCEPT, False, "ava.ae", None, ClockEffect.NONE),  # refused: nothing changes
+    ],
+)
+def test_what_an_action_does_to_the_clock(
+    action: A, taken: bool, assignee: str | None, decision: str | None, effect: ClockEffect
+) -> None:
+    outcome = HandoffActionOutcome(
+        action_id="a-1",
+        handoff_id="h-1",
+        action=action,
+        actor_id="ava.ae",
+        via="api",
+        taken=taken,
+        code="done" if taken else "not_permitted",
+        message="",
+        previous_assignee_id="ava.ae",
+        assignee_id=assignee,
+        decision_id=decision,
+        occurred_at=datetime(2026, 3, 2, 15, tzinfo=UTC),
+    )
+    assert clock_effect(outcome) is effect

@@ -36,6 +36,8 @@ from tandem_shared.events import (
     DeliveryChannel,
     EventType,
     HandoffAcknowledged,
+    HandoffAction,
+    HandoffActionOutcome,
     RoutingDecided,
     Tier,
 )
@@ -360,6 +362,51 @@ async def test_a_breach_goes_to_the_cover_of_a_manager_away_since_run_time(sla: 
     )
     assert breach.data["recipient_ids"] == [REP, COVER]
     await _availability(sla, MANAGER, out_of_office=[], clear_cover=True)  # back, for the others
+
+
+async def test_a_handoff_left_unowned_stops_its_clock_until_someone_is_assigned(
+    sla: Running,
+) -> None:
+    handoff, account = ids()
+    await start(sla, handoff, account)
+    # Rita rejects it and the router finds nobody: no owner, no clock, no breach.
+    rejected = HandoffActionOutcome(
+        action_id=f"a-{handoff}",
+        handoff_id=handoff,
+        account_key=account,
+        action=HandoffAction.REJECT,
+        actor_id=REP,
+        via="api",
+        taken=True,
+        code="done",
+        message="Rejected.",
+        previous_assignee_id=REP,
+        assignee_id=None,
+        occurred_at=sla.now(),
+    )
+    taken = Envelope.wrap(
+        rejected, type=EventType.HANDOFF_ACTION_TAKEN, source="/test", subject=account
+    )
+    await sla.produce(topics.HANDOFF_ACTIONS, taken)
+    view = await _clock_when(sla, handoff, lambda v: v["unowned_since"] is not None)
+    assert view["next_due_at"] is None and view["remaining_business_seconds"] is None
+    sla.now.advance(seconds=61)
+    # A manager assigns it to Cora: her clock starts then, and it is hers that breaches.
+    assigned = decision(handoff, decided_at=sla.now(), account_key=account, assignee_id=COVER)
+    await sla.produce(topics.ROUTING, assigned)
+    await sla.events.wait_for(
+        handoff, EventType.SLA_STARTED, where=lambda e: e.data["assignee_id"] == COVER
+    )
+    sla.now.advance(seconds=61)
+    [breached] = await sla.events.wait_for(handoff, EventType.SLA_BREACHED)
+    assert breached.data["assignee_id"] == COVER
+
+
+async def _clock_when(sla: Running, handoff: str, ready: Callable[[Any], bool]) -> Any:
+    async with asyncio.timeout(10):
+        while not ready(view := (await sla.http.get(f"/v1/clocks/{handoff}")).json()):
+            await asyncio.sleep(0.05)
+    return view
 
 
 async def _availability(sla: Running, person_id: str, **change: Any) -> None:

@@ -10,14 +10,23 @@ Who counts:
   and who the router hands to while they are away);
 - a manager of the handoff: the managers above the assignee and the account's owners, and the
   rule set's escalation manager (who is asked about handoffs nobody owns).
+
+What a taken action does to the follow-up clock (`clock_effect`, followed by the SLA monitor):
+acknowledging or accepting pauses escalation (the clock runs on); a new owner restarts it (the
+action's routing decision starts the new owner's clock); a handoff left with nobody owning it
+(a reject or hand-on the router could not place: a conflict, nobody available) stops it. An
+unowned handoff runs no clock, so nobody's SLA breaches and no manager gets an escalation for
+it; managers hear of it as an ownership question (the conflict alert, with Assign), and the
+clock starts for whoever is assigned. A conflict at routing never starts one.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 
 from tandem_shared.directory import Directory, Role
-from tandem_shared.events import HandoffAction, HandOnTo
+from tandem_shared.events import HandoffAction, HandoffActionOutcome, HandOnTo
 
 A = HandoffAction
 
@@ -274,3 +283,25 @@ def _name(person_id: str | None, directory: Directory) -> str:
 
 def _no(code: str, message: str) -> Verdict:
     return Verdict(False, code, message)
+
+
+class ClockEffect(StrEnum):
+    """What a taken action does to the handoff's follow-up clock."""
+
+    NONE = "none"
+    PAUSE = "pause"  # escalation pauses; the clock runs on (acknowledge, accept)
+    RESTART = "restart"  # a new owner: their routing decision starts their clock
+    STOP = "stop"  # nobody owns it now: no clock runs until someone is assigned
+
+
+def clock_effect(outcome: HandoffActionOutcome) -> ClockEffect:
+    """Return what a router's answer does to the handoff's clock (refusals do nothing)."""
+    if not outcome.taken:
+        return ClockEffect.NONE
+    if outcome.decision_id is not None:
+        return ClockEffect.RESTART
+    if outcome.assignee_id is None:
+        return ClockEffect.STOP
+    if outcome.action in (A.ACKNOWLEDGE, A.ACCEPT):
+        return ClockEffect.PAUSE
+    return ClockEffect.NONE

@@ -19,10 +19,11 @@ from tandem_shared.events import (
     AvailabilityChanged,
     EventType,
     HandoffAcknowledged,
-    HandoffAction,
     HandoffActionOutcome,
+    RoutingConflict,
     RoutingDecided,
 )
+from tandem_shared.handoff_policy import ClockEffect, clock_effect
 from tandem_shared.telemetry import current_traceparent
 from tandem_sla_monitor.adapters import repository as repo
 from tandem_sla_monitor.domain.clock import (
@@ -32,6 +33,7 @@ from tandem_sla_monitor.domain.clock import (
     qualifying_activity,
     record_activity,
     start_clock,
+    stop_unowned,
     with_cover,
 )
 from tandem_sla_monitor.domain.emissions import Emission
@@ -165,6 +167,24 @@ async def acknowledge_handoff(
     return clock, emitted
 
 
+async def stop_unowned_clock(
+    session: AsyncSession,
+    *,
+    handoff_id: str,
+    at: datetime,
+    previous_assignee_id: str | None = None,
+) -> None:
+    """Stop the clock of a handoff nobody owns now (by default whoever held it last let it go)."""
+    stored = await repo.get_clock(session, handoff_id, for_update=True)
+    if stored is None:
+        return
+    owner = previous_assignee_id or stored.clock.assignee_id
+    stopped = stop_unowned(stored.clock, previous_assignee_id=owner, at=at)
+    if stopped is not stored.clock:
+        await repo.update_clock(session, stopped)
+        log.info("clock stopped: nobody owns the handoff", handoff_id=handoff_id)
+
+
 @dataclass(frozen=True)
 class SlaHandlers:
     """The consumer side: one handler for the routing, CRM, handoff-action, delivery topics."""
@@ -178,6 +198,8 @@ class SlaHandlers:
         """Dispatch an event by type; the other types on these topics are not ours."""
         if envelope.type == EventType.ROUTING_DECIDED:
             await self.on_routing_decided(envelope, uow)
+        elif envelope.type == EventType.ROUTING_CONFLICT:
+            await self.on_routing_conflict(envelope, uow)
         elif envelope.type == EventType.ACTIVITY_LOGGED:
             await self.on_activity_logged(envelope, uow)
         elif envelope.type == EventType.HANDOFF_ACKNOWLEDGED:
@@ -189,6 +211,14 @@ class SlaHandlers:
         elif envelope.type == EventType.AVAILABILITY_CHANGED:
             # A new clock's calendar counts the person's time away and hours as now set.
             await record_change(uow.session, envelope.payload(AvailabilityChanged))
+
+    async def on_routing_conflict(self, envelope: Envelope, uow: UnitOfWork) -> None:
+        """A handoff routed again and left without an owner (a conflict) stops its clock."""
+        conflict = envelope.payload(RoutingConflict)
+        if conflict.handoff_id is not None:
+            await stop_unowned_clock(
+                uow.session, handoff_id=conflict.handoff_id, at=conflict.occurred_at
+            )
 
     async def on_routing_decided(self, envelope: Envelope, uow: UnitOfWork) -> None:
         """Start the clock of a routed handoff."""
@@ -226,11 +256,20 @@ class SlaHandlers:
         _emit(uow, result[1], envelope)
 
     async def on_handoff_action_taken(self, envelope: Envelope, uow: UnitOfWork) -> None:
-        """Acknowledging or accepting pauses escalation; a change of owner needs nothing here:
-        its routing decision restarts the clock for the new assignee (start_handoff_clock)."""
+        """Follow the policy's clock effect: acknowledging or accepting pauses escalation; a
+        handoff left unowned stops its clock; a new owner's routing decision restarts it
+        (start_handoff_clock), so nothing is done here for that."""
         outcome = envelope.payload(HandoffActionOutcome)
-        pauses = outcome.action in (HandoffAction.ACKNOWLEDGE, HandoffAction.ACCEPT)
-        if not pauses or outcome.decision_id is not None:
+        effect = clock_effect(outcome)
+        if effect is ClockEffect.STOP:
+            await stop_unowned_clock(
+                uow.session,
+                handoff_id=outcome.handoff_id,
+                previous_assignee_id=outcome.previous_assignee_id,
+                at=outcome.occurred_at,
+            )
+            return
+        if effect is not ClockEffect.PAUSE:
             return
         result = await acknowledge_handoff(
             uow.session,

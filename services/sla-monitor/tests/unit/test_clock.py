@@ -29,6 +29,7 @@ from tandem_sla_monitor.domain.clock import (
     qualifying_activity,
     record_activity,
     start_clock,
+    stop_unowned,
 )
 from tandem_sla_monitor.domain.emissions import Emission
 from tandem_sla_monitor.domain.policy import EscalationTarget, SlaPolicy, parse_policy
@@ -340,3 +341,16 @@ def test_met_event_says_whether_the_touch_came_in_time(
         _, emitted = record_activity(clock, touch, team_ids=NO_TEAM, directory=directory)
         [met] = [e for e in emitted if e.event_type is EventType.SLA_MET]
         assert isinstance(met.payload, SlaEvent) and met.payload.within_sla is within
+
+
+def test_a_handoff_nobody_owns_stops_its_clock(clock: SlaClock, directory: Directory) -> None:
+    let_go = MONDAY_10AM + timedelta(minutes=5)
+    stopped = stop_unowned(clock, previous_assignee_id="ava.ae", at=let_go)
+
+    assert stopped.unowned_since == let_go and next_firing(stopped) is None
+    # Long past its deadline: no warning, no breach, no escalation to anyone's manager.
+    assert fire(stopped, clock.deadline + timedelta(days=1), directory) == (stopped, [])
+    # Someone else's clock (a newer owner's, or one started later) runs on.
+    assert stop_unowned(clock, previous_assignee_id="ben.ae", at=let_go) is clock
+    before = MONDAY_10AM - timedelta(minutes=1)
+    assert stop_unowned(clock, previous_assignee_id="ava.ae", at=before) is clock

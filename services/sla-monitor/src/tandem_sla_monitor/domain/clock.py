@@ -66,6 +66,7 @@ class SlaClock(BaseModel):
     last_escalated_at: datetime | None = None
     acknowledged_at: datetime | None = None
     acknowledged_by: str | None = None
+    unowned_since: datetime | None = None  # nobody owns the handoff: stopped until assigned
     touched_at: datetime | None = None
     touched_by_activity_id: str | None = None
     touch_business_seconds: int | None = None
@@ -218,6 +219,18 @@ def acknowledge(clock: SlaClock, person_id: str, at: datetime) -> tuple[SlaClock
         acknowledged, EventType.SLA_ACKNOWLEDGED, at=at, id_parts=("acknowledged",)
     )
     return _rescheduled(acknowledged), [event]
+
+
+def stop_unowned(clock: SlaClock, *, previous_assignee_id: str | None, at: datetime) -> SlaClock:
+    """Stop the clock of a handoff nobody owns any more (nothing fires until it is assigned).
+
+    Only the clock of the owner who let it go, started before: a newer owner's clock (their
+    decision seen first) runs on.
+    """
+    ours = clock.assignee_id == previous_assignee_id and clock.started_at <= at
+    if not ours or clock.unowned_since is not None or clock.touched_at is not None:
+        return clock
+    return _rescheduled(clock.model_copy(update={"unowned_since": at}))
 
 
 def _apply(

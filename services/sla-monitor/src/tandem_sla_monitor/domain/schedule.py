@@ -45,8 +45,8 @@ def span_of(firing: Firing | None) -> tuple[str, dict[str, str | int]]:
 
 def plan_next(clock: SlaClock) -> Firing | None:
     """Return the clock's next firing, or None once nothing more will fire."""
-    if clock.touched_at is not None:
-        return None
+    if clock.touched_at is not None or clock.unowned_since is not None:
+        return None  # touched, or nobody owns the handoff (handoff_policy.ClockEffect.STOP)
     if not clock.warned and not clock.breach_fired:
         return Firing(kind=FiringKind.WARNING, due_at=clock.warning_at)
     if not clock.breach_fired:

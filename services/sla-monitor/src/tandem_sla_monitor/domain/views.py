@@ -40,6 +40,7 @@ class ClockView(BaseModel):
     escalation_level: int
     acknowledged_at: datetime | None
     acknowledged_by: str | None
+    unowned_since: datetime | None  # stopped: nobody owns the handoff
     touched_at: datetime | None
     touch_business_seconds: int | None
     next_due_at: datetime | None
@@ -49,9 +50,9 @@ class ClockView(BaseModel):
 
 def clock_view(clock: SlaClock, *, now: datetime) -> ClockView:
     """Return the clock as seen at `now`."""
-    running = clock.touched_at is None
-    end = now if running else clock.touched_at
-    assert end is not None
+    stopped = clock.touched_at or clock.unowned_since  # touched, or nobody owns it
+    running = stopped is None
+    end = stopped or now
     return ClockView(
         handoff_id=clock.handoff_id,
         decision_id=clock.decision_id,
@@ -77,6 +78,7 @@ def clock_view(clock: SlaClock, *, now: datetime) -> ClockView:
         escalation_level=clock.escalation_level,
         acknowledged_at=clock.acknowledged_at,
         acknowledged_by=clock.acknowledged_by,
+        unowned_since=clock.unowned_since,
         touched_at=clock.touched_at,
         touch_business_seconds=clock.touch_business_seconds,
         next_due_at=clock.next_due_at,
