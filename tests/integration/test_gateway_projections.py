@@ -189,6 +189,8 @@ async def _snapshot(
         for table in READ_MODELS:
             if "account_key" in table.c:
                 where = table.c.account_key.in_(keys)
+            elif "person_id" in table.c:  # run-time availability: the scenario's people
+                where = table.c.person_id.in_(["ava.ae", "ben.ae"])
             else:
                 where = table.c.alert_id.in_([s.ava_alert, s.ben_alert])
             query = sa.select(table).where(where).order_by(*table.primary_key.columns)
