@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import structlog
 from fastapi import FastAPI
@@ -22,7 +23,7 @@ from tandem_alerts.digests import DigestWorker
 from tandem_alerts.domain.action_links import LinkSigner
 from tandem_alerts.handlers import make_on_alert_requested
 from tandem_alerts.interactions import interactions_router
-from tandem_alerts.sending import Clock, Senders
+from tandem_alerts.sending import Clock, Senders, SendingWorker
 from tandem_alerts.settings import AlertsSettings
 from tandem_alerts.slash_commands import slash_commands_router
 from tandem_shared import topics
@@ -38,6 +39,8 @@ SCHEMA = "alerts"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 log = structlog.get_logger(__name__)
+
+_Sender = TypeVar("_Sender", bound=SendingWorker)
 
 
 @dataclass
@@ -61,14 +64,19 @@ def build_service(
     transports = settings.transports
     senders = build_senders(settings)
     live = LiveDirectory(directory)
-    delivery = DeliveryWorker(
-        sessions=infra.sessions,
-        directory=directory,
-        senders=senders,
-        options=options,
-        clock=clock,
-        live=live,
-    )
+
+    def sender(kind: type[_Sender]) -> _Sender:
+        """A sending worker with the shared transports and run-time availability."""
+        return kind(
+            sessions=infra.sessions,
+            directory=directory,
+            senders=senders,
+            options=options,
+            clock=clock,
+            live=live,
+        )
+
+    delivery = sender(DeliveryWorker)
     on_alert_requested = make_on_alert_requested(
         directory=directory,
         live=live,
@@ -102,14 +110,7 @@ def build_service(
         handler=handle,
         after_commit=after_commit,
     )
-    digests = DigestWorker(
-        sessions=infra.sessions,
-        directory=directory,
-        senders=senders,
-        options=options,
-        clock=clock,
-        live=live,
-    )
+    digests = sender(DigestWorker)
     infra.workers += [delivery, digests] + ([calls] if calls is not None else [])
     interactions = interactions_router(
         signing_secret=settings.slack_signing_secret(),
