@@ -288,14 +288,7 @@ class Stack:
 
     async def handoff(self, handoff_id: str, ready: Callable[[dict[str, Any]], bool]) -> Any:
         """Wait until the gateway's view of a handoff (as the manager sees it) is `ready`."""
-        headers = {"Authorization": f"Bearer {self.keys['sam.manager']}"}
-
-        async def view() -> dict[str, Any] | None:
-            response = await self.gateway.get(f"/v1/handoffs/{handoff_id}", headers=headers)
-            data = response.json() if response.status_code == 200 else None
-            return data if data is not None and ready(data) else None
-
-        return await self.wait_async(view)
+        return await self.gateway_json("sam.manager", f"/v1/handoffs/{handoff_id}", ready)
 
     async def gateway_json(
         self, person: str, path: str, ready: Callable[[dict[str, Any]], bool]
