@@ -20,6 +20,7 @@ from tandem_alerts.adapters.tables import (
 )
 from tandem_alerts.domain.delivery_policy import RATE_LIMITED_REASON
 from tandem_alerts.domain.plan import PlannedDelivery, Timing
+from tandem_shared.db import Statement, fetch
 from tandem_shared.events import AlertRequested, DeliveryChannel
 from tandem_shared.telemetry import current_traceparent
 
@@ -43,6 +44,14 @@ class DeliveryRow:
     on_behalf_of: str | None
     attempts: int
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    """One message out: the deliveries it carried (several when coalesced) and its Slack ts."""
+
+    delivery_ids: tuple[int, ...]
+    slack_ts: str | None
 
 
 @dataclass(frozen=True)
@@ -244,6 +253,36 @@ async def mark_sent(
         .returning(deliveries.c.id)
     )
     return set(result.scalars())
+
+
+# Several messages' deliveries at once, each with its own Slack timestamp and coalesced flag.
+_MARK_SENT = Statement.of(
+    "UPDATE deliveries AS d SET status = :sent, attempts = d.attempts + 1, sent_at = :sent_at, "
+    "slack_ts = m.slack_ts, coalesced = m.coalesced, last_error = NULL, updated_at = now() "
+    "FROM unnest(CAST(:ids AS bigint[]), CAST(:slack_ts AS text[]), "
+    "CAST(:coalesced AS boolean[])) AS m(id, slack_ts, coalesced) "
+    "WHERE d.id = m.id AND d.status = ANY(CAST(:open AS text[])) RETURNING d.id"
+)
+
+
+async def mark_messages_sent(
+    session: AsyncSession, messages: Sequence[SentMessage], *, sent_at: datetime
+) -> set[int]:
+    """`mark_sent` for several messages in one statement; return the deliveries still open."""
+    sent = [(d, m) for m in messages for d in m.delivery_ids]
+    rows = await fetch(
+        session,
+        _MARK_SENT,
+        {
+            "sent": SENT,
+            "sent_at": sent_at,
+            "ids": [d for d, _ in sent],
+            "slack_ts": [m.slack_ts for _, m in sent],
+            "coalesced": [len(m.delivery_ids) > 1 for _, m in sent],
+            "open": list(OPEN),
+        },
+    )
+    return {row["id"] for row in rows}
 
 
 async def mark_failed_attempt(

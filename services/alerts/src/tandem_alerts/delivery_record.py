@@ -1,0 +1,267 @@
+"""Recording what a destination's lease sent: outcomes, attempts, outgoing events, its state.
+
+One transaction per lease, whatever it sent: the deliveries marked in one statement, the
+attempts logged in one, the lease released with the pacing and circuit state the sends left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+import structlog
+from prometheus_client import Counter
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tandem_alerts.adapters import destinations as dest
+from tandem_alerts.adapters import repository as repo
+from tandem_alerts.adapters.destinations import DestinationState
+from tandem_alerts.adapters.outcomes import delivery_failure, publish_delivered, publish_failed
+from tandem_alerts.adapters.repository import AttemptRecord, DeliveryRow
+from tandem_alerts.adapters.senders import SendResult, judge
+from tandem_alerts.domain.circuit import CircuitPolicy
+from tandem_alerts.domain.delivery_policy import Action, FailureKind, RetryPolicy
+from tandem_shared.db import is_transient
+from tandem_shared.uow import UnitOfWork, unit_of_work
+
+log = structlog.get_logger(__name__)
+
+ATTEMPTS = Counter("tandem_alert_attempts_total", "Alert send attempts", ["channel", "outcome"])
+RECORD_RETRIES = Counter(
+    "tandem_alert_record_retries_total", "Outcomes of sends recorded again after a database error"
+)
+_DB_ERRORS = (sa_exc.DBAPIError, sa_exc.InterfaceError, sa_exc.DisconnectionError, OSError)
+
+
+@dataclass(frozen=True)
+class Job:
+    """What one lease sends: messages, each one delivery or a coalesced burst to one destination."""
+
+    state: DestinationState
+    messages: list[list[DeliveryRow]]
+    alerts: dict[str, repo.StoredAlert]
+    lease_ends: float  # time.monotonic() when the lease runs out
+    lease_seconds: float
+
+    def lasts(self) -> bool:
+        """True while half the lease is left: room for a send's timeout and its record."""
+        return time.monotonic() < self.lease_ends - self.lease_seconds / 2
+
+    def trace_contexts(self, message: list[DeliveryRow]) -> list[dict[str, str] | None]:
+        """The stored trace contexts of the requests a message sends, in delivery order."""
+        return [
+            stored.trace_context if (stored := self.alerts.get(d.alert_id)) else None
+            for d in message
+        ]
+
+
+@dataclass(frozen=True)
+class Sent:
+    """One message's send: its deliveries, the transport's answer and how long it took."""
+
+    deliveries: list[DeliveryRow]
+    result: SendResult
+    duration_ms: int
+
+    @property
+    def coalesced(self) -> bool:
+        return len(self.deliveries) > 1
+
+
+class OutcomeRecorder:
+    """Records a lease's sends; retries while the database is away and the lease lasts."""
+
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        clock: Callable[[], datetime],
+        retry: RetryPolicy,
+        circuit: CircuitPolicy,
+    ) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self._retry = retry
+        self._circuit_policy = circuit
+
+    async def record(self, job: Job, sent: list[Sent]) -> None:
+        """Record the outcomes, retrying while the database is away and the lease lasts."""
+        delay = 0.1
+        while True:
+            try:
+                await self.record_once(job, sent)
+                return
+            except _DB_ERRORS as exc:
+                left = job.lease_ends - time.monotonic()
+                if not is_transient(exc) or left <= delay:
+                    raise
+                log.warning(
+                    "recording sends failed; retrying",
+                    channel=job.state.channel.value,
+                    destination=job.state.destination,
+                    sent=[s.result.ok for s in sent],
+                    error=repr(exc),
+                    lease_left=round(left, 1),
+                )
+            RECORD_RETRIES.inc()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+    async def record_once(self, job: Job, sent: list[Sent]) -> None:
+        async with unit_of_work(self._sessions) as uow:
+            now, state = self._clock(), job.state
+            if accepted := [s for s in sent if s.result.ok]:
+                state = await self._record_sent(uow, job, accepted, state, now)
+            for failed in (s for s in sent if not s.result.ok):
+                state = await self._record_failure(uow, job, failed, state, now)
+            if not await dest.save_destination(uow.session, state, release=True):
+                log.warning(
+                    "destination lease lost while sending; its state is the new holder's",
+                    channel=state.channel.value,
+                    destination=state.destination,
+                )
+
+    async def _record_sent(
+        self,
+        uow: UnitOfWork,
+        job: Job,
+        accepted: list[Sent],
+        state: DestinationState,
+        now: datetime,
+    ) -> DestinationState:
+        messages = [
+            repo.SentMessage(tuple(d.id for d in s.deliveries), s.result.slack_ts) for s in accepted
+        ]
+        marked = await repo.mark_messages_sent(uow.session, messages, sent_at=now)
+        records: list[AttemptRecord] = []
+        for s in accepted:
+            if repeats := [d.alert_id for d in s.deliveries if d.id not in marked]:
+                # Recorded already: by another sender that took over an expired lease (this
+                # send was a repeat), or by our own commit whose answer the database never sent.
+                log.warning(
+                    "alert already recorded as sent or failed; this send may be a repeat",
+                    channel=state.channel.value,
+                    destination=state.destination,
+                    alerts=repeats,
+                )
+            for delivery in (d for d in s.deliveries if d.id in marked):
+                records.append(
+                    AttemptRecord(
+                        delivery.id,
+                        delivery.attempts + 1,
+                        "sent",
+                        None,
+                        s.duration_ms,
+                        now,
+                        s.coalesced,
+                    )
+                )
+                publish_delivered(
+                    uow,
+                    delivery,
+                    job.alerts.get(delivery.alert_id),
+                    attempts=delivery.attempts + 1,
+                    coalesced=s.coalesced,
+                    now=now,
+                )
+            log.info(
+                "alert delivered",
+                channel=state.channel.value,
+                destination=state.destination,
+                alerts=[d.alert_id for d in s.deliveries],
+                coalesced=s.coalesced,
+            )
+        await repo.log_attempts(uow.session, records)
+        ATTEMPTS.labels(state.channel.value, "sent").inc(sum(len(s.deliveries) for s in accepted))
+        return replace(state, circuit=state.circuit.on_success())
+
+    async def _record_failure(
+        self,
+        uow: UnitOfWork,
+        job: Job,
+        failed: Sent,
+        state: DestinationState,
+        now: datetime,
+    ) -> DestinationState:
+        result = failed.result
+        assert result.failure is not None
+        kind, _ = judge(result.failure, attempts=1, policy=self._retry)
+        state = self._after_failure(state, kind, result, now)
+        # A retry never comes before the breaker lets a trial through.
+        not_before = state.circuit.retry_at(policy=self._circuit_policy) or now
+        first = await repo.first_failures(uow.session, [d.id for d in failed.deliveries])
+        records: list[AttemptRecord] = []
+        for delivery in failed.deliveries:
+            attempt = delivery.attempts + 1
+            age = (now - first.get(delivery.id, now)).total_seconds()
+            _, decision = judge(
+                result.failure, attempts=attempt, age_seconds=age, policy=self._retry
+            )
+            retrying = decision.action is Action.RETRY
+            retry_at = (
+                max(now + timedelta(seconds=decision.delay_seconds), not_before)
+                if retrying
+                else None
+            )
+            if not await repo.mark_failed_attempt(
+                uow.session, [delivery.id], error=decision.reason, retry_at=retry_at
+            ):
+                continue  # another sender has recorded it meanwhile; its outcome stands
+            outcome = "retry" if retrying else "failed"
+            records.append(
+                AttemptRecord(
+                    delivery.id,
+                    attempt,
+                    outcome,
+                    decision.reason,
+                    failed.duration_ms,
+                    now,
+                    failed.coalesced,
+                )
+            )
+            ATTEMPTS.labels(state.channel.value, outcome).inc()
+            if not retrying:
+                failure = delivery_failure(
+                    delivery,
+                    error=decision.reason,
+                    attempts=attempt,
+                    permanent=decision.permanent,
+                    now=now,
+                )
+                stored = job.alerts.get(delivery.alert_id)
+                await publish_failed(
+                    uow,
+                    idempotency_key=delivery.idempotency_key,
+                    failure=failure,
+                    stored=stored,
+                )
+            log.warning(
+                "alert send failed",
+                channel=state.channel.value,
+                destination=state.destination,
+                alert_id=delivery.alert_id,
+                attempt=attempt,
+                outcome=outcome,
+                reason=decision.reason,
+                retry_at=retry_at.isoformat() if retry_at else None,
+            )
+        await repo.log_attempts(uow.session, records)
+        return state
+
+    def _after_failure(
+        self, state: DestinationState, kind: FailureKind, result: SendResult, now: datetime
+    ) -> DestinationState:
+        """Feed a failure to the breaker (transient only) or the pacer (rate limits)."""
+        if kind is FailureKind.TRANSIENT:
+            circuit = state.circuit.on_failure(now=now, policy=self._circuit_policy)
+            return replace(state, circuit=circuit)
+        if kind is FailureKind.RATE_LIMITED:
+            wait = getattr(result.failure, "retry_after", None)
+            if wait is None:
+                wait = self._retry.default_rate_limit_wait
+            return replace(state, pacer=state.pacer.throttled(now=now, retry_after=wait))
+        return state
