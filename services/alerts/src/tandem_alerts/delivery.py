@@ -5,15 +5,15 @@ next round fills its place with the most urgent due destination not already in h
 delivery waits for a free place, never for a whole round of slower sends. For each destination
 the worker takes the destination's lease in a short transaction (FOR UPDATE SKIP LOCKED, so
 replicas share destinations and never send the same delivery twice), asks the circuit breaker and
-the pacer what may go now (up to `messages_per_lease` messages, so a backlog costs one claim and
-one record per lease, not per alert), and commits. The sends happen with no transaction open,
+the pacer what may go now (up to `messages_per_lease` messages, so a backlog costs one claim per
+lease, not per alert), and commits. The sends happen with no transaction open,
 one after another and only while the lease has half its time left (a worker stalled past that
-sends nothing more); the first failure ends the lease's sends. A second short transaction records
-the outcomes, the attempts and the outgoing events, and releases the lease. It is retried while
-the database is away, until the lease would run out: a message that is out must not be sent
-again for want of its record. A worker that dies mid-send leaves a lease that expires, and what
-it had not recorded is sent again: the one at-least-once window Slack and SMTP leave open
-(neither takes an idempotency key).
+sends nothing more); the first failure ends the lease's sends. Each send's outcome, attempt and
+outgoing events are recorded in a short transaction right after it (the last one releases the
+lease), retried while the database is away, until the lease would run out: a message that is out
+must not be sent again for want of its record. A worker that dies mid-send leaves a lease that
+expires, and the message it was sending goes again: the one at-least-once window Slack and SMTP
+leave open (neither takes an idempotency key).
 """
 
 from __future__ import annotations
@@ -114,23 +114,25 @@ class DeliveryWorker(SendingWorker):
         job = await self._claim(channel, destination)
         if job is None:
             return 0
-        sent: list[Sent] = []
-        for message in job.messages:
+        done = 0
+        for n, message in enumerate(job.messages, start=1):
             if not job.lasts():
+                log.warning(
+                    "destination lease ran short; the rest goes with the next lease",
+                    channel=channel.value,
+                    destination=destination,
+                    unsent=[d.alert_id for m in job.messages[n - 1 :] for d in m],
+                )
+                await self._recorder.release(job)
                 break
-            sent.append(await self._send_traced(job, message))
-            if not sent[-1].result.ok:
-                break  # the breaker and the pacer hear of it before anything else goes
-        if not sent:
-            log.warning(
-                "destination lease ran short before sending; it expires and is taken again",
-                channel=channel.value,
-                destination=destination,
-                alerts=[d.alert_id for message in job.messages for d in message],
-            )
-            return 0
-        await self._recorder.record(job, sent)
-        return sum(len(s.deliveries) for s in sent)
+            sent = await self._send_traced(job, message)
+            last = n == len(job.messages) or not sent.result.ok
+            state = await self._recorder.record(job, sent, release=last)
+            job = replace(job, state=state)
+            done += len(message)
+            if last:
+                break  # a failure ends the lease: the breaker and the pacer have heard of it
+        return done
 
     async def _send_traced(self, job: Job, message: list[DeliveryRow]) -> Sent:
         # Sent later, from rows: continue the first request's trace, link a burst's others.

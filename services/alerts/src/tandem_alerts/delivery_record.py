@@ -1,7 +1,8 @@
 """Recording what a destination's lease sent: outcomes, attempts, outgoing events, its state.
 
-One transaction per lease, whatever it sent: the deliveries marked in one statement, the
-attempts logged in one, the lease released with the pacing and circuit state the sends left.
+One short transaction per message, right after its send: the deliveries marked in one statement,
+the attempts logged in one, the outgoing events, and the destination's pacing and circuit state
+only when the send changed them or the lease ends.
 """
 
 from __future__ import annotations
@@ -88,22 +89,22 @@ class OutcomeRecorder:
         self._retry = retry
         self._circuit_policy = circuit
 
-    async def record(self, job: Job, sent: list[Sent]) -> None:
-        """Record the outcomes, retrying while the database is away and the lease lasts."""
+    async def record(self, job: Job, sent: Sent, *, release: bool) -> DestinationState:
+        """Record one message's outcome right after its send: a sender that dies mid-lease repeats
+        at most the message it was sending. Return the destination's state after it."""
         delay = 0.1
         while True:
             try:
-                await self.record_once(job, sent)
-                return
+                return await self.record_once(job, sent, release=release)
             except _DB_ERRORS as exc:
                 left = job.lease_ends - time.monotonic()
                 if not is_transient(exc) or left <= delay:
                     raise
                 log.warning(
-                    "recording sends failed; retrying",
+                    "recording a send failed; retrying",
                     channel=job.state.channel.value,
                     destination=job.state.destination,
-                    sent=[s.result.ok for s in sent],
+                    sent=sent.result.ok,
                     error=repr(exc),
                     lease_left=round(left, 1),
                 )
@@ -111,72 +112,70 @@ class OutcomeRecorder:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
 
-    async def record_once(self, job: Job, sent: list[Sent]) -> None:
+    async def record_once(self, job: Job, sent: Sent, *, release: bool) -> DestinationState:
         async with unit_of_work(self._sessions) as uow:
-            now, state = self._clock(), job.state
-            if accepted := [s for s in sent if s.result.ok]:
-                state = await self._record_sent(uow, job, accepted, state, now)
-            for failed in (s for s in sent if not s.result.ok):
-                state = await self._record_failure(uow, job, failed, state, now)
-            if not await dest.save_destination(uow.session, state, release=True):
-                log.warning(
-                    "destination lease lost while sending; its state is the new holder's",
-                    channel=state.channel.value,
-                    destination=state.destination,
-                )
+            now = self._clock()
+            if sent.result.ok:
+                state = await self._record_sent(uow, job, sent, now)
+            else:
+                state = await self._record_failure(uow, job, sent, now)
+            if release or state != job.state:
+                await self._save(uow.session, state, release=release)
+        return state
 
-    async def _record_sent(
-        self,
-        uow: UnitOfWork,
-        job: Job,
-        accepted: list[Sent],
-        state: DestinationState,
-        now: datetime,
-    ) -> DestinationState:
-        messages = [
-            repo.SentMessage(tuple(d.id for d in s.deliveries), s.result.slack_ts) for s in accepted
-        ]
-        marked = await repo.mark_messages_sent(uow.session, messages, sent_at=now)
-        records: list[AttemptRecord] = []
-        for s in accepted:
-            if repeats := [d.alert_id for d in s.deliveries if d.id not in marked]:
-                # Recorded already: by another sender that took over an expired lease (this
-                # send was a repeat), or by our own commit whose answer the database never sent.
-                log.warning(
-                    "alert already recorded as sent or failed; this send may be a repeat",
-                    channel=state.channel.value,
-                    destination=state.destination,
-                    alerts=repeats,
-                )
-            for delivery in (d for d in s.deliveries if d.id in marked):
-                records.append(
-                    AttemptRecord(
-                        delivery.id,
-                        delivery.attempts + 1,
-                        "sent",
-                        None,
-                        s.duration_ms,
-                        now,
-                        s.coalesced,
-                    )
-                )
-                publish_delivered(
-                    uow,
-                    delivery,
-                    job.alerts.get(delivery.alert_id),
-                    attempts=delivery.attempts + 1,
-                    coalesced=s.coalesced,
-                    now=now,
-                )
-            log.info(
-                "alert delivered",
+    async def release(self, job: Job) -> None:
+        """End a lease whose holder stops before sending all it was given."""
+        async with self._sessions() as session, session.begin():
+            await self._save(session, job.state, release=True)
+
+    @staticmethod
+    async def _save(session: AsyncSession, state: DestinationState, *, release: bool) -> None:
+        if not await dest.save_destination(session, state, release=release):
+            log.warning(
+                "destination lease lost while sending; its state is the new holder's",
                 channel=state.channel.value,
                 destination=state.destination,
-                alerts=[d.alert_id for d in s.deliveries],
-                coalesced=s.coalesced,
             )
+
+    async def _record_sent(
+        self, uow: UnitOfWork, job: Job, sent: Sent, now: datetime
+    ) -> DestinationState:
+        state, ids = job.state, [d.id for d in sent.deliveries]
+        marked = await repo.mark_sent(
+            uow.session, ids, sent_at=now, slack_ts=sent.result.slack_ts, coalesced=sent.coalesced
+        )
+        if repeats := [d.alert_id for d in sent.deliveries if d.id not in marked]:
+            # Recorded already: by another sender that took over an expired lease (this send
+            # was a repeat), or by our own commit whose answer the database never sent.
+            log.warning(
+                "alert already recorded as sent or failed; this send may be a repeat",
+                channel=state.channel.value,
+                destination=state.destination,
+                alerts=repeats,
+            )
+        fresh = [d for d in sent.deliveries if d.id in marked]
+        records = [
+            AttemptRecord(d.id, d.attempts + 1, "sent", None, sent.duration_ms, now, sent.coalesced)
+            for d in fresh
+        ]
         await repo.log_attempts(uow.session, records)
-        ATTEMPTS.labels(state.channel.value, "sent").inc(sum(len(s.deliveries) for s in accepted))
+        for delivery in fresh:
+            publish_delivered(
+                uow,
+                delivery,
+                job.alerts.get(delivery.alert_id),
+                attempts=delivery.attempts + 1,
+                coalesced=sent.coalesced,
+                now=now,
+            )
+        ATTEMPTS.labels(state.channel.value, "sent").inc(len(ids))
+        log.info(
+            "alert delivered",
+            channel=state.channel.value,
+            destination=state.destination,
+            alerts=[d.alert_id for d in sent.deliveries],
+            coalesced=sent.coalesced,
+        )
         return replace(state, circuit=state.circuit.on_success())
 
     async def _record_failure(
@@ -184,13 +183,12 @@ class OutcomeRecorder:
         uow: UnitOfWork,
         job: Job,
         failed: Sent,
-        state: DestinationState,
         now: datetime,
     ) -> DestinationState:
         result = failed.result
         assert result.failure is not None
         kind, _ = judge(result.failure, attempts=1, policy=self._retry)
-        state = self._after_failure(state, kind, result, now)
+        state = self._after_failure(job.state, kind, result, now)
         # A retry never comes before the breaker lets a trial through.
         not_before = state.circuit.retry_at(policy=self._circuit_policy) or now
         first = await repo.first_failures(uow.session, [d.id for d in failed.deliveries])

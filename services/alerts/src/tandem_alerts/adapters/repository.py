@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -44,14 +44,6 @@ class DeliveryRow:
     on_behalf_of: str | None
     attempts: int
     created_at: datetime
-
-
-@dataclass(frozen=True)
-class SentMessage:
-    """One message out: the deliveries it carried (several when coalesced) and its Slack ts."""
-
-    delivery_ids: tuple[int, ...]
-    slack_ts: str | None
 
 
 @dataclass(frozen=True)
@@ -225,6 +217,14 @@ async def reschedule(session: AsyncSession, ids: Sequence[int], *, due_at: datet
     )
 
 
+# Hot: once per message out, so prepared once per connection rather than compiled per call.
+_MARK_SENT = Statement.of(
+    "UPDATE deliveries SET status = :sent, attempts = attempts + 1, sent_at = :sent_at, "
+    "slack_ts = :slack_ts, coalesced = :coalesced, last_error = NULL, updated_at = now() "
+    "WHERE id = ANY(CAST(:ids AS bigint[])) AND status = ANY(CAST(:open AS text[])) RETURNING id"
+)
+
+
 async def mark_sent(
     session: AsyncSession,
     ids: Sequence[int],
@@ -238,51 +238,15 @@ async def mark_sent(
     A delivery already sent or failed is left alone: a second sender (one whose lease ran out
     while it sent) learns that it sent a repeat instead of overwriting the first outcome.
     """
-    result = await session.execute(
-        sa.update(deliveries)
-        .where(deliveries.c.id.in_(ids), deliveries.c.status.in_(OPEN))
-        .values(
-            status=SENT,
-            attempts=deliveries.c.attempts + 1,
-            sent_at=sent_at,
-            slack_ts=slack_ts,
-            coalesced=coalesced,
-            last_error=None,
-            updated_at=sa.func.now(),
-        )
-        .returning(deliveries.c.id)
-    )
-    return set(result.scalars())
-
-
-# Several messages' deliveries at once, each with its own Slack timestamp and coalesced flag.
-_MARK_SENT = Statement.of(
-    "UPDATE deliveries AS d SET status = :sent, attempts = d.attempts + 1, sent_at = :sent_at, "
-    "slack_ts = m.slack_ts, coalesced = m.coalesced, last_error = NULL, updated_at = now() "
-    "FROM unnest(CAST(:ids AS bigint[]), CAST(:slack_ts AS text[]), "
-    "CAST(:coalesced AS boolean[])) AS m(id, slack_ts, coalesced) "
-    "WHERE d.id = m.id AND d.status = ANY(CAST(:open AS text[])) RETURNING d.id"
-)
-
-
-async def mark_messages_sent(
-    session: AsyncSession, messages: Sequence[SentMessage], *, sent_at: datetime
-) -> set[int]:
-    """`mark_sent` for several messages in one statement; return the deliveries still open."""
-    sent = [(d, m) for m in messages for d in m.delivery_ids]
-    rows = await fetch(
-        session,
-        _MARK_SENT,
-        {
-            "sent": SENT,
-            "sent_at": sent_at,
-            "ids": [d for d, _ in sent],
-            "slack_ts": [m.slack_ts for _, m in sent],
-            "coalesced": [len(m.delivery_ids) > 1 for _, m in sent],
-            "open": list(OPEN),
-        },
-    )
-    return {row["id"] for row in rows}
+    params = {
+        "sent": SENT,
+        "ids": list(ids),
+        "open": list(OPEN),
+        "sent_at": sent_at,
+        "slack_ts": slack_ts,
+        "coalesced": coalesced,
+    }
+    return {row["id"] for row in await fetch(session, _MARK_SENT, params)}
 
 
 async def mark_failed_attempt(
@@ -324,10 +288,22 @@ async def first_failures(session: AsyncSession, ids: Sequence[int]) -> dict[int,
     return {delivery_id: at for delivery_id, at in rows}
 
 
+_LOG_ATTEMPTS = Statement.of(
+    "INSERT INTO delivery_attempts (delivery_id, attempt, outcome, error, duration_ms, "
+    "attempted_at, coalesced, digest) "
+    "SELECT * FROM unnest(CAST(:delivery_id AS bigint[]), CAST(:attempt AS int[]), "
+    "CAST(:outcome AS text[]), CAST(:error AS text[]), CAST(:duration_ms AS int[]), "
+    "CAST(:attempted_at AS timestamptz[]), CAST(:coalesced AS boolean[]), "
+    "CAST(:digest AS boolean[]))"
+)
+
+
 async def log_attempts(session: AsyncSession, records: Sequence[AttemptRecord]) -> None:
-    """Append attempts to the log."""
+    """Append attempts to the log, in one statement."""
     if records:
-        await session.execute(sa.insert(delivery_attempts), [record.__dict__ for record in records])
+        columns = [field.name for field in fields(AttemptRecord)]
+        params = {name: [getattr(r, name) for r in records] for name in columns}
+        await fetch(session, _LOG_ATTEMPTS, params)
 
 
 # ---- digests --------------------------------------------------------------------------------
