@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
@@ -86,16 +86,18 @@ async def save_alert(
     )
 
 
+_LOAD_ALERTS = Statement.of(
+    "SELECT alert_id, payload, request_event_id, trace_context FROM alerts "
+    "WHERE alert_id = ANY(CAST(:ids AS text[]))"
+)
+
+
 async def load_alerts(session: AsyncSession, alert_ids: Iterable[str]) -> dict[str, StoredAlert]:
     """Return the stored requests with these ids."""
-    rows = await session.execute(
-        sa.select(
-            alerts.c.alert_id, alerts.c.payload, alerts.c.request_event_id, alerts.c.trace_context
-        ).where(alerts.c.alert_id.in_(list(alert_ids)))
-    )
+    rows = await fetch(session, _LOAD_ALERTS, {"ids": list(alert_ids)})
     return {
-        r.alert_id: StoredAlert(
-            AlertRequested.model_validate(r.payload), r.request_event_id, r.trace_context
+        r["alert_id"]: StoredAlert(
+            AlertRequested.model_validate(r["payload"]), r["request_event_id"], r["trace_context"]
         )
         for r in rows
     }
@@ -179,6 +181,13 @@ async def due_destinations(
     return [(DeliveryChannel(r.channel), r.destination) for r in await session.execute(query)]
 
 
+_DUE_DELIVERIES = Statement.of(
+    f"SELECT {', '.join(c.name for c in deliveries.columns)} FROM deliveries "
+    "WHERE channel = :channel AND destination = :destination AND status = :pending "
+    "AND due_at <= :now ORDER BY priority, created_at, id LIMIT :limit"
+)
+
+
 async def due_deliveries(
     session: AsyncSession,
     channel: DeliveryChannel,
@@ -188,14 +197,14 @@ async def due_deliveries(
     limit: int,
 ) -> list[DeliveryRow]:
     """Return the destination's due pending deliveries, most urgent first, then oldest."""
-    rows = await session.execute(
-        sa.select(deliveries)
-        .where(deliveries.c.channel == channel.value, deliveries.c.destination == destination)
-        .where(deliveries.c.status == PENDING, deliveries.c.due_at <= now)
-        .order_by(deliveries.c.priority, deliveries.c.created_at, deliveries.c.id)
-        .limit(limit)
-    )
-    return [_delivery(r) for r in rows]
+    params = {
+        "channel": channel.value,
+        "destination": destination,
+        "pending": PENDING,
+        "now": now,
+        "limit": limit,
+    }
+    return [_delivery(r) for r in await fetch(session, _DUE_DELIVERIES, params)]
 
 
 async def deferred_deliveries(session: AsyncSession, recipient_id: str) -> list[DeliveryRow]:
@@ -205,7 +214,7 @@ async def deferred_deliveries(session: AsyncSession, recipient_id: str) -> list[
         .where(deliveries.c.recipient_id == recipient_id, deliveries.c.status == DEFERRED)
         .order_by(deliveries.c.created_at, deliveries.c.id)
     )
-    return [_delivery(r) for r in rows]
+    return [_delivery(r._mapping) for r in rows]
 
 
 async def reschedule(session: AsyncSession, ids: Sequence[int], *, due_at: datetime) -> None:
@@ -364,15 +373,16 @@ async def release_digest(
     )
 
 
-def _delivery(row: sa.Row[Any]) -> DeliveryRow:
+def _delivery(row: Mapping[Any, Any]) -> DeliveryRow:
+    """A delivery from a row of either driver (SQLAlchemy's mapping, or asyncpg's record)."""
     return DeliveryRow(
-        id=row.id,
-        idempotency_key=row.idempotency_key,
-        alert_id=row.alert_id,
-        recipient_id=row.recipient_id,
-        channel=DeliveryChannel(row.channel),
-        destination=row.destination,
-        on_behalf_of=row.on_behalf_of,
-        attempts=row.attempts,
-        created_at=row.created_at,
+        id=row["id"],
+        idempotency_key=row["idempotency_key"],
+        alert_id=row["alert_id"],
+        recipient_id=row["recipient_id"],
+        channel=DeliveryChannel(row["channel"]),
+        destination=row["destination"],
+        on_behalf_of=row["on_behalf_of"],
+        attempts=row["attempts"],
+        created_at=row["created_at"],
     )
