@@ -51,6 +51,8 @@ class AlertsOptions(BaseModel):
     digest_poll_seconds: float = Field(default=30.0, gt=0)
     lease_seconds: float = Field(default=120.0, gt=0)  # a crashed sender's claim expires after
     batch_size: int = Field(default=50, ge=1)
+    # Messages one lease of a destination may send back to back (the pacer still decides).
+    messages_per_lease: int = Field(default=20, ge=1)
     # A delivery failing transiently (5xx, timeouts, SMTP 4xx) gives up this long after its first
     # attempt, however many attempts that took; 429s never bring the give-up closer.
     give_up_after_seconds: float = Field(default=24 * 3600.0, gt=0)

@@ -11,27 +11,29 @@ from sqlalchemy import exc as sa_exc
 
 from tandem_alerts.adapters.destinations import DestinationState
 from tandem_alerts.adapters.senders import SendResult
-from tandem_alerts.delivery import DeliveryWorker, _Job
+from tandem_alerts.delivery_record import Job, OutcomeRecorder, Sent
 from tandem_alerts.domain.circuit import Circuit
 from tandem_alerts.domain.pacing import ChannelPacer
-from tandem_alerts.sending import Senders
 from tandem_alerts.settings import AlertsOptions
 from tandem_shared.events import DeliveryChannel
 
 
-def _worker() -> DeliveryWorker:
-    return DeliveryWorker(
+def _worker() -> OutcomeRecorder:
+    options = AlertsOptions()
+    return OutcomeRecorder(
         sessions=None,  # type: ignore[arg-type]
-        directory=None,  # type: ignore[arg-type]
-        senders=Senders(slack=None, email=None, log=None),  # type: ignore[arg-type]
-        options=AlertsOptions(),
         clock=lambda: datetime.now(UTC),
+        retry=options.retry_policy(),
+        circuit=options.circuit_policy(),
     )
 
 
-def _job(lease_left: float) -> _Job:
+def _job(lease_left: float) -> Job:
     state = DestinationState(DeliveryChannel.SLACK, "C1", ChannelPacer(), Circuit())
-    return _Job(state, [], {}, lease_ends=time.monotonic() + lease_left)
+    return Job(state, [], {}, lease_ends=time.monotonic() + lease_left, lease_seconds=120)
+
+
+_SENT = Sent([], SendResult(), duration_ms=1)
 
 
 class _StartingUp(Exception):
@@ -57,8 +59,8 @@ async def test_a_transient_database_failure_is_retried_until_the_outcome_is_reco
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     worker, flaky = _worker(), _Flaky([_gone(), OSError("connection refused")])
-    monkeypatch.setattr(worker, "_record_once", flaky)
-    await worker._record(_job(lease_left=30), SendResult(), duration_ms=1)
+    monkeypatch.setattr(worker, "record_once", flaky)
+    await worker.record(_job(lease_left=30), _SENT, release=True)
     assert flaky.calls == 3
 
 
@@ -68,9 +70,9 @@ async def test_a_failure_that_is_not_the_database_being_away_is_raised_at_once(
     worker = _worker()
     failure = sa_exc.DBAPIError("INSERT", None, ValueError("a bug"))
     flaky = _Flaky([failure])
-    monkeypatch.setattr(worker, "_record_once", flaky)
+    monkeypatch.setattr(worker, "record_once", flaky)
     with pytest.raises(sa_exc.DBAPIError):
-        await worker._record(_job(lease_left=30), SendResult(), duration_ms=1)
+        await worker.record(_job(lease_left=30), _SENT, release=True)
     assert flaky.calls == 1
 
 
@@ -78,7 +80,7 @@ async def test_recording_stops_retrying_when_the_lease_would_run_out(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     worker, flaky = _worker(), _Flaky([_gone() for _ in range(100)])
-    monkeypatch.setattr(worker, "_record_once", flaky)
+    monkeypatch.setattr(worker, "record_once", flaky)
     with pytest.raises(sa_exc.DBAPIError):
-        await worker._record(_job(lease_left=0.5), SendResult(), duration_ms=1)
+        await worker.record(_job(lease_left=0.5), _SENT, release=True)
     assert 1 < flaky.calls < 10

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tandem_alerts.adapters.tables import destinations
 from tandem_alerts.domain.circuit import Circuit
 from tandem_alerts.domain.pacing import ChannelPacer
+from tandem_shared.db import Statement, fetch
 from tandem_shared.events import DeliveryChannel
 
 
@@ -31,6 +29,31 @@ class DestinationState:
     lease: datetime | None = None  # this holder's lease expiry, its token
 
 
+_State = TypeVar("_State", ChannelPacer, Circuit)
+
+# The hot path in one round trip: the row exists, and is free or another worker holds it.
+_LEASE = Statement.of(
+    "WITH free AS ("
+    "SELECT channel, destination FROM destinations "
+    "WHERE channel = :channel AND destination = :destination "
+    "AND (leased_until IS NULL OR leased_until < :now) FOR UPDATE SKIP LOCKED"
+    ") UPDATE destinations AS d SET leased_until = :until FROM free "
+    "WHERE d.channel = free.channel AND d.destination = free.destination "
+    "RETURNING d.pacer, d.circuit"
+)
+_SAVE = Statement.of(
+    "UPDATE destinations SET pacer = :pacer, circuit = :circuit, updated_at = now(), "
+    "leased_until = CASE WHEN CAST(:release AS boolean) THEN NULL ELSE leased_until END "
+    "WHERE channel = :channel AND destination = :destination "
+    "AND (CAST(:lease AS timestamptz) IS NULL OR leased_until = :lease) RETURNING channel",
+    json=("pacer", "circuit"),
+)
+_ADD = Statement.of(
+    "INSERT INTO destinations (channel, destination) VALUES (:channel, :destination) "
+    "ON CONFLICT (channel, destination) DO NOTHING RETURNING channel"
+)
+
+
 async def lease_destination(
     session: AsyncSession,
     channel: DeliveryChannel,
@@ -40,42 +63,29 @@ async def lease_destination(
     until: datetime,
 ) -> DestinationState | None:
     """Take the destination's lease until `until`; None when another worker holds it."""
-    await session.execute(
-        insert(destinations)
-        .values(channel=channel.value, destination=destination)
-        .on_conflict_do_nothing(index_elements=["channel", "destination"])
-    )
-    key = _destination_key(channel, destination)
-    row = (
-        await session.execute(
-            sa.select(destinations.c.pacer, destinations.c.circuit)
-            .where(key)
-            .where(sa.or_(destinations.c.leased_until.is_(None), destinations.c.leased_until < now))
-            .with_for_update(skip_locked=True)
-        )
-    ).first()
-    if row is None:
+    key = {"channel": channel.value, "destination": destination}
+    rows = await fetch(session, _LEASE, key | {"now": now, "until": until})
+    if not rows and await fetch(session, _ADD, key):
+        rows = await fetch(session, _LEASE, key | {"now": now, "until": until})  # a new one
+    if not rows:
         return None
-    await session.execute(sa.update(destinations).where(key).values(leased_until=until))
+    pacer, circuit = rows[0]["pacer"], rows[0]["circuit"]
     return DestinationState(
         channel=channel,
         destination=destination,
-        pacer=ChannelPacer.model_validate(row.pacer) if row.pacer else ChannelPacer(),
-        circuit=Circuit.model_validate(row.circuit) if row.circuit else Circuit(),
+        pacer=_model(ChannelPacer, pacer),
+        circuit=_model(Circuit, circuit),
         lease=until,
     )
 
 
-async def lease_held(session: AsyncSession, state: DestinationState, *, now: datetime) -> bool:
-    """Return True while `state`'s lease is still the destination's and has not run out."""
-    if state.lease is None or state.lease <= now:
-        return False
-    held = await session.execute(
-        sa.select(sa.literal(True))
-        .where(_destination_key(state.channel, state.destination))
-        .where(destinations.c.leased_until == state.lease)
-    )
-    return held.first() is not None
+def _model(kind: type[_State], stored: Any) -> _State:
+    """Read a stored JSON state; the default for a destination that has none yet."""
+    if stored is None:
+        return kind()
+    if isinstance(stored, str | bytes):
+        return kind.model_validate_json(stored)
+    return kind.model_validate(stored)
 
 
 async def save_destination(
@@ -85,21 +95,16 @@ async def save_destination(
 
     A holder that lost its lease writes nothing: the state is the new holder's now.
     """
-    values: dict[str, Any] = {
-        "pacer": state.pacer.model_dump(mode="json"),
-        "circuit": state.circuit.model_dump(mode="json"),
-        "updated_at": sa.func.now(),
-    }
-    if release:
-        values["leased_until"] = None
-    query = sa.update(destinations).where(_destination_key(state.channel, state.destination))
-    if state.lease is not None:
-        query = query.where(destinations.c.leased_until == state.lease)
-    result = await session.execute(query.values(**values).returning(destinations.c.channel))
-    return result.first() is not None
-
-
-def _destination_key(channel: DeliveryChannel, destination: str) -> sa.ColumnElement[bool]:
-    return sa.and_(
-        destinations.c.channel == channel.value, destinations.c.destination == destination
+    rows = await fetch(
+        session,
+        _SAVE,
+        {
+            "channel": state.channel.value,
+            "destination": state.destination,
+            "pacer": state.pacer.model_dump(mode="json"),
+            "circuit": state.circuit.model_dump(mode="json"),
+            "release": release,
+            "lease": state.lease,
+        },
     )
+    return bool(rows)

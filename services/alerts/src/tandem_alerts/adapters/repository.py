@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +20,7 @@ from tandem_alerts.adapters.tables import (
 )
 from tandem_alerts.domain.delivery_policy import RATE_LIMITED_REASON
 from tandem_alerts.domain.plan import PlannedDelivery, Timing
+from tandem_shared.db import Statement, fetch
 from tandem_shared.events import AlertRequested, DeliveryChannel
 from tandem_shared.telemetry import current_traceparent
 
@@ -85,16 +86,18 @@ async def save_alert(
     )
 
 
+_LOAD_ALERTS = Statement.of(
+    "SELECT alert_id, payload, request_event_id, trace_context FROM alerts "
+    "WHERE alert_id = ANY(CAST(:ids AS text[]))"
+)
+
+
 async def load_alerts(session: AsyncSession, alert_ids: Iterable[str]) -> dict[str, StoredAlert]:
     """Return the stored requests with these ids."""
-    rows = await session.execute(
-        sa.select(
-            alerts.c.alert_id, alerts.c.payload, alerts.c.request_event_id, alerts.c.trace_context
-        ).where(alerts.c.alert_id.in_(list(alert_ids)))
-    )
+    rows = await fetch(session, _LOAD_ALERTS, {"ids": list(alert_ids)})
     return {
-        r.alert_id: StoredAlert(
-            AlertRequested.model_validate(r.payload), r.request_event_id, r.trace_context
+        r["alert_id"]: StoredAlert(
+            AlertRequested.model_validate(r["payload"]), r["request_event_id"], r["trace_context"]
         )
         for r in rows
     }
@@ -178,6 +181,13 @@ async def due_destinations(
     return [(DeliveryChannel(r.channel), r.destination) for r in await session.execute(query)]
 
 
+_DUE_DELIVERIES = Statement.of(
+    f"SELECT {', '.join(c.name for c in deliveries.columns)} FROM deliveries "
+    "WHERE channel = :channel AND destination = :destination AND status = :pending "
+    "AND due_at <= :now ORDER BY priority, created_at, id LIMIT :limit"
+)
+
+
 async def due_deliveries(
     session: AsyncSession,
     channel: DeliveryChannel,
@@ -187,14 +197,14 @@ async def due_deliveries(
     limit: int,
 ) -> list[DeliveryRow]:
     """Return the destination's due pending deliveries, most urgent first, then oldest."""
-    rows = await session.execute(
-        sa.select(deliveries)
-        .where(deliveries.c.channel == channel.value, deliveries.c.destination == destination)
-        .where(deliveries.c.status == PENDING, deliveries.c.due_at <= now)
-        .order_by(deliveries.c.priority, deliveries.c.created_at, deliveries.c.id)
-        .limit(limit)
-    )
-    return [_delivery(r) for r in rows]
+    params = {
+        "channel": channel.value,
+        "destination": destination,
+        "pending": PENDING,
+        "now": now,
+        "limit": limit,
+    }
+    return [_delivery(r) for r in await fetch(session, _DUE_DELIVERIES, params)]
 
 
 async def deferred_deliveries(session: AsyncSession, recipient_id: str) -> list[DeliveryRow]:
@@ -204,7 +214,7 @@ async def deferred_deliveries(session: AsyncSession, recipient_id: str) -> list[
         .where(deliveries.c.recipient_id == recipient_id, deliveries.c.status == DEFERRED)
         .order_by(deliveries.c.created_at, deliveries.c.id)
     )
-    return [_delivery(r) for r in rows]
+    return [_delivery(r._mapping) for r in rows]
 
 
 async def reschedule(session: AsyncSession, ids: Sequence[int], *, due_at: datetime) -> None:
@@ -214,6 +224,15 @@ async def reschedule(session: AsyncSession, ids: Sequence[int], *, due_at: datet
         .where(deliveries.c.id.in_(ids))
         .values(due_at=due_at, updated_at=sa.func.now())
     )
+
+
+# Hot: once per message out, so prepared once per connection rather than compiled per call.
+_MARK_SENT = Statement.of(
+    "UPDATE deliveries SET status = :sent, attempts = attempts + 1, sent_at = :sent_at, "
+    "slack_ts = :slack_ts, slack_channel = :slack_channel, coalesced = :coalesced, "
+    "last_error = NULL, updated_at = now() "
+    "WHERE id = ANY(CAST(:ids AS bigint[])) AND status = ANY(CAST(:open AS text[])) RETURNING id"
+)
 
 
 async def mark_sent(
@@ -230,22 +249,16 @@ async def mark_sent(
     A delivery already sent or failed is left alone: a second sender (one whose lease ran out
     while it sent) learns that it sent a repeat instead of overwriting the first outcome.
     """
-    result = await session.execute(
-        sa.update(deliveries)
-        .where(deliveries.c.id.in_(ids), deliveries.c.status.in_(OPEN))
-        .values(
-            status=SENT,
-            attempts=deliveries.c.attempts + 1,
-            sent_at=sent_at,
-            slack_ts=slack_ts,
-            slack_channel=slack_channel,
-            coalesced=coalesced,
-            last_error=None,
-            updated_at=sa.func.now(),
-        )
-        .returning(deliveries.c.id)
-    )
-    return set(result.scalars())
+    params = {
+        "sent": SENT,
+        "ids": list(ids),
+        "open": list(OPEN),
+        "sent_at": sent_at,
+        "slack_ts": slack_ts,
+        "slack_channel": slack_channel,
+        "coalesced": coalesced,
+    }
+    return {row["id"] for row in await fetch(session, _MARK_SENT, params)}
 
 
 async def mark_failed_attempt(
@@ -287,10 +300,22 @@ async def first_failures(session: AsyncSession, ids: Sequence[int]) -> dict[int,
     return {delivery_id: at for delivery_id, at in rows}
 
 
+_LOG_ATTEMPTS = Statement.of(
+    "INSERT INTO delivery_attempts (delivery_id, attempt, outcome, error, duration_ms, "
+    "attempted_at, coalesced, digest) "
+    "SELECT * FROM unnest(CAST(:delivery_id AS bigint[]), CAST(:attempt AS int[]), "
+    "CAST(:outcome AS text[]), CAST(:error AS text[]), CAST(:duration_ms AS int[]), "
+    "CAST(:attempted_at AS timestamptz[]), CAST(:coalesced AS boolean[]), "
+    "CAST(:digest AS boolean[]))"
+)
+
+
 async def log_attempts(session: AsyncSession, records: Sequence[AttemptRecord]) -> None:
-    """Append attempts to the log."""
+    """Append attempts to the log, in one statement."""
     if records:
-        await session.execute(sa.insert(delivery_attempts), [record.__dict__ for record in records])
+        columns = [field.name for field in fields(AttemptRecord)]
+        params = {name: [getattr(r, name) for r in records] for name in columns}
+        await fetch(session, _LOG_ATTEMPTS, params)
 
 
 # ---- digests --------------------------------------------------------------------------------
@@ -351,15 +376,16 @@ async def release_digest(
     )
 
 
-def _delivery(row: sa.Row[Any]) -> DeliveryRow:
+def _delivery(row: Mapping[Any, Any]) -> DeliveryRow:
+    """A delivery from a row of either driver (SQLAlchemy's mapping, or asyncpg's record)."""
     return DeliveryRow(
-        id=row.id,
-        idempotency_key=row.idempotency_key,
-        alert_id=row.alert_id,
-        recipient_id=row.recipient_id,
-        channel=DeliveryChannel(row.channel),
-        destination=row.destination,
-        on_behalf_of=row.on_behalf_of,
-        attempts=row.attempts,
-        created_at=row.created_at,
+        id=row["id"],
+        idempotency_key=row["idempotency_key"],
+        alert_id=row["alert_id"],
+        recipient_id=row["recipient_id"],
+        channel=DeliveryChannel(row["channel"]),
+        destination=row["destination"],
+        on_behalf_of=row["on_behalf_of"],
+        attempts=row["attempts"],
+        created_at=row["created_at"],
     )
