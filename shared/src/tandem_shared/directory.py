@@ -95,7 +95,7 @@ class Person(Strict):
     territories: tuple[str, ...] = ()
     capacity: int = 20  # open handoffs at most
     weight: int = 1  # share of round robin
-    cover_id: str | None = None  # who takes urgent items during quiet hours
+    cover_id: str | None = None  # who takes urgent items during quiet hours and out of office
     active: bool = True
     preferences: Preferences = Preferences()
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -12,13 +12,14 @@ from tandem_alerts.domain.plan import (
     PlannedDelivery,
     Timing,
     Transports,
+    available_again,
     idempotency_key,
     in_quiet_hours,
     plan_deliveries,
     priority,
     quiet_hours_end,
 )
-from tandem_shared.directory import Directory, Person
+from tandem_shared.directory import Directory, Period, Person
 from tandem_shared.events import AlertKind, DeliveryChannel, Signal, Tier, Urgency
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -287,3 +288,68 @@ def test_priority_orders_by_urgency_then_real_time_before_bulk(make_alert) -> No
     low = make_alert(urgency=Urgency.LOW)
     ranks = [priority(a) for a in (meeting, surge, normal, low)]
     assert ranks == sorted(ranks) and len(set(ranks)) == 4, ranks
+
+
+def _away(person: Person, days: int = 3) -> Person:
+    """The person out of office from an hour before DAYTIME for `days` days."""
+    start = DAYTIME - timedelta(hours=1)
+    period = {"start": start, "end": start + timedelta(days=days)}
+    return person.model_copy(update={"out_of_office": (Period.model_validate(period),)})
+
+
+def test_out_of_office_an_urgent_item_of_any_tier_goes_to_the_cover(directory, make_alert):
+    away = Directory(people=(_away(directory.get("ava.ae")), *directory.people[1:]))
+    plan = plan_deliveries(
+        make_alert(urgency=Urgency.URGENT, tier=Tier.T2),
+        directory=away,
+        now=DAYTIME,
+        transports=BOTH,
+    )
+    got = by_channel(plan)
+    assert got["ben.ae", DeliveryChannel.SLACK].timing is Timing.NOW
+    assert got["ben.ae", DeliveryChannel.SLACK].on_behalf_of == "ava.ae"
+    assert got["ava.ae", DeliveryChannel.SLACK].timing is Timing.DIGEST
+
+
+def test_out_of_office_a_normal_item_waits_for_the_digest_in_working_hours(directory, make_alert):
+    away = Directory(people=(_away(directory.get("ava.ae")), *directory.people[1:]))
+    plan = plan_deliveries(make_alert(tier=Tier.T2), directory=away, now=DAYTIME, transports=BOTH)
+    assert {(d.recipient_id, d.timing) for d in plan.deliveries} == {("ava.ae", Timing.DIGEST)}
+
+
+def test_without_a_digest_an_item_for_someone_away_waits_until_they_are_back(
+    make_person, make_alert
+):
+    person = _away(
+        make_person("ava.ae", timezone="America/New_York", preferences={"digest": "off"})
+    )
+    plan = plan_deliveries(
+        make_alert(), directory=Directory(people=(person,)), now=DAYTIME, transports=BOTH
+    )
+    (delivery,) = plan.deliveries
+    assert delivery.timing is Timing.LATER
+    assert delivery.not_before == person.out_of_office[0].end
+    assert available_again(person, DAYTIME) == person.out_of_office[0].end
+
+
+def test_urgent_out_of_office_without_a_cover_reaches_the_person(make_person, make_alert):
+    person = _away(make_person("ava.ae"))
+    plan = plan_deliveries(
+        make_alert(urgency=Urgency.URGENT),
+        directory=Directory(people=(person,)),
+        now=DAYTIME,
+        transports=BOTH,
+    )
+    assert [(d.recipient_id, d.timing) for d in plan.deliveries] == [("ava.ae", Timing.NOW)]
+
+
+def test_a_cover_who_is_away_too_is_passed_over(directory, make_alert):
+    people = {p.id: p for p in directory.people}
+    people["ava.ae"], people["ben.ae"] = _away(people["ava.ae"]), _away(people["ben.ae"])
+    plan = plan_deliveries(
+        make_alert(urgency=Urgency.URGENT),
+        directory=Directory(people=tuple(people.values()), channels=directory.channels),
+        now=DAYTIME,
+        transports=BOTH,
+    )
+    assert {d.recipient_id for d in plan.deliveries} == {"ava.ae"}

@@ -27,7 +27,7 @@ class Timing(StrEnum):
 
     NOW = "now"
     DIGEST = "digest"  # with the recipient's next digest
-    LATER = "later"  # at `not_before` (quiet hours end and the person has no digest)
+    LATER = "later"  # at `not_before` (the person is back or out of quiet hours, and has no digest)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -160,6 +160,16 @@ def quiet_hours_end(person: Person, at: datetime) -> datetime:
     return end.astimezone(at.tzinfo)
 
 
+def available_again(person: Person, at: datetime) -> datetime:
+    """Return the first instant from `at` on when the person is neither away nor in quiet hours."""
+    for _ in range(len(person.out_of_office) + 1):  # back-to-back periods chain
+        ends = [p.end for p in person.out_of_office if p.start <= at < p.end]
+        if not ends:
+            break
+        at = max(ends)
+    return quiet_hours_end(person, at)
+
+
 def _in_window(local: time, quiet: QuietHours) -> bool:
     if quiet.start == quiet.end:
         return False
@@ -178,13 +188,16 @@ def _plan_person(
     digest_on = person.preferences.digest != "off"
     if alert.urgency is Urgency.LOW and digest_on:
         return _for_person(alert, person, transports, timing=Timing.DIGEST)
-    if not in_quiet_hours(person, now):
+    away = person.is_out_of_office(now)
+    if not away and not in_quiet_hours(person, now):
         return _for_person(alert, person, transports)
     if alert.urgency is Urgency.URGENT:
-        cover = _cover(person, directory)
-        if alert.tier is not Tier.T1 or cover is None:
+        cover = _cover(person, directory, now)
+        # Quiet hours give way to a cover for Tier 1 only; out of office, any urgent item goes
+        # to the cover, or else reaches the person wherever they are.
+        if cover is None or (not away and alert.tier is not Tier.T1):
             return _for_person(alert, person, transports)
-        # The cover acts now; the person still finds the item when their quiet hours end.
+        # The cover acts now; the person still finds the item when they are back.
         return _for_person(alert, cover, transports, on_behalf_of=person.id) + _deferred(
             alert, person, transports, now, digest_on=digest_on
         )
@@ -202,15 +215,18 @@ def _deferred(
     if digest_on:
         return _for_person(alert, person, transports, timing=Timing.DIGEST)
     return _for_person(
-        alert, person, transports, timing=Timing.LATER, not_before=quiet_hours_end(person, now)
+        alert, person, transports, timing=Timing.LATER, not_before=available_again(person, now)
     )
 
 
-def _cover(person: Person, directory: Directory) -> Person | None:
+def _cover(person: Person, directory: Directory, now: datetime) -> Person | None:
+    """The person's cover, unless there is none at work: inactive, or away too."""
     if person.cover_id is None:
         return None
     cover = directory.get(person.cover_id)
-    return cover if cover is not None and cover.active else None
+    if cover is None or not cover.active or cover.is_out_of_office(now):
+        return None
+    return cover
 
 
 def _for_person(
