@@ -131,7 +131,6 @@ async def test_relay_that_dies_after_publishing_republishes_and_inbox_absorbs_du
         topics=[topic],
         handler=effect,
         sessions=session_factory(engine),
-        producer=producer,
         settings=kafka_settings,
     )
     task = asyncio.create_task(loop.run())
