@@ -10,24 +10,21 @@ the outside counts never see it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import time
 import uuid
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from fault_config import PROBE_MINUTES, team_member
+from test_sla_support import Collector
 
 from kafka_tools import produce_envelopes
 from tandem_shared import topics
 from tandem_shared.envelope import Envelope, utcnow
 from tandem_shared.events import EventType, MatchInfo, RoutingDecided, Signal, Tier
 
-# What "on time" means: a warning or breach is on the SLA topic within this many seconds of its
+# What "on time" means: the SLA monitor fires a warning or breach within this many seconds of its
 # due time (or of its clock's start, for one due before the clock existed). The timer ticks every
-# 0.5 s; the rest is a rebalance moving the routing partition, a replica's relay, a busy CI box.
+# 0.5 s; the rest is a replica killed holding a due clock, a rebalance, a busy CI box.
 ON_TIME_SECONDS = 3.0
 ALLOWED = timedelta(minutes=PROBE_MINUTES)
 FIRINGS = (EventType.SLA_WARNING, EventType.SLA_BREACHED)
@@ -35,7 +32,7 @@ FIRINGS = (EventType.SLA_WARNING, EventType.SLA_BREACHED)
 
 @dataclass
 class Lateness:
-    """Per probe and firing kind: how many records, how many distinct events, seconds late."""
+    """Per probe and firing kind: records on the topic, firings among them, seconds late."""
 
     records: dict[tuple[str, str], int]
     distinct: dict[tuple[str, str], int]
@@ -47,46 +44,19 @@ class Lateness:
 
 
 class SlaProbes:
-    """Plants probes and watches the SLA topic from now on."""
+    """Plants probes and collects the SLA topic from now on."""
 
     def __init__(self, bootstrap: str) -> None:
         self._bootstrap = bootstrap
         self._token = uuid.uuid4().hex[:8]
-        self._consumer: AIOKafkaConsumer | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._events = Collector(bootstrap, [topics.SLA])
         self.handoffs: list[str] = []
-        # handoff -> [(arrived, type, event id, due)]
-        self._seen: dict[str, list[tuple[float, str, str, datetime]]] = defaultdict(list)
 
     async def start(self) -> None:
-        consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False)
-        await consumer.start()
-        parts = [TopicPartition(topics.SLA, p) for p in consumer.partitions_for_topic(topics.SLA)]
-        consumer.assign(parts)
-        await consumer.seek_to_end(*parts)
-        for tp in parts:
-            await consumer.position(tp)  # fixed now: what comes later is read
-        self._consumer = consumer
-        self._task = asyncio.create_task(self._watch(consumer))
+        await self._events.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        if self._consumer is not None:
-            await self._consumer.stop()
-
-    async def _watch(self, consumer: AIOKafkaConsumer) -> None:
-        while True:
-            for records in (await consumer.getmany(timeout_ms=200)).values():
-                arrived = time.time()
-                for record in records:
-                    envelope = Envelope.from_bytes(record.value or b"")
-                    handoff = envelope.data.get("handoff_id", "")
-                    if handoff.startswith(f"probe-{self._token}"):
-                        due = datetime.fromisoformat(envelope.data["occurred_at"])
-                        self._seen[handoff].append((arrived, envelope.type, envelope.id, due))
+        await self._events.stop()
 
     async def plant(self, due_in: list[float]) -> None:
         """One probe per entry, breaching that many seconds from now (warning before it)."""
@@ -117,25 +87,25 @@ class SlaProbes:
         await produce_envelopes(self._bootstrap, topics.ROUTING, decisions)
 
     async def settle(self, timeout: float = 90.0) -> Lateness:
-        """Wait until every probe breached (and a little for late duplicates); measure."""
+        """Wait until every probe breached (and what else is on the topic was read); measure."""
         async with asyncio.timeout(timeout):
-            while not all(self._fired(h, EventType.SLA_BREACHED) for h in self.handoffs):
+            while not all(self._events.of(h, EventType.SLA_BREACHED) for h in self.handoffs):
                 await asyncio.sleep(0.2)
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(1.0)  # a late second firing would show
+        await self._events.caught_up()
         records: dict[tuple[str, str], int] = {}
         distinct: dict[tuple[str, str], int] = {}
         late: dict[tuple[str, str], float] = {}
         for handoff in self.handoffs:
-            seen = self._seen[handoff]
-            started = min(at for at, kind, _, _ in seen if kind == EventType.SLA_STARTED)
+            # An event's time is when the SLA monitor made it; `occurred_at`, when it was due.
+            [started, *_] = self._events.of(handoff, EventType.SLA_STARTED)
             for kind in FIRINGS:
-                fired = [(at, event_id, due) for at, k, event_id, due in seen if k == kind]
+                fired = self._events.of(handoff, kind)
                 records[(handoff, kind)] = len(fired)
-                distinct[(handoff, kind)] = len({event_id for _, event_id, _ in fired})
+                # A relay's replay repeats the envelope; a second firing makes another (its time).
+                distinct[(handoff, kind)] = len({(e.id, e.time) for e in fired})
                 if fired:
-                    at, _, due = min(fired)
-                    late[(handoff, kind)] = at - max(due.timestamp(), started)
+                    due = datetime.fromisoformat(fired[0].data["occurred_at"])
+                    at = min(e.time for e in fired)
+                    late[(handoff, kind)] = (at - max(due, started.time)).total_seconds()
         return Lateness(records, distinct, late)
-
-    def _fired(self, handoff: str, kind: str) -> bool:
-        return any(k == kind for _, k, _, _ in self._seen[handoff])

@@ -53,8 +53,8 @@ async def test_replicas_join_and_leave_under_load(
     finally:
         await probes.stop()
     print(f"\nSLA probes under replica churn: {lateness.summary()}", flush=True)
-    # Each deadline fired once (one event; a replayed record of it is the inboxes' to absorb),
-    # never early, and within the bound.
+    # Each deadline fired once (a relay's replay of it is the inboxes' to absorb), never early,
+    # and within the bound.
     assert set(lateness.distinct.values()) == {1}, lateness.distinct
     assert len(lateness.distinct) == len(FIRINGS) * len(probes.handoffs)
     assert all(-1.0 <= late <= ON_TIME_SECONDS for late in lateness.late.values()), lateness.late
