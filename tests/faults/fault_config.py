@@ -63,6 +63,11 @@ TEAM = 16
 DESTINATIONS = 3 * TEAM  # each AE's Slack and mailbox, each marketer's Slack
 
 
+# The SLA probes' terms: a minute, warned 3 s before the deadline.
+PROBE_MINUTES = 1
+WARNING_SHARE = 0.95
+
+
 def team_member(role: str, account: int) -> dict[str, Any]:
     """The AE or marketer of `account`, as a people.yaml entry."""
     j = account % TEAM
@@ -93,8 +98,9 @@ def roles_of(account: int) -> dict[str, str]:
 
 def write_config(tmp: Path, pool: Pool) -> Path:
     """The example config with the run's accounts, everyone reachable at any hour and told at
-    once (no digest), day-long SLAs (no warning fires mid-run) and the run's sources without
-    rate limits."""
+    once (no digest), day-long SLAs (no warning fires mid-run) but for the SLA probes' own
+    signal and tier (sla_probes.py: no webhook makes one), and the run's sources without rate
+    limits."""
     config = tmp / "config"
     shutil.copytree(ROOT / "config/example", config)
     listed = yaml.safe_load((config / "accounts.yaml").read_text())
@@ -111,6 +117,8 @@ def write_config(tmp: Path, pool: Pool) -> Path:
     (config / "people.yaml").write_text(yaml.safe_dump(people))
     sla = yaml.safe_load((config / "sla.yaml").read_text())
     sla["targets"] = {signal: {1: 1440, 2: 2880, 3: 4320} for signal in sla["targets"]}
+    sla["targets"]["intent_surge"][1] = PROBE_MINUTES
+    sla["warning_share"] = WARNING_SHARE
     (config / "sla.yaml").write_text(yaml.safe_dump(sla))
     unlimited = {"per_second": 1_000_000, "burst": 1_000_000}
     sources = [

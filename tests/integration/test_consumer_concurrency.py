@@ -133,7 +133,6 @@ _KILLABLE = textwrap.dedent(
     import sqlalchemy as sa
     from tandem_shared.consumer import ConsumerLoop
     from tandem_shared.db import create_engine, session_factory
-    from tandem_shared.kafka import create_producer
     from tandem_shared.settings import DatabaseSettings, KafkaSettings
 
     bootstrap, url, schema, topic, group = sys.argv[1:]
@@ -149,11 +148,8 @@ _KILLABLE = textwrap.dedent(
             rebalance_timeout_ms=1000, batch_max_records=50,
         )
         engine = create_engine(DatabaseSettings(url=url, pool_size=5), schema=schema)
-        producer = create_producer(settings, client_id="killable")
-        await producer.start()
         loop = ConsumerLoop(group=group, topics=[topic], handler=handler,
-                            sessions=session_factory(engine), producer=producer,
-                            settings=settings)
+                            sessions=session_factory(engine), settings=settings)
         await loop.run()
 
     asyncio.run(main())
@@ -212,7 +208,6 @@ async def test_a_real_time_event_overtakes_a_bulk_backlog(
         topics=[bulk.topic, realtime],
         handler=handler,
         sessions=db.sessions,
-        producer=bulk.producer,
         settings=settings,
         bulk_topics={bulk.topic},
     )
@@ -250,7 +245,6 @@ async def test_no_bulk_batch_starts_while_real_time_records_wait(
         topics=[bulk.topic, realtime],
         handler=handler,
         sessions=db.sessions,
-        producer=bulk.producer,
         settings=settings,
         bulk_topics={bulk.topic},
     )

@@ -20,9 +20,10 @@ from tandem_shared.db import create_engine, session_factory
 from tandem_shared.dlq import list_dead_letters, redrive
 from tandem_shared.envelope import Envelope
 from tandem_shared.kafka import create_producer
-from tandem_shared.outbox import runtime_metadata
+from tandem_shared.outbox import outbox_published, retention_metadata, runtime_metadata
+from tandem_shared.relay import OutboxRelay
 from tandem_shared.service import Runtime
-from tandem_shared.settings import KafkaSettings
+from tandem_shared.settings import KafkaSettings, OutboxSettings
 from tandem_shared.topics import dead_letter_topic
 
 side_effects = sa.Table(
@@ -47,15 +48,23 @@ class Db:
 
 
 @pytest.fixture
-async def db(infra, unique) -> AsyncIterator[Db]:  # type: ignore[no-untyped-def]
+async def db(infra, unique, producer) -> AsyncIterator[Db]:  # type: ignore[no-untyped-def]
     schema = f"rt_{unique}"
     engine = create_engine(infra.settings().database, schema=schema)
     async with engine.begin() as conn:
         await conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
         await conn.execute(sa.text(f'SET search_path TO "{schema}"'))
         await conn.run_sync(runtime_metadata.create_all)
+        await conn.run_sync(retention_metadata.create_all)
         await conn.run_sync(side_effects.metadata.create_all)
+    # The service's relay: dead letters leave through the outbox.
+    relay = OutboxRelay(
+        engine=engine, producer=producer, schema=schema, settings=OutboxSettings(poll_seconds=0.05)
+    )
+    task = asyncio.create_task(relay.run())
     yield Db(engine, session_factory(engine))
+    relay.stop()
+    await task
     await engine.dispose()
 
 
@@ -125,7 +134,6 @@ class Lane:
             topics=[self.topic],
             handler=handler,
             sessions=self.db.sessions,
-            producer=self.producer,
             settings=settings or self.settings,
             known_types=known_types,
         )
@@ -216,6 +224,30 @@ async def test_a_type_no_schema_has_is_dead_lettered_in_its_place(new_lane, uniq
     assert Envelope.from_bytes(dead.value).id == stranger.id
     assert dict(dead.headers)["dlq.reason"] == b"unknown event type 'test.unheard-of'"
     assert dict(dead.headers)["dlq.attempts"] == b"0"
+
+
+async def test_a_dead_letter_is_written_once_through_the_outbox_and_kept(
+    new_lane, unique, db
+) -> None:  # type: ignore[no-untyped-def]
+    lane = await new_lane("dlqonce", partitions=1, dead_letters=True)
+    await produce(lane.bootstrap, lane.topic, [(b"k", b"{not json")])
+    # Read again from the start (a group whose offsets were lost): not dead-lettered twice.
+    again = ConsumerLoop(
+        group=f"{lane.group}-again",
+        topics=[lane.topic],
+        handler=record_effect,
+        sessions=db.sessions,
+        settings=lane.settings,
+        dead_letter_group=lane.group,
+    )
+    for loop in (lane.loop(record_effect), again):
+        async with running(loop):
+            await until(loop.caught_up)
+    dead = await lane.dead_letters(expect=2)
+    assert [r.value for r in dead] == [b"{not json"]
+    async with db.engine.connect() as conn:
+        kept = (await conn.execute(sa.select(outbox_published.c.topic))).scalars().all()
+    assert kept == [dead_letter_topic(lane.group)]  # retained, for a broker that loses it
 
 
 class CrashBeforeOffsetCommit(ConsumerLoop):

@@ -24,7 +24,7 @@ async def test_a_rebuilds_group_dead_letters_where_the_dlq_command_reads(
     await migrate_gateway(infra)
     settings = gateway_settings(infra)
     group = next_group(next_group(f"{topics.GATEWAY_GROUP}-{unique}"))  # after two rebuilds
-    service = build_service(settings, group=group, with_relay=False)
+    service = build_service(settings, group=group)  # its relay publishes the dead letter
     loop = service.projections
     assert loop is not None
     # A topic of its own: the poison message must reach no other service's consumer.

@@ -131,7 +131,6 @@ async def test_relay_that_dies_after_publishing_republishes_and_inbox_absorbs_du
         topics=[topic],
         handler=effect,
         sessions=session_factory(engine),
-        producer=producer,
         settings=kafka_settings,
     )
     task = asyncio.create_task(loop.run())
@@ -418,6 +417,53 @@ async def test_a_relay_republishes_what_a_restarted_broker_lost_once_across_repl
     async with engine.connect() as conn:
         kept = await conn.scalar(sa.select(sa.func.count()).select_from(outbox_published))
     assert kept == 72  # and kept again, for the next loss
+
+
+async def test_a_republish_after_a_broker_restart_is_not_put_back_again_by_another_replica(
+    unique: str,
+    engine: AsyncEngine,
+    tmp_path: Path,
+) -> None:
+    # Step by step, no timing: one replica finds the loss and republishes, the other then checks.
+    broker: Broker = start_broker(log_path=tmp_path / "broker.log")
+    topic = f"t-again-{unique}"
+    await create_topic(broker.bootstrap_servers, topic, partitions=3)
+    producers = [
+        create_producer(KafkaSettings(bootstrap_servers=broker.bootstrap_servers), client_id=n)
+        for n in ("a", "b")
+    ]
+    first, second = (
+        OutboxRelay(engine=engine, producer=p, schema=f"again-{unique}", settings=OutboxSettings())
+        for p in producers
+    )
+    envelopes = [
+        Envelope(id=f"{unique}-{i:02d}", type="test", source="/t", subject=f"k{i % 6}.example.com")
+        for i in range(30)
+    ]
+    try:
+        for p in producers:
+            await p.start()
+        await commit_rows(engine, topic, envelopes[:20])
+        assert await first.publish_batch() == 20
+        assert await second.publish_batch() == 0  # both producers now cache the topic
+
+        # The embedded broker restarts: the topic and its records are gone, and not listed.
+        broker.stop()
+        broker = start_broker(port=broker.port, log_path=tmp_path / "broker.log")
+        await commit_rows(engine, topic, envelopes[20:])
+        assert await first.check_broker() == 20
+        # Nothing recorded is left to compare, but the second replica's producer forgets the
+        # topic too: it publishes where the broker lists what it acknowledges.
+        assert await second.check_broker() == 0
+        assert await second.publish_batch() == 30
+        assert await first.check_broker() == 0  # the republished records are not lost again
+        assert await second.check_broker() == 0
+        records = await read_all(broker.bootstrap_servers, topic, expect=30)
+    finally:
+        for p in producers:
+            await p.stop()
+        broker.stop()
+    assert sorted(Envelope.from_bytes(r.value).id for r in records) == [e.id for e in envelopes]
 
 
 async def test_real_time_rows_leave_before_a_bulk_backlog(

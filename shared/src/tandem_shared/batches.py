@@ -11,6 +11,10 @@ then it commits. The per-message guarantees are those of one transaction per mes
   connection) is retried with back-off, as long as it lasts, and dead-letters nothing;
 - an undecodable message, or one of a type no Tandem schema has (when the consumer says which
   types exist), is dead-lettered at once, in its place in the partition's order.
+
+A dead letter is an outbox row, written in the transaction that records the message as handled
+in the inbox: it is dead-lettered once, and the retained outbox gives it again to a broker that
+lost it. A database that cannot take it is waited for, as for any batch.
 """
 
 from __future__ import annotations
@@ -23,15 +27,15 @@ from dataclasses import dataclass
 from typing import TypeAlias
 
 import structlog
-from aiokafka import AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 from opentelemetry import trace
 from prometheus_client import Counter, Histogram
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tandem_shared.db import is_transient
+from tandem_shared.dlq import dead_letter_row
 from tandem_shared.envelope import Envelope, EnvelopeError
-from tandem_shared.outbox import claim_inbox_batch
+from tandem_shared.outbox import add_to_outbox, claim_inbox, claim_inbox_batch
 from tandem_shared.settings import KafkaSettings
 from tandem_shared.telemetry import extract_context, tracer
 from tandem_shared.uow import UnitOfWork
@@ -77,7 +81,6 @@ class BatchProcessor:
     dead_letter_topic: str
     handler: Handler
     sessions: async_sessionmaker[AsyncSession]
-    producer: AIOKafkaProducer
     settings: KafkaSettings
     # Told after a transaction that handled events committed: wakes in-process workers (alert
     # delivery) at once instead of at their next poll.
@@ -91,8 +94,10 @@ class BatchProcessor:
         BATCH_SIZE.labels(self.group).observe(len(records))
         segment: list[tuple[Record, Envelope]] = []
         for record in records:
+            event_id = None
             try:
                 envelope = Envelope.from_bytes(record.value or b"")
+                event_id = envelope.id
                 unknown = self.known_types is not None and envelope.type not in self.known_types
                 poison = f"unknown event type {envelope.type!r}" if unknown else None
             except EnvelopeError as exc:
@@ -101,7 +106,7 @@ class BatchProcessor:
                 await self._run_segment(segment, done)
                 segment = []
                 # A poison message: retrying cannot help.
-                await self.dead_letter(record, poison, attempts=0)
+                await self.dead_letter(record, poison, attempts=0, event_id=event_id)
                 done(record)
                 continue
             segment.append((record, envelope))
@@ -198,22 +203,40 @@ class BatchProcessor:
             await asyncio.sleep(self.settings.retry_backoff_seconds * 2 ** max(failures - 1, 0))
         assert error is not None
         reason = "".join(traceback.format_exception_only(type(error), error)).strip()
-        await self.dead_letter(record, reason, attempts=self.settings.max_attempts)
-
-    async def dead_letter(self, record: Record, reason: str, *, attempts: int) -> None:
-        """Send a message to the group's dead-letter topic with why and where it came from."""
-        headers = [
-            *(record.headers or ()),
-            ("dlq.reason", reason[:4000].encode()),
-            ("dlq.group", self.group.encode()),
-            ("dlq.topic", record.topic.encode()),
-            ("dlq.partition", str(record.partition).encode()),
-            ("dlq.offset", str(record.offset).encode()),
-            ("dlq.attempts", str(attempts).encode()),
-        ]
-        await self.producer.send_and_wait(
-            self.dead_letter_topic, value=record.value, key=record.key, headers=headers
+        await self.dead_letter(
+            record, reason, attempts=self.settings.max_attempts, event_id=envelope.id
         )
+
+    async def dead_letter(
+        self, record: Record, reason: str, *, attempts: int, event_id: str | None
+    ) -> None:
+        """Dead-letter a message, with why and where it came from, through the outbox."""
+        row = dead_letter_row(
+            self.dead_letter_topic,
+            record,
+            reason,
+            group=self.group,
+            attempts=attempts,
+            event_id=event_id,
+        )
+        backoff = self.settings.retry_backoff_seconds
+        while True:
+            try:
+                async with self.sessions() as session, session.begin():
+                    fresh = await claim_inbox(session, event_id=row["event_id"], topic=record.topic)
+                    if fresh:
+                        await add_to_outbox(session, [row])
+                break
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                # The database's trouble, not the message's: wait for it, as a batch does.
+                TRANSIENT.labels(self.group).inc()
+                log.warning("dead letter failed; retrying", group=self.group, error=repr(exc))
+                await asyncio.sleep(backoff)
+                backoff = min(max(backoff * 2, 0.05), 5.0)
+        if not fresh:
+            return  # dead-lettered before this redelivery (a rebalance, a restart)
         DEAD_LETTERED.labels(self.group, record.topic).inc()
         CONSUMED.labels(self.group, record.topic, "dead_lettered").inc()
         log.error(

@@ -84,7 +84,6 @@ class Infra:
             topics=topics,
             handler=handler,
             sessions=self.sessions,
-            producer=self.producer,
             settings=self.settings.kafka,
             dead_letter_group=dead_letter_group,
             after_commit=after_commit,

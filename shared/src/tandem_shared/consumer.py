@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Collection, Sequence
 
 import structlog
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 from aiokafka.structs import OffsetAndMetadata
 from prometheus_client import Gauge
@@ -125,7 +125,6 @@ class ConsumerLoop:
         topics: Sequence[str],
         handler: Handler,
         sessions: async_sessionmaker[AsyncSession],
-        producer: AIOKafkaProducer,
         settings: KafkaSettings,
         dead_letter_group: str | None = None,
         bulk_topics: Collection[str] = BULK_TOPICS,
@@ -143,7 +142,6 @@ class ConsumerLoop:
             self.dead_letter_topic,
             handler,
             sessions,
-            producer,
             settings,
             after_commit,
             None if known_types is None else frozenset(known_types),
@@ -281,8 +279,8 @@ class ConsumerLoop:
             consumer.pause(tp)
 
     def _raise_if_a_partition_failed(self) -> None:
-        # The batch code handles every message failure; anything else (the dead-letter topic
-        # unreachable, a bug) stops the loop, and so the service, which is then restarted.
+        # The batch code handles every message failure; anything else (the database refusing a
+        # dead letter, a bug) stops the loop, and so the service, which is then restarted.
         for partition in self._partitions.values():
             if partition.task.done() and not partition.task.cancelled():
                 error = partition.task.exception()

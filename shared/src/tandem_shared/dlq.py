@@ -1,10 +1,12 @@
-"""Inspect and redrive a consumer group's dead-letter topic (`tandem-<service> dlq ...`)."""
+"""Dead letters: the outbox row that dead-letters a message, and the `tandem-<service> dlq ...`
+command that lists and redrives a consumer group's dead-letter topic."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 from collections.abc import Callable
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
@@ -12,6 +14,45 @@ from aiokafka.structs import ConsumerRecord
 from tandem_shared.kafka import create_producer
 from tandem_shared.settings import KafkaSettings, Settings
 from tandem_shared.topics import dead_letter_topic
+
+# How many times a message was redriven: a redriven message that fails again is dead-lettered
+# again (a new dead letter), while a redelivery of the same one is not.
+REDRIVES = "tandem-redrives"
+
+
+def dead_letter_row(
+    topic: str,
+    record: ConsumerRecord[bytes, bytes],
+    reason: str,
+    *,
+    group: str,
+    attempts: int,
+    event_id: str | None,
+) -> dict[str, Any]:
+    """The outbox row that puts `record` on the dead-letter `topic`, with why and where from.
+
+    Its event id names the message (its envelope's id, or its place when it has none) and the
+    redrive it failed after, so the consumer's inbox dead-letters it once.
+    """
+    source = event_id or f"{record.partition}@{record.offset}"
+    redrives = _header(record, REDRIVES) or "0"
+    headers = {
+        **{key: value.decode(errors="replace") for key, value in record.headers or ()},
+        "dlq.reason": reason[:4000],
+        "dlq.group": group,
+        "dlq.topic": record.topic,
+        "dlq.partition": str(record.partition),
+        "dlq.offset": str(record.offset),
+        "dlq.attempts": str(attempts),
+    }
+    return {
+        "event_id": f"dead-letter:{record.topic}:{source}:{redrives}",
+        "topic": topic,
+        "key": record.key or b"",
+        "value": record.value or b"",
+        # PostgreSQL's jsonb has no NUL character.
+        "headers": {key: value.replace("\x00", "\ufffd") for key, value in headers.items()},
+    }
 
 
 def _header(record: ConsumerRecord[bytes, bytes], name: str) -> str:
@@ -61,7 +102,12 @@ async def redrive(settings: KafkaSettings, group: str) -> int:
     await producer.start()
     try:
         for record in records:
-            headers = [(k, v) for k, v in record.headers or () if not k.startswith("dlq.")]
+            headers = [
+                (k, v)
+                for k, v in record.headers or ()
+                if not k.startswith("dlq.") and k != REDRIVES
+            ]
+            headers.append((REDRIVES, str(int(_header(record, REDRIVES) or "0") + 1).encode()))
             await producer.send_and_wait(
                 _header(record, "dlq.topic"), value=record.value, key=record.key, headers=headers
             )

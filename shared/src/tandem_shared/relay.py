@@ -12,7 +12,10 @@ The same transaction records, per partition, the offset of the last batch Kafka 
 check is the same on both brokers). On start and every `broker_check_seconds`, the relay compares
 those with the broker's end offsets: a broker that ends at or before them lost data (the embedded
 broker restarted, a topic was recreated), and the retained rows of those topics go back into the
-outbox, in their original order.
+outbox, in their original order. A topic the broker does not list counts as lost, and the check
+refreshes the producer's metadata: the embedded broker acknowledges records sent to a topic it
+does not list (a producer's partitions cached from before its restart), so without the refresh a
+republish could land there and every later check, on any replica, would put it back again.
 """
 
 from __future__ import annotations
@@ -207,6 +210,10 @@ class OutboxRelay:
         """Put back the retained rows of topics the broker lost; return how many rows."""
         if not self._retain:
             return 0
+        # Every check, even with nothing recorded (another replica just put a loss back): the
+        # producer forgets topics the broker no longer lists, and a republish waits for the topic
+        # (or has the broker create it) rather than land where the broker never lists it.
+        await self._producer.client.force_metadata_update()
         async with self._sessions() as session, session.begin():
             # The row locks make one replica's check wait for another's: a loss is handled once,
             # and a replica's acknowledgements of the new broker wait until the reset is done.
@@ -243,7 +250,8 @@ class OutboxRelay:
         return sum(requeued.values())
 
     async def _end_offsets(self, topics: set[str]) -> dict[tuple[str, int], int]:
-        """The broker's end offset of every partition of `topics` it has (ListOffsets, latest)."""
+        """The broker's end offset of every partition of `topics` it lists (ListOffsets, latest):
+        a topic it does not list counts as lost, as acknowledgements never come from one."""
         client = self._producer.client
         metadata = await client.fetch_all_metadata()
         by_node: dict[int, dict[str, list[tuple[int, int]]]] = {}
