@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, ConsumerRecord
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kafka_tools import create_topic, read_all
@@ -352,6 +354,10 @@ async def test_the_purge_drops_retained_rows_older_than_the_retention(
     assert kept == [envelopes[1].id]
 
 
+def _ids(records: list[ConsumerRecord[bytes, bytes]]) -> set[str]:
+    return {Envelope.from_bytes(r.value).id for r in records}
+
+
 async def test_a_relay_republishes_what_a_restarted_broker_lost_once_across_replicas(
     unique: str,
     engine: AsyncEngine,
@@ -396,6 +402,11 @@ async def test_a_relay_republishes_what_a_restarted_broker_lost_once_across_repl
         await create_topic(broker.bootstrap_servers, topic, partitions=3)
 
         records = await read_all(broker.bootstrap_servers, topic, expect=72, timeout=30)
+        # A window row sent twice (below) may fill the count before the last republished row.
+        deadline = time.monotonic() + 10
+        while len(_ids(records)) < 72 and time.monotonic() < deadline:
+            more = len(records) + 72 - len(_ids(records))
+            records = await read_all(broker.bootstrap_servers, topic, expect=more, timeout=2)
     finally:
         for r in relays:
             r.stop()
@@ -405,15 +416,25 @@ async def test_a_relay_republishes_what_a_restarted_broker_lost_once_across_repl
         broker.stop()
 
     ids = [Envelope.from_bytes(r.value).id for r in records]
-    assert sorted(ids) == [e.id for e in events(0, 72)]  # every event once, none twice
+    lost_ids, window_ids = {e.id for e in events(0, 60)}, {e.id for e in events(60, 12)}
+    assert set(ids) == lost_ids | window_ids  # every event arrives
+    counts = Counter(ids)
+    # What the broker lost is put back once, not once per replica.
+    assert all(counts[i] == 1 for i in lost_ids), counts
+    # Rows relayed between the restart and the relays' next check may go out once more when the
+    # loss is found (docs/runbook.md, "one window remains"); never more.
+    assert all(counts[i] <= 2 for i in window_ids), counts
     assert REPUBLISHED.labels(schema, topic)._value.get() - before == 60
-    # Each key's events in their original order: the republished ones ahead of the new ones.
+    # Each key's events in their original order within what was lost and within what was new;
+    # the window's rows may come ahead of the republished ones (the same runbook paragraph).
     by_key: dict[bytes, list[tuple[int, str]]] = {}
     for r in records:
         by_key.setdefault(r.key, []).append((r.offset, Envelope.from_bytes(r.value).id))
     for rows in by_key.values():
-        in_offset_order = [event_id for _, event_id in sorted(rows)]
-        assert in_offset_order == sorted(in_offset_order)
+        in_offset_order = list(dict.fromkeys(event_id for _, event_id in sorted(rows)))
+        for part in (lost_ids, window_ids):
+            kept_order = [i for i in in_offset_order if i in part]
+            assert kept_order == sorted(kept_order)
     async with engine.connect() as conn:
         kept = await conn.scalar(sa.select(sa.func.count()).select_from(outbox_published))
     assert kept == 72  # and kept again, for the next loss
