@@ -19,13 +19,26 @@ from functools import cache
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tandem_api_gateway.adapters.tables import accounts, activity_days, deals, timeline
+from tandem_api_gateway.adapters.tables import (
+    accounts,
+    activity_days,
+    deal_counts,
+    deal_days,
+    deals,
+    handoff_days,
+    timeline,
+)
 from tandem_api_gateway.adapters.tables import handoff_measures as handoffs
 from tandem_api_gateway.domain import metrics as m
-from tandem_api_gateway.domain.metric_aggregates import PERCENTILES, TouchGroup, touch_times
+from tandem_api_gateway.domain.metric_aggregates import (
+    PERCENTILES,
+    TouchGroup,
+    order_statistics,
+    split_days,
+    touch_times,
+)
 from tandem_api_gateway.domain.timeline import TimelineKind
 from tandem_shared.events import Signal, Tier
 
@@ -33,25 +46,54 @@ from tandem_shared.events import Signal, Tier
 @dataclass(frozen=True, slots=True)
 class _Shape:
     """What a scope makes of each query: the period's bounds as parameters (present or not),
-    tier and team as they are. Each query is built once per shape (a few dozen at most)."""
+    how it splits into whole days and edges, tier and team as they are. Each query is built
+    once per shape (a few dozen at most)."""
 
     start: sa.BindParameter[datetime] | None
     end: sa.BindParameter[datetime] | None
     tier: Tier | None
     team: m.Team | None
+    days: bool = False  # whether the per-day aggregates answer part of the period
+    first_day: bool = False  # whether whole days start at a day (else from the beginning)
+    end_day: bool = False  # whether they end before a day (else to the end)
+    edges: int = 0  # spans of partial days the rows answer
 
     @classmethod
     def of(cls, scope: m.Scope) -> _Shape:
         start = _START if scope.start is not None else None
-        return cls(start, _END if scope.end is not None else None, scope.tier, scope.team)
+        split = split_days(scope.start, scope.end)
+        return cls(
+            start,
+            _END if scope.end is not None else None,
+            scope.tier,
+            scope.team,
+            days=split.days,
+            first_day=split.first_day is not None,
+            end_day=split.end_day is not None,
+            edges=len(split.edges),
+        )
 
 
 _START = sa.bindparam("start", type_=sa.DateTime(timezone=True))
 _END = sa.bindparam("end", type_=sa.DateTime(timezone=True))
+_FIRST_DAY = sa.bindparam("first_day", type_=sa.Date)
+_END_DAY = sa.bindparam("end_day", type_=sa.Date)
+_EDGES = [
+    tuple(sa.bindparam(f"edge{n}_{side}", type_=sa.DateTime(timezone=True)) for side in "se")
+    for n in range(2)
+]
 
 
-def _params(scope: m.Scope) -> dict[str, datetime]:
-    bounds = {"start": scope.start, "end": scope.end}
+def _params(scope: m.Scope) -> dict[str, Any]:
+    split = split_days(scope.start, scope.end)
+    bounds: dict[str, Any] = {
+        "start": scope.start,
+        "end": scope.end,
+        "first_day": split.first_day,
+        "end_day": split.end_day,
+    }
+    for n, (since, until) in enumerate(split.edges):
+        bounds |= {f"edge{n}_s": since, f"edge{n}_e": until}
     return {name: value for name, value in bounds.items() if value is not None}
 
 
@@ -71,7 +113,7 @@ async def alignment_report(
     shape, params = _Shape.of(scope), _params(scope)
 
     async def on_own_connection(
-        query: Callable[[AsyncSession, _Shape, dict[str, datetime]], Awaitable[T]],
+        query: Callable[[AsyncSession, _Shape, dict[str, Any]], Awaitable[T]],
     ) -> T:
         async with sessions() as session:
             return await query(session, shape, params)
@@ -82,13 +124,13 @@ async def alignment_report(
         on_own_connection(_verdicts),
         on_own_connection(_pipeline),
     )
-    met, resolved = (sum(g[name] for g in groups) for name in ("met", "resolved"))
+    met, resolved = (sum(getattr(g, name) for g in groups) for name in ("met", "resolved"))
     return m.assemble_report(
         scope=scope,
         coverage=covered / tal if tal else None,
         handoff_success=met / resolved if resolved else None,
         sla=sla,
-        first_touch=touch_times(_touch_group(g) for g in groups),
+        first_touch=touch_times(groups),
         in_tal=in_tal,
         outside_tal=outside,
     )
@@ -102,6 +144,26 @@ def _in_period(column: sa.ColumnElement[Any], scope: _Shape) -> sa.ColumnElement
     if scope.end is not None:
         conditions.append(column < scope.end)
     return sa.and_(*conditions)
+
+
+def _whole_days(day: sa.ColumnElement[Any], scope: _Shape) -> list[sa.ColumnElement[bool]]:
+    conditions = []
+    if scope.first_day:
+        conditions.append(day >= _FIRST_DAY)
+    if scope.end_day:
+        conditions.append(day < _END_DAY)
+    return conditions
+
+
+def _on_edges(column: sa.ColumnElement[Any], scope: _Shape) -> sa.ColumnElement[bool]:
+    # The partial days at the period's edges, half-open like the period.
+    return sa.or_(*(sa.and_(column >= s, column < e) for s, e in _EDGES[: scope.edges]))
+
+
+def _summed(parts: list[sa.Select[Any]], names: tuple[str, ...]) -> sa.Select[Any]:
+    """Add up, column by column, what the per-day aggregates and the edges' rows counted."""
+    union = (parts[0] if len(parts) == 1 else sa.union_all(*parts)).subquery("parts")
+    return sa.select(*(sa.func.coalesce(sa.func.sum(union.c[n]), 0).label(n) for n in names))
 
 
 def _tier_of(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
@@ -131,7 +193,7 @@ def _worked(keys: sa.ColumnElement[Any], team: m.Team, scope: _Shape) -> sa.Colu
 
 
 async def _coverage(
-    session: AsyncSession, shape: _Shape, params: dict[str, datetime]
+    session: AsyncSession, shape: _Shape, params: dict[str, Any]
 ) -> tuple[int, int]:
     """Return (TAL accounts worked as the scope asks, TAL accounts)."""
     tal, worked = (await session.execute(_coverage_query(shape), params)).one()
@@ -203,115 +265,173 @@ def _measured_handoffs(scope: _Shape, *conditions: sa.ColumnElement[bool]) -> li
 
 
 async def _cohort_groups(
-    session: AsyncSession, shape: _Shape, params: dict[str, datetime]
-) -> list[dict[str, Any]]:
+    session: AsyncSession, shape: _Shape, params: dict[str, Any]
+) -> list[TouchGroup]:
     """The period's cohort (handoffs made in it) per tier and per (tier, signal): its size,
-    its verdicts (per tier) and the two order statistics around each percentile of its touch
-    times; a signal without handoffs in the period has no group.
+    verdicts and touch times' order statistics; a signal without handoffs has no group.
 
-    One pass over `handoffs_touch`, which holds the cohort's columns in (tier, touch time)
-    order: every group's touch times come off it sorted, a signal's by a filter, none sorted.
+    Counted from `handoff_days` for whole days and the rows for the edges' partial days; then,
+    in the same snapshot (so the ranks fit the rows), each order statistic is read off an index
+    in touch-time order from the nearer end: a percentile reads part of its group's index
+    entries, no sort and no array of every value.
     """
-    found = []
+    await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    groups: dict[tuple[str, str | None], dict[str, int]] = {}
     for row in (await session.execute(_cohort_query(shape), params)).mappings():
-        for name in _GROUPS:
-            if not row[f"handoffs{name}"]:
-                continue
-            sides = [f"p{pct}_{side}" for pct in PERCENTILES for side in ("low", "high")]
-            found.append(
-                {
-                    "tier": row["tier"],
-                    "signal": _GROUPS[name],
-                    "met": row["met"] if not name else 0,
-                    "resolved": row["resolved"] if not name else 0,
-                    **{k: row[f"{k}{name}"] for k in ("handoffs", "touched", *sides)},
-                }
-            )
-    return found
+        for key in ((row["tier"], None), (row["tier"], row["signal"])):
+            group = groups.setdefault(key, dict.fromkeys(_COHORT[2:], 0))
+            for name in _COHORT[2:]:
+                group[name] += int(row[name])
+    picks = [
+        (key, pct, order_statistics(group["touched"], pct))
+        for key, group in groups.items()
+        if group["touched"]
+        for pct in PERCENTILES
+    ]
+    values: list[list[float]] = []
+    if picks:
+        query = sa.select(*(_pick(shape, key, groups[key]["touched"], r) for key, _, r in picks))
+        values = list((await session.execute(query, params)).one())
+    around: dict[tuple[str, str | None], dict[int, tuple[float | None, float | None]]] = {}
+    for (key, pct, ranks), found in zip(picks, values, strict=True):
+        around.setdefault(key, {})[pct] = _ends(ranks, groups[key]["touched"], found)
+    return [
+        TouchGroup(
+            tier=Tier(tier),
+            signal=None if signal is None else Signal(signal),
+            handoffs=group["handoffs"],
+            touched=group["touched"],
+            around=around.get((tier, signal), dict.fromkeys(PERCENTILES, (None, None))),
+            met=group["met"] if signal is None else 0,
+            resolved=group["resolved"] if signal is None else 0,
+        )
+        for (tier, signal), group in groups.items()
+        if group["handoffs"]
+    ]
 
 
-# The groups of a tier's cohort, by the suffix of their columns: the whole tier, each signal.
-_GROUPS: dict[str, Signal | None] = {"": None, **{f"_{s.name.lower()}": s for s in Signal}}
+_COHORT = ("tier", "signal", "handoffs", "touched", "met", "resolved")
 
 
 @cache
 def _cohort_query(scope: _Shape) -> sa.Select[Any]:
-    seconds, outcome = handoffs.c.touch_seconds, handoffs.c.sla_outcome
-    groups = {
-        name: sa.true() if signal is None else handoffs.c.signal == signal.value
-        for name, signal in _GROUPS.items()
-    }
-    columns: list[sa.ColumnElement[Any]] = [
-        handoffs.c.tier,
-        sa.func.count().filter(outcome == "met").label("met"),
-        sa.func.count().filter(outcome.in_(_RESOLVED)).label("resolved"),
-    ]
-    for name, member in groups.items():
-        columns += [
-            sa.func.count().filter(member).label(f"handoffs{name}"),
-            sa.func.count(seconds).filter(member).label(f"touched{name}"),
-            sa.func.array_agg(aggregate_order_by(seconds, seconds))
-            .filter(member, seconds.is_not(None))
-            .label(f"sorted{name}"),
-        ]
-    grouped = (
-        sa.select(*columns)
-        .where(*_measured_handoffs(scope, _in_period(handoffs.c.handed_off_at, scope)))
-        .group_by(handoffs.c.tier)
-        .subquery("grouped")
-    )
-    # Only the order statistics each percentile needs leave the database.
-    picked: list[sa.ColumnElement[Any]] = [grouped.c[n] for n in ("tier", "met", "resolved")]
-    for name in groups:
-        touched = grouped.c[f"touched{name}"]
-        picked += [grouped.c[f"handoffs{name}"], touched]
-        for pct in PERCENTILES:
-            low = pct * (touched - 1) // 100  # metric_aggregates.order_statistics
-            for offset, side in ((1, "low"), (2, "high")):
-                rank = grouped.c[f"sorted{name}"][low + offset]
-                picked.append(rank.label(f"p{pct}_{side}{name}"))
-    return sa.select(*picked)
+    parts: list[sa.Select[Any]] = []
+    if scope.days:
+        days = handoff_days
+        where = _whole_days(days.c.day, scope)
+        if scope.tier is not None:
+            where.append(days.c.tier == scope.tier.value)
+        if scope.team is not None:
+            where.append(days.c.team == scope.team.value)
+        parts.append(sa.select(*(days.c[n] for n in _COHORT)).where(*where))
+    if scope.edges:
+        outcome = handoffs.c.sla_outcome
+        parts.append(
+            sa.select(
+                handoffs.c.tier,
+                handoffs.c.signal,
+                sa.func.count().label("handoffs"),
+                sa.func.count(handoffs.c.touch_seconds).label("touched"),
+                sa.func.count().filter(outcome == "met").label("met"),
+                sa.func.count().filter(outcome.in_(_RESOLVED)).label("resolved"),
+            )
+            .where(*_measured_handoffs(scope, _on_edges(handoffs.c.handed_off_at, scope)))
+            .group_by(handoffs.c.tier, handoffs.c.signal)
+        )
+    union = (parts[0] if len(parts) == 1 else sa.union_all(*parts)).subquery("parts")
+    totals = (sa.func.sum(union.c[n]).label(n) for n in _COHORT[2:])
+    return sa.select(union.c.tier, union.c.signal, *totals).group_by(union.c.tier, union.c.signal)
 
 
-def _touch_group(row: dict[str, Any]) -> TouchGroup:
-    return TouchGroup(
-        tier=Tier(row["tier"]),
-        signal=row["signal"],
-        handoffs=row["handoffs"],
-        touched=row["touched"],
-        around={pct: (row[f"p{pct}_low"], row[f"p{pct}_high"]) for pct in PERCENTILES},
+def _nearer_end(touched: int, ranks: tuple[int, int]) -> bool:
+    """Return True when the ranks are nearer the lowest touch time than the highest."""
+    return ranks[1] < touched - 1 - ranks[0]
+
+
+def _pick(
+    scope: _Shape, key: tuple[str, str | None], touched: int, ranks: tuple[int, int]
+) -> sa.ColumnElement[Any]:
+    """The order statistics at `ranks` of a group's touch times, as an array: read upwards
+    from the lowest value, or downwards from the highest when that end is nearer."""
+    tier, signal = key
+    seconds = handoffs.c.touch_seconds
+    where = [handoffs.c.tier == tier, seconds.is_not(None)]
+    if signal is not None:
+        where.append(handoffs.c.signal == signal)
+    low, high = ranks
+    upwards = _nearer_end(touched, ranks)
+    query = (
+        sa.select(seconds)
+        .where(*_measured_handoffs(scope, _in_period(handoffs.c.handed_off_at, scope), *where))
+        .order_by(seconds if upwards else seconds.desc())
+        .offset(low if upwards else touched - 1 - high)
+        .limit(high - low + 1)
     )
+    return sa.func.array(query.scalar_subquery())
+
+
+def _ends(
+    ranks: tuple[int, int], touched: int, found: list[float]
+) -> tuple[float | None, float | None]:
+    low, high = ranks
+    if len(found) != high - low + 1:
+        raise RuntimeError(f"expected the touch times at ranks {ranks} of {touched}: {found}")
+    ordered = found if _nearer_end(touched, ranks) else found[::-1]
+    return ordered[0], ordered[-1]
 
 
 async def _verdicts(
-    session: AsyncSession, shape: _Shape, params: dict[str, datetime]
+    session: AsyncSession, shape: _Shape, params: dict[str, Any]
 ) -> m.SlaCompliance:
-    """Count the SLA verdicts reached in the period and the breaches still without a touch,
-    from `handoffs_verdicts` alone."""
-    met, breaches, open_breaches = (await session.execute(_verdicts_query(shape), params)).one()
+    """Count the SLA verdicts reached in the period and the breaches still without a touch:
+    whole days from `handoff_days`, the edges' partial days from `handoffs_verdicts`."""
+    row = (await session.execute(_verdicts_query(shape), params)).one()
+    met, breaches, open_breaches = (int(n) for n in row)
     return m.SlaCompliance(met=met, breached=breaches, open_breaches=open_breaches)
 
 
+_VERDICTS = ("met", "breached", "open_breaches")
+
+
 @cache
-def _verdicts_query(scope: _Shape) -> sa.Select[int, int, int]:
-    breached = handoffs.c.sla_outcome == "breached"
-    query = sa.select(
-        sa.func.count().filter(handoffs.c.sla_outcome == "met"),
-        sa.func.count().filter(breached),
-        sa.func.count().filter(breached, handoffs.c.first_touch_at.is_(None)),
-    ).where(
-        *_measured_handoffs(
-            scope, handoffs.c.sla_outcome.in_(_RESOLVED), _in_period(handoffs.c.outcome_at, scope)
+def _verdicts_query(scope: _Shape) -> sa.Select[Any]:
+    parts: list[sa.Select[Any]] = []
+    if scope.days:
+        days = handoff_days
+        where = _whole_days(days.c.day, scope)
+        if scope.tier is not None:
+            where.append(days.c.tier == scope.tier.value)
+        if scope.team is not None:
+            where.append(days.c.team == scope.team.value)
+        columns = (days.c.verdicts_met, days.c.verdicts_breached, days.c.open_breaches)
+        parts.append(
+            sa.select(*(c.label(n) for c, n in zip(columns, _VERDICTS, strict=True))).where(*where)
         )
-    )
-    return query
+    if scope.edges:
+        breached = handoffs.c.sla_outcome == "breached"
+        counts: tuple[sa.ColumnElement[Any], ...] = (
+            sa.func.count().filter(handoffs.c.sla_outcome == "met"),
+            sa.func.count().filter(breached),
+            sa.func.count().filter(breached, handoffs.c.first_touch_at.is_(None)),
+        )
+        parts.append(
+            sa.select(*(c.label(n) for c, n in zip(counts, _VERDICTS, strict=True))).where(
+                *_measured_handoffs(
+                    scope,
+                    handoffs.c.sla_outcome.in_(_RESOLVED),
+                    handoffs.c.outcome_at.is_not(None),
+                    _on_edges(handoffs.c.outcome_at, scope),
+                )
+            )
+        )
+    return _summed(parts, _VERDICTS)
 
 
 # ---- pipeline ----------------------------------------------------------------------------------
 
 
 async def _pipeline(
-    session: AsyncSession, shape: _Shape, params: dict[str, datetime]
+    session: AsyncSession, shape: _Shape, params: dict[str, Any]
 ) -> tuple[m.PipelineSegment, m.PipelineSegment]:
     """Return pipeline and win rate inside the TAL and outside it."""
     found: dict[bool, m.PipelineSegment] = {}
@@ -328,44 +448,41 @@ async def _pipeline(
     return found.get(True, empty[True]), found.get(False, empty[False])
 
 
+_SEGMENT = ("opened", "opened_amount", "closed", "won", "won_amount")
+
+
 @cache
 def _segments_query(scope: _Shape) -> sa.Select[Any]:
-    opened = sa.and_(sa.not_(deals.c.is_closed), _in_period(deals.c.created_at, scope))
-    closed = sa.and_(deals.c.is_closed, _in_period(deals.c.closed_at, scope))
-    won = sa.and_(closed, deals.c.is_won)
-    # Summed exactly (numeric), whatever order the rows come in; no amount counts as 0.
-    amount = sa.cast(sa.func.coalesce(deals.c.amount, 0), sa.Numeric)
-    # Per account first (a pass over the deals alone), then by the account's (or its
-    # survivor's) TAL membership and tier: the joins see accounts, not deals.
-    per_account = (
-        sa.select(
-            deals.c.account_key,
-            sa.func.count().filter(opened).label("opened"),
-            sa.func.sum(amount).filter(opened).label("opened_amount"),
-            sa.func.count().filter(closed).label("closed"),
-            sa.func.count().filter(won).label("won"),
-            sa.func.sum(amount).filter(won).label("won_amount"),
+    # Whole days from `deal_days`; the edges' partial days from what each deal was counted as
+    # (`deal_counts`: its account's TAL membership and tier, its amount), at its exact times.
+    parts: list[sa.Select[Any]] = []
+    if scope.days:
+        days = deal_days
+        where = _whole_days(days.c.day, scope)
+        if scope.tier is not None:
+            where.append(days.c.tier == scope.tier.value)
+        parts.append(sa.select(days.c.in_tal, *(days.c[n] for n in _SEGMENT)).where(*where))
+    if scope.edges:
+        counted = deal_counts
+        opened = sa.and_(counted.c.opened_on.is_not(None), _on_edges(deals.c.created_at, scope))
+        closed = sa.and_(counted.c.closed_on.is_not(None), _on_edges(deals.c.closed_at, scope))
+        won = sa.and_(closed, counted.c.won)
+        edge = (
+            sa.select(
+                counted.c.in_tal,
+                sa.func.count().filter(opened).label("opened"),
+                sa.func.sum(counted.c.amount).filter(opened).label("opened_amount"),
+                sa.func.count().filter(closed).label("closed"),
+                sa.func.count().filter(won).label("won"),
+                sa.func.sum(counted.c.amount).filter(won).label("won_amount"),
+            )
+            .select_from(counted.join(deals, deals.c.deal_id == counted.c.deal_id))
+            .where(sa.or_(opened, closed))
+            .group_by(counted.c.in_tal)
         )
-        .where(deals.c.merged_into.is_(None), deals.c.deleted_at.is_(None))
-        .group_by(deals.c.account_key)
-        .subquery("per_account")
-    )
-    survivor = accounts.alias("survivor")
-    in_tal = sa.func.coalesce(survivor.c.in_tal, accounts.c.in_tal, False)
-    totals = [
-        sa.func.coalesce(sa.func.sum(per_account.c[name]), 0)
-        for name in ("opened", "opened_amount", "closed", "won", "won_amount")
-    ]
-    query = (
-        sa.select(in_tal, *totals)
-        .select_from(
-            per_account.outerjoin(
-                accounts, accounts.c.account_key == per_account.c.account_key
-            ).outerjoin(survivor, survivor.c.account_key == accounts.c.merged_into)
-        )
-        .group_by(in_tal)
-    )
-    if scope.tier is not None:
-        tier = sa.func.coalesce(survivor.c.tier, accounts.c.tier, Tier.T3.value)
-        query = query.where(tier == scope.tier.value)
-    return query
+        if scope.tier is not None:
+            edge = edge.where(counted.c.tier == scope.tier.value)
+        parts.append(edge)
+    union = (parts[0] if len(parts) == 1 else sa.union_all(*parts)).subquery("parts")
+    totals = (sa.func.coalesce(sa.func.sum(union.c[n]), 0) for n in _SEGMENT)
+    return sa.select(union.c.in_tal, *totals).group_by(union.c.in_tal)
