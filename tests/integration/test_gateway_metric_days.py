@@ -6,7 +6,6 @@ periods of test_gateway_read_side.py cover the rest).
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -17,15 +16,13 @@ import sqlalchemy as sa
 from conftest import Infra
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from test_gateway_read_side import Events, _day
-from test_gateway_support import project
+from test_gateway_support import own_schema, project
 
 from tandem_api_gateway.adapters import metric_facts, metrics_store
 from tandem_api_gateway.adapters.projection_store import truncate_read_models
 from tandem_api_gateway.adapters.tables import METRIC_DAYS
 from tandem_api_gateway.domain import metrics as m
-from tandem_api_gateway.main import MIGRATIONS
 from tandem_shared import events as ev
-from tandem_shared.db import create_engine, migrate, session_factory
 
 pytestmark = pytest.mark.integration
 
@@ -33,14 +30,8 @@ pytestmark = pytest.mark.integration
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def sessions(infra: Infra) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     """The gateway's tables in a schema of this module's own."""
-    schema = f"gw_days_{uuid.uuid4().hex[:8]}"
-    database = infra.settings().database
-    await migrate(settings=database, schema=schema, script_location=MIGRATIONS)
-    engine = create_engine(database, schema=schema)
-    yield session_factory(engine)
-    async with engine.begin() as conn:
-        await conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    await engine.dispose()
+    async with own_schema(infra, "gw_days") as found:
+        yield found
 
 
 _COUNTS = {"handoff_days": 4, "deal_days": 3}  # key columns before the counts
