@@ -33,29 +33,25 @@ async def cohort_groups(
 
     Counted from `handoff_days` for whole days and the rows for the edges' partial days; then,
     in the same snapshot (so the ranks fit the rows), each order statistic is read off an index
-    in touch-time order from the nearer end: a percentile reads part of its group's index
-    entries, no sort and no array of every value.
+    in touch-time order from the nearer end (a percentile reads part of its group's index
+    entries, no sort), or, for a period holding a small share of the touches, from its own rows
+    (by `handoffs_handed_off_at`) sorted here.
     """
     await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-    groups: dict[tuple[str, str | None], dict[str, int]] = {}
+    groups: _Groups = {}
     for row in (await session.execute(_cohort_query(shape), params)).mappings():
         for key in ((row["tier"], None), (row["tier"], row["signal"])):
             group = groups.setdefault(key, dict.fromkeys(_COHORT[2:], 0))
             for name in _COHORT[2:]:
                 group[name] += int(row[name])
-    picks = [
-        (key, pct, order_statistics(group["touched"], pct))
-        for key, group in groups.items()
-        if group["touched"]
-        for pct in PERCENTILES
-    ]
-    values: list[list[float]] = []
-    if picks:
-        query = sa.select(*(_pick(shape, key, groups[key]["touched"], r) for key, _, r in picks))
-        values = list((await session.execute(query, params)).one())
-    around: dict[tuple[str, str | None], dict[int, tuple[float | None, float | None]]] = {}
-    for (key, pct, ranks), found in zip(picks, values, strict=True):
-        around.setdefault(key, {})[pct] = _ends(ranks, groups[key]["touched"], found)
+    touched = sum(g["touched"] for (_, signal), g in groups.items() if signal is None)
+    ever = (await session.execute(_TOUCHED_EVER)).scalar_one()
+    # Index picks read about as many entries whatever the period (a short one's rows are
+    # skipped on the way): a period with a small share of the touches sorts its own rows.
+    if touched * _SHORT < ever:
+        around = await _around_from_rows(session, shape, params, groups)
+    else:
+        around = await _around_from_indexes(session, shape, params, groups)
     return [
         TouchGroup(
             tier=Tier(tier),
@@ -72,6 +68,54 @@ async def cohort_groups(
 
 
 _COHORT = ("tier", "signal", "handoffs", "touched", "met", "resolved")
+_TOUCHED_EVER = sa.select(sa.func.coalesce(sa.func.sum(handoff_days.c.touched), 0))
+_SHORT = 3  # a period with under a third of every touch ever counted reads its own rows
+_Groups = dict[tuple[str, str | None], dict[str, int]]
+_Around = dict[tuple[str, str | None], dict[int, tuple[float | None, float | None]]]
+
+
+async def _around_from_indexes(
+    session: AsyncSession, shape: Shape, params: dict[str, Any], groups: _Groups
+) -> _Around:
+    picks = [
+        (key, pct, order_statistics(group["touched"], pct))
+        for key, group in groups.items()
+        if group["touched"]
+        for pct in PERCENTILES
+    ]
+    values: list[list[float]] = []
+    if picks:
+        query = sa.select(*(_pick(shape, key, groups[key]["touched"], r) for key, _, r in picks))
+        values = list((await session.execute(query, params)).one())
+    around: _Around = {}
+    for (key, pct, ranks), found in zip(picks, values, strict=True):
+        around.setdefault(key, {})[pct] = _ends(ranks, groups[key]["touched"], found)
+    return around
+
+
+async def _around_from_rows(
+    session: AsyncSession, shape: Shape, params: dict[str, Any], groups: _Groups
+) -> _Around:
+    values: dict[tuple[str, str | None], list[float]] = {}
+    for tier, signal, seconds in await session.execute(_touches_query(shape), params):
+        values.setdefault((tier, None), []).append(seconds)
+        values.setdefault((tier, signal), []).append(seconds)
+    around: _Around = {}
+    for key, found in values.items():
+        if len(found) != groups.get(key, {}).get("touched"):
+            raise RuntimeError(f"{len(found)} touch times in group {key}, {groups.get(key)}")
+        found.sort()
+        ranks = {pct: order_statistics(len(found), pct) for pct in PERCENTILES}
+        around[key] = {pct: (found[low], found[high]) for pct, (low, high) in ranks.items()}
+    return around
+
+
+@cache
+def _touches_query(scope: Shape) -> sa.Select[Any]:
+    seconds = handoffs.c.touch_seconds
+    return sa.select(handoffs.c.tier, handoffs.c.signal, seconds).where(
+        *measured_handoffs(scope, in_period(handoffs.c.handed_off_at, scope), seconds.is_not(None))
+    )
 
 
 @cache
