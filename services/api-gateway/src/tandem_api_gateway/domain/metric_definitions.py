@@ -259,9 +259,10 @@ _COMPUTED = [
     "Percentiles cannot be added up day by day: the median and p90 time to first touch are read "
     "off indexes in touch-time order (per tier, tier and team, tier and signal, tier, signal "
     "and team), each from the nearer end, in the same snapshot as the counts that give their "
-    "ranks. Coverage reads each account's latest activity for periods without an end, else "
-    "probes the timeline once per TAL account. A rebuild empties the aggregates with the read "
-    "models and the replay counts them again.",
+    "ranks; a period holding under a third of all touches sorts its own rows instead. Coverage "
+    "reads each account's latest activity for periods without an end, else probes the "
+    "timeline once per TAL account. A rebuild empties the aggregates with the read models and "
+    "the replay counts them again.",
     "",
 ]
 
