@@ -31,11 +31,10 @@ async def cohort_groups(
     """The period's cohort (handoffs made in it) per tier and per (tier, signal): its size,
     verdicts and touch times' order statistics; a signal without handoffs has no group.
 
-    Counted from `handoff_days` for whole days and the rows for the edges' partial days; then,
-    in the same snapshot (so the ranks fit the rows), each order statistic is read off an index
-    in touch-time order from the nearer end (a percentile reads part of its group's index
-    entries, no sort), or, for a period holding a small share of the touches, from its own rows
-    (by `handoffs_handed_off_at`) sorted here.
+    Counted from `handoff_days` for whole days and the rows for the edges' partial days.
+    Percentiles cannot be added up day by day: in the same snapshot (so the ranks fit the
+    counts), the period's touch times come off `handoffs_handed_off_at` alone, one unsorted
+    array per tier and signal (a few rows to decode), and are sorted here.
     """
     await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
     groups: _Groups = {}
@@ -44,14 +43,7 @@ async def cohort_groups(
             group = groups.setdefault(key, dict.fromkeys(_COHORT[2:], 0))
             for name in _COHORT[2:]:
                 group[name] += int(row[name])
-    touched = sum(g["touched"] for (_, signal), g in groups.items() if signal is None)
-    ever = (await session.execute(_TOUCHED_EVER)).scalar_one()
-    # Index picks read about as many entries whatever the period (a short one's rows are
-    # skipped on the way): a period with a small share of the touches sorts its own rows.
-    if touched * _SHORT < ever:
-        around = await _around_from_rows(session, shape, params, groups)
-    else:
-        around = await _around_from_indexes(session, shape, params, groups)
+    around = await _around(session, shape, params, groups)
     return [
         TouchGroup(
             tier=Tier(tier),
@@ -68,38 +60,17 @@ async def cohort_groups(
 
 
 _COHORT = ("tier", "signal", "handoffs", "touched", "met", "resolved")
-_TOUCHED_EVER = sa.select(sa.func.coalesce(sa.func.sum(handoff_days.c.touched), 0))
-_SHORT = 3  # a period with under a third of every touch ever counted reads its own rows
 _Groups = dict[tuple[str, str | None], dict[str, int]]
 _Around = dict[tuple[str, str | None], dict[int, tuple[float | None, float | None]]]
 
 
-async def _around_from_indexes(
-    session: AsyncSession, shape: Shape, params: dict[str, Any], groups: _Groups
-) -> _Around:
-    picks = [
-        (key, pct, order_statistics(group["touched"], pct))
-        for key, group in groups.items()
-        if group["touched"]
-        for pct in PERCENTILES
-    ]
-    values: list[list[float]] = []
-    if picks:
-        query = sa.select(*(_pick(shape, key, groups[key]["touched"], r) for key, _, r in picks))
-        values = list((await session.execute(query, params)).one())
-    around: _Around = {}
-    for (key, pct, ranks), found in zip(picks, values, strict=True):
-        around.setdefault(key, {})[pct] = _ends(ranks, groups[key]["touched"], found)
-    return around
-
-
-async def _around_from_rows(
+async def _around(
     session: AsyncSession, shape: Shape, params: dict[str, Any], groups: _Groups
 ) -> _Around:
     values: dict[tuple[str, str | None], list[float]] = {}
     for tier, signal, seconds in await session.execute(_touches_query(shape), params):
-        values.setdefault((tier, None), []).append(seconds)
-        values.setdefault((tier, signal), []).append(seconds)
+        values.setdefault((tier, None), []).extend(seconds)
+        values[tier, signal] = seconds
     around: _Around = {}
     for key, found in values.items():
         if len(found) != groups.get(key, {}).get("touched"):
@@ -113,8 +84,15 @@ async def _around_from_rows(
 @cache
 def _touches_query(scope: Shape) -> sa.Select[Any]:
     seconds = handoffs.c.touch_seconds
-    return sa.select(handoffs.c.tier, handoffs.c.signal, seconds).where(
-        *measured_handoffs(scope, in_period(handoffs.c.handed_off_at, scope), seconds.is_not(None))
+    tier, signal = handoffs.c.tier, handoffs.c.signal
+    return (
+        sa.select(tier, signal, sa.func.array_agg(seconds))
+        .where(
+            *measured_handoffs(
+                scope, in_period(handoffs.c.handed_off_at, scope), seconds.is_not(None)
+            )
+        )
+        .group_by(tier, signal)
     )
 
 
@@ -139,43 +117,6 @@ def _cohort_query(scope: Shape) -> sa.Select[Any]:
             .group_by(handoffs.c.tier, handoffs.c.signal)
         )
     return summed(parts, _COHORT[2:], by=_COHORT[:2])
-
-
-def _nearer_end(touched: int, ranks: tuple[int, int]) -> bool:
-    """Return True when the ranks are nearer the lowest touch time than the highest."""
-    return ranks[1] < touched - 1 - ranks[0]
-
-
-def _pick(
-    scope: Shape, key: tuple[str, str | None], touched: int, ranks: tuple[int, int]
-) -> sa.ColumnElement[Any]:
-    """The order statistics at `ranks` of a group's touch times, as an array: read upwards
-    from the lowest value, or downwards from the highest when that end is nearer."""
-    tier, signal = key
-    seconds = handoffs.c.touch_seconds
-    where = [handoffs.c.tier == tier, seconds.is_not(None)]
-    if signal is not None:
-        where.append(handoffs.c.signal == signal)
-    low, high = ranks
-    upwards = _nearer_end(touched, ranks)
-    query = (
-        sa.select(seconds)
-        .where(*measured_handoffs(scope, in_period(handoffs.c.handed_off_at, scope), *where))
-        .order_by(seconds if upwards else seconds.desc())
-        .offset(low if upwards else touched - 1 - high)
-        .limit(high - low + 1)
-    )
-    return sa.func.array(query.scalar_subquery())
-
-
-def _ends(
-    ranks: tuple[int, int], touched: int, found: list[float]
-) -> tuple[float | None, float | None]:
-    low, high = ranks
-    if len(found) != high - low + 1:
-        raise RuntimeError(f"expected the touch times at ranks {ranks} of {touched}: {found}")
-    ordered = found if _nearer_end(touched, ranks) else found[::-1]
-    return ordered[0], ordered[-1]
 
 
 async def verdicts(session: AsyncSession, shape: Shape, params: dict[str, Any]) -> m.SlaCompliance:

@@ -256,10 +256,9 @@ _COMPUTED = [
     "current time of day) from the rows themselves: the numbers equal the definitions above for "
     "any period, tier and team.",
     "",
-    "Percentiles cannot be added up day by day: the median and p90 time to first touch are read "
-    "off indexes in touch-time order (per tier, tier and team, tier and signal, tier, signal "
-    "and team), each from the nearer end, in the same snapshot as the counts that give their "
-    "ranks; a period holding under a third of all touches sorts its own rows instead. Coverage "
+    "Percentiles cannot be added up day by day: for the median and p90 time to first touch, "
+    "the period's touch times come off an index by handoff time (one array per tier and "
+    "signal), in the same snapshot as the counts, and are sorted in the gateway. Coverage "
     "reads each account's latest activity for periods without an end, else probes the "
     "timeline once per TAL account. A rebuild empties the aggregates with the read models and "
     "the replay counts them again.",
