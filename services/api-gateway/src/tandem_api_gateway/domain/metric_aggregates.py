@@ -1,8 +1,9 @@
 """The metrics from aggregates PostgreSQL computed, with the same arithmetic as `metrics.py`.
 
-The database counts and sorts; what is left here is exact to the bit: a percentile from the
-two order statistics around it (the interpolation `statistics.quantiles` does, in its order of
-operations), and the groups of time to first touch in the order `metrics.py` lists them.
+The database counts; what is left here is exact to the bit: a percentile from the two order
+statistics around it (the interpolation `statistics.quantiles` does, in its order of
+operations), the groups of time to first touch in the order `metrics.py` lists them, and the
+cut of a period into whole UTC days (the per-day aggregates) and partial days (the rows).
 """
 
 from __future__ import annotations

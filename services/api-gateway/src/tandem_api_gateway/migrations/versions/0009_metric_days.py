@@ -245,7 +245,7 @@ def upgrade() -> None:
         *(sa.Column(name, sa.Integer, **_COUNT) for name in ("opened", "closed", "won")),
         *(sa.Column(name, sa.Numeric, **_COUNT) for name in ("opened_amount", "won_amount")),
     )
-    # A partial day at a period's edge reads the rows themselves, by time.
+    # The rows by handoff time: a period's partial days at its edges, and its touch times.
     op.create_index(
         "handoffs_handed_off_at",
         "handoffs",
