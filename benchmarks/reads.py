@@ -3,11 +3,12 @@
 Starts embedded PostgreSQL (or uses DATABASE_URL, a database given to the bench), migrates
 the gateway's schema, seeds a year (benchmarks/reads_seed.py: 5,000 TAL accounts, 100,000
 handoffs with clocks and alerts, 2,000,000 timeline entries, 20,000 deals; a tenth with
---quick), then serves the gateway's app in process (httpx's ASGI transport, the app's own
-connection pool) and measures p50/p95/p99 of each endpoint, the alignment metrics with each
-filter included: first one reader, each endpoint in turn; then 16 readers at once, each going
-through every endpoint in its own random order, as open dashboards do. The floor is
-`GET /v1/me` in the same run (authentication and one query, the least a read costs).
+--quick), then serves the gateway's app in a process of its own (benchmarks/reads_server.py:
+uvicorn, as the service serves, so the readers' event loop is not the app's) and measures
+p50/p95/p99 of each endpoint, the alignment metrics with each filter included: first one
+reader, each endpoint in turn; then 16 readers at once, each going through every endpoint
+in its own random order, as open dashboards do. The floor is `GET /v1/me` in the same run
+(authentication and one query, the least a read costs).
 
 Results: a table per level, the targets missed, and .tandem/bench/reads-<time>.json.
 
@@ -27,7 +28,9 @@ import argparse
 import asyncio
 import os
 import random
+import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -42,13 +45,11 @@ import httpx
 
 from benchmarks.reads_report import FLOOR, Samples, floor_p50, misses, table, write_results
 from benchmarks.reads_seed import BENCH_REP, Size, account_key, seed
+from benchmarks.reads_server import settings_for
 from tandem_api_gateway.adapters import key_store
-from tandem_api_gateway.api.context import Gateway
-from tandem_api_gateway.app import create_app
 from tandem_api_gateway.domain.api_keys import generate_api_key
 from tandem_api_gateway.domain.authz import Role
 from tandem_api_gateway.main import MIGRATIONS, SCHEMA
-from tandem_api_gateway.settings import GatewaySettings
 from tandem_shared.bootstrap import listen_dsn
 from tandem_shared.db import create_engine, migrate, session_factory
 from tandem_shared.local.embedded import ensure_database, start_postgres
@@ -152,15 +153,6 @@ def database(tmp: Path) -> Iterator[str]:
         pg.stop()
 
 
-def settings_for(url: str) -> GatewaySettings:
-    """Gateway settings for the bench: its database, a pool for 16 readers, no rate limit."""
-    return GatewaySettings(
-        env="test",
-        database={"url": url, "pool_size": 20},
-        gateway={"rate_limit_per_second": 1e9, "rate_limit_burst": 10**9},
-    )
-
-
 async def seeded(url: str, size: Size, now: datetime) -> dict[str, Any]:
     """Migrate and seed; return the row counts and how long each step took."""
     started = time.perf_counter()
@@ -182,34 +174,60 @@ async def seeded(url: str, size: Size, now: datetime) -> dict[str, Any]:
 
 @asynccontextmanager
 async def client_for(url: str, now: datetime) -> AsyncIterator[tuple[httpx.AsyncClient, dict]]:
-    """The gateway's app in process on the seeded database; yield a client and a key per person."""
+    """The gateway's app in a process of its own on the seeded database (benchmarks.reads_server);
+    yield a client and a key per person."""
     settings = settings_for(url)
     engine = create_engine(settings.database, schema=SCHEMA)
     sessions = session_factory(engine)
     keys: dict[str | None, dict[str, str]] = {None: {}}
-    for person, role in ((LEADER, Role.REVOPS_ADMIN), (BENCH_REP, Role.REP)):
-        issued = generate_api_key(pepper=settings.pepper)
-        async with sessions() as session, session.begin():
-            await key_store.add_key(
-                session,
-                key_id=issued.key_id,
-                key_hash=issued.key_hash,
-                role=role,
-                person_id=person,
-            )
-        keys[person] = {"Authorization": f"Bearer {issued.plaintext}"}
-    app = create_app(
-        gateway=Gateway(settings=settings, sessions=sessions, clock=lambda: now),
-        runtime_getter=lambda: None,
-    )
-    transport = httpx.ASGITransport(app=app)
     try:
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://gateway", timeout=600
-        ) as client:
-            yield client, keys
+        for person, role in ((LEADER, Role.REVOPS_ADMIN), (BENCH_REP, Role.REP)):
+            issued = generate_api_key(pepper=settings.pepper)
+            async with sessions() as session, session.begin():
+                await key_store.add_key(
+                    session,
+                    key_id=issued.key_id,
+                    key_hash=issued.key_hash,
+                    role=role,
+                    person_id=person,
+                )
+            keys[person] = {"Authorization": f"Bearer {issued.plaintext}"}
     finally:
         await engine.dispose()
+    port = _free_port()
+    server = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "benchmarks.reads_server", "--url", url),
+        *("--now", now.isoformat(), "--port", str(port)),
+        cwd=ROOT,
+    )
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=600) as client:
+            await _until_up(client, server)
+            yield client, keys
+    finally:
+        if server.returncode is None:
+            server.terminate()
+        await asyncio.wait_for(server.wait(), timeout=30)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def _until_up(client: httpx.AsyncClient, server: asyncio.subprocess.Process) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.returncode is not None:
+            raise RuntimeError(f"the gateway's server exited with {server.returncode}")
+        try:
+            if (await client.get("/healthz")).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass  # not listening yet
+        await asyncio.sleep(0.2)
+    raise TimeoutError("the gateway's server did not answer /healthz within 60 s")
 
 
 # ---- measuring -------------------------------------------------------------------------------

@@ -21,6 +21,9 @@ REPS = 40  # rep-00 .. rep-39
 BENCH_REP = "rep-07"
 
 
+_METRIC_DAYS = ("handoff_days", "deal_counts", "deal_days")
+
+
 @dataclass(frozen=True)
 class Size:
     """How much a run seeds: a year of a mid-size team, or a tenth of it (--quick)."""
@@ -236,6 +239,12 @@ async def seed(connection: asyncpg.Connection, size: Size, now: datetime) -> dic
     own = await connection.fetchval("SELECT count(*) FROM timeline")
     await connection.execute(_ACTIVITY_TIMELINE, now, max(size.timeline - own, 0), size.accounts)
     await connection.execute(_LATEST_ACTIVITY)
+    # Schemas with the per-day metric aggregates (migration 0009) took every seeded row as an
+    # update of a few thousand aggregate rows, in one statement; written over a year, autovacuum
+    # would have let them reuse their space: compact them to their live rows.
+    for table in _METRIC_DAYS:
+        if await connection.fetchval("SELECT to_regclass($1)", table):
+            await connection.execute(f"VACUUM FULL {table}")
     await connection.execute("VACUUM ANALYZE")
     counts = {}
     for table in ("accounts", "handoffs", "alerts", "alert_deliveries", "deals", "timeline"):

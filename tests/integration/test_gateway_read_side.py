@@ -19,18 +19,16 @@ import sqlalchemy as sa
 from conftest import Infra
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from test_gateway_support import gateway_for, project, seeded_gateway
+from test_gateway_support import gateway_for, own_schema, project, seeded_gateway
 
 from tandem_api_gateway.adapters import metric_facts, metrics_store, read_store
 from tandem_api_gateway.adapters.projection_store import truncate_read_models
 from tandem_api_gateway.adapters.tables import activity_days, alert_deliveries, timeline
 from tandem_api_gateway.app import create_app
 from tandem_api_gateway.domain import metrics as m
-from tandem_api_gateway.main import MIGRATIONS
 from tandem_api_gateway.retention import Removed, retain
 from tandem_api_gateway.settings import GatewayOptions
 from tandem_shared import events as ev
-from tandem_shared.db import create_engine, migrate, session_factory
 from tandem_shared.envelope import Envelope
 
 pytestmark = pytest.mark.integration
@@ -42,14 +40,8 @@ HUBSPOT = ev.CrmSystem.HUBSPOT
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def sessions(infra: Infra) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     """The gateway's tables in a schema of this module's own: only its random data in them."""
-    schema = f"gw_reads_{uuid.uuid4().hex[:8]}"
-    database = infra.settings().database
-    await migrate(settings=database, schema=schema, script_location=MIGRATIONS)
-    engine = create_engine(database, schema=schema)
-    yield session_factory(engine)
-    async with engine.begin() as conn:
-        await conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    await engine.dispose()
+    async with own_schema(infra, "gw_reads") as found:
+        yield found
 
 
 class Events:
@@ -371,8 +363,10 @@ async def test_each_listing_reads_its_index_in_its_order(
         "timeline": read_store.list_timeline,
     }[listing]
     async with sessions() as session:
-        # The tables are tiny: without this the planner would rather read them whole.
+        # The tables are tiny: without this the planner would rather read them whole, or
+        # through a bitmap and a sort of the few rows (as it may once autovacuum analysed them).
         await session.execute(sa.text("SET LOCAL enable_seqscan = off"))
+        await session.execute(sa.text("SET LOCAL enable_bitmapscan = off"))
         event.listen(engine.sync_engine, "before_cursor_execute", capture)
         try:
             await list_page(session, visible_to=None, limit=50, **filters)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import sqlalchemy as sa
 import uvicorn
 from conftest import Infra
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -133,6 +135,22 @@ async def issue_key(
             session, key_id=issued.key_id, key_hash=issued.key_hash, role=role, person_id=person
         )
     return issued.plaintext
+
+
+@contextlib.asynccontextmanager
+async def own_schema(infra: Infra, prefix: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """The gateway's tables in a schema of their own (its random data and planner statistics
+    apart from other modules'), dropped at the end."""
+    schema = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    database = infra.settings().database
+    await migrate(settings=database, schema=schema, script_location=MIGRATIONS)
+    engine = create_engine(database, schema=schema)
+    try:
+        yield session_factory(engine)
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        await engine.dispose()
 
 
 async def project(sessions: async_sessionmaker[AsyncSession], envelopes: list[Envelope]) -> None:

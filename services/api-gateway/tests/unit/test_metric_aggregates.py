@@ -1,15 +1,20 @@
-"""Percentiles from two order statistics equal `metrics.percentile`, bit for bit."""
+"""Percentiles from two order statistics equal `metrics.percentile`, bit for bit; a period
+splits into whole UTC days and the partial days at its edges."""
 
 from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from tandem_api_gateway.domain.metric_aggregates import (
+    DaySplit,
     TouchGroup,
     interpolated,
     order_statistics,
+    split_days,
     touch_times,
 )
 from tandem_api_gateway.domain.metrics import percentile
@@ -56,3 +61,42 @@ def test_touch_groups_come_in_the_order_of_the_python_definition() -> None:
     ]
     assert (listed[0].touched, listed[0].untouched, listed[0].median_seconds) == (2, 1, 2.0)
     assert listed[0].p90_seconds == percentile([1.0, 3.0], 90)
+
+
+def _at(day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(2025, 3, day, hour, minute, tzinfo=UTC)
+
+
+def test_a_period_splits_into_whole_utc_days_and_its_edges() -> None:
+    split = split_days(_at(3, 5), _at(9, 13, 30))
+    assert (split.days, split.first_day, split.end_day) == (
+        True,
+        date(2025, 3, 4),
+        date(2025, 3, 9),
+    )
+    assert split.edges == ((_at(3, 5), _at(4)), (_at(9), _at(9, 13, 30)))
+
+
+def test_bounds_on_midnight_leave_no_edges_and_open_bounds_no_limit() -> None:
+    assert split_days(_at(3), _at(9)) == DaySplit(True, date(2025, 3, 3), date(2025, 3, 9), ())
+    assert split_days(None, None) == DaySplit(True, None, None, ())
+    assert split_days(_at(3, 5), None) == DaySplit(
+        True, date(2025, 3, 4), None, ((_at(3, 5), _at(4)),)
+    )
+    assert split_days(None, _at(9, 1)) == DaySplit(
+        True, None, date(2025, 3, 9), ((_at(9), _at(9, 1)),)
+    )
+
+
+def test_a_period_without_a_whole_day_is_all_edge() -> None:
+    within = split_days(_at(3, 1), _at(3, 9))
+    across = split_days(_at(3, 20), _at(4, 3))  # one midnight, no whole day
+    assert within == DaySplit(False, None, None, ((_at(3, 1), _at(3, 9)),))
+    assert across == DaySplit(False, None, None, ((_at(3, 20), _at(4, 3)),))
+
+
+def test_days_are_utc_days_whatever_the_bounds_offset() -> None:
+    paris = timezone(timedelta(hours=1))
+    split = split_days(datetime(2025, 3, 4, 0, 30, tzinfo=paris), None)  # 3 March, 23:30 UTC
+    assert split.first_day == date(2025, 3, 4)
+    assert split.edges == ((datetime(2025, 3, 4, 0, 30, tzinfo=paris), _at(4)),)

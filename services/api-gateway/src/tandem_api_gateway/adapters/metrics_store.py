@@ -5,58 +5,46 @@ row in Python): half-open periods on the time each fact happened, tier 3 for fac
 tier, the assignee's team for handoffs, deals always the sales team's, merged-away accounts and
 deals folded into their survivors, deleted deals left out. Plans: coverage reads the accounts'
 latest activity for open-ended periods, else probes `timeline_activity` (and `activity_days`
-for rolled-up history) once per TAL account; handoffs read `handoffs_touch` and
-`handoffs_verdicts` alone; deals are one pass over a small table.
+for rolled-up history) once per TAL account; handoffs (handoff_metrics.py) and deals read the
+per-day aggregates the triggers of migration 0010 keep (`handoff_days`, `deal_days`) for the
+period's whole UTC days and the rows for the partial days at its edges (metric_scope.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import datetime
 from functools import cache
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tandem_api_gateway.adapters.tables import accounts, activity_days, deals, timeline
-from tandem_api_gateway.adapters.tables import handoff_measures as handoffs
+from tandem_api_gateway.adapters import handoff_metrics
+from tandem_api_gateway.adapters.metric_scope import (
+    Shape,
+    in_period,
+    on_edges,
+    params_of,
+    summed,
+    whole_days,
+)
+from tandem_api_gateway.adapters.tables import (
+    accounts,
+    activity_days,
+    deal_counts,
+    deal_days,
+    deals,
+    timeline,
+)
 from tandem_api_gateway.domain import metrics as m
-from tandem_api_gateway.domain.metric_aggregates import PERCENTILES, TouchGroup, touch_times
+from tandem_api_gateway.domain.metric_aggregates import (
+    touch_times,
+)
 from tandem_api_gateway.domain.timeline import TimelineKind
-from tandem_shared.events import Signal, Tier
-
-
-@dataclass(frozen=True, slots=True)
-class _Shape:
-    """What a scope makes of each query: the period's bounds as parameters (present or not),
-    tier and team as they are. Each query is built once per shape (a few dozen at most)."""
-
-    start: sa.BindParameter[datetime] | None
-    end: sa.BindParameter[datetime] | None
-    tier: Tier | None
-    team: m.Team | None
-
-    @classmethod
-    def of(cls, scope: m.Scope) -> _Shape:
-        start = _START if scope.start is not None else None
-        return cls(start, _END if scope.end is not None else None, scope.tier, scope.team)
-
-
-_START = sa.bindparam("start", type_=sa.DateTime(timezone=True))
-_END = sa.bindparam("end", type_=sa.DateTime(timezone=True))
-
-
-def _params(scope: m.Scope) -> dict[str, datetime]:
-    bounds = {"start": scope.start, "end": scope.end}
-    return {name: value for name, value in bounds.items() if value is not None}
-
+from tandem_shared.events import Tier
 
 _ACTIVITY = {m.Team.SALES: TimelineKind.SALES_ACTIVITY, m.Team.MARKETING: TimelineKind.ENGAGEMENT}
-_RESOLVED = ("met", "breached")
 T = TypeVar("T")
 
 
@@ -68,40 +56,30 @@ async def alignment_report(
     The four queries are independent: each runs on a connection of its own, at the same time.
     """
 
-    shape, params = _Shape.of(scope), _params(scope)
+    shape, params = Shape.of(scope), params_of(scope)
 
     async def on_own_connection(
-        query: Callable[[AsyncSession, _Shape, dict[str, datetime]], Awaitable[T]],
+        query: Callable[[AsyncSession, Shape, dict[str, Any]], Awaitable[T]],
     ) -> T:
         async with sessions() as session:
             return await query(session, shape, params)
 
     (covered, tal), groups, sla, (in_tal, outside) = await asyncio.gather(
         on_own_connection(_coverage),
-        on_own_connection(_cohort_groups),
-        on_own_connection(_verdicts),
+        on_own_connection(handoff_metrics.cohort_groups),
+        on_own_connection(handoff_metrics.verdicts),
         on_own_connection(_pipeline),
     )
-    met, resolved = (sum(g[name] for g in groups) for name in ("met", "resolved"))
+    met, resolved = (sum(getattr(g, name) for g in groups) for name in ("met", "resolved"))
     return m.assemble_report(
         scope=scope,
         coverage=covered / tal if tal else None,
         handoff_success=met / resolved if resolved else None,
         sla=sla,
-        first_touch=touch_times(_touch_group(g) for g in groups),
+        first_touch=touch_times(groups),
         in_tal=in_tal,
         outside_tal=outside,
     )
-
-
-def _in_period(column: sa.ColumnElement[Any], scope: _Shape) -> sa.ColumnElement[bool]:
-    # Scope.in_period: a missing time is in no period; an open bound accepts anything.
-    conditions: list[sa.ColumnElement[bool]] = [column.is_not(None)]
-    if scope.start is not None:
-        conditions.append(column >= scope.start)
-    if scope.end is not None:
-        conditions.append(column < scope.end)
-    return sa.and_(*conditions)
 
 
 def _tier_of(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
@@ -111,12 +89,12 @@ def _tier_of(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
 # ---- joint account coverage ------------------------------------------------------------------
 
 
-def _worked(keys: sa.ColumnElement[Any], team: m.Team, scope: _Shape) -> sa.ColumnElement[bool]:
+def _worked(keys: sa.ColumnElement[Any], team: m.Team, scope: Shape) -> sa.ColumnElement[bool]:
     """True when the team worked one of `keys` in the period (raw entries, or rolled-up days)."""
     raw = sa.select(sa.literal(1)).where(
         timeline.c.account_key == sa.func.any(keys),
         timeline.c.kind == _ACTIVITY[team].value,
-        _in_period(timeline.c.at, scope),
+        in_period(timeline.c.at, scope),
     )
     # A rolled-up day is known by its first and last activity: one of them in the period is
     # proof (docs/runbook.md, retention: what a day's roll-up cannot prove).
@@ -124,22 +102,20 @@ def _worked(keys: sa.ColumnElement[Any], team: m.Team, scope: _Shape) -> sa.Colu
         activity_days.c.account_key == sa.func.any(keys),
         activity_days.c.team == team.value,
         sa.or_(
-            _in_period(activity_days.c.first_at, scope), _in_period(activity_days.c.last_at, scope)
+            in_period(activity_days.c.first_at, scope), in_period(activity_days.c.last_at, scope)
         ),
     )
     return sa.or_(raw.exists(), days.exists())
 
 
-async def _coverage(
-    session: AsyncSession, shape: _Shape, params: dict[str, datetime]
-) -> tuple[int, int]:
+async def _coverage(session: AsyncSession, shape: Shape, params: dict[str, Any]) -> tuple[int, int]:
     """Return (TAL accounts worked as the scope asks, TAL accounts)."""
     tal, worked = (await session.execute(_coverage_query(shape), params)).one()
     return int(worked), int(tal)
 
 
 @cache
-def _coverage_query(scope: _Shape) -> sa.Select[int, int]:
+def _coverage_query(scope: Shape) -> sa.Select[int, int]:
     teams = [scope.team] if scope.team is not None else [m.Team.SALES, m.Team.MARKETING]
     query = _coverage_since(scope, teams) if scope.end is None else _coverage_between(scope, teams)
     if scope.tier is not None:
@@ -147,7 +123,7 @@ def _coverage_query(scope: _Shape) -> sa.Select[int, int]:
     return query
 
 
-def _coverage_since(scope: _Shape, teams: list[m.Team]) -> sa.Select[int, int]:
+def _coverage_since(scope: Shape, teams: list[m.Team]) -> sa.Select[int, int]:
     # Every named period is open-ended: activity in it exists exactly when the account's latest
     # activity falls in it, which the projections keep on the account (with the entry that
     # sets it), retention or not: one pass over the accounts, no timeline read.
@@ -161,7 +137,7 @@ def _coverage_since(scope: _Shape, teams: list[m.Team]) -> sa.Select[int, int]:
         .group_by(owner)
         .subquery("folded")
     )
-    covered = sa.and_(*(_in_period(folded.c[team.value], scope) for team in teams))
+    covered = sa.and_(*(in_period(folded.c[team.value], scope) for team in teams))
     return (
         sa.select(sa.func.count(), sa.func.count().filter(covered))
         .select_from(accounts.join(folded, folded.c.owner == accounts.c.account_key))
@@ -169,7 +145,7 @@ def _coverage_since(scope: _Shape, teams: list[m.Team]) -> sa.Select[int, int]:
     )
 
 
-def _coverage_between(scope: _Shape, teams: list[m.Team]) -> sa.Select[int, int]:
+def _coverage_between(scope: Shape, teams: list[m.Team]) -> sa.Select[int, int]:
     # A period with an end: probe each TAL account's activity in it.
     folded = accounts.alias("folded")
     # An account's activity includes that of the accounts merged into it in the CRM.
@@ -189,129 +165,11 @@ def _coverage_between(scope: _Shape, teams: list[m.Team]) -> sa.Select[int, int]
     )
 
 
-# ---- handoffs ----------------------------------------------------------------------------------
-
-
-def _measured_handoffs(scope: _Shape, *conditions: sa.ColumnElement[bool]) -> list[Any]:
-    # handoff_facts: handoffs known well enough to measure (tier, signal and start known).
-    where = [handoffs.c.tier.is_not(None), handoffs.c.signal.is_not(None), *conditions]
-    if scope.tier is not None:
-        where.append(handoffs.c.tier == scope.tier.value)
-    if scope.team is not None:
-        where.append(handoffs.c.team == scope.team.value)
-    return where
-
-
-async def _cohort_groups(
-    session: AsyncSession, shape: _Shape, params: dict[str, datetime]
-) -> list[dict[str, Any]]:
-    """The period's cohort (handoffs made in it) per tier and per (tier, signal): its size,
-    its verdicts (per tier) and the two order statistics around each percentile of its touch
-    times; a signal without handoffs in the period has no group.
-
-    One pass over `handoffs_touch`, which holds the cohort's columns in (tier, touch time)
-    order: every group's touch times come off it sorted, a signal's by a filter, none sorted.
-    """
-    found = []
-    for row in (await session.execute(_cohort_query(shape), params)).mappings():
-        for name in _GROUPS:
-            if not row[f"handoffs{name}"]:
-                continue
-            sides = [f"p{pct}_{side}" for pct in PERCENTILES for side in ("low", "high")]
-            found.append(
-                {
-                    "tier": row["tier"],
-                    "signal": _GROUPS[name],
-                    "met": row["met"] if not name else 0,
-                    "resolved": row["resolved"] if not name else 0,
-                    **{k: row[f"{k}{name}"] for k in ("handoffs", "touched", *sides)},
-                }
-            )
-    return found
-
-
-# The groups of a tier's cohort, by the suffix of their columns: the whole tier, each signal.
-_GROUPS: dict[str, Signal | None] = {"": None, **{f"_{s.name.lower()}": s for s in Signal}}
-
-
-@cache
-def _cohort_query(scope: _Shape) -> sa.Select[Any]:
-    seconds, outcome = handoffs.c.touch_seconds, handoffs.c.sla_outcome
-    groups = {
-        name: sa.true() if signal is None else handoffs.c.signal == signal.value
-        for name, signal in _GROUPS.items()
-    }
-    columns: list[sa.ColumnElement[Any]] = [
-        handoffs.c.tier,
-        sa.func.count().filter(outcome == "met").label("met"),
-        sa.func.count().filter(outcome.in_(_RESOLVED)).label("resolved"),
-    ]
-    for name, member in groups.items():
-        columns += [
-            sa.func.count().filter(member).label(f"handoffs{name}"),
-            sa.func.count(seconds).filter(member).label(f"touched{name}"),
-            sa.func.array_agg(aggregate_order_by(seconds, seconds))
-            .filter(member, seconds.is_not(None))
-            .label(f"sorted{name}"),
-        ]
-    grouped = (
-        sa.select(*columns)
-        .where(*_measured_handoffs(scope, _in_period(handoffs.c.handed_off_at, scope)))
-        .group_by(handoffs.c.tier)
-        .subquery("grouped")
-    )
-    # Only the order statistics each percentile needs leave the database.
-    picked: list[sa.ColumnElement[Any]] = [grouped.c[n] for n in ("tier", "met", "resolved")]
-    for name in groups:
-        touched = grouped.c[f"touched{name}"]
-        picked += [grouped.c[f"handoffs{name}"], touched]
-        for pct in PERCENTILES:
-            low = pct * (touched - 1) // 100  # metric_aggregates.order_statistics
-            for offset, side in ((1, "low"), (2, "high")):
-                rank = grouped.c[f"sorted{name}"][low + offset]
-                picked.append(rank.label(f"p{pct}_{side}{name}"))
-    return sa.select(*picked)
-
-
-def _touch_group(row: dict[str, Any]) -> TouchGroup:
-    return TouchGroup(
-        tier=Tier(row["tier"]),
-        signal=row["signal"],
-        handoffs=row["handoffs"],
-        touched=row["touched"],
-        around={pct: (row[f"p{pct}_low"], row[f"p{pct}_high"]) for pct in PERCENTILES},
-    )
-
-
-async def _verdicts(
-    session: AsyncSession, shape: _Shape, params: dict[str, datetime]
-) -> m.SlaCompliance:
-    """Count the SLA verdicts reached in the period and the breaches still without a touch,
-    from `handoffs_verdicts` alone."""
-    met, breaches, open_breaches = (await session.execute(_verdicts_query(shape), params)).one()
-    return m.SlaCompliance(met=met, breached=breaches, open_breaches=open_breaches)
-
-
-@cache
-def _verdicts_query(scope: _Shape) -> sa.Select[int, int, int]:
-    breached = handoffs.c.sla_outcome == "breached"
-    query = sa.select(
-        sa.func.count().filter(handoffs.c.sla_outcome == "met"),
-        sa.func.count().filter(breached),
-        sa.func.count().filter(breached, handoffs.c.first_touch_at.is_(None)),
-    ).where(
-        *_measured_handoffs(
-            scope, handoffs.c.sla_outcome.in_(_RESOLVED), _in_period(handoffs.c.outcome_at, scope)
-        )
-    )
-    return query
-
-
 # ---- pipeline ----------------------------------------------------------------------------------
 
 
 async def _pipeline(
-    session: AsyncSession, shape: _Shape, params: dict[str, datetime]
+    session: AsyncSession, shape: Shape, params: dict[str, Any]
 ) -> tuple[m.PipelineSegment, m.PipelineSegment]:
     """Return pipeline and win rate inside the TAL and outside it."""
     found: dict[bool, m.PipelineSegment] = {}
@@ -328,44 +186,38 @@ async def _pipeline(
     return found.get(True, empty[True]), found.get(False, empty[False])
 
 
+_SEGMENT = ("opened", "opened_amount", "closed", "won", "won_amount")
+
+
 @cache
-def _segments_query(scope: _Shape) -> sa.Select[Any]:
-    opened = sa.and_(sa.not_(deals.c.is_closed), _in_period(deals.c.created_at, scope))
-    closed = sa.and_(deals.c.is_closed, _in_period(deals.c.closed_at, scope))
-    won = sa.and_(closed, deals.c.is_won)
-    # Summed exactly (numeric), whatever order the rows come in; no amount counts as 0.
-    amount = sa.cast(sa.func.coalesce(deals.c.amount, 0), sa.Numeric)
-    # Per account first (a pass over the deals alone), then by the account's (or its
-    # survivor's) TAL membership and tier: the joins see accounts, not deals.
-    per_account = (
-        sa.select(
-            deals.c.account_key,
-            sa.func.count().filter(opened).label("opened"),
-            sa.func.sum(amount).filter(opened).label("opened_amount"),
-            sa.func.count().filter(closed).label("closed"),
-            sa.func.count().filter(won).label("won"),
-            sa.func.sum(amount).filter(won).label("won_amount"),
+def _segments_query(scope: Shape) -> sa.Select[Any]:
+    # Whole days from `deal_days`; the edges' partial days from what each deal was counted as
+    # (`deal_counts`: its account's TAL membership and tier, its amount), at its exact times.
+    parts: list[sa.Select[Any]] = []
+    if scope.days:
+        days = deal_days
+        parts.append(
+            sa.select(days.c.in_tal, *(days.c[n] for n in _SEGMENT)).where(*whole_days(days, scope))
         )
-        .where(deals.c.merged_into.is_(None), deals.c.deleted_at.is_(None))
-        .group_by(deals.c.account_key)
-        .subquery("per_account")
-    )
-    survivor = accounts.alias("survivor")
-    in_tal = sa.func.coalesce(survivor.c.in_tal, accounts.c.in_tal, False)
-    totals = [
-        sa.func.coalesce(sa.func.sum(per_account.c[name]), 0)
-        for name in ("opened", "opened_amount", "closed", "won", "won_amount")
-    ]
-    query = (
-        sa.select(in_tal, *totals)
-        .select_from(
-            per_account.outerjoin(
-                accounts, accounts.c.account_key == per_account.c.account_key
-            ).outerjoin(survivor, survivor.c.account_key == accounts.c.merged_into)
+    if scope.edges:
+        counted = deal_counts
+        opened = sa.and_(counted.c.opened_on.is_not(None), on_edges(deals.c.created_at, scope))
+        closed = sa.and_(counted.c.closed_on.is_not(None), on_edges(deals.c.closed_at, scope))
+        won = sa.and_(closed, counted.c.won)
+        edge = (
+            sa.select(
+                counted.c.in_tal,
+                sa.func.count().filter(opened).label("opened"),
+                sa.func.sum(counted.c.amount).filter(opened).label("opened_amount"),
+                sa.func.count().filter(closed).label("closed"),
+                sa.func.count().filter(won).label("won"),
+                sa.func.sum(counted.c.amount).filter(won).label("won_amount"),
+            )
+            .select_from(counted.join(deals, deals.c.deal_id == counted.c.deal_id))
+            .where(sa.or_(opened, closed))
+            .group_by(counted.c.in_tal)
         )
-        .group_by(in_tal)
-    )
-    if scope.tier is not None:
-        tier = sa.func.coalesce(survivor.c.tier, accounts.c.tier, Tier.T3.value)
-        query = query.where(tier == scope.tier.value)
-    return query
+        if scope.tier is not None:
+            edge = edge.where(counted.c.tier == scope.tier.value)
+        parts.append(edge)
+    return summed(parts, _SEGMENT, by=("in_tal",))

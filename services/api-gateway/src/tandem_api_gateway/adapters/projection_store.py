@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tandem_api_gateway.adapters.tables import (
+    METRIC_DAYS,
     READ_MODELS,
     ROLL_UPS,
     accounts,
@@ -223,7 +224,7 @@ def _feed_message(message: Mapping[str, Any]) -> str:
 
 async def truncate_read_models(session: AsyncSession) -> None:
     """Empty every read model, its roll-ups and the inbox, so the topics can be consumed again."""
-    names = ", ".join(t.name for t in (*READ_MODELS, *ROLL_UPS, inbox))
+    names = ", ".join(t.name for t in (*READ_MODELS, *ROLL_UPS, *METRIC_DAYS, inbox))
     await session.execute(sa.text(f"TRUNCATE {names}"))
 
 

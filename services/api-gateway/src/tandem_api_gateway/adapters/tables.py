@@ -224,6 +224,51 @@ handoff_action_requests = sa.Table(
     sa.Column("decided_at", _TS),
 )
 
+# The metrics per UTC day, kept by triggers (migration 0010) in the transaction that writes the
+# handoff, deal or account: handoffs made and SLA verdicts reached per day, tier, signal and
+# team; deals opened and closed per day, tier and TAL membership, with what each deal was
+# counted as (so an account's change takes back exactly what its deals had added).
+handoff_days = sa.Table(
+    "handoff_days",
+    metadata,
+    sa.Column("day", sa.Date, primary_key=True),  # UTC
+    sa.Column("tier", sa.Text, primary_key=True),
+    sa.Column("signal", sa.Text, primary_key=True),
+    sa.Column("team", sa.Text, primary_key=True),
+    sa.Column("handoffs", sa.Integer, nullable=False),  # made that day (by handed_off_at)
+    sa.Column("touched", sa.Integer, nullable=False),
+    sa.Column("met", sa.Integer, nullable=False),
+    sa.Column("resolved", sa.Integer, nullable=False),
+    sa.Column("verdicts_met", sa.Integer, nullable=False),  # reached that day (by outcome_at)
+    sa.Column("verdicts_breached", sa.Integer, nullable=False),
+    sa.Column("open_breaches", sa.Integer, nullable=False),  # breached, still without a touch
+)
+
+deal_counts = sa.Table(
+    "deal_counts",
+    metadata,
+    sa.Column("deal_id", sa.Text, primary_key=True),
+    sa.Column("tier", sa.Text, nullable=False),  # the account's survivor's, else its own, else 3
+    sa.Column("in_tal", sa.Boolean, nullable=False),
+    sa.Column("opened_on", sa.Date),  # open deals: the UTC day they were created
+    sa.Column("closed_on", sa.Date),  # closed deals: the UTC day they closed
+    sa.Column("won", sa.Boolean, nullable=False),
+    sa.Column("amount", sa.Numeric, nullable=False),  # no amount counts as 0
+)
+
+deal_days = sa.Table(
+    "deal_days",
+    metadata,
+    sa.Column("day", sa.Date, primary_key=True),  # UTC
+    sa.Column("tier", sa.Text, primary_key=True),
+    sa.Column("in_tal", sa.Boolean, primary_key=True),
+    sa.Column("opened", sa.Integer, nullable=False),
+    sa.Column("opened_amount", sa.Numeric, nullable=False),
+    sa.Column("closed", sa.Integer, nullable=False),
+    sa.Column("won", sa.Integer, nullable=False),
+    sa.Column("won_amount", sa.Numeric, nullable=False),
+)
+
 READ_MODELS = (
     accounts,
     handoffs,
@@ -235,8 +280,10 @@ READ_MODELS = (
     handoff_action_requests,
     people_availability,  # tandem.people's run-time availability (tandem_shared.availability)
 )
-# Derived by retention from read models, not projected from topics: a rebuild empties them too.
+# Derived from read models, not projected from topics: a rebuild empties them too (the metric
+# aggregates fill again as the replay writes the rows; retention's roll-ups as it runs).
 ROLL_UPS = (activity_days, delivery_days)
+METRIC_DAYS = (handoff_days, deal_counts, deal_days)
 
 # ---- records of the gateway itself: kept by `rebuild` ----------------------------------------
 

@@ -1,14 +1,16 @@
 """The metrics from aggregates PostgreSQL computed, with the same arithmetic as `metrics.py`.
 
-The database counts and sorts; what is left here is exact to the bit: a percentile from the
-two order statistics around it (the interpolation `statistics.quantiles` does, in its order of
-operations), and the groups of time to first touch in the order `metrics.py` lists them.
+The database counts; what is left here is exact to the bit: a percentile from the two order
+statistics around it (the interpolation `statistics.quantiles` does, in its order of
+operations), the groups of time to first touch in the order `metrics.py` lists them, and the
+cut of a period into whole UTC days (the per-day aggregates) and partial days (the rows).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 
 from tandem_api_gateway.domain.metrics import TouchTimes, touch_times_order
 from tandem_shared.events import Signal, Tier
@@ -54,6 +56,8 @@ class TouchGroup:
     touched: int
     # Order statistics of the touch times: for each of PERCENTILES, the values at its ranks.
     around: dict[int, tuple[float | None, float | None]]
+    met: int = 0  # the verdicts of the tier's cohort: on the tier's group (signal None) only
+    resolved: int = 0
 
     def times(self) -> TouchTimes:
         """Return the group's time to first touch (median and p90)."""
@@ -72,3 +76,46 @@ def touch_times(groups: Iterable[TouchGroup]) -> tuple[TouchTimes, ...]:
     """Return the groups' times to first touch in the order `metrics.time_to_first_touch` uses."""
     ordered = sorted(groups, key=lambda g: touch_times_order((g.tier, g.signal)))
     return tuple(g.times() for g in ordered)
+
+
+@dataclass(frozen=True, slots=True)
+class DaySplit:
+    """A half-open period cut into whole UTC days, which the per-day aggregates answer, and the
+    parts of days at its edges, which the rows themselves answer (at most two spans)."""
+
+    days: bool  # whether any whole day lies in the period
+    first_day: date | None  # the first whole day; None: from the beginning
+    end_day: date | None  # the day after the last whole day; None: to the end
+    edges: tuple[tuple[datetime, datetime], ...]  # half-open spans shorter than a day
+
+
+def split_days(start: datetime | None, end: datetime | None) -> DaySplit:
+    """Cut [start, end) into whole UTC days and the spans left at its edges."""
+    first = None if start is None else _ceil_day(start)
+    last = None if end is None else _floor_day(end)
+    within_a_day = first is not None and last is not None and first >= last
+    if start is not None and end is not None and within_a_day:
+        # No whole day inside: the rows answer the whole period.
+        return DaySplit(days=False, first_day=None, end_day=None, edges=((start, end),))
+    edges: list[tuple[datetime, datetime]] = []
+    if start is not None and first is not None and start < first:
+        edges.append((start, first))
+    if end is not None and last is not None and last < end:
+        edges.append((last, end))
+    return DaySplit(
+        days=True,
+        first_day=None if first is None else first.date(),
+        end_day=None if last is None else last.date(),
+        edges=tuple(edges),
+    )
+
+
+def _floor_day(at: datetime) -> datetime:
+    if at.tzinfo is None:
+        raise ValueError("a period's bounds must carry their time zone")
+    return datetime.combine(at.astimezone(UTC).date(), time(), UTC)
+
+
+def _ceil_day(at: datetime) -> datetime:
+    floor = _floor_day(at)
+    return floor if floor == at else floor + timedelta(days=1)

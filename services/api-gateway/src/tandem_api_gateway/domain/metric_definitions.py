@@ -237,8 +237,33 @@ def render_markdown() -> str:
             f"- Empty scope: {item.when_empty}.",
             "",
         ]
-    lines += ["## Alignment health", "", HEALTH_RULE, ""]
+    lines += ["## Alignment health", "", HEALTH_RULE, "", *_COMPUTED]
     return "\n".join(lines)
+
+
+# How the gateway answers, for docs/metrics.md (details in docs/runbook.md).
+_COMPUTED = [
+    "## How the gateway computes them",
+    "",
+    "PostgreSQL computes every metric per request; no fact is loaded into the gateway. Handoffs "
+    "and deals are counted per UTC day in tables that triggers keep in the same transaction as "
+    "each write to a handoff, deal or account: `handoff_days` (handoffs made, touched, met and "
+    "resolved, and SLA verdicts reached, per day, tier, signal and team), `deal_days` (deals "
+    "opened and closed, won, and their exact amounts, per day, tier and TAL membership) and "
+    "`deal_counts` (what each deal was counted as, so a change of its account's tier, TAL "
+    "membership or merge takes back exactly what the deal had added). A period reads its whole "
+    "days from these tables and the partial days at its edges (a named period starts at the "
+    "current time of day) from the rows themselves: the numbers equal the definitions above for "
+    "any period, tier and team.",
+    "",
+    "Percentiles cannot be added up day by day: for the median and p90 time to first touch, "
+    "the period's touch times come off an index by handoff time (one array per tier and "
+    "signal), in the same snapshot as the counts, and are sorted in the gateway. Coverage "
+    "reads each account's latest activity for periods without an end, else probes the "
+    "timeline once per TAL account. A rebuild empties the aggregates with the read models and "
+    "the replay counts them again.",
+    "",
+]
 
 
 def _threshold_text(item: MetricDefinition) -> str:
