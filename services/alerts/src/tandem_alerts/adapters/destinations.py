@@ -64,9 +64,10 @@ async def lease_destination(
 ) -> DestinationState | None:
     """Take the destination's lease until `until`; None when another worker holds it."""
     key = {"channel": channel.value, "destination": destination}
-    rows = await fetch(session, _LEASE, key | {"now": now, "until": until})
+    lease = key | {"now": now, "until": until}
+    rows = await fetch(session, _LEASE, lease)
     if not rows and await fetch(session, _ADD, key):
-        rows = await fetch(session, _LEASE, key | {"now": now, "until": until})  # a new one
+        rows = await fetch(session, _LEASE, lease)  # a destination seen for the first time
     if not rows:
         return None
     pacer, circuit = rows[0]["pacer"], rows[0]["circuit"]
@@ -80,12 +81,9 @@ async def lease_destination(
 
 
 def _model(kind: type[_State], stored: Any) -> _State:
-    """Read a stored JSON state; the default for a destination that has none yet."""
-    if stored is None:
-        return kind()
-    if isinstance(stored, str | bytes):
-        return kind.model_validate_json(stored)
-    return kind.model_validate(stored)
+    """Read a stored JSON state (decoded by the session's jsonb codec); the default for a
+    destination that has none yet."""
+    return kind() if stored is None else kind.model_validate(stored)
 
 
 async def save_destination(
