@@ -10,10 +10,10 @@ lease, not per alert), and commits. The sends happen with no transaction open,
 one after another and only while the lease has half its time left (a worker stalled past that
 sends nothing more); the first failure ends the lease's sends. Each send's outcome, attempt and
 outgoing events are recorded in a short transaction right after it (the last one releases the
-lease), retried while the database is away, until the lease would run out: a message that is out
-must not be sent again for want of its record. A worker that dies mid-send leaves a lease that
-expires, and the message it was sending goes again: the one at-least-once window Slack and SMTP
-leave open (neither takes an idempotency key).
+lease), retried while the database is away: a message that is out must not be sent again for
+want of its record (delivery_record.OutcomeRecorder says for how long). A worker that dies
+mid-send leaves a lease that expires, and the message it was sending goes again: the one
+at-least-once window Slack and SMTP leave open (neither takes an idempotency key).
 """
 
 from __future__ import annotations
@@ -53,7 +53,11 @@ class DeliveryWorker(SendingWorker):
         # The destinations being served now, each by its own task.
         self._serving: dict[tuple[DeliveryChannel, str], asyncio.Task[int]] = {}
         self._recorder = OutcomeRecorder(
-            sessions=self._sessions, clock=self._clock, retry=self._retry, circuit=self._circuit
+            sessions=self._sessions,
+            clock=self._clock,
+            retry=self._retry,
+            circuit=self._circuit,
+            stopping=self._stopping.is_set,
         )
 
     @staticmethod

@@ -74,7 +74,14 @@ class Sent:
 
 
 class OutcomeRecorder:
-    """Records a lease's sends; retries while the database is away and the lease lasts."""
+    """Records a lease's sends; retries while the database is away.
+
+    A failure's record is retried while the lease lasts (given up, the delivery is simply tried
+    again). A message that went out is recorded however long the database is away, until the
+    worker stops: while its task holds the destination, this process claims it for nobody, so
+    an outage longer than the lease repeats nothing here; only another replica that takes the
+    expired lease first may send it again.
+    """
 
     def __init__(
         self,
@@ -83,11 +90,13 @@ class OutcomeRecorder:
         clock: Callable[[], datetime],
         retry: RetryPolicy,
         circuit: CircuitPolicy,
+        stopping: Callable[[], bool] = lambda: False,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
         self._retry = retry
         self._circuit_policy = circuit
+        self._stopping = stopping
 
     async def record(self, job: Job, sent: Sent, *, release: bool) -> DestinationState:
         """Record one message's outcome right after its send: a sender that dies mid-lease repeats
@@ -98,7 +107,8 @@ class OutcomeRecorder:
                 return await self.record_once(job, sent, release=release)
             except _DB_ERRORS as exc:
                 left = job.lease_ends - time.monotonic()
-                if not is_transient(exc) or left <= delay:
+                out = sent.result.ok and not self._stopping()
+                if not is_transient(exc) or (left <= delay and not out):
                     raise
                 log.warning(
                     "recording a send failed; retrying",
