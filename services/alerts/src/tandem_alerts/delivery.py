@@ -44,6 +44,9 @@ from tandem_shared.telemetry import context_from, links_to, tracer
 log = structlog.get_logger(__name__)
 _tracer = tracer(__name__)
 
+# Looked for from a little before the earlier lease took it: Slack's clock is not ours.
+_CLOCK_SKEW = timedelta(minutes=1)
+
 
 class DeliveryWorker(SendingWorker):
     """Sends due deliveries with pacing, a circuit breaker and retries; one of several replicas."""
@@ -128,16 +131,39 @@ class DeliveryWorker(SendingWorker):
                     destination=destination,
                     unsent=[d.alert_id for m in job.messages[n - 1 :] for d in m],
                 )
-                await self._recorder.release(job)
+                await self._recorder.release(job, unsent=_ids(job.messages[n - 1 :]))
                 break
-            sent = await self._send_traced(job, message)
+            sent = await self._found_posted(job, message) or await self._send_traced(job, message)
             last = n == len(job.messages) or not sent.result.ok
-            state = await self._recorder.record(job, sent, release=last)
+            unsent = _ids(job.messages[n:]) if last else []
+            state = await self._recorder.record(job, sent, release=last, unsent=unsent)
             job = replace(job, state=state)
             done += len(message)
             if last:
                 break  # a failure ends the lease: the breaker and the pacer have heard of it
         return done
+
+    async def _found_posted(self, job: Job, message: list[DeliveryRow]) -> Sent | None:
+        """A Slack message an earlier lease's sender posted and died before recording, found in
+        the conversation (its metadata names the deliveries), so it is not posted twice. Email
+        has no such look-up; its resend keeps the Message-ID, which mail clients collapse."""
+        doubted = [d.sending_since for d in message if d.sending_since is not None]
+        if not doubted or message[0].channel is not DeliveryChannel.SLACK:
+            return None
+        if self._senders.slack is None:
+            return None
+        since = min(doubted) - _CLOCK_SKEW
+        found = await self._senders.slack.find_posted(
+            job.state.destination, [d.id for d in message], since=since
+        )
+        log.warning(
+            "a delivery an earlier sender took was not recorded; "
+            + ("found it posted, recording it" if found else "not posted, posting it"),
+            channel=job.state.channel.value,
+            destination=job.state.destination,
+            deliveries=[d.id for d in message],
+        )
+        return Sent(message, found, 0) if found is not None else None
 
     async def _send_traced(self, job: Job, message: list[DeliveryRow]) -> Sent:
         # Sent later, from rows: continue the first request's trace, link a burst's others.
@@ -190,6 +216,7 @@ class DeliveryWorker(SendingWorker):
             await dest.save_destination(session, state, release=False)
             by_id = {str(d.id): d for d in due}
             messages = [[by_id[i] for i in ids] for ids in admission.messages]
+            await repo.mark_sending(session, [d.id for m in messages for d in m], now=now)
             stored = await repo.load_alerts(session, {d.alert_id for m in messages for d in m})
         return Job(state, messages, stored, lease_ends, lease_seconds)
 
@@ -200,7 +227,7 @@ class DeliveryWorker(SendingWorker):
             raise LookupError(f"alert {first.alert_id} of delivery {first.id} is not stored")
         match first.channel:
             case DeliveryChannel.SLACK:
-                return await self._send_slack(first, alerts)
+                return await self._send_slack(message, alerts)
             case DeliveryChannel.EMAIL:
                 return await self._send_email(first, alerts[0])
             case DeliveryChannel.LOG:
@@ -208,7 +235,10 @@ class DeliveryWorker(SendingWorker):
                     first.destination, alerts, digest=False, covering_for=first.on_behalf_of
                 )
 
-    async def _send_slack(self, first: DeliveryRow, alerts: list[AlertRequested]) -> SendResult:
+    async def _send_slack(
+        self, deliveries: list[DeliveryRow], alerts: list[AlertRequested]
+    ) -> SendResult:
+        first = deliveries[0]
         if self._senders.slack is None:
             return transport_missing("slack")
         message = slack_message(
@@ -217,7 +247,8 @@ class DeliveryWorker(SendingWorker):
             on_behalf_of=first.on_behalf_of,
             recipient_id=first.recipient_id,
         )
-        return await self._senders.slack.post(first.destination, message)
+        ids = [d.id for d in deliveries]
+        return await self._senders.slack.post(first.destination, message, deliveries=ids)
 
     async def _send_email(self, delivery: DeliveryRow, alert: AlertRequested) -> SendResult:
         if self._senders.email is None:
@@ -233,3 +264,7 @@ class DeliveryWorker(SendingWorker):
         return await self._senders.email.send(
             delivery.destination, rendered, message_key=delivery.idempotency_key
         )
+
+
+def _ids(messages: list[list[DeliveryRow]]) -> list[int]:
+    return [d.id for m in messages for d in m]

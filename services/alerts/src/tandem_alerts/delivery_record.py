@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -98,13 +98,15 @@ class OutcomeRecorder:
         self._circuit_policy = circuit
         self._stopping = stopping
 
-    async def record(self, job: Job, sent: Sent, *, release: bool) -> DestinationState:
+    async def record(
+        self, job: Job, sent: Sent, *, release: bool, unsent: Sequence[int] = ()
+    ) -> DestinationState:
         """Record one message's outcome right after its send: a sender that dies mid-lease repeats
         at most the message it was sending. Return the destination's state after it."""
         delay = 0.1
         while True:
             try:
-                return await self.record_once(job, sent, release=release)
+                return await self.record_once(job, sent, release=release, unsent=unsent)
             except _DB_ERRORS as exc:
                 left = job.lease_ends - time.monotonic()
                 out = sent.result.ok and not self._stopping()
@@ -122,8 +124,13 @@ class OutcomeRecorder:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
 
-    async def record_once(self, job: Job, sent: Sent, *, release: bool) -> DestinationState:
+    async def record_once(
+        self, job: Job, sent: Sent, *, release: bool, unsent: Sequence[int] = ()
+    ) -> DestinationState:
+        """Record one send; `unsent`: the lease's messages that will not go (their marks go)."""
         async with unit_of_work(self._sessions) as uow:
+            if unsent:
+                await repo.unmark_sending(uow.session, unsent)
             now = self._clock()
             if sent.result.ok:
                 state = await self._record_sent(uow, job, sent, now)
@@ -133,9 +140,10 @@ class OutcomeRecorder:
                 await self._save(uow.session, state, release=release)
         return state
 
-    async def release(self, job: Job) -> None:
+    async def release(self, job: Job, *, unsent: Sequence[int]) -> None:
         """End a lease whose holder stops before sending all it was given."""
         async with self._sessions() as session, session.begin():
+            await repo.unmark_sending(session, unsent)
             await self._save(session, job.state, release=True)
 
     @staticmethod
