@@ -12,8 +12,10 @@ sends nothing more); the first failure ends the lease's sends. Each send's outco
 outgoing events are recorded in a short transaction right after it (the last one releases the
 lease), retried while the database is away: a message that is out must not be sent again for
 want of its record (delivery_record.OutcomeRecorder says for how long). A worker that dies
-mid-send leaves a lease that expires, and the message it was sending goes again: the one
-at-least-once window Slack and SMTP leave open (neither takes an idempotency key).
+mid-send leaves a lease that expires, and marks on what it took: the next sender looks for a
+marked Slack message in its conversation before posting it (chat.postMessage takes no
+idempotency key; the message's metadata names its deliveries); an email goes again, with its
+Message-ID, the one at-least-once window left.
 """
 
 from __future__ import annotations

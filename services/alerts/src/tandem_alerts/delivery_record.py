@@ -25,7 +25,7 @@ from tandem_alerts.adapters.outcomes import delivery_failure, publish_delivered,
 from tandem_alerts.adapters.repository import AttemptRecord, DeliveryRow
 from tandem_alerts.adapters.senders import SendResult, judge
 from tandem_alerts.domain.circuit import CircuitPolicy
-from tandem_alerts.domain.delivery_policy import Action, FailureKind, RetryPolicy
+from tandem_alerts.domain.delivery_policy import Action, FailureKind, RetryPolicy, SlackFailure
 from tandem_shared.db import is_transient
 from tandem_shared.uow import UnitOfWork, unit_of_work
 
@@ -215,6 +215,8 @@ class OutcomeRecorder:
         # A retry never comes before the breaker lets a trial through.
         not_before = state.circuit.retry_at(policy=self._circuit_policy) or now
         first = await repo.first_failures(uow.session, [d.id for d in failed.deliveries])
+        # No answer in time: Slack may have posted it; the retry looks in the conversation first.
+        maybe_sent = isinstance(result.failure, SlackFailure) and result.failure.timeout
         records: list[AttemptRecord] = []
         for delivery in failed.deliveries:
             attempt = delivery.attempts + 1
@@ -229,7 +231,11 @@ class OutcomeRecorder:
                 else None
             )
             if not await repo.mark_failed_attempt(
-                uow.session, [delivery.id], error=decision.reason, retry_at=retry_at
+                uow.session,
+                [delivery.id],
+                error=decision.reason,
+                retry_at=retry_at,
+                maybe_sent=maybe_sent,
             ):
                 continue  # another sender has recorded it meanwhile; its outcome stands
             outcome = "retry" if retrying else "failed"

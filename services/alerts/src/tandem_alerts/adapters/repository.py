@@ -284,19 +284,25 @@ async def mark_sent(
 
 
 async def mark_failed_attempt(
-    session: AsyncSession, ids: Sequence[int], *, error: str, retry_at: datetime | None
+    session: AsyncSession,
+    ids: Sequence[int],
+    *,
+    error: str,
+    retry_at: datetime | None,
+    maybe_sent: bool = False,
 ) -> set[int]:
     """Count a failed attempt: retry at `retry_at`, or fail for good when it is None.
 
     Only deliveries still open are touched (another sender may have sent one meanwhile); return
-    those.
+    those. `maybe_sent` (no answer came) keeps the sending mark, so the retry looks first.
     """
     values: dict[str, Any] = {
         "attempts": deliveries.c.attempts + 1,
         "last_error": error,
-        "sending_since": None,
         "updated_at": sa.func.now(),
     }
+    if not maybe_sent:
+        values["sending_since"] = None
     values |= {"due_at": retry_at} if retry_at is not None else {"status": FAILED}
     result = await session.execute(
         sa.update(deliveries)
