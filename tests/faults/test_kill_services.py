@@ -50,7 +50,9 @@ async def test_sigkill_under_load_loses_and_repeats_nothing(
     # in its conversation (the test below), but an email it was sending goes out again (with its
     # Message-ID) when the lease expires: one per AE's mailbox (alerts/delivery.py).
     window = TEAM * KILLS if "alerts" in victims else 0
-    await judge(stack, f"1 kill {name}", hooks, injected, expected, timeout=240, send_window=window)
+    await judge(
+        stack, f"1 kill {name}", hooks, injected, expected, timeout=240, email_window=window
+    )
 
 
 async def test_a_slack_message_whose_sender_was_killed_before_recording_it_goes_once(

@@ -62,6 +62,6 @@ async def test_replicas_join_and_leave_under_load(
     # out again (the next sender finds a Slack message in its conversation: alerts/delivery.py).
     kills = sum(1 for r in range(ROUNDS) if r % 2)
     window = TEAM * kills
-    await judge(stack, "7 replicas join/leave", hooks, injected, expected, send_window=window)
+    await judge(stack, "7 replicas join/leave", hooks, injected, expected, email_window=window)
     assert all(len(stack.live(name)) == 1 for name in REPLICATED)
     await all_ready(stack)
