@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tandem_shared.db import Statement, execute_many, transaction_memory
+from tandem_shared.db import Statement, execute_many, fetch, transaction_memory
 from tandem_shared.uow import UnitOfWork
 
 RowId = tuple[str, tuple[tuple[str, Any], ...]]
@@ -72,6 +72,8 @@ class Batch:
     # Deliveries and live-feed messages in the order the events gave them.
     deliveries: list[tuple[Statement, dict[str, Any]]] = field(default_factory=list)
     notices: list[dict[str, Any]] = field(default_factory=list)
+    # Accounts that only need to exist (a timeline entry's), created if missing at the flush.
+    accounts: set[str] = field(default_factory=set)
 
     def remember(self, row: RowId, values: Mapping[str, Any]) -> None:
         """Keep a row this transaction locked, with its values."""
@@ -86,22 +88,23 @@ class Batch:
         if self.deferring:
             self.changes.setdefault(ident, _Change(table, dict(key))).values.update(values)
 
-    async def flush(
-        self, session: AsyncSession, *, add_entry: Statement, notify: Statement
-    ) -> None:
+    async def flush(self, session: AsyncSession, statements: FlushStatements) -> None:
         """Write what was deferred: one pipelined statement per shape of write."""
+        accounts, self.accounts = self.accounts, set()
         changes, self.changes = self.changes, {}
         timeline, self.timeline = self.timeline, {}
         deliveries, self.deliveries = self.deliveries, []
         notices, self.notices = self.notices, []
         self.deferring = False
+        if accounts:  # in key order, as concurrent batches then lock them
+            await fetch(session, statements.create_accounts, {"keys": sorted(accounts)})
         updates: dict[Statement, list[dict[str, Any]]] = {}
         for change in changes.values():
             shape = update_statement(change.table, tuple(change.key), tuple(sorted(change.values)))
             updates.setdefault(shape, []).append(update_params(change.key, change.values))
         for statement, rows in updates.items():
             await execute_many(session, statement, rows)
-        await execute_many(session, add_entry, list(timeline.values()))
+        await execute_many(session, statements.add_entry, list(timeline.values()))
         # A delivery's outcome depends on the one before it: runs of one shape, in order.
         run: list[dict[str, Any]] = []
         for index, (statement, params) in enumerate(deliveries):
@@ -110,7 +113,7 @@ class Batch:
             if following is not statement:
                 await execute_many(session, statement, run)
                 run = []
-        await execute_many(session, notify, notices)
+        await execute_many(session, statements.notify, notices)
 
 
 def batch_of(session: AsyncSession) -> Batch:
@@ -118,7 +121,16 @@ def batch_of(session: AsyncSession) -> Batch:
     return transaction_memory(session, "tandem_api_gateway.projection_batch", Batch)
 
 
-def defer_until_commit(uow: UnitOfWork, *, add_entry: Statement, notify: Statement) -> None:
+@dataclass(frozen=True)
+class FlushStatements:
+    """The statements a batch's flush writes with (parameters as projection_store's)."""
+
+    add_entry: Statement  # a timeline entry, kept if there
+    notify: Statement  # a live-feed message
+    create_accounts: Statement  # accounts by key (:keys), kept if there
+
+
+def defer_until_commit(uow: UnitOfWork, statements: FlushStatements) -> None:
     """Queue the projections' writes in this unit of work until it flushes."""
     batch = batch_of(uow.session)
     if batch.deferring:
@@ -127,6 +139,6 @@ def defer_until_commit(uow: UnitOfWork, *, add_entry: Statement, notify: Stateme
     session = uow.session
 
     async def flush() -> None:
-        await batch.flush(session, add_entry=add_entry, notify=notify)
+        await batch.flush(session, statements)
 
     uow.before_commit(flush)

@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tandem_api_gateway.adapters.projection_batch import (
+    FlushStatements,
     batch_of,
     defer_until_commit,
     json_columns,
@@ -113,12 +114,20 @@ _ADD_AND_NOTIFY = Statement.of(
     json=("data",),
 )
 _NOTIFY = Statement.of("SELECT pg_notify(:feed_channel, :feed_message)")
+_FLUSH = FlushStatements(
+    add_entry=_ADD_QUEUED,
+    notify=_NOTIFY,
+    create_accounts=Statement.of(
+        "INSERT INTO accounts (account_key) SELECT unnest(CAST(:keys AS text[])) "
+        "ON CONFLICT DO NOTHING"
+    ),
+)
 
 
 def defer_writes(uow: UnitOfWork) -> None:
     """Write this unit of work's projected rows, timeline entries, deliveries and live-feed
     messages when it flushes (once per batch), not event by event."""
-    defer_until_commit(uow, add_entry=_ADD_QUEUED, notify=_NOTIFY)
+    defer_until_commit(uow, _FLUSH)
 
 
 def _entry_params(account_key: str, entry: TimelineEntry) -> dict[str, Any]:
@@ -277,8 +286,13 @@ async def add_to_account(
     *,
     notify: Mapping[str, Any] | None = None,
 ) -> None:
-    """Create the account's row if missing (locked), then add the entry to its timeline."""
-    await lock_account(session, account_key)
+    """Create the account's row if missing, then add the entry to its timeline."""
+    batch = batch_of(session)
+    if batch.deferring:
+        if row_id(accounts, {"account_key": account_key}) not in batch.rows:
+            batch.accounts.add(account_key)
+    else:
+        await lock_account(session, account_key)
     await queue_timeline_entry(session, account_key=account_key, entry=entry, notify=notify)
 
 
