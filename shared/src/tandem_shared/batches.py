@@ -156,7 +156,15 @@ class BatchProcessor:
                         raise
                     raise _HandlerFailed(index, exc) from exc
                 outcomes.append((record.topic, "processed"))
-            await uow.flush()
+            try:
+                await uow.flush()
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                # A deferred write (UnitOfWork.before_commit) failed for some message's sake:
+                # the first is retried alone, then the rest, until the one whose own
+                # transaction fails is dead-lettered.
+                raise _HandlerFailed(0, exc) from exc
         for topic, outcome in outcomes:
             CONSUMED.labels(self.group, topic, outcome).inc()
         if self.after_commit is not None and any(o == "processed" for _, o in outcomes):

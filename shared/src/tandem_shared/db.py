@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -198,6 +198,25 @@ async def fetch(
     except asyncpg.InterfaceError as exc:
         raise InterfaceError(statement.sql, None, exc) from exc
     return records
+
+
+async def execute_many(
+    session: AsyncSession, statement: Statement, params: Sequence[Mapping[str, Any]]
+) -> None:
+    """Run a statement once per parameter set, in one round trip (asyncpg pipelines them)."""
+    if not params:
+        return
+    connection = await _driver(session)
+    args = [
+        [_json_dumps(p[name]) if name in statement.json else p[name] for name in statement.names]
+        for p in params
+    ]
+    try:
+        await connection.executemany(statement.sql, args)
+    except asyncpg.PostgresError as exc:
+        raise DBAPIError(statement.sql, None, exc) from exc
+    except asyncpg.InterfaceError as exc:
+        raise InterfaceError(statement.sql, None, exc) from exc
 
 
 async def _driver(session: AsyncSession) -> asyncpg.Connection:
