@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from tandem_shared import topics
-from tandem_shared.envelope import Envelope
+from tandem_shared.envelope import Envelope, encode_envelope, utcnow
 from tandem_shared.events import EventType
 from tandem_shared.outbox import outbox_rows
 from tandem_sla_monitor.domain.emissions import Emission
@@ -45,7 +45,23 @@ def envelope_of(emission: Emission, *, causationid: str | None = None) -> Envelo
 def emission_rows(
     emissions: Iterable[Emission], *, causationid: str | None = None
 ) -> list[dict[str, Any]]:
-    """Return the outbox rows that publish some emissions, all in the current trace."""
+    """Return the outbox rows that publish some emissions, all in the current trace.
+
+    The bytes `envelope_of(...).to_bytes()` writes, without building the envelopes.
+    """
+    now = utcnow()
     return outbox_rows(
-        (topic_for(e.event_type), envelope_of(e, causationid=causationid)) for e in emissions
+        (
+            topic_for(e.event_type),
+            encode_envelope(
+                e.payload,
+                type=e.event_type,
+                source=SOURCE,
+                subject=e.subject,
+                id=e.event_id,
+                time=now,
+                causationid=causationid,
+            ),
+        )
+        for e in emissions
     )
