@@ -30,16 +30,20 @@ def topic_for(event_type: EventType) -> str:
     return _TOPICS[event_type]
 
 
+def _attributes(emission: Emission, causationid: str | None) -> dict[str, Any]:
+    # Its id is the emission's stable id; its subject the account key.
+    return {
+        "type": emission.event_type,
+        "source": SOURCE,
+        "subject": emission.subject,
+        "id": emission.event_id,
+        "causationid": causationid,
+    }
+
+
 def envelope_of(emission: Emission, *, causationid: str | None = None) -> Envelope:
-    """Wrap an emission in the envelope it travels in; its id is the emission's stable id."""
-    return Envelope.wrap(
-        emission.payload,
-        type=emission.event_type,
-        source=SOURCE,
-        subject=emission.subject,
-        id=emission.event_id,
-        causationid=causationid,
-    )
+    """Wrap an emission in the envelope it travels in."""
+    return Envelope.wrap(emission.payload, **_attributes(emission, causationid))
 
 
 def emission_rows(
@@ -53,15 +57,7 @@ def emission_rows(
     return outbox_rows(
         (
             topic_for(e.event_type),
-            encode_envelope(
-                e.payload,
-                type=e.event_type,
-                source=SOURCE,
-                subject=e.subject,
-                id=e.event_id,
-                time=now,
-                causationid=causationid,
-            ),
+            encode_envelope(e.payload, time=now, **_attributes(e, causationid)),
         )
         for e in emissions
     )
