@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -211,7 +212,21 @@ async def fetch(
         raise DBAPIError(statement.sql, None, exc) from exc
     except asyncpg.InterfaceError as exc:
         raise InterfaceError(statement.sql, None, exc) from exc
+    except _BrokenProtocol as exc:
+        raise await _invalidated(session, statement.sql, exc) from exc
     return records
+
+
+# asyncpg's protocol left mid-operation (the server went away under it): the connection is of no
+# further use, and SQLAlchemy, which did not run the statement, does not know.
+_BrokenProtocol = asyncpg.exceptions._base.InternalClientError
+
+
+async def _invalidated(session: AsyncSession, sql: str | None, exc: Exception) -> InterfaceError:
+    """Drop the session's connection from the pool; the error, retryable, to raise."""
+    with contextlib.suppress(Exception):
+        await (await session.connection()).invalidate(exc)
+    return InterfaceError(sql, None, exc, connection_invalidated=True)
 
 
 async def execute_many(
@@ -231,6 +246,8 @@ async def execute_many(
         raise DBAPIError(statement.sql, None, exc) from exc
     except asyncpg.InterfaceError as exc:
         raise InterfaceError(statement.sql, None, exc) from exc
+    except _BrokenProtocol as exc:
+        raise await _invalidated(session, statement.sql, exc) from exc
 
 
 async def _driver(session: AsyncSession) -> asyncpg.Connection:
@@ -266,5 +283,8 @@ async def _begin(bound: AsyncConnection) -> None:
         async with mutex:
             await start()
     except Exception as exc:
-        # As a failing statement would raise it: the consumer tells transient ones apart.
-        raise DBAPIError("BEGIN", None, exc) from exc
+        # As a failing statement would raise it: the consumer tells transient ones apart. Not
+        # run by SQLAlchemy, so it would not drop a connection the server left: drop it here.
+        with contextlib.suppress(Exception):
+            await bound.invalidate(exc)
+        raise DBAPIError("BEGIN", None, exc, connection_invalidated=True) from exc
