@@ -34,7 +34,7 @@ async def sessions(infra: Infra) -> AsyncIterator[async_sessionmaker[AsyncSessio
         yield found
 
 
-_COUNTS = {"handoff_days": 4, "deal_days": 3}  # key columns before the counts
+_COUNTS = {"handoff_days": 4, "handoff_touch_months": 5, "deal_days": 3}  # keys, then counts
 
 
 async def _aggregates(sessions: async_sessionmaker[AsyncSession]) -> dict[str, set[Any]]:

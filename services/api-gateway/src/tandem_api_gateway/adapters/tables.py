@@ -244,6 +244,20 @@ handoff_days = sa.Table(
     sa.Column("open_breaches", sa.Integer, nullable=False),  # breached, still without a touch
 )
 
+# Histograms of the touch times per UTC month, kept by a trigger (migration 0011): touched
+# handoffs per month (of the handoff), tier, signal, team and bucket (touch_bucket: a quarter
+# of a doubling of seconds, buckets numbered in value order).
+handoff_touch_months = sa.Table(
+    "handoff_touch_months",
+    metadata,
+    sa.Column("month", sa.Date, primary_key=True),  # its first day (UTC)
+    sa.Column("tier", sa.Text, primary_key=True),
+    sa.Column("signal", sa.Text, primary_key=True),
+    sa.Column("team", sa.Text, primary_key=True),
+    sa.Column("bucket", sa.Integer, primary_key=True),
+    sa.Column("touched", sa.Integer, nullable=False),
+)
+
 deal_counts = sa.Table(
     "deal_counts",
     metadata,
@@ -283,7 +297,7 @@ READ_MODELS = (
 # Derived from read models, not projected from topics: a rebuild empties them too (the metric
 # aggregates fill again as the replay writes the rows; retention's roll-ups as it runs).
 ROLL_UPS = (activity_days, delivery_days)
-METRIC_DAYS = (handoff_days, deal_counts, deal_days)
+METRIC_DAYS = (handoff_days, handoff_touch_months, deal_counts, deal_days)
 
 # ---- records of the gateway itself: kept by `rebuild` ----------------------------------------
 
