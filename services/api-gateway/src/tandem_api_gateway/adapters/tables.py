@@ -134,6 +134,22 @@ alert_deliveries = sa.Table(
     sa.Column("at", _TS, nullable=False),
 )
 
+# The alerts delivered on each channel, with the alert's sort time: one row per alert and
+# channel it has a delivery on, kept by triggers (migration 0012) for the channel's listing.
+alert_channels = sa.Table(
+    "alert_channels",
+    metadata,
+    sa.Column("alert_id", sa.Text, primary_key=True),
+    sa.Column("channel", sa.Text, primary_key=True),
+    sa.Column("sort_at", _TS, nullable=False),
+)
+sa.Index(
+    "alert_channels_listing",
+    alert_channels.c.channel,
+    alert_channels.c.sort_at,
+    alert_channels.c.alert_id,
+)
+
 deals = sa.Table(
     "deals",
     metadata,
@@ -245,7 +261,7 @@ handoff_days = sa.Table(
 )
 
 # Histograms of the touch times per UTC month, kept by a trigger (migration 0011): touched
-# handoffs per month (of the handoff), tier, signal, team and bucket (touch_bucket: a quarter
+# handoffs per month (of the handoff), tier, signal, team and bucket (touch_bucket: an eighth
 # of a doubling of seconds, buckets numbered in value order).
 handoff_touch_months = sa.Table(
     "handoff_touch_months",

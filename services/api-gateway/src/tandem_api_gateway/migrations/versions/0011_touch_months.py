@@ -1,7 +1,7 @@
 """Histograms of the touch times per UTC month, kept by a trigger like the per-day aggregates.
 
 `handoff_touch_months` counts, per month (of the handoff), tier, signal, team and bucket of the
-time to first touch, the touched handoffs. A bucket is a quarter of a doubling of seconds
+time to first touch, the touched handoffs. A bucket is an eighth of a doubling of seconds
 (`touch_bucket`: from the bits of the float, so exact and in value order); the
 percentiles of a period's whole months add up these counts to find the bucket of each order
 statistic and read only that bucket's touch times, by `handoffs_touch_bucket` (docs/metrics.md).
@@ -19,8 +19,8 @@ down_revision = "0010"
 branch_labels = None
 depends_on = None
 
-# A second or more: the float's exponent and the top two bits of its mantissa (its first two
-# bytes, big-endian, less the sign bit, which is 0): each doubling of seconds cut into four, in
+# A second or more: the float's exponent and the top three bits of its mantissa (its first two
+# bytes, big-endian, less the sign bit, which is 0): each doubling of seconds cut into eight, in
 # value order, exactly. Under a second (a touch logged before the handoff too): bucket 0.
 # Inlined by the planner (no STRICT): cheap enough to compute per row of a period's edges.
 _SQL = """
@@ -28,7 +28,7 @@ CREATE FUNCTION touch_bucket(seconds float8) RETURNS integer
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN CASE WHEN seconds < 1 THEN 0
             ELSE ((get_byte(float8send(seconds), 0) * 256 + get_byte(float8send(seconds), 1))
-                  >> 2) - 4091 END;
+                  >> 1) - 8183 END;
 
 CREATE FUNCTION handoff_touch_months_add(h handoffs, sign integer) RETURNS void
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
