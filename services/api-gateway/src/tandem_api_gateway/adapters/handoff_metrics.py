@@ -32,8 +32,7 @@ async def cohort_groups(
     verdicts and touch times' order statistics; a signal without handoffs has no group.
 
     Counted from `handoff_days` for whole days and the rows for the edges' partial days; the
-    order statistics by touch_percentiles. Run in a REPEATABLE READ transaction (as
-    metrics_store's): the ranks must fit the counts.
+    order statistics in the same snapshot (so the ranks fit the counts) by touch_percentiles.
     """
     groups: _Groups = {}
     for row in (await session.execute(_cohort_query(shape), params)).mappings():

@@ -13,7 +13,7 @@ period's whole UTC days and the rows for the partial days at its edges (metric_s
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -43,6 +43,7 @@ from tandem_api_gateway.domain.timeline import TimelineKind
 from tandem_shared.events import Tier
 
 _ACTIVITY = {m.Team.SALES: TimelineKind.SALES_ACTIVITY, m.Team.MARKETING: TimelineKind.ENGAGEMENT}
+T = TypeVar("T")
 
 
 async def alignment_report(
