@@ -34,6 +34,7 @@ async def cohort_groups(
     Counted from `handoff_days` for whole days and the rows for the edges' partial days; the
     order statistics in the same snapshot (so the ranks fit the counts) by touch_percentiles.
     """
+    await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
     groups: _Groups = {}
     for row in (await session.execute(_cohort_query(shape), params)).mappings():
         for key in ((row["tier"], None), (row["tier"], row["signal"])):

@@ -55,8 +55,7 @@ async def around(
     buckets = await _buckets(session, shape, params, located)
     found: Around = {}
     for key, ranks in located.items():
-        tier, signal = key
-        picked = {r: buckets[tier, bucket][signal][n] for r, (bucket, n) in ranks.items()}
+        picked = {r: _pick(buckets[key[0], bucket], key[1], n) for r, (bucket, n) in ranks.items()}
         found[key] = {}
         for pct in PERCENTILES:
             low, high = order_statistics(touched[key], pct)
@@ -64,8 +63,14 @@ async def around(
     return found
 
 
-# A bucket's touch times in order, of every signal (None) and of each signal.
-_Bucket = dict[str | None, list[float]]
+_Bucket = tuple[list[str], list[float]]  # signals and touch times, in touch time order
+
+
+def _pick(bucket: _Bucket, signal: str | None, rank: int) -> float:
+    signals, seconds = bucket
+    if signal is None:
+        return seconds[rank]
+    return [t for s, t in zip(signals, seconds, strict=True) if s == signal][rank]
 
 
 async def _buckets(
@@ -76,13 +81,8 @@ async def _buckets(
     if not pairs:
         return {}
     bound = {**params, "tiers": [t for t, _ in pairs], "buckets": [b for _, b in pairs]}
-    found: dict[tuple[str, int], _Bucket] = {}
-    for tier, bucket, signals, seconds in await session.execute(_buckets_query(shape), bound):
-        by_signal: _Bucket = {None: seconds}
-        for signal, value in zip(signals, seconds, strict=True):
-            by_signal.setdefault(signal, []).append(value)
-        found[tier, bucket] = by_signal
-    return found
+    rows = await session.execute(_buckets_query(shape), bound)
+    return {(tier, bucket): (signals, seconds) for tier, bucket, signals, seconds in rows}
 
 
 _BUCKET = sa.func.touch_bucket(handoffs.c.touch_seconds)
