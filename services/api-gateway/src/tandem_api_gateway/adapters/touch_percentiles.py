@@ -6,6 +6,7 @@ edges from the rows (`handoffs_handed_off_at`). The counts tell which bucket hol
 statistic and its rank in the bucket; only those buckets' touch times in the period are read,
 sorted by PostgreSQL (`handoffs_touch_bucket`: by tier, bucket and handoff time), and the rank
 picked. The metrics read a few thousand aggregate rows and a few buckets, not a year of rows.
+A period without a whole month reads its touch times, off `handoffs_handed_off_at`.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ async def around(
 ) -> Around:
     """Return, per group, the touch times at the ranks of each percentile. Run in the snapshot
     that counted `touched` (touched handoffs per group), which the buckets' counts must equal."""
+    if not shape.months:
+        return await _sorted(session, shape, params, touched)
     counts: dict[Key, dict[int, int]] = {}  # bucket -> touched
     for tier, signal, bucket, n in await session.execute(_counts_query(shape), params):
         for key in ((tier, None), (tier, signal)):
@@ -55,7 +58,8 @@ async def around(
     buckets = await _buckets(session, shape, params, located)
     found: Around = {}
     for key, ranks in located.items():
-        picked = {r: _pick(buckets[key[0], bucket], key[1], n) for r, (bucket, n) in ranks.items()}
+        tier, signal = key
+        picked = {r: buckets[tier, bucket][signal][n] for r, (bucket, n) in ranks.items()}
         found[key] = {}
         for pct in PERCENTILES:
             low, high = order_statistics(touched[key], pct)
@@ -63,14 +67,27 @@ async def around(
     return found
 
 
-_Bucket = tuple[list[str], list[float]]  # signals and touch times, in touch time order
+async def _sorted(
+    session: AsyncSession, shape: Shape, params: dict[str, Any], touched: dict[Key, int]
+) -> Around:
+    """A period without a whole month (a few weeks of touch times at most): its touch times,
+    one unsorted array per tier and signal, sorted here; fewer round trips than the buckets."""
+    values: dict[Key, list[float]] = {}
+    for tier, signal, seconds in await session.execute(_touches_query(shape), params):
+        values.setdefault((tier, None), []).extend(seconds)
+        values[tier, signal] = seconds
+    found: Around = {}
+    for key, group in values.items():
+        if len(group) != touched.get(key):
+            raise RuntimeError(f"{len(group)} touch times in group {key}, {touched.get(key)}")
+        group.sort()
+        ranks = {pct: order_statistics(len(group), pct) for pct in PERCENTILES}
+        found[key] = {pct: (group[low], group[high]) for pct, (low, high) in ranks.items()}
+    return found
 
 
-def _pick(bucket: _Bucket, signal: str | None, rank: int) -> float:
-    signals, seconds = bucket
-    if signal is None:
-        return seconds[rank]
-    return [t for s, t in zip(signals, seconds, strict=True) if s == signal][rank]
+# A bucket's touch times in order, of every signal (None) and of each signal.
+_Bucket = dict[str | None, list[float]]
 
 
 async def _buckets(
@@ -81,11 +98,28 @@ async def _buckets(
     if not pairs:
         return {}
     bound = {**params, "tiers": [t for t, _ in pairs], "buckets": [b for _, b in pairs]}
-    rows = await session.execute(_buckets_query(shape), bound)
-    return {(tier, bucket): (signals, seconds) for tier, bucket, signals, seconds in rows}
+    found: dict[tuple[str, int], _Bucket] = {}
+    for tier, bucket, signals, seconds in await session.execute(_buckets_query(shape), bound):
+        by_signal: _Bucket = {None: seconds}
+        for signal, value in zip(signals, seconds, strict=True):
+            by_signal.setdefault(signal, []).append(value)
+        found[tier, bucket] = by_signal
+    return found
 
 
 _BUCKET = sa.func.touch_bucket(handoffs.c.touch_seconds)
+
+
+@cache
+def _touches_query(scope: Shape) -> sa.Select[Any]:
+    seconds = handoffs.c.touch_seconds
+    tier, signal = handoffs.c.tier, handoffs.c.signal
+    period = in_period(handoffs.c.handed_off_at, scope)
+    return (
+        sa.select(tier, signal, sa.func.array_agg(seconds))
+        .where(*measured_handoffs(scope, period, seconds.is_not(None)))
+        .group_by(tier, signal)
+    )
 
 
 @cache

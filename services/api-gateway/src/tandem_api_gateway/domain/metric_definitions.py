@@ -263,8 +263,8 @@ _COMPUTED = [
     "months' buckets and counts its partial months' touch times from the rows, which tells the "
     "bucket that holds each order statistic and the rank inside it; only those buckets' touch "
     "times in the period are read (an index by tier, bucket and handoff time), sorted, and the "
-    "exact values picked: the median and p90 equal the definition's, bit for bit. Every query "
-    "of a report runs in one snapshot, so counts and ranks agree. Coverage "
+    "exact values picked: the median and p90 equal the definition's, bit for bit (a period "
+    "without a whole month sorts its own touch times), in the snapshot of the counts. Coverage "
     "reads each account's latest activity for periods without an end, else probes the "
     "timeline once per TAL account. A rebuild empties the aggregates with the read models and "
     "the replay counts them again.",

@@ -40,6 +40,9 @@ END;
 CREATE FUNCTION alert_channels_track_delivery() RETURNS trigger
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 BEGIN
+    IF TG_OP = 'UPDATE' AND OLD.alert_id = NEW.alert_id AND OLD.channel = NEW.channel THEN
+        RETURN NULL;  -- an upsert that sets them to what they were
+    END IF;
     IF TG_OP IN ('UPDATE', 'DELETE') THEN
         PERFORM alert_channels_drop(OLD.alert_id, OLD.channel);
     END IF;
@@ -56,6 +59,9 @@ FOR EACH ROW EXECUTE FUNCTION alert_channels_track_delivery();
 CREATE FUNCTION alert_channels_track_alert() RETURNS trigger
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 BEGIN
+    IF TG_OP = 'UPDATE' AND OLD.alert_id = NEW.alert_id AND OLD.sort_at = NEW.sort_at THEN
+        RETURN NULL;  -- an upsert that sets them to what they were
+    END IF;
     IF TG_OP IN ('UPDATE', 'DELETE') THEN
         DELETE FROM alert_channels WHERE alert_id = OLD.alert_id;
     END IF;
