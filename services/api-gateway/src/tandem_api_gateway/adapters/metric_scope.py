@@ -105,11 +105,28 @@ def in_period(column: sa.ColumnElement[Any], scope: Shape) -> sa.ColumnElement[b
 
 def whole_days(table: sa.Table, scope: Shape) -> list[sa.ColumnElement[bool]]:
     """The rows of a per-day aggregate for the period's whole days, tier and team."""
+    since = _FIRST_DAY if scope.first_day else None
+    return _whole(table, table.c.day, since, _END_DAY if scope.end_day else None, scope)
+
+
+def whole_months(table: sa.Table, scope: Shape) -> list[sa.ColumnElement[bool]]:
+    """The rows of a per-month aggregate for the period's whole months, tier and team."""
+    since = _FIRST_MONTH if scope.first_month else None
+    return _whole(table, table.c.month, since, _END_MONTH if scope.end_month else None, scope)
+
+
+def _whole(
+    table: sa.Table,
+    column: sa.ColumnElement[Any],
+    since: sa.BindParameter[Any] | None,
+    until: sa.BindParameter[Any] | None,
+    scope: Shape,
+) -> list[sa.ColumnElement[bool]]:
     conditions = []
-    if scope.first_day:
-        conditions.append(table.c.day >= _FIRST_DAY)
-    if scope.end_day:
-        conditions.append(table.c.day < _END_DAY)
+    if since is not None:
+        conditions.append(column >= since)
+    if until is not None:
+        conditions.append(column < until)
     if scope.tier is not None:
         conditions.append(table.c.tier == scope.tier.value)
     if scope.team is not None and "team" in table.c:
@@ -120,20 +137,6 @@ def whole_days(table: sa.Table, scope: Shape) -> list[sa.ColumnElement[bool]]:
 def on_edges(column: sa.ColumnElement[Any], scope: Shape) -> sa.ColumnElement[bool]:
     # The partial days at the period's edges, half-open like the period.
     return sa.or_(*(sa.and_(column >= s, column < e) for s, e in _EDGES[: scope.edges]))
-
-
-def whole_months(table: sa.Table, scope: Shape) -> list[sa.ColumnElement[bool]]:
-    """The rows of a per-month aggregate for the period's whole months, tier and team."""
-    conditions = []
-    if scope.first_month:
-        conditions.append(table.c.month >= _FIRST_MONTH)
-    if scope.end_month:
-        conditions.append(table.c.month < _END_MONTH)
-    if scope.tier is not None:
-        conditions.append(table.c.tier == scope.tier.value)
-    if scope.team is not None:
-        conditions.append(table.c.team == scope.team.value)
-    return conditions
 
 
 def on_month_edges(column: sa.ColumnElement[Any], scope: Shape) -> sa.ColumnElement[bool]:
