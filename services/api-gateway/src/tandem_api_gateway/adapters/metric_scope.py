@@ -139,10 +139,11 @@ def on_edges(column: sa.ColumnElement[Any], scope: Shape) -> sa.ColumnElement[bo
     return sa.or_(*(sa.and_(column >= s, column < e) for s, e in _EDGES[: scope.edges]))
 
 
-def on_month_edges(column: sa.ColumnElement[Any], scope: Shape) -> sa.ColumnElement[bool]:
-    # The partial months at the period's edges, half-open like the period.
-    spans = _MONTH_EDGES[: scope.month_edges]
-    return sa.or_(*(sa.and_(column >= s, column < e) for s, e in spans))
+def month_edge_spans(column: sa.ColumnElement[Any], scope: Shape) -> list[sa.ColumnElement[bool]]:
+    """Each partial month at the period's edges, half-open like the period: one condition
+    each, so that each reads its own range of an index (an OR of weeks of rows would read
+    them through a bitmap of the table's pages)."""
+    return [sa.and_(column >= s, column < e) for s, e in _MONTH_EDGES[: scope.month_edges]]
 
 
 def summed(

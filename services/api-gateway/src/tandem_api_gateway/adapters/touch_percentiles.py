@@ -22,7 +22,7 @@ from tandem_api_gateway.adapters.metric_scope import (
     Shape,
     in_period,
     measured_handoffs,
-    on_month_edges,
+    month_edge_spans,
     summed,
     whole_months,
 )
@@ -129,13 +129,12 @@ def _counts_query(scope: Shape) -> sa.Select[Any]:
         months = handoff_touch_months
         counted = (months.c.tier, months.c.signal, months.c.bucket, months.c.touched)
         parts.append(sa.select(*counted).where(*whole_months(months, scope)))
-    if scope.month_edges:
+    for edge in month_edge_spans(handoffs.c.handed_off_at, scope):
         seconds = handoffs.c.touch_seconds
-        period = on_month_edges(handoffs.c.handed_off_at, scope)
         keys = (handoffs.c.tier, handoffs.c.signal, _BUCKET.label("bucket"))
         parts.append(
             sa.select(*keys, sa.func.count().label("touched"))
-            .where(*measured_handoffs(scope, period, seconds.is_not(None)))
+            .where(*measured_handoffs(scope, edge, seconds.is_not(None)))
             .group_by(*keys)
         )
     return summed(parts, ("touched",), by=("tier", "signal", "bucket"))
