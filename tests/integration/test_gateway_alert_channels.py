@@ -1,4 +1,4 @@
-"""The alerts' listing by channel reads `alert_channels`, which the triggers of migration 0012
+"""The alerts' listing by channel reads `alert_channels`, which the triggers of migration 0013
 keep equal to the alerts with a delivery on each channel: whichever arrives first, after
 retention removes deliveries, and empty after a rebuild's truncate."""
 

@@ -135,7 +135,7 @@ alert_deliveries = sa.Table(
 )
 
 # The alerts delivered on each channel, with the alert's sort time: one row per alert and
-# channel it has a delivery on, kept by triggers (migration 0012) for the channel's listing.
+# channel it has a delivery on, kept by triggers (migration 0013) for the channel's listing.
 alert_channels = sa.Table(
     "alert_channels",
     metadata,
@@ -266,7 +266,7 @@ handoff_days = sa.Table(
     sa.Column("open_breaches", sa.Integer, nullable=False),  # breached, still without a touch
 )
 
-# Histograms of the touch times per UTC month, kept by a trigger (migration 0011): touched
+# Histograms of the touch times per UTC month, kept by a trigger (migration 0012): touched
 # handoffs per month (of the handoff), tier, signal, team and bucket (touch_bucket: an eighth
 # of a doubling of seconds, buckets numbered in value order).
 handoff_touch_months = sa.Table(

@@ -8,14 +8,14 @@ statistic and read only that bucket's touch times, by `handoffs_touch_bucket` (d
 
 `metric_days_recount()` recounts it with the per-day aggregates.
 
-Revision ID: 0011
+Revision ID: 0012
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011"
-down_revision = "0010"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 

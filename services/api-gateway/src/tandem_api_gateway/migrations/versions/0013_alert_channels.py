@@ -7,14 +7,14 @@ the alert's sort time, so a page reads its own rows off (channel, sort_at, alert
 on both tables keep it in the writing transaction, whichever of the alert and its deliveries
 arrives first; a truncate of the alerts empties it (a rebuild).
 
-Revision ID: 0012
+Revision ID: 0013
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012"
-down_revision = "0011"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
