@@ -7,13 +7,15 @@ the worker takes the destination's lease in a short transaction (FOR UPDATE SKIP
 replicas share destinations and never send the same delivery twice), asks the circuit breaker and
 the pacer what may go now (up to `messages_per_lease` messages, so a backlog costs one claim per
 lease, not per alert), and commits. The sends happen with no transaction open,
-one after another and only while the lease has half its time left (a worker stalled past that
-sends nothing more); the first failure ends the lease's sends. Each send's outcome, attempt and
-outgoing events are recorded in a short transaction right after it (the last one releases the
-lease), retried while the database is away, until the lease would run out: a message that is out
-must not be sent again for want of its record. A worker that dies mid-send leaves a lease that
-expires, and the message it was sending goes again: the one at-least-once window Slack and SMTP
-leave open (neither takes an idempotency key).
+one after another in the admitted order and only while the lease has half its time left (a
+worker stalled past that sends nothing more); the first failure ends the lease's sends. Each
+send's outcome, attempt and outgoing events are recorded in a short transaction while the next
+message goes out (one record at a time, in order; the sends that went out meanwhile share the
+next one; the last one releases the lease), retried while the database is away, until the lease
+would run out: a message that is out must not be sent again for want of its record. A worker
+that dies mid-send leaves a lease that expires, and the message it was sending goes again, with
+those before it whose record had not committed (UNRECORDED_MOST at most): the at-least-once
+window Slack and SMTP leave open (neither takes an idempotency key).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ import structlog
 
 from tandem_alerts.adapters import destinations as dest
 from tandem_alerts.adapters import repository as repo
+from tandem_alerts.adapters import sends
+from tandem_alerts.adapters.destinations import DestinationState
 from tandem_alerts.adapters.repository import DeliveryRow
 from tandem_alerts.adapters.senders import SendResult, transport_missing
 from tandem_alerts.delivery_record import Job, OutcomeRecorder, Sent
@@ -43,6 +47,10 @@ from tandem_shared.telemetry import context_from, links_to, tracer
 
 log = structlog.get_logger(__name__)
 _tracer = tracer(__name__)
+
+# Messages of a lease out but not yet recorded, at most, besides the one going out: what a sender
+# that dies mid-lease may send again. Records catch up in batches when the database falls behind.
+UNRECORDED_MOST = 4
 
 
 class DeliveryWorker(SendingWorker):
@@ -88,7 +96,9 @@ class DeliveryWorker(SendingWorker):
         self._raise_failures()
         free = places - len(serving)
         async with self._sessions() as session, session.begin():
-            due = await repo.due_destinations(session, now=self._clock(), limit=free + len(serving))
+            due = await sends.due_destinations(
+                session, now=self._clock(), limit=free + len(serving)
+            )
             await self.refresh_people(session)
         started = [key for key in due if key not in serving][:free]
         for key in started:
@@ -115,24 +125,47 @@ class DeliveryWorker(SendingWorker):
         job = await self._claim(channel, destination)
         if job is None:
             return 0
-        done = 0
-        for n, message in enumerate(job.messages, start=1):
-            if not job.lasts():
-                log.warning(
-                    "destination lease ran short; the rest goes with the next lease",
-                    channel=channel.value,
-                    destination=destination,
-                    unsent=[d.alert_id for m in job.messages[n - 1 :] for d in m],
-                )
-                await self._recorder.release(job)
-                break
-            sent = await self._send_traced(job, message)
-            last = n == len(job.messages) or not sent.result.ok
-            state = await self._recorder.record(job, sent, release=last)
-            job = replace(job, state=state)
-            done += len(message)
-            if last:
-                break  # a failure ends the lease: the breaker and the pacer have heard of it
+        done, last = 0, False
+        # Records run behind the sends, one transaction at a time and in order (each starts from
+        # the state the one before left): what went out while one ran waits for the next.
+        recording: asyncio.Task[DestinationState] | None = None
+        behind: list[Sent] = []  # sent, not yet in a record
+        in_record = 0  # messages in the running record
+        try:
+            for n, message in enumerate(job.messages, start=1):
+                if not job.lasts():
+                    log.warning(
+                        "destination lease ran short; the rest goes with the next lease",
+                        channel=channel.value,
+                        destination=destination,
+                        unsent=[d.alert_id for m in job.messages[n - 1 :] for d in m],
+                    )
+                    break
+                sent = await self._send_traced(job, message)
+                behind.append(sent)
+                done += len(message)
+                last = n == len(job.messages) or not sent.result.ok
+                if recording is not None and (
+                    last or recording.done() or in_record + len(behind) >= UNRECORDED_MOST
+                ):
+                    job, recording = replace(job, state=await recording), None
+                if recording is None:
+                    record = self._recorder.record(job, behind, release=last)
+                    recording, in_record, behind = asyncio.create_task(record), len(behind), []
+                if last:
+                    break  # a failure ends the lease: the breaker and the pacer have heard of it
+        except Exception:
+            # A send raised (a bug, a vanished alert row): what went out before it is recorded,
+            # and the lease runs out.
+            if recording is not None:
+                job, recording = replace(job, state=await recording), None
+            if behind:
+                await self._recorder.record(job, behind, release=False)
+            raise
+        if recording is not None:
+            job = replace(job, state=await recording)
+        if not last:  # stopped short: what went out is recorded, and the lease ends
+            await self._recorder.record(job, behind, release=True)
         return done
 
     async def _send_traced(self, job: Job, message: list[DeliveryRow]) -> Sent:

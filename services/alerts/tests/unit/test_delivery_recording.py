@@ -60,7 +60,7 @@ async def test_a_transient_database_failure_is_retried_until_the_outcome_is_reco
 ) -> None:
     worker, flaky = _worker(), _Flaky([_gone(), OSError("connection refused")])
     monkeypatch.setattr(worker, "record_once", flaky)
-    await worker.record(_job(lease_left=30), _SENT, release=True)
+    await worker.record(_job(lease_left=30), [_SENT], release=True)
     assert flaky.calls == 3
 
 
@@ -72,7 +72,7 @@ async def test_a_failure_that_is_not_the_database_being_away_is_raised_at_once(
     flaky = _Flaky([failure])
     monkeypatch.setattr(worker, "record_once", flaky)
     with pytest.raises(sa_exc.DBAPIError):
-        await worker.record(_job(lease_left=30), _SENT, release=True)
+        await worker.record(_job(lease_left=30), [_SENT], release=True)
     assert flaky.calls == 1
 
 
@@ -82,5 +82,5 @@ async def test_recording_stops_retrying_when_the_lease_would_run_out(
     worker, flaky = _worker(), _Flaky([_gone() for _ in range(100)])
     monkeypatch.setattr(worker, "record_once", flaky)
     with pytest.raises(sa_exc.DBAPIError):
-        await worker.record(_job(lease_left=0.5), _SENT, release=True)
+        await worker.record(_job(lease_left=0.5), [_SENT], release=True)
     assert 1 < flaky.calls < 10

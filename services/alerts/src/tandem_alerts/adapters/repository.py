@@ -15,7 +15,6 @@ from tandem_alerts.adapters.tables import (
     alerts,
     deliveries,
     delivery_attempts,
-    destinations,
     digests,
 )
 from tandem_alerts.domain.delivery_policy import RATE_LIMITED_REASON
@@ -153,32 +152,6 @@ async def record_unplannable(
         .returning(deliveries.c.id)
     )
     return result.first() is not None
-
-
-async def due_destinations(
-    session: AsyncSession, *, now: datetime, limit: int
-) -> list[tuple[DeliveryChannel, str]]:
-    """Return destinations with a delivery due and no live lease: those with an urgent one
-    first (a meeting request never waits behind a backlog of intent surges), then oldest due."""
-    lease = destinations.c.leased_until
-    query = (
-        sa.select(deliveries.c.channel, deliveries.c.destination)
-        .select_from(
-            deliveries.outerjoin(
-                destinations,
-                sa.and_(
-                    destinations.c.channel == deliveries.c.channel,
-                    destinations.c.destination == deliveries.c.destination,
-                ),
-            )
-        )
-        .where(deliveries.c.status == PENDING, deliveries.c.due_at <= now)
-        .where(sa.or_(lease.is_(None), lease < now))
-        .group_by(deliveries.c.channel, deliveries.c.destination)
-        .order_by(sa.func.min(deliveries.c.priority), sa.func.min(deliveries.c.due_at))
-        .limit(limit)
-    )
-    return [(DeliveryChannel(r.channel), r.destination) for r in await session.execute(query)]
 
 
 _DUE_DELIVERIES = Statement.of(

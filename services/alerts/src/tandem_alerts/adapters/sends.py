@@ -1,0 +1,89 @@
+"""The delivery worker's hot statements: which destinations are due, and a send's record.
+
+Each runs once per round or once per message out, so each is one prepared statement on the
+transaction's asyncpg connection rather than a query compiled and run through the session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tandem_alerts.adapters.repository import OPEN, PENDING, SENT
+from tandem_shared.db import Statement, fetch
+from tandem_shared.events import DeliveryChannel
+
+# Destinations with a delivery due and no live lease: those with an urgent one first (a meeting
+# request never waits behind a backlog of intent surges), then oldest due.
+_DUE_DESTINATIONS = Statement.of(
+    "SELECT d.channel, d.destination FROM deliveries AS d "
+    "LEFT JOIN destinations AS l ON l.channel = d.channel AND l.destination = d.destination "
+    "WHERE d.status = :pending AND d.due_at <= :now "
+    "AND (l.leased_until IS NULL OR l.leased_until < :now) "
+    "GROUP BY d.channel, d.destination ORDER BY min(d.priority), min(d.due_at) LIMIT :limit"
+)
+
+
+async def due_destinations(
+    session: AsyncSession, *, now: datetime, limit: int
+) -> list[tuple[DeliveryChannel, str]]:
+    """Return up to `limit` destinations with a delivery due and no live lease, most urgent
+    first, then oldest due."""
+    rows = await fetch(session, _DUE_DESTINATIONS, {"pending": PENDING, "now": now, "limit": limit})
+    return [(DeliveryChannel(r["channel"]), r["destination"]) for r in rows]
+
+
+# Marked sent by one more attempt, and that attempt logged, in one round trip for any number of
+# messages (each delivery travels with its message's answer). Only deliveries still open are
+# touched: a second sender (one whose lease ran out while it sent) learns that it sent a repeat
+# instead of overwriting the first outcome.
+_RECORD_SENT = Statement.of(
+    "WITH sent AS ("
+    "SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:slack_ts AS text[]), "
+    "CAST(:slack_channel AS text[]), CAST(:coalesced AS boolean[]), "
+    "CAST(:duration_ms AS int[])) AS s(id, slack_ts, slack_channel, coalesced, duration_ms)"
+    "), marked AS ("
+    "UPDATE deliveries AS d SET status = :sent, attempts = d.attempts + 1, sent_at = :sent_at, "
+    "slack_ts = sent.slack_ts, slack_channel = sent.slack_channel, coalesced = sent.coalesced, "
+    "last_error = NULL, updated_at = now() FROM sent "
+    "WHERE d.id = sent.id AND d.status = ANY(CAST(:open AS text[])) "
+    "RETURNING d.id, d.attempts, sent.coalesced, sent.duration_ms"
+    "), logged AS ("
+    "INSERT INTO delivery_attempts (delivery_id, attempt, outcome, error, duration_ms, "
+    "attempted_at, coalesced, digest) "
+    "SELECT id, attempts, :sent, NULL, duration_ms, :sent_at, coalesced, false FROM marked"
+    ") SELECT id, attempts FROM marked"
+)
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    """A message Slack, SMTP or the log took: its deliveries and the answer."""
+
+    ids: Sequence[int]
+    slack_ts: str | None
+    slack_channel: str | None
+    coalesced: bool
+    duration_ms: int
+
+
+async def record_sent(
+    session: AsyncSession, messages: Sequence[SentMessage], *, sent_at: datetime
+) -> dict[int, int]:
+    """Record the messages' deliveries as sent and log the attempts; return the attempt number
+    of each delivery that was still open, by delivery id."""
+    each = [(i, m) for m in messages for i in m.ids]
+    params = {
+        "sent": SENT,
+        "open": list(OPEN),
+        "sent_at": sent_at,
+        "ids": [i for i, _ in each],
+        "slack_ts": [m.slack_ts for _, m in each],
+        "slack_channel": [m.slack_channel for _, m in each],
+        "coalesced": [m.coalesced for _, m in each],
+        "duration_ms": [m.duration_ms for _, m in each],
+    }
+    return {row["id"]: row["attempts"] for row in await fetch(session, _RECORD_SENT, params)}
