@@ -191,18 +191,21 @@ class DeliveryWorker(SendingWorker):
         async with self._sessions() as session, session.begin():
             now = self._clock()
             until = now + timedelta(seconds=lease_seconds)
-            state = await dest.lease_destination(
-                session, channel, destination, now=now, until=until
+            claim = await dest.claim_destination(
+                session,
+                channel,
+                destination,
+                now=now,
+                until=until,
+                limit=self._options.batch_size,
             )
-            if state is None:
+            if claim is None:
                 return None  # another worker serves this destination
-            due = await repo.due_deliveries(
-                session, channel, destination, now=now, limit=self._options.batch_size
-            )
+            due = claim.due
             admission = admit(
                 [QueuedAlert(alert_id=str(d.id), enqueued_at=d.created_at) for d in due],
-                pacer=state.pacer,
-                circuit=state.circuit,
+                pacer=claim.state.pacer,
+                circuit=claim.state.circuit,
                 paced=channel is DeliveryChannel.SLACK,
                 most=self._options.messages_per_lease,
                 now=now,
@@ -212,14 +215,20 @@ class DeliveryWorker(SendingWorker):
             if admission.held:
                 held = [int(i) for i in admission.held]
                 await repo.reschedule(session, held, due_at=admission.held_until or now)
-            state = replace(state, pacer=admission.pacer, circuit=admission.circuit)
+            state = replace(claim.state, pacer=admission.pacer, circuit=admission.circuit)
             if not admission.messages:
                 await dest.save_destination(session, state, release=True)
                 return None
-            await dest.save_destination(session, state, release=False)
+            if state != claim.state:  # the lease itself is written already
+                await dest.save_destination(session, state, release=False)
             by_id = {str(d.id): d for d in due}
             messages = [[by_id[i] for i in ids] for ids in admission.messages]
-            stored = await repo.load_alerts(session, {d.alert_id for m in messages for d in m})
+            sending = {d.alert_id for m in messages for d in m}
+            stored = {
+                alert_id: repo.stored_alert(row)
+                for alert_id, row in claim.requests.items()
+                if alert_id in sending
+            }
         return Job(state, messages, stored, lease_ends, lease_seconds)
 
     async def _send(self, job: Job, message: list[DeliveryRow]) -> SendResult:

@@ -94,12 +94,14 @@ _LOAD_ALERTS = Statement.of(
 async def load_alerts(session: AsyncSession, alert_ids: Iterable[str]) -> dict[str, StoredAlert]:
     """Return the stored requests with these ids."""
     rows = await fetch(session, _LOAD_ALERTS, {"ids": list(alert_ids)})
-    return {
-        r["alert_id"]: StoredAlert(
-            AlertRequested.model_validate(r["payload"]), r["request_event_id"], r["trace_context"]
-        )
-        for r in rows
-    }
+    return {r["alert_id"]: stored_alert(r) for r in rows}
+
+
+def stored_alert(row: Mapping[str, Any]) -> StoredAlert:
+    """A stored request from its row: payload, request_event_id, trace_context."""
+    return StoredAlert(
+        AlertRequested.model_validate(row["payload"]), row["request_event_id"], row["trace_context"]
+    )
 
 
 async def account_of_handoff(session: AsyncSession, handoff_id: str) -> str | None:
@@ -154,32 +156,6 @@ async def record_unplannable(
     return result.first() is not None
 
 
-_DUE_DELIVERIES = Statement.of(
-    f"SELECT {', '.join(c.name for c in deliveries.columns)} FROM deliveries "
-    "WHERE channel = :channel AND destination = :destination AND status = :pending "
-    "AND due_at <= :now ORDER BY priority, created_at, id LIMIT :limit"
-)
-
-
-async def due_deliveries(
-    session: AsyncSession,
-    channel: DeliveryChannel,
-    destination: str,
-    *,
-    now: datetime,
-    limit: int,
-) -> list[DeliveryRow]:
-    """Return the destination's due pending deliveries, most urgent first, then oldest."""
-    params = {
-        "channel": channel.value,
-        "destination": destination,
-        "pending": PENDING,
-        "now": now,
-        "limit": limit,
-    }
-    return [_delivery(r) for r in await fetch(session, _DUE_DELIVERIES, params)]
-
-
 async def deferred_deliveries(session: AsyncSession, recipient_id: str) -> list[DeliveryRow]:
     """Return the recipient's digest queue."""
     rows = await session.execute(
@@ -187,7 +163,7 @@ async def deferred_deliveries(session: AsyncSession, recipient_id: str) -> list[
         .where(deliveries.c.recipient_id == recipient_id, deliveries.c.status == DEFERRED)
         .order_by(deliveries.c.created_at, deliveries.c.id)
     )
-    return [_delivery(r._mapping) for r in rows]
+    return [delivery_of(r._mapping) for r in rows]
 
 
 async def reschedule(session: AsyncSession, ids: Sequence[int], *, due_at: datetime) -> None:
@@ -349,7 +325,7 @@ async def release_digest(
     )
 
 
-def _delivery(row: Mapping[Any, Any]) -> DeliveryRow:
+def delivery_of(row: Mapping[Any, Any]) -> DeliveryRow:
     """A delivery from a row of either driver (SQLAlchemy's mapping, or asyncpg's record)."""
     return DeliveryRow(
         id=row["id"],
