@@ -121,27 +121,45 @@ class OutcomeRecorder:
             now = self._clock()
             # A failure ends a lease's sends: only the last one may have failed.
             sent = [s for s in sends if s.result.ok]
-            state = await self._record_sent(uow, job, sent, now) if sent else job.state
-            for failed in (s for s in sends if not s.result.ok):
-                state = await self._record_failure(uow, replace(job, state=state), failed, now)
-            if release or state != job.state:
+            failed = [s for s in sends if not s.result.ok]
+            state, saved = job.state, False
+            if sent:
+                # With no failure after them, the state they leave is saved with their record.
+                after = replace(state, circuit=state.circuit.on_success())
+                save = not failed and (release or after != job.state)
+                state, saved = await self._record_sent(uow, job, sent, now, save, release)
+                if save and not saved:
+                    self._lost(state)
+            for one in failed:
+                state = await self._record_failure(uow, replace(job, state=state), one, now)
+            if not saved and (failed or not sent) and (release or state != job.state):
                 await self._save(uow.session, state, release=release)
         return state
 
-    @staticmethod
-    async def _save(session: AsyncSession, state: DestinationState, *, release: bool) -> None:
+    @classmethod
+    async def _save(cls, session: AsyncSession, state: DestinationState, *, release: bool) -> None:
         if not await dest.save_destination(session, state, release=release):
-            log.warning(
-                "destination lease lost while sending; its state is the new holder's",
-                channel=state.channel.value,
-                destination=state.destination,
-            )
+            cls._lost(state)
+
+    @staticmethod
+    def _lost(state: DestinationState) -> None:
+        log.warning(
+            "destination lease lost while sending; its state is the new holder's",
+            channel=state.channel.value,
+            destination=state.destination,
+        )
 
     async def _record_sent(
-        self, uow: UnitOfWork, job: Job, sends: Sequence[Sent], now: datetime
-    ) -> DestinationState:
-        state = job.state
-        marked = await sends_sql.record_sent(
+        self,
+        uow: UnitOfWork,
+        job: Job,
+        sends: Sequence[Sent],
+        now: datetime,
+        save: bool,
+        release: bool,
+    ) -> tuple[DestinationState, bool]:
+        state = replace(job.state, circuit=job.state.circuit.on_success())
+        marked, saved = await sends_sql.record_sent(
             uow.session,
             [
                 sends_sql.SentMessage(
@@ -154,6 +172,9 @@ class OutcomeRecorder:
                 for sent in sends
             ],
             sent_at=now,
+            state=state,
+            save=save,
+            release=release,
         )
         for sent in sends:
             if repeats := [d.alert_id for d in sent.deliveries if d.id not in marked]:
@@ -182,7 +203,7 @@ class OutcomeRecorder:
                 alerts=[d.alert_id for d in sent.deliveries],
                 coalesced=sent.coalesced,
             )
-        return replace(state, circuit=state.circuit.on_success())
+        return state, saved
 
     async def _record_failure(
         self,

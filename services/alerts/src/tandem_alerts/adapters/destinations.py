@@ -54,13 +54,14 @@ _CLAIM = Statement.of(
     "AND x.due_at <= :now ORDER BY x.priority, x.created_at, x.id LIMIT :limit"
     ") AS q ON true ORDER BY q.priority, q.created_at, q.id"
 )
-_SAVE = Statement.of(
+# Written only by the lease's holder (its token in `leased_until`, when it has one).
+SAVE_SQL = (
     "UPDATE destinations SET pacer = :pacer, circuit = :circuit, updated_at = now(), "
     "leased_until = CASE WHEN CAST(:release AS boolean) THEN NULL ELSE leased_until END "
     "WHERE channel = :channel AND destination = :destination "
-    "AND (CAST(:lease AS timestamptz) IS NULL OR leased_until = :lease) RETURNING channel",
-    json=("pacer", "circuit"),
+    "AND (CAST(:lease AS timestamptz) IS NULL OR leased_until = :lease)"
 )
+_SAVE = Statement.of(f"{SAVE_SQL} RETURNING channel", json=("pacer", "circuit"))
 _ADD = Statement.of(
     "INSERT INTO destinations (channel, destination) VALUES (:channel, :destination) "
     "ON CONFLICT (channel, destination) DO NOTHING RETURNING channel"
@@ -119,16 +120,17 @@ async def save_destination(
 
     A holder that lost its lease writes nothing: the state is the new holder's now.
     """
-    rows = await fetch(
-        session,
-        _SAVE,
-        {
-            "channel": state.channel.value,
-            "destination": state.destination,
-            "pacer": state.pacer.model_dump(mode="json"),
-            "circuit": state.circuit.model_dump(mode="json"),
-            "release": release,
-            "lease": state.lease,
-        },
-    )
+    rows = await fetch(session, _SAVE, save_params(state, release=release))
     return bool(rows)
+
+
+def save_params(state: DestinationState, *, release: bool) -> dict[str, Any]:
+    """The parameters of SAVE_SQL that store `state`."""
+    return {
+        "channel": state.channel.value,
+        "destination": state.destination,
+        "pacer": state.pacer.model_dump(mode="json"),
+        "circuit": state.circuit.model_dump(mode="json"),
+        "release": release,
+        "lease": state.lease,
+    }

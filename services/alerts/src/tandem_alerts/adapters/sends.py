@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tandem_alerts.adapters.destinations import SAVE_SQL, DestinationState, save_params
 from tandem_alerts.adapters.repository import OPEN, PENDING, SENT
 from tandem_shared.db import Statement, fetch
 from tandem_shared.events import DeliveryChannel
@@ -37,9 +38,10 @@ async def due_destinations(
 
 
 # Marked sent by one more attempt, and that attempt logged, in one round trip for any number of
-# messages (each delivery travels with its message's answer). Only deliveries still open are
-# touched: a second sender (one whose lease ran out while it sent) learns that it sent a repeat
-# instead of overwriting the first outcome.
+# messages (each delivery travels with its message's answer); with them, when asked, the
+# destination's state saved. Only deliveries still open are touched: a second sender (one whose
+# lease ran out while it sent) learns that it sent a repeat instead of overwriting the first
+# outcome. The last row counts the destination rows saved (none: the lease was lost).
 _RECORD_SENT = Statement.of(
     "WITH sent AS ("
     "SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:slack_ts AS text[]), "
@@ -55,7 +57,10 @@ _RECORD_SENT = Statement.of(
     "INSERT INTO delivery_attempts (delivery_id, attempt, outcome, error, duration_ms, "
     "attempted_at, coalesced, digest) "
     "SELECT id, attempts, :sent, NULL, duration_ms, :sent_at, coalesced, false FROM marked"
-    ") SELECT id, attempts FROM marked"
+    f"), saved AS ({SAVE_SQL} AND CAST(:save AS boolean) RETURNING channel"
+    ") SELECT id, attempts FROM marked "
+    "UNION ALL SELECT NULL, CAST(count(*) AS int) FROM saved",
+    json=("pacer", "circuit"),
 )
 
 
@@ -71,12 +76,23 @@ class SentMessage:
 
 
 async def record_sent(
-    session: AsyncSession, messages: Sequence[SentMessage], *, sent_at: datetime
-) -> dict[int, int]:
-    """Record the messages' deliveries as sent and log the attempts; return the attempt number
-    of each delivery that was still open, by delivery id."""
+    session: AsyncSession,
+    messages: Sequence[SentMessage],
+    *,
+    sent_at: datetime,
+    state: DestinationState,
+    save: bool,
+    release: bool,
+) -> tuple[dict[int, int], bool]:
+    """Record the messages' deliveries as sent and log the attempts; with `save`, store the
+    destination's `state` too (`release` ends the lease).
+
+    Return the attempt number of each delivery that was still open, by delivery id, and whether
+    the state was saved (False when not asked, or when the lease was lost).
+    """
     each = [(i, m) for m in messages for i in m.ids]
-    params = {
+    params = save_params(state, release=release) | {
+        "save": save,
         "sent": SENT,
         "open": list(OPEN),
         "sent_at": sent_at,
@@ -86,4 +102,6 @@ async def record_sent(
         "coalesced": [m.coalesced for _, m in each],
         "duration_ms": [m.duration_ms for _, m in each],
     }
-    return {row["id"]: row["attempts"] for row in await fetch(session, _RECORD_SENT, params)}
+    rows = await fetch(session, _RECORD_SENT, params)
+    marked = {row["id"]: row["attempts"] for row in rows if row["id"] is not None}
+    return marked, any(row["id"] is None and row["attempts"] for row in rows)
