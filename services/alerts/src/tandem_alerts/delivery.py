@@ -2,14 +2,13 @@
 
 Up to `batch_size` destinations are served at once, continuously: as soon as one is done, the
 next round fills its place with the most urgent due destination not already in hand, so an urgent
-delivery waits for a free place, never for a whole round of slower sends. In the round's short
-transaction, for each destination it starts, the worker takes the destination's lease (FOR UPDATE
-SKIP LOCKED, so replicas share destinations and never send the same delivery twice) and asks the
-circuit breaker and the pacer what may go now (up to `messages_per_lease` messages, so a backlog
-costs one claim per lease, not per alert); then it commits. The sends happen with no
-transaction open, one after another in the admitted order and only while the lease has half its
-time left (a worker stalled past that sends nothing more); the first failure ends the lease's
-sends. Each
+delivery waits for a free place, never for a whole round of slower sends. For each destination
+the worker takes the destination's lease in a short transaction (FOR UPDATE SKIP LOCKED, so
+replicas share destinations and never send the same delivery twice), asks the circuit breaker and
+the pacer what may go now (up to `messages_per_lease` messages, so a backlog costs one claim per
+lease, not per alert), and commits. The sends happen with no transaction open,
+one after another in the admitted order and only while the lease has half its time left (a
+worker stalled past that sends nothing more); the first failure ends the lease's sends. Each
 send's outcome, attempt and outgoing events are recorded in a short transaction while the next
 message goes out (one record at a time, in order; the sends that went out meanwhile share the
 next one; the last one releases the lease), retried while the database is away, until the lease
@@ -24,12 +23,11 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from functools import cached_property
 from typing import Any
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from tandem_alerts.adapters import destinations as dest
 from tandem_alerts.adapters import repository as repo
@@ -91,29 +89,20 @@ class DeliveryWorker(SendingWorker):
             await asyncio.gather(*self._serving.values(), return_exceptions=True)
 
     async def tick(self) -> int:
-        """Claim due destinations for the free places and start serving them; return how many
-        were tried."""
+        """Start serving due destinations in the free places; return how many were started."""
         serving, places = self._serving, self._options.batch_size
         if len(serving) >= places:
             await asyncio.wait(list(serving.values()), return_when=asyncio.FIRST_COMPLETED)
         self._raise_failures()
         free = places - len(serving)
-        # Taken before the clock: the monotonic deadline may only end earlier than the lease.
-        lease_ends = time.monotonic() + self._options.lease_seconds
-        jobs: list[Job] = []
-        # One transaction finds the due destinations and claims those with a free place.
         async with self._sessions() as session, session.begin():
-            now = self._clock()
-            due = await sends.due_destinations(session, now=now, limit=free + len(serving))
+            due = await sends.due_destinations(
+                session, now=self._clock(), limit=free + len(serving)
+            )
             await self.refresh_people(session)
-            started = [key for key in due if key not in serving][:free]
-            for key in started:
-                job = await self._claim(session, *key, now=now, lease_ends=lease_ends)
-                if job is not None:
-                    jobs.append(job)
-        for job in jobs:
-            key = (job.state.channel, job.state.destination)
-            task = asyncio.create_task(self._serve(job), name=f"deliver {key[0]}:{key[1]}")
+        started = [key for key in due if key not in serving][:free]
+        for key in started:
+            task = asyncio.create_task(self._serve(*key), name=f"deliver {key[0]}:{key[1]}")
             serving[key] = task
             task.add_done_callback(self._place_freed)
         return len(started)
@@ -132,8 +121,10 @@ class DeliveryWorker(SendingWorker):
         if failed is not None:
             raise failed
 
-    async def _serve(self, job: Job) -> int:
-        channel, destination = job.state.channel, job.state.destination
+    async def _serve(self, channel: DeliveryChannel, destination: str) -> int:
+        job = await self._claim(channel, destination)
+        if job is None:
+            return 0
         done, last = 0, False
         # Records run behind the sends, one transaction at a time and in order (each starts from
         # the state the one before left): what went out while one ran waits for the next.
@@ -193,56 +184,51 @@ class DeliveryWorker(SendingWorker):
             result = await self._send(job, message)
         return Sent(message, result, int((time.perf_counter() - started) * 1000))
 
-    async def _claim(
-        self,
-        session: AsyncSession,
-        channel: DeliveryChannel,
-        destination: str,
-        *,
-        now: datetime,
-        lease_ends: float,
-    ) -> Job | None:
-        """Take a destination's lease and what may go now, in the caller's transaction."""
+    async def _claim(self, channel: DeliveryChannel, destination: str) -> Job | None:
+        # Taken before the clock: the monotonic deadline may only end earlier than the lease.
         lease_seconds = self._options.lease_seconds
-        until = now + timedelta(seconds=lease_seconds)
-        claim = await dest.claim_destination(
-            session,
-            channel,
-            destination,
-            now=now,
-            until=until,
-            limit=self._options.batch_size,
-        )
-        if claim is None:
-            return None  # another worker serves this destination
-        due = claim.due
-        admission = admit(
-            [QueuedAlert(alert_id=str(d.id), enqueued_at=d.created_at) for d in due],
-            pacer=claim.state.pacer,
-            circuit=claim.state.circuit,
-            paced=channel is DeliveryChannel.SLACK,
-            most=self._options.messages_per_lease,
-            now=now,
-            circuit_policy=self._circuit,
-            pacing_policy=self._pacing,
-        )
-        if admission.held:
-            held = [int(i) for i in admission.held]
-            await repo.reschedule(session, held, due_at=admission.held_until or now)
-        state = replace(claim.state, pacer=admission.pacer, circuit=admission.circuit)
-        if not admission.messages:
-            await dest.save_destination(session, state, release=True)
-            return None
-        if state != claim.state:  # the lease itself is written already
-            await dest.save_destination(session, state, release=False)
-        by_id = {str(d.id): d for d in due}
-        messages = [[by_id[i] for i in ids] for ids in admission.messages]
-        sending = {d.alert_id for m in messages for d in m}
-        stored = {
-            alert_id: repo.stored_alert(row)
-            for alert_id, row in claim.requests.items()
-            if alert_id in sending
-        }
+        lease_ends = time.monotonic() + lease_seconds
+        async with self._sessions() as session, session.begin():
+            now = self._clock()
+            until = now + timedelta(seconds=lease_seconds)
+            claim = await dest.claim_destination(
+                session,
+                channel,
+                destination,
+                now=now,
+                until=until,
+                limit=self._options.batch_size,
+            )
+            if claim is None:
+                return None  # another worker serves this destination
+            due = claim.due
+            admission = admit(
+                [QueuedAlert(alert_id=str(d.id), enqueued_at=d.created_at) for d in due],
+                pacer=claim.state.pacer,
+                circuit=claim.state.circuit,
+                paced=channel is DeliveryChannel.SLACK,
+                most=self._options.messages_per_lease,
+                now=now,
+                circuit_policy=self._circuit,
+                pacing_policy=self._pacing,
+            )
+            if admission.held:
+                held = [int(i) for i in admission.held]
+                await repo.reschedule(session, held, due_at=admission.held_until or now)
+            state = replace(claim.state, pacer=admission.pacer, circuit=admission.circuit)
+            if not admission.messages:
+                await dest.save_destination(session, state, release=True)
+                return None
+            if state != claim.state:  # the lease itself is written already
+                await dest.save_destination(session, state, release=False)
+            by_id = {str(d.id): d for d in due}
+            messages = [[by_id[i] for i in ids] for ids in admission.messages]
+            sending = {d.alert_id for m in messages for d in m}
+            stored = {
+                alert_id: repo.stored_alert(row)
+                for alert_id, row in claim.requests.items()
+                if alert_id in sending
+            }
         return Job(state, messages, stored, lease_ends, lease_seconds)
 
     async def _send(self, job: Job, message: list[DeliveryRow]) -> SendResult:
