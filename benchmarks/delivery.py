@@ -43,7 +43,7 @@ import psutil
 import sqlalchemy as sa
 import yaml
 
-from benchmarks.handlers import database_url, quiet_production_logging
+from benchmarks.handlers import _cpu_of, database_url, quiet_production_logging
 from benchmarks.pipeline_stack import AES, SLACK_TOKEN, write_config
 from benchmarks.slack_sink import ACCOUNT_NAME
 from tandem_shared.db import create_engine, migrate, session_factory
@@ -63,14 +63,8 @@ def server_cpu(data_dir: Path | None) -> float:
     if data_dir is None:
         return 0.0
     postmaster = psutil.Process(int((data_dir / "postmaster.pid").read_text().split()[0]))
-    total: float = sum(postmaster.cpu_times())  # user, system, children_user, children_system
-    for child in postmaster.children(recursive=True):
-        try:
-            times = child.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        total += times.user + times.system
-    return total
+    own: float = sum(postmaster.cpu_times())  # user, system, children_user, children_system
+    return own + _cpu_of(postmaster.children(recursive=True))
 
 
 @dataclass(frozen=True)
