@@ -10,7 +10,7 @@ VENV := .venv
 RUN := $(VENV)/bin
 
 
-.PHONY: install browser up down demo test test-unit test-integration lint format bench bench-ingest bench-pipeline bench-reads k8s-validate clean
+.PHONY: install browser up down demo test test-unit test-integration lint format bench bench-ingest bench-pipeline bench-reads bench-runtime k8s-validate clean
 
 $(UV):
 	$(PY) -m pip install --quiet --disable-pip-version-check --target $(UV_DIR) uv
@@ -58,7 +58,7 @@ format: install
 	$(RUN)/ruff check --fix .
 	$(RUN)/ruff format .
 
-bench: bench-ingest bench-pipeline bench-reads
+bench: bench-ingest bench-pipeline bench-reads bench-runtime
 
 bench-ingest: install
 	$(RUN)/python -m benchmarks.ingest
@@ -66,6 +66,11 @@ bench-ingest: install
 # The five services from webhook to Slack; BENCH_ARGS=--quick for a small run (see its --help).
 bench-pipeline: install
 	$(RUN)/python -m benchmarks.pipeline $(BENCH_ARGS)
+
+# The consumer runtime's own CPU per event (loop, inbox, outbox, relay; a handler that only
+# emits): BENCH_ARGS="--batch 1" for a trickle, where each event is its own transaction.
+bench-runtime: install
+	$(RUN)/python -m benchmarks.runtime $(BENCH_ARGS)
 
 # Every gateway read endpoint over a year of a mid-size team, 1 and 16 readers; BENCH_ARGS=--quick.
 bench-reads: install

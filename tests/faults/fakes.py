@@ -175,6 +175,7 @@ async def serve(slack_port: int, smtp_port: int, control_port: int, token: str) 
                 "email": smtp.mailbox.snapshot(),
                 "storm_answers": dict(slack.storm_answers),
                 "smtp_refused": smtp.mailbox.refused,
+                "history_calls": len(slack.of("conversations.history")),
             }
         )
 

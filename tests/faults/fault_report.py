@@ -24,7 +24,7 @@ class Row:
             str(v.accepted),
             str(v.alerts_out),
             f"{v.lost} ({v.given_up} given up)" if v.given_up else str(v.lost),
-            f"{v.duplicated} ({v.duplicated_messages} msg)" if v.duplicated else "0",
+            _dup(v),
             self.recovery,
         ]
 
@@ -40,8 +40,15 @@ def record(scenario: str, injected: str, verdict: Verdict, recovery: str = "") -
         f"  webhooks accepted {v.accepted} (never accepted {v.not_accepted}), "
         f"events {v.events}, decisions {v.decisions}, clocks {v.clocks}, "
         f"alerts out {v.alerts_out}, read-model rows {v.read_rows}\n"
-        f"  lost {v.lost}, duplicated {v.duplicated} (Slack messages and emails among them "
-        f"{v.duplicated_messages}), recovery {recovery or '-'}"
+        f"  lost {v.lost}, duplicated {v.duplicated} (Slack messages {v.duplicated_slack}, "
+        f"emails {v.duplicated_messages - v.duplicated_slack}), recovery {recovery or '-'}"
         + "".join(f"\n  ! {p}" for p in v.problems),
         flush=True,
     )
+
+
+def _dup(v: Verdict) -> str:
+    if not v.duplicated:
+        return "0"
+    emails = v.duplicated_messages - v.duplicated_slack
+    return f"{v.duplicated} ({v.duplicated_slack} Slack, {emails} email)"

@@ -41,9 +41,11 @@ SLACK_TOKEN = "xoxb-tandem-faults"
 SLACK_TIMEOUT = 4.0  # seconds alerts waits for Slack or SMTP (production: 10), fakes answer in ms
 CIRCUIT_OPEN = 3.0  # seconds a failing destination is left alone (production: 60)
 RETRY_MAX = 8.0  # longest back-off between two attempts of a delivery (production: 300)
-# How long a destination stays claimed by a sender that died mid-send (production: 120 s); it
-# must outlast one send (SLACK_TIMEOUT).
-LEASE = 10.0
+# How long a destination stays claimed by a sender that died mid-send (production: 120 s). A
+# sender starts a send only with half its lease left, so a send (SLACK_TIMEOUT) ends 4 s before
+# a rival may take over, even on a starved machine; with 10 s (1 s to spare) a loaded long run
+# saw one Slack message posted twice, its sender's lease lost mid-send.
+LEASE = 16.0
 
 
 def long_mode() -> bool:

@@ -99,6 +99,7 @@ class Verdict:
     lost: int
     duplicated: int
     duplicated_messages: int  # of `duplicated`: Slack messages and emails sent twice
+    duplicated_slack: int  # of those, Slack messages
     given_up: int  # deliveries alerts marked failed for good (shown as such on the gateway)
     settled_after: float | None  # seconds from `since` until every outcome was as expected
     problems: list[str] = field(default_factory=list)
@@ -151,15 +152,15 @@ def _verdict(
     expected: dict[str, Signature],
     settled_after: float | None,
 ) -> Verdict:
-    lost = duplicated = messages = 0
+    lost = duplicated = 0
+    repeated: Counter[str] = Counter()  # Slack messages and emails sent twice, by part
     problems = []
     for hook in accepted:
         miss, extra = compare(expected[hook.kind], found[hook.account])
         lost, duplicated = lost + miss, duplicated + extra
         want, got = expected[hook.kind], found[hook.account]
-        messages += sum(
-            compare({p: want.get(p, Counter())}, {p: got.get(p, Counter())})[1] for p in ALERT_PARTS
-        )
+        for p in ALERT_PARTS:
+            repeated[p] += compare({p: want.get(p, Counter())}, {p: got.get(p, Counter())})[1]
         if miss or extra:
             problems.append(f"{hook.kind} {account_key(hook.account)}: {dict(found[hook.account])}")
 
@@ -178,7 +179,8 @@ def _verdict(
         read_rows=total("gw.accounts", "gw.handoffs", "gw.alerts", "gw.deliveries", "gw.timeline"),
         lost=lost,
         duplicated=duplicated,
-        duplicated_messages=messages,
+        duplicated_messages=sum(repeated.values()),
+        duplicated_slack=repeated["slack"],
         given_up=sum(_failed(found[h.account]) for h in accepted),
         settled_after=settled_after,
         problems=problems[:10],

@@ -67,13 +67,14 @@ async def judge(
     expected: dict[str, Signature],
     *,
     timeout: float = 120,
-    send_window: int = 0,
+    email_window: int = 0,
     given_up_ok: bool = False,
 ) -> Verdict:
     """Settle, print and record the scenario; assert the promise: nothing lost, nothing twice.
 
-    `send_window`: Slack messages or emails that may go out twice because a sender lost its
-    outcome between the send and its record (a known window, each with a test of its own).
+    `email_window`: emails that may go out twice because a sender died between handing one to
+    the mail server and recording it (SMTP has nothing to look up; the resend keeps its
+    Message-ID). A Slack message never may: the next sender looks for it first.
     `given_up_ok`: a delivery alerts gave up on openly (a permanent failure) counts as lost
     only if it is not shown as failed: each is one missing message and one gateway delivery
     `failed` instead of `delivered`.
@@ -101,7 +102,8 @@ async def judge(
     given_up = verdict.given_up if given_up_ok else 0
     assert verdict.lost == 2 * given_up, verdict.problems
     others = verdict.duplicated - verdict.duplicated_messages
-    assert others == given_up and verdict.duplicated_messages <= send_window, verdict.problems
+    assert others == given_up and verdict.duplicated_slack == 0, verdict.problems
+    assert verdict.duplicated_messages <= email_window, verdict.problems
     assert verdict.settled_after is not None, "outcomes never settled"
     return verdict
 

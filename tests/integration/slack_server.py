@@ -1,5 +1,5 @@
 """A local HTTP server that speaks Slack's Web API for tests: chat.postMessage, chat.update,
-chat.postEphemeral, views.open, auth.test.
+chat.postEphemeral, views.open, auth.test, conversations.open and conversations.history.
 
 Point slack_sdk at it with `AsyncWebClient(token=..., base_url=fake.base_url)`. Answers follow
 docs.slack.dev: HTTP 200 with `{"ok": true, ...}` or `{"ok": false, "error": ...}`, HTTP 429 with
@@ -7,7 +7,9 @@ docs.slack.dev: HTTP 200 with `{"ok": true, ...}` or `{"ok": false, "error": ...
 chat.postMessage is recorded, whatever the answer, so tests can count attempts and read content;
 the other methods are recorded in `calls` with their arguments and Slack's answer (chat.update of
 a message it never posted answers `message_not_found`, views.open without a trigger id
-`invalid_arguments`, as the Web API does).
+`invalid_arguments`, as the Web API does). conversations.open gives a user's DM a `D...` id, and
+conversations.history lists the posted messages of a channel or DM, newest first, with their
+metadata when asked for it.
 """
 
 from __future__ import annotations
@@ -75,6 +77,7 @@ class Received:
     status: int
     ok: bool
     ts: str | None
+    metadata: dict[str, Any] | None = None
 
     @property
     def block_text(self) -> str:
@@ -138,6 +141,9 @@ class FakeSlack:
                 web.post("/api/chat.update", self._update),
                 web.post("/api/chat.postEphemeral", self._ephemeral),
                 web.post("/api/views.open", self._open_view),
+                web.post("/api/conversations.open", self._open_conversation),
+                web.post("/api/conversations.history", self._history),
+                web.get("/api/conversations.history", self._history),
             ],
         )
 
@@ -199,8 +205,11 @@ class FakeSlack:
                 },
             }
         accepted = reply.status == 200 and body.get("ok") is True
+        metadata = args.get("metadata")
+        if isinstance(metadata, str):
+            metadata = json.loads(metadata)
         self.received.append(
-            Received(channel, text, blocks, time.monotonic(), reply.status, accepted, ts)
+            Received(channel, text, blocks, time.monotonic(), reply.status, accepted, ts, metadata)
         )
         if reply.raw is not None:
             return web.Response(
@@ -246,6 +255,38 @@ class FakeSlack:
         body = {"ok": True, "view": {"id": f"V{self._seq:08d}", **view}}
         return self._record_call("views.open", args, None, body)
 
+    async def _open_conversation(self, request: web.Request) -> web.Response:
+        args = await _arguments(request)
+        if not self._authorized(request):
+            return self._record_call("conversations.open", args, "not_authed")
+        user = str(args.get("users", ""))
+        if not user.startswith(("U", "W")) or "," in user:
+            return self._record_call("conversations.open", args, "user_not_found")
+        body = {"ok": True, "channel": {"id": "D" + user[1:]}}
+        return self._record_call("conversations.open", args, None, body)
+
+    async def _history(self, request: web.Request) -> web.Response:
+        args = await _arguments(request)
+        if not self._authorized(request):
+            return self._record_call("conversations.history", args, "not_authed")
+        channel = str(args.get("channel", ""))
+        # A DM's history holds what was posted to its user's id or to the DM itself.
+        posted_to = {channel} | (
+            {"U" + channel[1:], "W" + channel[1:]} if channel[:1] == "D" else set()
+        )
+        oldest = float(args.get("oldest") or 0)
+        with_metadata = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
+        limit = int(args.get("limit") or 100)
+        found = [r for r in reversed(self.received) if r.ok and r.channel in posted_to and r.ts]
+        messages = [
+            {"type": "message", "ts": r.ts, "text": r.text or ""}
+            | ({"metadata": r.metadata} if with_metadata and r.metadata else {})
+            for r in found
+            if float(r.ts or 0) > oldest
+        ][:limit]
+        body = {"ok": True, "messages": messages, "has_more": False}
+        return self._record_call("conversations.history", args, None, body)
+
     def _record_call(
         self,
         method: str,
@@ -275,8 +316,10 @@ async def serve_local(port: int, routes: list[web.RouteDef]) -> web.AppRunner:
 
 
 async def _arguments(request: web.Request) -> dict[str, Any]:
+    # Like Slack, arguments may come in the query string too (slack_sdk sends some methods' so).
+    query: dict[str, Any] = dict(request.query)
     if request.content_type == "application/json":
         data = await request.json()
-        return data if isinstance(data, dict) else {}
+        return query | data if isinstance(data, dict) else query
     form = await request.post()
-    return {k: v for k, v in form.items() if isinstance(v, str)}
+    return query | {k: v for k, v in form.items() if isinstance(v, str)}

@@ -308,6 +308,28 @@ async def test_a_slack_timeout_is_a_transient_failure(alerts: Harness) -> None:
     assert answered.ok and answered.slack_ts is not None
 
 
+async def test_a_message_slack_took_without_answering_in_time_is_found_not_posted_again(
+    alerts: Harness,
+) -> None:
+    # What a sender that timed out, or died before recording, does next (delivery.py).
+    alerts.slack.script("C0LATE", [slow(1.5)])
+    sender = SlackSender(token=alerts.slack.token, base_url=alerts.slack.base_url, timeout=1)
+    message = SlackMessage(text="Acme requested a meeting", blocks=[])
+    since = utcnow() - timedelta(minutes=1)
+
+    timed_out = await sender.post("C0LATE", message, deliveries=[9001, 9002])
+    assert isinstance(timed_out.failure, SlackFailure) and timed_out.failure.timeout
+    [posted] = await eventually(lambda: _async(alerts.slack.to("C0LATE")))  # Slack took it
+    found = await sender.find_posted("C0LATE", [9002], since=since)
+    assert found is not None and found.slack_ts == posted.ts
+    assert await sender.find_posted("C0LATE", [9003], since=since) is None  # another delivery
+    # A direct message is looked for in the app's DM with the person.
+    await sender.post("U0LATE", message, deliveries=[9004])
+    in_dm = await sender.find_posted("U0LATE", [9004], since=since)
+    assert in_dm is not None and in_dm.slack_channel == "D0LATE"
+    assert len(alerts.slack.to("C0LATE")) == 1
+
+
 async def test_429_waits_for_retry_after(alerts: Harness, unique: str) -> None:
     alerts.slack.script("U0RATE", [rate_limited(1)])
     alert_id = f"rate-{unique}"

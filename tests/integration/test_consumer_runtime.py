@@ -201,6 +201,30 @@ async def test_failing_message_goes_to_dead_letter_topic_and_the_rest_are_proces
     assert headers["dlq.attempts"] == str(kafka_settings.max_attempts).encode()
 
 
+async def test_a_write_deferred_to_the_commit_that_fails_dead_letters_its_message_alone(
+    new_lane, unique, db
+) -> None:  # type: ignore[no-untyped-def]
+    lane = await new_lane("deferred", partitions=1, dead_letters=True)
+    batch = events(5, unique)
+    await lane.publish(batch)
+
+    async def handler(envelope: Envelope, uow: UnitOfWork) -> None:
+        # The batch's writes go in at its end: message 2's breaks a NOT NULL constraint there.
+        event_id = None if envelope.data["n"] == 2 else envelope.id
+
+        async def write() -> None:
+            await uow.session.execute(sa.insert(side_effects).values(event_id=event_id))
+
+        uow.before_commit(write)
+
+    loop = lane.loop(handler)
+    await run_until(loop, db, 4)
+
+    [dead] = await lane.dead_letters(expect=1)
+    assert Envelope.from_bytes(dead.value).id == f"{unique}-2"
+    assert sorted(await db.effects()) == sorted(e.id for e in batch if e.data["n"] != 2)
+
+
 async def test_undecodable_message_is_dead_lettered_without_retries(new_lane, unique, db) -> None:  # type: ignore[no-untyped-def]
     lane = await new_lane("poison", partitions=1, dead_letters=True)
     good = events(1, unique)[0]

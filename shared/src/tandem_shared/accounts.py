@@ -58,6 +58,11 @@ def _extractor() -> tldextract.TLDExtract:
     return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 
 
+def load_public_suffixes() -> None:
+    """Parse the bundled public-suffix list now (a service's start), not at its first event."""
+    _extractor()("example.com")
+
+
 def registered_domain(value: str | None) -> str | None:
     """Return the registered domain of a domain, URL or email address, lower-cased."""
     if not value:

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tandem_shared.db import transaction_memory
+from tandem_shared.db import Statement, fetch, transaction_memory
 from tandem_shared.directory import Directory, Period, Person, WorkingHours
 from tandem_shared.events import AvailabilityChanged
 
@@ -130,18 +130,19 @@ class LiveDirectory:
     async def _read(self, session: AsyncSession) -> Directory:
         # One row of two numbers says whether anything changed: a stored row's changed_at only
         # grows, so any new change moves the count or the sum. The rows are read only then.
-        version = tuple((await session.execute(_VERSION)).one())
+        version = tuple((await fetch(session, _VERSION, {}))[0])
         if version != self._built[0]:
-            rows = (await session.execute(sa.select(people_availability))).all()
-            overrides = {r.person_id: Availability.model_validate(r.state) for r in rows}
+            rows = await fetch(session, _OVERRIDES, {})
+            overrides = {r["person_id"]: Availability.model_validate(r["state"]) for r in rows}
             self._built = (version, apply(self.seed, overrides))
         return self._built[1]
 
 
-_VERSION = sa.select(
-    sa.func.count(),
-    sa.func.coalesce(sa.func.sum(sa.extract("epoch", people_availability.c.changed_at)), 0),
+# On the transaction's asyncpg connection: handlers read it in every transaction that routes.
+_VERSION = Statement.of(
+    "SELECT count(*), coalesce(sum(extract(epoch FROM changed_at)), 0) FROM people_availability"
 )
+_OVERRIDES = Statement.of("SELECT person_id, state FROM people_availability")
 
 
 class _Pending:

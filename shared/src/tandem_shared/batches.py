@@ -22,8 +22,9 @@ from __future__ import annotations
 import asyncio
 import time
 import traceback
+from collections import Counter as Counted
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeAlias
 
 import structlog
@@ -88,6 +89,7 @@ class BatchProcessor:
     # The event types that exist (None: any). A type outside them is poison: no handler of any
     # version can read it, so it is dead-lettered rather than skipped unseen.
     known_types: frozenset[str] | None = None
+    _histograms: dict[str, Histogram] = field(default_factory=dict, init=False, repr=False)
 
     async def process(self, records: Sequence[Record], done: Callable[[Record], None]) -> None:
         """Handle `records` (one partition's, in order), calling `done` as each one is."""
@@ -156,9 +158,17 @@ class BatchProcessor:
                         raise
                     raise _HandlerFailed(index, exc) from exc
                 outcomes.append((record.topic, "processed"))
-            await uow.flush()
-        for topic, outcome in outcomes:
-            CONSUMED.labels(self.group, topic, outcome).inc()
+            try:
+                await uow.flush()
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                # A deferred write (UnitOfWork.before_commit) failed for some message's sake:
+                # the first is retried alone, then the rest, until the one whose own
+                # transaction fails is dead-lettered.
+                raise _HandlerFailed(0, exc) from exc
+        for (topic, outcome), count in Counted(outcomes).items():
+            CONSUMED.labels(self.group, topic, outcome).inc(count)
         if self.after_commit is not None and any(o == "processed" for _, o in outcomes):
             self.after_commit()
 
@@ -175,7 +185,14 @@ class BatchProcessor:
         ):
             started = time.perf_counter()
             await self.handler(envelope, uow)
-            HANDLER_SECONDS.labels(self.group, record.topic).observe(time.perf_counter() - started)
+            self._handler_seconds(record.topic).observe(time.perf_counter() - started)
+
+    def _handler_seconds(self, topic: str) -> Histogram:
+        # The labelled histogram of each topic, looked up once rather than per message.
+        found = self._histograms.get(topic)
+        if found is None:
+            found = self._histograms[topic] = HANDLER_SECONDS.labels(self.group, topic)
+        return found
 
     async def _alone(self, record: Record, envelope: Envelope) -> None:
         """Retry one message in its own transaction, then dead-letter it."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -13,15 +13,18 @@ import asyncpg
 import orjson
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event, text
+from sqlalchemy import ClauseElement, event, text
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from tandem_shared.settings import DatabaseSettings
 
@@ -49,6 +52,8 @@ def is_transient(exc: BaseException) -> bool:
         if exc.connection_invalidated:
             return True
         for cause in (exc.orig, getattr(exc.orig, "__cause__", None)):
+            if isinstance(cause, OSError | asyncpg.exceptions.ConnectionDoesNotExistError):
+                return True  # the connection went while the adapter began a transaction
             state = str(getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None) or "")
             if _transient_state(state):
                 return True
@@ -151,6 +156,8 @@ async def migrate(*, settings: DatabaseSettings, schema: str, script_location: P
 # asyncpg itself (measured: ~215 µs against ~75 µs). Consumer handlers run a few statements per
 # event, so theirs go straight to the connection of the session's transaction.
 
+_ASYNCPG_DIALECT = asyncpg_dialect()  # type: ignore[no-untyped-call]
+
 # A quoted literal (left alone) or a :name parameter (not a ::cast).
 _NAME = re.compile(r"'(?:[^']|'')*'|(?<![:\w]):([A-Za-z_]\w*)")
 
@@ -180,6 +187,13 @@ class Statement:
             raise ValueError(f"JSON parameters not in the statement: {sorted(unknown)}")
         return cls(numbered, tuple(names), frozenset(json))
 
+    @classmethod
+    def compiled(cls, clause: ClauseElement) -> Statement:
+        """A SQLAlchemy statement as PostgreSQL runs it (asyncpg's numbered parameters)."""
+        compiled = clause.compile(dialect=_ASYNCPG_DIALECT)
+        assert isinstance(compiled, SQLCompiler)
+        return cls(str(compiled), tuple(compiled.positiontup or ()), frozenset())
+
 
 async def fetch(
     session: AsyncSession, statement: Statement, params: Mapping[str, Any]
@@ -200,6 +214,25 @@ async def fetch(
     return records
 
 
+async def execute_many(
+    session: AsyncSession, statement: Statement, params: Sequence[Mapping[str, Any]]
+) -> None:
+    """Run a statement once per parameter set, in one round trip (asyncpg pipelines them)."""
+    if not params:
+        return
+    connection = await _driver(session)
+    args = [
+        [_json_dumps(p[name]) if name in statement.json else p[name] for name in statement.names]
+        for p in params
+    ]
+    try:
+        await connection.executemany(statement.sql, args)
+    except asyncpg.PostgresError as exc:
+        raise DBAPIError(statement.sql, None, exc) from exc
+    except asyncpg.InterfaceError as exc:
+        raise InterfaceError(statement.sql, None, exc) from exc
+
+
 async def _driver(session: AsyncSession) -> asyncpg.Connection:
     if session.sync_session.get_transaction() is None:
         await session.connection()  # begins the session's transaction, as execute() would
@@ -211,7 +244,27 @@ async def _driver(session: AsyncSession) -> asyncpg.Connection:
         if connection is None:
             raise InterfaceError(None, None, RuntimeError("the session's connection is closed"))
         if not connection.is_in_transaction():
-            # SQLAlchemy opens the transaction at its first statement: let it.
-            await bound.exec_driver_sql("SELECT 1")
+            await _begin(bound)
         kept["connection"] = connection
     return connection
+
+
+async def _begin(bound: AsyncConnection) -> None:
+    """Open the transaction SQLAlchemy's asyncpg adapter opens at its first statement.
+
+    Through the adapter itself (its BEGIN, with the engine's isolation level), so that the
+    statement run next is the transaction's first round trip, not a `SELECT 1` before it.
+    """
+    adapted = (await bound.get_raw_connection()).dbapi_connection
+    start = getattr(adapted, "_start_transaction", None)
+    mutex = getattr(adapted, "_execute_mutex", None)
+    if start is None or mutex is None or getattr(adapted, "_transaction", False) is not None:
+        # An adapter of another shape: let its first statement open the transaction.
+        await bound.exec_driver_sql("SELECT 1")
+        return
+    try:
+        async with mutex:
+            await start()
+    except Exception as exc:
+        # As a failing statement would raise it: the consumer tells transient ones apart.
+        raise DBAPIError("BEGIN", None, exc) from exc

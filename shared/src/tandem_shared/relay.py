@@ -38,9 +38,9 @@ from aiokafka.protocol.offset import OffsetRequest
 from aiokafka.structs import RecordMetadata, TopicPartition
 from murmurhash2 import murmurhash2
 from prometheus_client import Counter, Gauge
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from tandem_shared.db import Statement, fetch
 from tandem_shared.envelope import utcnow
 from tandem_shared.outbox import (
     REALTIME_PENDING,
@@ -70,9 +70,7 @@ def partition_of(key: bytes, partitions: Sequence[int]) -> int:
 _ROW = ("id", "event_id", "topic", "key", "value", "headers", "created_at")
 
 
-def _claims(
-    pending: sa.ColumnElement[bool] | sa.TextClause,
-) -> tuple[sa.Executable, sa.Executable]:
+def _claims(pending: sa.ColumnElement[bool] | sa.TextClause) -> tuple[Statement, Statement]:
     """The oldest `pending` rows nobody else holds, claimed and deleted in one statement; and
     the same appending them to the retained ones (one round trip, no UPDATE)."""
     delete = sa.delete(outbox).where(
@@ -90,7 +88,8 @@ def _claims(
     keep = sa.select(claimed).add_cte(
         sa.insert(outbox_published).from_select(_ROW, sa.select(claimed)).cte("kept")
     )
-    return claim, keep
+    # Run on the asyncpg connection (a round trip per batch, or two: the lanes' claims).
+    return Statement.compiled(claim), Statement.compiled(keep)
 
 
 # Rows marked published by earlier versions stay put.
@@ -126,25 +125,30 @@ LAG = Gauge(
 )
 
 
+# GREATEST, not the new value: a new broker's low offsets must not hide what the old one had.
+_RECORD_OFFSETS = Statement.of(
+    'INSERT INTO outbox_offsets (topic, partition, "offset") '
+    "SELECT * FROM unnest(CAST(:topics AS text[]), CAST(:partitions AS int[]), "
+    "CAST(:offsets AS bigint[])) "
+    "ON CONFLICT (topic, partition) DO UPDATE "
+    'SET "offset" = GREATEST(outbox_offsets."offset", excluded."offset"), updated_at = now()'
+)
+
+
 async def _record_offsets(session: AsyncSession, acknowledged: dict[tuple[str, int], int]) -> None:
     """Raise each partition's recorded offset to what the broker just acknowledged."""
     if not acknowledged:
         return
     # Sorted: replicas lock the same rows in the same order and cannot deadlock.
-    values = [
-        {"topic": topic, "partition": partition, "offset": offset}
-        for (topic, partition), offset in sorted(acknowledged.items())
-    ]
-    upsert = insert(outbox_offsets).values(values)
-    # GREATEST, not the new value: a new broker's low offsets must not hide what the old one had.
-    await session.execute(
-        upsert.on_conflict_do_update(
-            index_elements=[outbox_offsets.c.topic, outbox_offsets.c.partition],
-            set_={
-                "offset": sa.func.greatest(outbox_offsets.c.offset, upsert.excluded.offset),
-                "updated_at": sa.func.now(),
-            },
-        )
+    ordered = sorted(acknowledged.items())
+    await fetch(
+        session,
+        _RECORD_OFFSETS,
+        {
+            "topics": [topic for (topic, _), _ in ordered],
+            "partitions": [partition for (_, partition), _ in ordered],
+            "offsets": [offset for _, offset in ordered],
+        },
     )
 
 
@@ -188,21 +192,20 @@ class OutboxRelay:
         )
         limit = self._settings.batch_size
         async with self._sessions() as session, session.begin():
-            claimed = list((await session.execute(realtime, {"limit": limit})).all())
+            claimed = await fetch(session, realtime, {"limit": limit})
             if len(claimed) < limit:
                 # Each topic is in one lane, so a topic's rows still leave in order.
-                more = await session.execute(any_lane, {"limit": limit - len(claimed)})
-                claimed += more.all()
+                claimed += await fetch(session, any_lane, {"limit": limit - len(claimed)})
             # RETURNING gives no order: publish in the order the rows were written.
-            rows = sorted(claimed, key=lambda row: row.id)
+            rows = sorted(claimed, key=lambda row: row["id"])
             if not rows:
                 LAG.labels(self._schema).set(0)
                 return 0
-            LAG.labels(self._schema).set((utcnow() - rows[0].created_at).total_seconds())
+            LAG.labels(self._schema).set((utcnow() - rows[0]["created_at"]).total_seconds())
             acknowledged = await self._send(rows)
             if self._retain:
                 await _record_offsets(session, acknowledged)
-        for topic, count in collections.Counter(row.topic for row in rows).items():
+        for topic, count in collections.Counter(row["topic"] for row in rows).items():
             PUBLISHED.labels(topic).inc(count)
         return len(rows)
 
@@ -271,9 +274,7 @@ class OutboxRelay:
                     ends[(topic, partition)] = offset
         return ends
 
-    async def _send(
-        self, rows: Sequence[sa.Row[Any, Any, Any, Any, Any, Any]]
-    ) -> dict[tuple[str, int], int]:
+    async def _send(self, rows: Sequence[asyncpg.Record]) -> dict[tuple[str, int], int]:
         # One batch per partition, not one send() per row: send() costs a future, a partition
         # lookup and an accumulator call per message, which was most of the relay's CPU.
         open_batches: dict[tuple[str, int], BatchBuilder] = {}
@@ -283,14 +284,15 @@ class OutboxRelay:
             if n % _YIELD_EVERY == 0:
                 # Let the requests sharing the event loop in: a big batch takes milliseconds.
                 await asyncio.sleep(0)
-            if row.topic not in partitions:
-                partitions[row.topic] = sorted(await self._producer.partitions_for(row.topic))
-            target = (row.topic, partition_of(row.key, partitions[row.topic]))
+            topic, key = row["topic"], row["key"]
+            if topic not in partitions:
+                partitions[topic] = sorted(await self._producer.partitions_for(topic))
+            target = (topic, partition_of(key, partitions[topic]))
             message = {
-                "key": row.key,
-                "value": row.value,
+                "key": key,
+                "value": row["value"],
                 "timestamp": None,
-                "headers": [(k, str(v).encode()) for k, v in row.headers.items()],
+                "headers": [(k, str(v).encode()) for k, v in row["headers"].items()],
             }
             batch = open_batches.get(target)
             if batch is not None and batch.append(**message) is not None:
@@ -300,7 +302,7 @@ class OutboxRelay:
                 futures.append(await self._submit(batch, target))
             batch = open_batches[target] = self._producer.create_batch()
             if batch.append(**message) is None:
-                raise ValueError(f"outbox row {row.id} is larger than a producer batch")
+                raise ValueError(f"outbox row {row['id']} is larger than a producer batch")
         for target, batch in open_batches.items():
             futures.append(await self._submit(batch, target))
         # Every batch must be acknowledged (acks=all) before the rows count as published.

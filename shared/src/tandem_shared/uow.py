@@ -6,7 +6,7 @@ when the state change that caused it commits (the outbox rows go in with the sam
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +23,8 @@ class UnitOfWork:
 
     session: AsyncSession
     pending: list[dict[str, Any]] = field(default_factory=list)
+    # Writes a handler deferred to the end of the transaction (one statement for a batch's rows).
+    deferred: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     def emit(self, topic: str, envelope: Envelope, headers: dict[str, str] | None = None) -> None:
         """Publish `envelope` on `topic` if, and only if, this transaction commits."""
@@ -32,8 +34,16 @@ class UnitOfWork:
         """Publish prepared outbox rows with this transaction."""
         self.pending.extend(rows)
 
+    def before_commit(self, write: Callable[[], Awaitable[None]]) -> None:
+        """Run `write` in this transaction when it flushes, before it commits."""
+        self.deferred.append(write)
+
     async def flush(self) -> None:
-        """Write the pending outbox rows in one insert (done for you on commit)."""
+        """Run the deferred writes, then write the pending outbox rows in one insert (done for
+        you on commit)."""
+        deferred, self.deferred = self.deferred, []
+        for write in deferred:
+            await write()
         rows, self.pending = self.pending, []
         await add_to_outbox(self.session, rows)
 

@@ -9,13 +9,15 @@ the pacer what may go now (up to `messages_per_lease` messages, so a backlog cos
 lease, not per alert), and commits. The sends happen with no transaction open,
 one after another in the admitted order and only while the lease has half its time left (a
 worker stalled past that sends nothing more); the first failure ends the lease's sends. Each
-send's outcome, attempt and outgoing events are recorded in a short transaction while the next
-message goes out (one record at a time, in order; the sends that went out meanwhile share the
-next one; the last one releases the lease), retried while the database is away, until the lease
-would run out: a message that is out must not be sent again for want of its record. A worker
-that dies mid-send leaves a lease that expires, and the message it was sending goes again, with
-those before it whose record had not committed (UNRECORDED_MOST at most): the at-least-once
-window Slack and SMTP leave open (neither takes an idempotency key).
+send's outcome, attempt and outgoing events are recorded in a short transaction (the last one
+releases the lease), retried while the database is away: a message that is out must not be sent
+again for want of its record (delivery_record.OutcomeRecorder says for how long). A Slack
+message's record runs while the next message goes out (one record at a time, in order; the
+sends that went out meanwhile share the next one); an email's or a log line's comes before the
+next send. A worker that dies mid-send leaves a lease that expires, and marks on what it took:
+the next sender looks for a marked Slack message in its conversation before posting it
+(chat.postMessage takes no idempotency key; the message's metadata names its deliveries); an
+email goes again, with its Message-ID, the one at-least-once window left.
 """
 
 from __future__ import annotations
@@ -48,9 +50,12 @@ from tandem_shared.telemetry import context_from, links_to, tracer
 log = structlog.get_logger(__name__)
 _tracer = tracer(__name__)
 
-# Messages of a lease out but not yet recorded, at most, besides the one going out: what a sender
-# that dies mid-lease may send again. Records catch up in batches when the database falls behind.
+# Slack messages of a lease out but not yet recorded, at most, besides the one going out (a
+# sender that dies leaves them marked, and the next one finds them in the conversation). Records
+# catch up in batches when the database falls behind the sends.
 UNRECORDED_MOST = 4
+# Looked for from a little before the earlier lease took it: Slack's clock is not ours.
+_CLOCK_SKEW = timedelta(minutes=1)
 
 
 class DeliveryWorker(SendingWorker):
@@ -61,7 +66,11 @@ class DeliveryWorker(SendingWorker):
         # The destinations being served now, each by its own task.
         self._serving: dict[tuple[DeliveryChannel, str], asyncio.Task[int]] = {}
         self._recorder = OutcomeRecorder(
-            sessions=self._sessions, clock=self._clock, retry=self._retry, circuit=self._circuit
+            sessions=self._sessions,
+            clock=self._clock,
+            retry=self._retry,
+            circuit=self._circuit,
+            stopping=self._stopping.is_set,
         )
 
     @staticmethod
@@ -127,7 +136,9 @@ class DeliveryWorker(SendingWorker):
             return 0
         done, last = 0, False
         # Records run behind the sends, one transaction at a time and in order (each starts from
-        # the state the one before left): what went out while one ran waits for the next.
+        # the state the one before left): what went out while one ran waits for the next. Only
+        # Slack's: an email out and unrecorded at a crash would go twice.
+        behind_most = UNRECORDED_MOST if channel is DeliveryChannel.SLACK else 0
         recording: asyncio.Task[DestinationState] | None = None
         behind: list[Sent] = []  # sent, not yet in a record
         in_record = 0  # messages in the running record
@@ -141,17 +152,22 @@ class DeliveryWorker(SendingWorker):
                         unsent=[d.alert_id for m in job.messages[n - 1 :] for d in m],
                     )
                     break
-                sent = await self._send_traced(job, message)
+                sent = await self._found_posted(job, message) or await self._send_traced(
+                    job, message
+                )
                 behind.append(sent)
                 done += len(message)
                 last = n == len(job.messages) or not sent.result.ok
                 if recording is not None and (
-                    last or recording.done() or in_record + len(behind) >= UNRECORDED_MOST
+                    last or recording.done() or in_record + len(behind) >= behind_most
                 ):
                     job, recording = replace(job, state=await recording), None
                 if recording is None:
-                    record = self._recorder.record(job, behind, release=last)
+                    unsent = _ids(job.messages[n:]) if last else []
+                    record = self._recorder.record(job, behind, release=last, unsent=unsent)
                     recording, in_record, behind = asyncio.create_task(record), len(behind), []
+                    if not behind_most:
+                        job, recording = replace(job, state=await recording), None
                 if last:
                     break  # a failure ends the lease: the breaker and the pacer have heard of it
         except Exception:
@@ -165,8 +181,31 @@ class DeliveryWorker(SendingWorker):
         if recording is not None:
             job = replace(job, state=await recording)
         if not last:  # stopped short: what went out is recorded, and the lease ends
-            await self._recorder.record(job, behind, release=True)
+            unsent = _ids(job.messages[n - 1 :])
+            await self._recorder.record(job, behind, release=True, unsent=unsent)
         return done
+
+    async def _found_posted(self, job: Job, message: list[DeliveryRow]) -> Sent | None:
+        """A Slack message an earlier lease's sender posted and died before recording, found in
+        the conversation (its metadata names the deliveries), so it is not posted twice. Email
+        has no such look-up; its resend keeps the Message-ID, which mail clients collapse."""
+        doubted = [d.sending_since for d in message if d.sending_since is not None]
+        if not doubted or message[0].channel is not DeliveryChannel.SLACK:
+            return None
+        if self._senders.slack is None:
+            return None
+        since = min(doubted) - _CLOCK_SKEW
+        found = await self._senders.slack.find_posted(
+            job.state.destination, [d.id for d in message], since=since
+        )
+        log.warning(
+            "a delivery an earlier sender took was not recorded; "
+            + ("found it posted, recording it" if found else "not posted, posting it"),
+            channel=job.state.channel.value,
+            destination=job.state.destination,
+            deliveries=[d.id for d in message],
+        )
+        return Sent(message, found, 0) if found is not None else None
 
     async def _send_traced(self, job: Job, message: list[DeliveryRow]) -> Sent:
         # Sent later, from rows: continue the first request's trace, link a burst's others.
@@ -223,6 +262,7 @@ class DeliveryWorker(SendingWorker):
                 await dest.save_destination(session, state, release=False)
             by_id = {str(d.id): d for d in due}
             messages = [[by_id[i] for i in ids] for ids in admission.messages]
+            await repo.mark_sending(session, [d.id for m in messages for d in m], now=now)
             sending = {d.alert_id for m in messages for d in m}
             stored = {
                 alert_id: repo.stored_alert(row)
@@ -238,7 +278,7 @@ class DeliveryWorker(SendingWorker):
             raise LookupError(f"alert {first.alert_id} of delivery {first.id} is not stored")
         match first.channel:
             case DeliveryChannel.SLACK:
-                return await self._send_slack(first, alerts)
+                return await self._send_slack(message, alerts)
             case DeliveryChannel.EMAIL:
                 return await self._send_email(first, alerts[0])
             case DeliveryChannel.LOG:
@@ -246,7 +286,10 @@ class DeliveryWorker(SendingWorker):
                     first.destination, alerts, digest=False, covering_for=first.on_behalf_of
                 )
 
-    async def _send_slack(self, first: DeliveryRow, alerts: list[AlertRequested]) -> SendResult:
+    async def _send_slack(
+        self, deliveries: list[DeliveryRow], alerts: list[AlertRequested]
+    ) -> SendResult:
+        first = deliveries[0]
         if self._senders.slack is None:
             return transport_missing("slack")
         message = slack_message(
@@ -255,7 +298,8 @@ class DeliveryWorker(SendingWorker):
             on_behalf_of=first.on_behalf_of,
             recipient_id=first.recipient_id,
         )
-        return await self._senders.slack.post(first.destination, message)
+        ids = [d.id for d in deliveries]
+        return await self._senders.slack.post(first.destination, message, deliveries=ids)
 
     async def _send_email(self, delivery: DeliveryRow, alert: AlertRequested) -> SendResult:
         if self._senders.email is None:
@@ -271,3 +315,7 @@ class DeliveryWorker(SendingWorker):
         return await self._senders.email.send(
             delivery.destination, rendered, message_key=delivery.idempotency_key
         )
+
+
+def _ids(messages: list[list[DeliveryRow]]) -> list[int]:
+    return [d.id for m in messages for d in m]

@@ -27,7 +27,7 @@ from tandem_alerts.adapters.outcomes import delivery_failure, publish_delivered,
 from tandem_alerts.adapters.repository import AttemptRecord, DeliveryRow
 from tandem_alerts.adapters.senders import SendResult, judge
 from tandem_alerts.domain.circuit import CircuitPolicy
-from tandem_alerts.domain.delivery_policy import Action, FailureKind, RetryPolicy
+from tandem_alerts.domain.delivery_policy import Action, FailureKind, RetryPolicy, SlackFailure
 from tandem_shared.db import is_transient
 from tandem_shared.uow import UnitOfWork, unit_of_work
 
@@ -76,7 +76,14 @@ class Sent:
 
 
 class OutcomeRecorder:
-    """Records a lease's sends; retries while the database is away and the lease lasts."""
+    """Records a lease's sends; retries while the database is away.
+
+    A failure's record is retried while the lease lasts (given up, the delivery is simply tried
+    again). A message that went out is recorded however long the database is away, until the
+    worker stops: while its task holds the destination, this process claims it for nobody, so
+    an outage longer than the lease repeats nothing here; only another replica that takes the
+    expired lease first may send it again.
+    """
 
     def __init__(
         self,
@@ -85,22 +92,28 @@ class OutcomeRecorder:
         clock: Callable[[], datetime],
         retry: RetryPolicy,
         circuit: CircuitPolicy,
+        stopping: Callable[[], bool] = lambda: False,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
         self._retry = retry
         self._circuit_policy = circuit
+        self._stopping = stopping
 
-    async def record(self, job: Job, sends: Sequence[Sent], *, release: bool) -> DestinationState:
-        """Record the outcomes of messages sent one after another, in one transaction. Return the
-        destination's state after them."""
+    async def record(
+        self, job: Job, sends: Sequence[Sent], *, release: bool, unsent: Sequence[int] = ()
+    ) -> DestinationState:
+        """Record the outcomes of messages sent one after another, in one transaction; `unsent`:
+        the lease's messages that will not go (their marks go). Return the destination's state
+        after them."""
         delay = 0.1
         while True:
             try:
-                return await self.record_once(job, sends, release=release)
+                return await self.record_once(job, sends, release=release, unsent=unsent)
             except _DB_ERRORS as exc:
                 left = job.lease_ends - time.monotonic()
-                if not is_transient(exc) or left <= delay:
+                out = any(s.result.ok for s in sends) and not self._stopping()
+                if not is_transient(exc) or (left <= delay and not out):
                     raise
                 log.warning(
                     "recording a send failed; retrying",
@@ -115,9 +128,11 @@ class OutcomeRecorder:
             delay = min(delay * 2, 2.0)
 
     async def record_once(
-        self, job: Job, sends: Sequence[Sent], *, release: bool
+        self, job: Job, sends: Sequence[Sent], *, release: bool, unsent: Sequence[int] = ()
     ) -> DestinationState:
         async with unit_of_work(self._sessions) as uow:
+            if unsent:
+                await repo.unmark_sending(uow.session, unsent)
             now = self._clock()
             # A failure ends a lease's sends: only the last one may have failed.
             sent = [s for s in sends if s.result.ok]
@@ -219,6 +234,8 @@ class OutcomeRecorder:
         # A retry never comes before the breaker lets a trial through.
         not_before = state.circuit.retry_at(policy=self._circuit_policy) or now
         first = await repo.first_failures(uow.session, [d.id for d in failed.deliveries])
+        # No answer in time: Slack may have posted it; the retry looks in the conversation first.
+        maybe_sent = isinstance(result.failure, SlackFailure) and result.failure.timeout
         records: list[AttemptRecord] = []
         for delivery in failed.deliveries:
             attempt = delivery.attempts + 1
@@ -233,7 +250,11 @@ class OutcomeRecorder:
                 else None
             )
             if not await repo.mark_failed_attempt(
-                uow.session, [delivery.id], error=decision.reason, retry_at=retry_at
+                uow.session,
+                [delivery.id],
+                error=decision.reason,
+                retry_at=retry_at,
+                maybe_sent=maybe_sent,
             ):
                 continue  # another sender has recorded it meanwhile; its outcome stands
             outcome = "retry" if retrying else "failed"

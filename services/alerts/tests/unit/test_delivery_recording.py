@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import exc as sa_exc
 
 from tandem_alerts.adapters.destinations import DestinationState
-from tandem_alerts.adapters.senders import SendResult
+from tandem_alerts.adapters.senders import NotConfigured, SendResult
 from tandem_alerts.delivery_record import Job, OutcomeRecorder, Sent
 from tandem_alerts.domain.circuit import Circuit
 from tandem_alerts.domain.pacing import ChannelPacer
@@ -18,13 +18,14 @@ from tandem_alerts.settings import AlertsOptions
 from tandem_shared.events import DeliveryChannel
 
 
-def _worker() -> OutcomeRecorder:
+def _worker(*, stopping: bool = False) -> OutcomeRecorder:
     options = AlertsOptions()
     return OutcomeRecorder(
         sessions=None,  # type: ignore[arg-type]
         clock=lambda: datetime.now(UTC),
         retry=options.retry_policy(),
         circuit=options.circuit_policy(),
+        stopping=lambda: stopping,
     )
 
 
@@ -34,6 +35,7 @@ def _job(lease_left: float) -> Job:
 
 
 _SENT = Sent([], SendResult(), duration_ms=1)
+_FAILED = Sent([], SendResult(failure=NotConfigured("slack")), duration_ms=1)
 
 
 class _StartingUp(Exception):
@@ -76,10 +78,31 @@ async def test_a_failure_that_is_not_the_database_being_away_is_raised_at_once(
     assert flaky.calls == 1
 
 
-async def test_recording_stops_retrying_when_the_lease_would_run_out(
+async def test_a_failures_record_stops_retrying_when_the_lease_would_run_out(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # Given up, a failed delivery is simply tried again by the next lease.
     worker, flaky = _worker(), _Flaky([_gone() for _ in range(100)])
+    monkeypatch.setattr(worker, "record_once", flaky)
+    with pytest.raises(sa_exc.DBAPIError):
+        await worker.record(_job(lease_left=0.5), [_FAILED], release=True)
+    assert 1 < flaky.calls < 10
+
+
+async def test_a_sent_messages_record_outlasts_the_lease(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given up, a message that is out would go again: it is recorded past the lease's end.
+    worker, flaky = _worker(), _Flaky([_gone() for _ in range(3)])
+    monkeypatch.setattr(worker, "record_once", flaky)
+    started = time.monotonic()
+    await worker.record(_job(lease_left=0.2), [_SENT], release=True)
+    assert flaky.calls == 4
+    assert time.monotonic() - started > 0.2  # it went on after the lease
+
+
+async def test_a_stopping_worker_records_a_sent_message_only_while_the_lease_lasts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    worker, flaky = _worker(stopping=True), _Flaky([_gone() for _ in range(100)])
     monkeypatch.setattr(worker, "record_once", flaky)
     with pytest.raises(sa_exc.DBAPIError):
         await worker.record(_job(lease_left=0.5), [_SENT], release=True)

@@ -3,15 +3,15 @@ action by id (asked, then taken or refused) for `GET /v1/handoffs/{id}/actions/{
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tandem_api_gateway.adapters import projection_store as store
-from tandem_api_gateway.adapters.tables import handoff_action_requests as requests
 from tandem_api_gateway.adapters.tables import handoffs
 from tandem_api_gateway.domain.timeline import TimelineEntry, TimelineKind
+from tandem_shared.db import Statement, fetch
 from tandem_shared.envelope import Envelope
 from tandem_shared.events import HandoffAction, HandoffActionOutcome, HandoffActionRequested
 
@@ -102,10 +102,10 @@ async def on_action_requested(envelope: Envelope, session: AsyncSession) -> None
         "note": request.note,
         "requested_at": request.requested_at,
     }
-    statement = insert(requests).values(action_id=request.action_id, status="requested", **values)
     # What only the request says (an answer arrived first keeps its status and account).
-    asked = {k: v for k, v in values.items() if k != "account_key"}
-    await session.execute(statement.on_conflict_do_update(index_elements=["action_id"], set_=asked))
+    asked = tuple(k for k in values if k != "account_key")
+    row = {"action_id": request.action_id, "status": "requested", **values}
+    await fetch(session, _upsert(tuple(row), asked), row)
 
 
 async def _record_outcome(session: AsyncSession, outcome: HandoffActionOutcome) -> None:
@@ -116,18 +116,26 @@ async def _record_outcome(session: AsyncSession, outcome: HandoffActionOutcome) 
         "assignee_id": outcome.assignee_id,
         "decided_at": outcome.occurred_at,
     }
-    statement = insert(requests).values(
-        action_id=outcome.action_id,
-        handoff_id=outcome.handoff_id,
-        account_key=outcome.account_key,
-        action=outcome.action.value,
-        actor_id=outcome.actor_id,
-        via=outcome.via,
-        reason=outcome.reason.value if outcome.reason else None,
-        note=outcome.note,
+    row = {
+        "action_id": outcome.action_id,
+        "handoff_id": outcome.handoff_id,
+        "account_key": outcome.account_key,
+        "action": outcome.action.value,
+        "actor_id": outcome.actor_id,
+        "via": outcome.via,
+        "reason": outcome.reason.value if outcome.reason else None,
+        "note": outcome.note,
         **values,
-    )
+    }
     # The router answers each action once; a repeat of the answer changes nothing.
-    await session.execute(
-        statement.on_conflict_do_update(index_elements=["action_id"], set_=values)
+    await fetch(session, _upsert(tuple(row), tuple(values)), row)
+
+
+@cache
+def _upsert(columns: tuple[str, ...], updated: tuple[str, ...]) -> Statement:
+    """Insert an action's row, or set `updated` on the one there."""
+    return Statement.of(
+        f"INSERT INTO handoff_action_requests ({', '.join(columns)}) "
+        f"VALUES ({', '.join(':' + c for c in columns)}) ON CONFLICT (action_id) DO UPDATE SET "
+        + ", ".join(f"{c} = excluded.{c}" for c in updated)
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tandem_api_gateway.adapters import projection_store as store
-from tandem_api_gateway.adapters.tables import crm_accounts, deals
+from tandem_api_gateway.adapters.tables import deals
 from tandem_api_gateway.domain.merges import MergedKind, deal_id, kind_of, merged_away
 from tandem_shared import events as ev
 from tandem_shared.db import Statement, fetch, transaction_memory
@@ -33,8 +33,9 @@ async def on_records_merged(envelope: Envelope, session: AsyncSession) -> None:
             await store.update_row(session, deals, key=key, values=values)
     elif kind is MergedKind.ACCOUNT:
         await _one_settler_at_a_time(session, event.crm)
-        for loser in losers:
-            await _set_crm_account(session, event.crm, loser, merged_into=event.winner_id)
+        await store.merge_crm_accounts(
+            session, crm=event.crm.value, crm_ids=losers, merged_into=event.winner_id
+        )
         await store.settle_account_merges(
             session, crm=event.crm.value, crm_ids=[*losers, event.winner_id]
         )
@@ -45,7 +46,7 @@ async def link_crm_account(
 ) -> None:
     """Remember which account a CRM record is, and settle the merges that involve it."""
     await _one_settler_at_a_time(session, crm)
-    await _set_crm_account(session, crm, crm_id, account_key=account_key)
+    await store.link_crm_account(session, crm=crm.value, crm_id=crm_id, account_key=account_key)
     await store.settle_account_merges(session, crm=crm.value, crm_ids=[crm_id])
 
 
@@ -63,12 +64,3 @@ async def _one_settler_at_a_time(session: AsyncSession, crm: ev.CrmSystem) -> No
 
 
 _SETTLE_LOCK = Statement.of("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
-
-
-async def _set_crm_account(
-    session: AsyncSession, crm: ev.CrmSystem, crm_id: str, **values: str
-) -> None:
-    # What is known of a CRM account record, whichever of its upsert and merge came first.
-    key = {"crm": crm.value, "crm_id": crm_id}
-    await store.lock_row(session, crm_accounts, key=key)
-    await store.update_row(session, crm_accounts, key=key, values=values)

@@ -2,13 +2,15 @@
 
 One handler runs per event inside the consumer runtime's transaction (inbox row included), so a
 redelivered event is skipped; within an event, writes are lock-then-merge, so events of one
-handoff or alert arriving in any order across topics give the same rows.
+handoff or alert arriving in any order across topics give the same rows. A batch's transaction
+reads each locked row once and writes the rows' changes, the timeline entries and the live-feed
+messages before it commits (projection_batch).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -49,11 +51,16 @@ class Projector:
     """The gateway's consumer handler: routes each event type to its projection."""
 
     directory: Directory | None = None
+    _by_type: dict[str, _Apply] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._by_type = self._routes()
 
     async def __call__(self, envelope: Envelope, uow: UnitOfWork) -> None:
         """Apply one event to the read models (unknown types are not ours to read)."""
-        apply = self._routes().get(envelope.type)
+        apply = self._by_type.get(envelope.type)
         if apply is not None:
+            store.defer_writes(uow)
             await apply(envelope, uow.session)
 
     def _routes(self) -> dict[str, _Apply]:
@@ -194,7 +201,7 @@ class Projector:
         """Keep each topic's newest intent observation on the account."""
         event = envelope.payload(ev.IntentObserved)
         entry = tl.from_intent(event, event_id=envelope.id)
-        await store.add_timeline_entry(session, account_key=event.account_key, entry=entry)
+        await store.queue_timeline_entry(session, account_key=event.account_key, entry=entry)
         row = await store.lock_account(session, event.account_key)
         intent = dict(row["intent"])
         seen = intent.get(event.topic)
@@ -323,7 +330,7 @@ class Projector:
         notice = store.change(kind, event.handoff_id, event.account_key)
         if event.account_key:
             entry = tl.from_sla(EventType(envelope.type), event, event_id=envelope.id)
-            await store.add_timeline_entry(
+            await store.queue_timeline_entry(
                 session, account_key=event.account_key, entry=entry, notify=notice
             )
         else:

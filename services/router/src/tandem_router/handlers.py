@@ -30,8 +30,9 @@ from tandem_router.domain.model import AccountState, RoundRobinState
 from tandem_router.domain.rules import RuleSet
 from tandem_shared import topics
 from tandem_shared.consumer import Handler, UnitOfWork
-from tandem_shared.envelope import Envelope
+from tandem_shared.envelope import EncodedEnvelope, Envelope, encode_envelope
 from tandem_shared.events import PAYLOADS, EventType, HandoffReassignRequested, SlaEvent
+from tandem_shared.outbox import outbox_rows
 
 SOURCE = "/router"
 
@@ -171,8 +172,9 @@ def record_outcome(
 ) -> None:
     """Emit the routing decision, conflicts and alerts (their rows are written by write_event)."""
 
-    def wrap(payload: Any, type: EventType, event_id: str) -> Envelope:
-        return Envelope.wrap(
+    def encoded(payload: Any, type: EventType, event_id: str) -> EncodedEnvelope:
+        # The bytes Envelope.wrap(...).to_bytes() writes, without building the envelope.
+        return encode_envelope(
             payload,
             type=type,
             source=SOURCE,
@@ -182,14 +184,21 @@ def record_outcome(
             causationid=envelope.id,
         )
 
+    events: list[tuple[str, EncodedEnvelope]] = []
     routing = decision.routing
     if routing is not None:
-        uow.emit(topics.ROUTING, wrap(routing, EventType.ROUTING_DECIDED, routing.decision_id))
+        events.append(
+            (topics.ROUTING, encoded(routing, EventType.ROUTING_DECIDED, routing.decision_id))
+        )
     for index, conflict in enumerate(decision.conflicts):
         conflict_id = messages.stable_id(envelope.id, "conflict", str(index))
-        uow.emit(topics.ROUTING, wrap(conflict, EventType.ROUTING_CONFLICT, conflict_id))
+        events.append((topics.ROUTING, encoded(conflict, EventType.ROUTING_CONFLICT, conflict_id)))
     for alert in decision.alerts:
-        uow.emit(topics.ALERT_REQUESTS, wrap(alert, EventType.ALERT_REQUESTED, alert.alert_id))
+        events.append(
+            (topics.ALERT_REQUESTS, encoded(alert, EventType.ALERT_REQUESTED, alert.alert_id))
+        )
+    if events:
+        uow.emit_rows(outbox_rows(events))
 
 
 async def on_sla_met(envelope: Envelope, uow: UnitOfWork, config: RouterConfig) -> None:

@@ -17,6 +17,7 @@ from tandem_router.config import SCHEMA, RouterConfig, load_config, load_seeds
 from tandem_router.domain.model import AccountState
 from tandem_router.handlers import TOPICS, build_handler
 from tandem_shared import topics
+from tandem_shared.accounts import load_public_suffixes
 from tandem_shared.bootstrap import Infra, build_infra, cli, serve_built
 from tandem_shared.consumer import Handler
 from tandem_shared.events import EventType
@@ -65,6 +66,7 @@ def build_service(
         group=group, topics=TOPICS, handler=wrap_handler(handler) if wrap_handler else handler
     )
     infra.on_start(lambda: seed(infra, seeds))
+    infra.on_start(_warm)
     app = create_app(runtime_getter=lambda: infra.runtime, sessions=infra.sessions)
     return RouterService(infra=infra, app=app, config=config)
 
@@ -74,6 +76,11 @@ async def seed(infra: Infra, states: list[AccountState]) -> None:
     async with infra.sessions.begin() as session:
         added = await repository.seed_accounts(session, states)
     log.info("seed accounts", added=added, known=len(states) - added)
+
+
+async def _warm() -> None:
+    # What the first events would otherwise load: matching reads the public-suffix rules.
+    load_public_suffixes()
 
 
 serve = serve_built(Settings, build_service)

@@ -38,7 +38,7 @@ from tandem_sla_monitor.domain.clock import (
 )
 from tandem_sla_monitor.domain.emissions import Emission
 from tandem_sla_monitor.domain.policy import SlaPolicy
-from tandem_sla_monitor.publishing import envelope_of, topic_for
+from tandem_sla_monitor.publishing import emission_rows
 
 log = structlog.get_logger(__name__)
 
@@ -284,5 +284,5 @@ class SlaHandlers:
 
 
 def _emit(uow: UnitOfWork, emitted: list[Emission], cause: Envelope) -> None:
-    for emission in emitted:
-        uow.emit(topic_for(emission.event_type), envelope_of(emission, causationid=cause.id))
+    if emitted:
+        uow.emit_rows(emission_rows(emitted, causationid=cause.id))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -12,9 +12,11 @@ from fastapi import FastAPI
 from tandem_shared import topics
 from tandem_shared.availability import LiveDirectory
 from tandem_shared.bootstrap import Infra, build_infra, cli, serve_built
+from tandem_shared.directory import Person
 from tandem_shared.envelope import utcnow
 from tandem_sla_monitor.app import ApiDeps, create_app
 from tandem_sla_monitor.config import load_config
+from tandem_sla_monitor.domain.business_time import warm_calendars
 from tandem_sla_monitor.handlers import SlaHandlers
 from tandem_sla_monitor.settings import SlaMonitorSettings
 from tandem_sla_monitor.timer import ClockTimer
@@ -51,6 +53,7 @@ def build_service(
     infra.consumer(
         group=settings.sla.consumer_group, topics=CONSUMED_TOPICS, handler=handlers.handle
     )
+    infra.on_start(lambda: _warm(config.directory.people, now()))
     timer = ClockTimer(sessions=infra.sessions, directory=live, settings=settings.sla, now=now)
     infra.workers.append(timer)
     deps = ApiDeps(
@@ -61,6 +64,10 @@ def build_service(
     )
     app = create_app(runtime_getter=lambda: infra.runtime, deps=deps)
     return SlaService(infra=infra, handlers=handlers, timer=timer, app=app)
+
+
+async def _warm(people: Sequence[Person], today: datetime) -> None:
+    warm_calendars(people, (today.year, today.year + 1))
 
 
 serve = serve_built(SlaMonitorSettings, build_service)

@@ -43,6 +43,8 @@ class DeliveryRow:
     on_behalf_of: str | None
     attempts: int
     created_at: datetime
+    # Taken by a lease to send at this time and not recorded since: perhaps sent already.
+    sending_since: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -175,11 +177,31 @@ async def reschedule(session: AsyncSession, ids: Sequence[int], *, due_at: datet
     )
 
 
+_MARK_SENDING = Statement.of(
+    "UPDATE deliveries SET sending_since = :now WHERE id = ANY(CAST(:ids AS bigint[]))"
+)
+
+
+async def mark_sending(session: AsyncSession, ids: Sequence[int], *, now: datetime) -> None:
+    """Mark deliveries a lease is about to send; their recorded outcome clears the mark."""
+    await fetch(session, _MARK_SENDING, {"ids": list(ids), "now": now})
+
+
+_UNMARK_SENDING = Statement.of(
+    "UPDATE deliveries SET sending_since = NULL WHERE id = ANY(CAST(:ids AS bigint[]))"
+)
+
+
+async def unmark_sending(session: AsyncSession, ids: Sequence[int]) -> None:
+    """Unmark deliveries a lease took but will not send (the lease ended first)."""
+    await fetch(session, _UNMARK_SENDING, {"ids": list(ids)})
+
+
 # Hot: once per message out, so prepared once per connection rather than compiled per call.
 _MARK_SENT = Statement.of(
     "UPDATE deliveries SET status = :sent, attempts = attempts + 1, sent_at = :sent_at, "
     "slack_ts = :slack_ts, slack_channel = :slack_channel, coalesced = :coalesced, "
-    "last_error = NULL, updated_at = now() "
+    "last_error = NULL, sending_since = NULL, updated_at = now() "
     "WHERE id = ANY(CAST(:ids AS bigint[])) AND status = ANY(CAST(:open AS text[])) RETURNING id"
 )
 
@@ -211,18 +233,25 @@ async def mark_sent(
 
 
 async def mark_failed_attempt(
-    session: AsyncSession, ids: Sequence[int], *, error: str, retry_at: datetime | None
+    session: AsyncSession,
+    ids: Sequence[int],
+    *,
+    error: str,
+    retry_at: datetime | None,
+    maybe_sent: bool = False,
 ) -> set[int]:
     """Count a failed attempt: retry at `retry_at`, or fail for good when it is None.
 
     Only deliveries still open are touched (another sender may have sent one meanwhile); return
-    those.
+    those. `maybe_sent` (no answer came) keeps the sending mark, so the retry looks first.
     """
     values: dict[str, Any] = {
         "attempts": deliveries.c.attempts + 1,
         "last_error": error,
         "updated_at": sa.func.now(),
     }
+    if not maybe_sent:
+        values["sending_since"] = None
     values |= {"due_at": retry_at} if retry_at is not None else {"status": FAILED}
     result = await session.execute(
         sa.update(deliveries)
@@ -337,4 +366,5 @@ def delivery_of(row: Mapping[Any, Any]) -> DeliveryRow:
         on_behalf_of=row["on_behalf_of"],
         attempts=row["attempts"],
         created_at=row["created_at"],
+        sending_since=row["sending_since"],
     )

@@ -50,7 +50,7 @@ _RECORD_SENT = Statement.of(
     "), marked AS ("
     "UPDATE deliveries AS d SET status = :sent, attempts = d.attempts + 1, sent_at = :sent_at, "
     "slack_ts = sent.slack_ts, slack_channel = sent.slack_channel, coalesced = sent.coalesced, "
-    "last_error = NULL, updated_at = now() FROM sent "
+    "last_error = NULL, sending_since = NULL, updated_at = now() FROM sent "
     "WHERE d.id = sent.id AND d.status = ANY(CAST(:open AS text[])) "
     "RETURNING d.id, d.attempts, sent.coalesced, sent.duration_ms"
     "), logged AS ("

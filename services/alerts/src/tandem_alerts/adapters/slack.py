@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection
+from datetime import datetime
 from typing import Any
 
 import aiohttp
+import structlog
 from opentelemetry import trace
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -16,6 +19,12 @@ from tandem_alerts.domain.slack_blocks import SlackMessage
 from tandem_shared.telemetry import tracer
 
 _tracer = tracer(__name__)
+log = structlog.get_logger(__name__)
+
+# Message metadata naming the deliveries a message carries: a sender that finds a delivery it may
+# have sent already (its sender died before recording it) looks for this before posting again.
+METADATA_TYPE = "tandem_delivery"
+_HISTORY_PAGES = 5  # of 200 messages: a conversation's traffic since the earlier send
 
 
 class SlackSender:
@@ -49,23 +58,73 @@ class SlackSender:
         if session is not None and not session.closed:
             await session.close()
 
-    async def post(self, destination: str, message: SlackMessage) -> SendResult:
-        """Post `message` to `destination` and report how it went, in a client span."""
+    async def post(
+        self, destination: str, message: SlackMessage, *, deliveries: Collection[int] = ()
+    ) -> SendResult:
+        """Post `message` to `destination` and report how it went, in a client span.
+
+        `deliveries` go in the message's metadata, for find_posted.
+        """
         with _tracer.start_as_current_span(
             "slack chat.postMessage",
             kind=trace.SpanKind.CLIENT,
             attributes={"http.request.method": "POST", "url.full": self._url},
         ) as span:
-            result = await self._post(destination, message)
+            result = await self._post(destination, message, deliveries)
             if result.failure is not None:
                 span.set_status(trace.StatusCode.ERROR, repr(result.failure))
             return result
 
-    async def _post(self, destination: str, message: SlackMessage) -> SendResult:
+    async def find_posted(
+        self, destination: str, deliveries: Collection[int], *, since: datetime
+    ) -> SendResult | None:
+        """The message carrying any of `deliveries` posted to `destination` since `since`, as
+        its send's result; None when Slack has none, or cannot say (then sending again is the
+        only way not to lose it: the app may lack the history scopes)."""
         self._keep_alive()
+        wanted = {str(d) for d in deliveries}
+        try:
+            channel = destination
+            if destination[:1] in ("U", "W"):  # a user: the messages are in the app's DM
+                opened = await self._client.conversations_open(users=destination)
+                channel = str(opened["channel"]["id"])
+            cursor = None
+            for _ in range(_HISTORY_PAGES):
+                page = await self._client.conversations_history(
+                    channel=channel,
+                    oldest=f"{since.timestamp():.6f}",
+                    include_all_metadata=True,
+                    limit=200,
+                    cursor=cursor,
+                )
+                for posted in page.get("messages") or []:
+                    metadata = posted.get("metadata") or {}
+                    carried = (metadata.get("event_payload") or {}).get("deliveries") or []
+                    if metadata.get("event_type") == METADATA_TYPE and wanted & set(carried):
+                        return SendResult(slack_ts=posted.get("ts"), slack_channel=channel)
+                cursor = (page.get("response_metadata") or {}).get("next_cursor")
+                if not cursor:
+                    break
+        except (SlackApiError, TimeoutError, aiohttp.ClientError) as exc:
+            log.warning(
+                "could not look for a message that may be posted already; posting it",
+                destination=destination,
+                deliveries=sorted(wanted),
+                error=repr(exc),
+            )
+        return None
+
+    async def _post(
+        self, destination: str, message: SlackMessage, deliveries: Collection[int]
+    ) -> SendResult:
+        self._keep_alive()
+        metadata = None
+        if deliveries:
+            payload = {"deliveries": [str(d) for d in deliveries]}
+            metadata = {"event_type": METADATA_TYPE, "event_payload": payload}
         try:
             response = await self._client.chat_postMessage(
-                channel=destination, **message.as_kwargs()
+                channel=destination, metadata=metadata, **message.as_kwargs()
             )
         except SlackApiError as exc:
             return SendResult(failure=_api_failure(exc))

@@ -47,6 +47,9 @@ deliveries = sa.Table(
     sa.Column("slack_ts", sa.Text),
     sa.Column("slack_channel", sa.Text),  # the conversation Slack posted in (a DM: D...)
     sa.Column("sent_at", sa.DateTime(timezone=True)),
+    # Set when a lease takes it to send, cleared with its outcome: still set under a later
+    # lease, the earlier sender may have sent it (delivery.py looks before sending again).
+    sa.Column("sending_since", sa.DateTime(timezone=True)),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
     sa.CheckConstraint(

@@ -163,6 +163,12 @@ crm_accounts = sa.Table(
     sa.Column("account_key", sa.Text),  # known once the record was upserted
     sa.Column("merged_into", sa.Text),  # the winner's CRM id, once merged away
 )
+sa.Index(
+    "crm_accounts_merged_into",
+    crm_accounts.c.crm,
+    crm_accounts.c.merged_into,
+    postgresql_where=crm_accounts.c.merged_into.isnot(None),
+)
 
 timeline = sa.Table(
     "timeline",

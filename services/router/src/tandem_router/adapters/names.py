@@ -8,7 +8,7 @@ again (normalizing thousands of names per event was most of a routed event's tim
 
 from __future__ import annotations
 
-from tandem_router.domain.matching import AccountIndex, normalize_company_name
+from tandem_router.domain.matching import AccountIndex, normalize_company_name, sorted_words
 
 
 class NameIndex:
@@ -18,6 +18,7 @@ class NameIndex:
         self._names: dict[str, str] = {}  # account key -> name
         self._normalized: dict[str, str] = {}  # account key -> its normalized name, when any
         self._keys: dict[str, tuple[str, ...]] = {}  # normalized name -> account keys, sorted
+        self._sorted: dict[str, str] = {}  # normalized name -> its words sorted
         self._domains: dict[str, tuple[str, str]] = {}
 
     def index(self, names: dict[str, str]) -> AccountIndex:
@@ -30,7 +31,9 @@ class NameIndex:
                     self._forget(key)
                     self._add(key, name)
         # Shared, not copied: AccountIndex only reads its tables.
-        return AccountIndex(domains=self._domains, crm_ids={}, names=self._keys)
+        return AccountIndex(
+            domains=self._domains, crm_ids={}, names=self._keys, sorted_names=self._sorted
+        )
 
     def _add(self, key: str, name: str) -> None:
         self._names[key] = name
@@ -39,6 +42,8 @@ class NameIndex:
         if normalized:
             self._normalized[key] = normalized
             self._keys[normalized] = tuple(sorted((*self._keys.get(normalized, ()), key)))
+            if normalized not in self._sorted:
+                self._sorted[normalized] = sorted_words(normalized)
 
     def _forget(self, key: str) -> None:
         if self._names.pop(key, None) is None:
@@ -51,3 +56,4 @@ class NameIndex:
                 self._keys[normalized] = keys
             else:
                 del self._keys[normalized]
+                del self._sorted[normalized]

@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tandem_router.adapters.tables import (
     account_states,
     decisions,
-    handoffs,
     round_robin_pools,
     routed_events,
 )
@@ -125,6 +124,20 @@ async def _first(session: AsyncSession, statement: Statement, params: dict[str, 
     return rows[0][0] if rows else None
 
 
+# Pools a rule names get a row on first use; then every pool row is locked in pool-id order.
+_CREATE_POOLS = Statement.of(
+    "INSERT INTO round_robin_pools (pool_id, state) "
+    "SELECT pool_id, CAST(:state AS jsonb) FROM unnest(CAST(:pools AS text[])) AS pool_id "
+    "ON CONFLICT (pool_id) DO NOTHING",
+    json=("state",),
+)
+_LOCK_POOLS = Statement.of(
+    "SELECT pool_id, state FROM round_robin_pools WHERE pool_id = ANY(CAST(:pools AS text[])) "
+    "ORDER BY pool_id FOR UPDATE"
+)
+_EMPTY_POOL = PoolState().model_dump(mode="json")
+
+
 async def lock_round_robin(session: AsyncSession, pools: Sequence[str]) -> RoundRobinState:
     """Return the pools' state, locked: the one lock every assignment of a rep holds.
 
@@ -133,17 +146,8 @@ async def lock_round_robin(session: AsyncSession, pools: Sequence[str]) -> Round
     rep is counted below capacity by two of them at once.
     """
     names = sorted(set(pools))
-    await session.execute(
-        insert(round_robin_pools)
-        .values([{"pool_id": name, "state": PoolState().model_dump(mode="json")} for name in names])
-        .on_conflict_do_nothing(index_elements=["pool_id"])
-    )
-    rows = await session.execute(
-        sa.select(round_robin_pools.c.pool_id, round_robin_pools.c.state)
-        .where(round_robin_pools.c.pool_id.in_(names))
-        .order_by(round_robin_pools.c.pool_id)
-        .with_for_update()
-    )
+    await fetch(session, _CREATE_POOLS, {"pools": names, "state": _EMPTY_POOL})
+    rows = await fetch(session, _LOCK_POOLS, {"pools": names})
     return RoundRobinState(pools={name: PoolState.model_validate(state) for name, state in rows})
 
 
@@ -153,13 +157,14 @@ async def load_round_robin(session: AsyncSession) -> RoundRobinState:
     return RoundRobinState(pools={name: PoolState.model_validate(state) for name, state in rows})
 
 
+_OPEN_HANDOFF_COUNTS = Statement.of(
+    "SELECT assignee_id, count(*) FROM handoffs WHERE status = 'open' GROUP BY assignee_id"
+)
+
+
 async def open_handoff_counts(session: AsyncSession) -> dict[str, int]:
     """Return how many open handoffs each rep holds."""
-    rows = await session.execute(
-        sa.select(handoffs.c.assignee_id, sa.func.count())
-        .where(handoffs.c.status == "open")
-        .group_by(handoffs.c.assignee_id)
-    )
+    rows = await fetch(session, _OPEN_HANDOFF_COUNTS, {})
     return {assignee: int(count) for assignee, count in rows}
 
 

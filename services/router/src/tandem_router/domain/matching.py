@@ -81,6 +81,9 @@ class AccountIndex:
     domains: dict[str, tuple[str, str]] = field(default_factory=dict)  # domain -> (key, kind)
     crm_ids: dict[str, str] = field(default_factory=dict)
     names: dict[str, tuple[str, ...]] = field(default_factory=dict)  # normalized -> keys
+    # normalized -> its words sorted: what token_sort_ratio compares, worked out once per name
+    # rather than for every name at every fuzzy match.
+    sorted_names: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def build(cls, refs: Iterable[AccountRef]) -> AccountIndex:
@@ -88,6 +91,7 @@ class AccountIndex:
         domains: dict[str, tuple[str, str]] = {}
         crm_ids: dict[str, str] = {}
         names: dict[str, tuple[str, ...]] = {}
+        sorted_names: dict[str, str] = {}
         for ref in sorted(refs, key=lambda r: r.account_key):
             for kind, values in (
                 ("subsidiary", ref.subsidiary_domains),
@@ -100,7 +104,14 @@ class AccountIndex:
             normalized = normalize_company_name(ref.name) if ref.name else ""
             if normalized:
                 names[normalized] = (*names.get(normalized, ()), ref.account_key)
-        return cls(domains=domains, crm_ids=crm_ids, names=names)
+                sorted_names.setdefault(normalized, sorted_words(normalized))
+        return cls(domains=domains, crm_ids=crm_ids, names=names, sorted_names=sorted_names)
+
+
+def sorted_words(normalized: str) -> str:
+    """Return a normalized name's words in order: fuzz.ratio over two of them is exactly
+    fuzz.token_sort_ratio over the names."""
+    return " ".join(sorted(normalized.split()))
 
 
 def normalize_company_name(name: str) -> str:
@@ -211,16 +222,17 @@ def _match_name(index: AccountIndex, company_name: str, threshold: float) -> Acc
     query = normalize_company_name(company_name)
     if not query or not index.names:
         return None
+    # token_sort_ratio over the names, as ratio over their sorted words (sorted once per name).
     best = process.extract(
-        query,
-        list(index.names),
-        scorer=fuzz.token_sort_ratio,
+        sorted_words(query),
+        index.sorted_names,
+        scorer=fuzz.ratio,
         score_cutoff=threshold * 100,
         limit=2,
     )
     if not best:
         return None
-    name, score, _ = best[0]
+    _, score, name = best[0]
     keys = index.names[name]
     tied = len(best) > 1 and best[1][1] == score
     if len(keys) > 1 or tied:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -82,6 +82,21 @@ def _holidays_unknown(country: str, subdivision: str | None) -> str | None:
 def holiday_dates(country: str, subdivision: str | None, year: int) -> frozenset[date]:
     """Return the public holidays of a country (and subdivision) in one year."""
     return frozenset(holidays.country_holidays(country, subdiv=subdivision, years=year).keys())
+
+
+def warm_calendars(people: Iterable[Person], years: Sequence[int]) -> int:
+    """Load the holidays of the people's places in `years` now; return how many places.
+
+    Done at start-up: the first clocks otherwise pay for loading each country's holiday rules
+    (hundreds of milliseconds), and the first events of a burst with them. A place without
+    holidays is left to the calendar that names it, which says why.
+    """
+    places = {(p.country, p.subdivision) for p in people if p.country is not None}
+    for country, subdivision in places:
+        if _holidays_unknown(country, subdivision) is None:
+            for year in years:
+                holiday_dates(country, subdivision, year)
+    return len(places)
 
 
 def add_business_seconds(start: datetime, seconds: int, calendar: BusinessCalendar) -> datetime:
