@@ -21,7 +21,7 @@ REPS = 40  # rep-00 .. rep-39
 BENCH_REP = "rep-07"
 
 
-_METRIC_DAYS = ("handoff_days", "deal_counts", "deal_days")
+_METRIC_DAYS = ("handoff_days", "handoff_touch_months", "deal_counts", "deal_days")
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ async def sessions(infra: Infra) -> AsyncIterator[async_sessionmaker[AsyncSessio
         yield found
 
 
-_COUNTS = {"handoff_days": 4, "deal_days": 3}  # key columns before the counts
+_COUNTS = {"handoff_days": 4, "handoff_touch_months": 5, "deal_days": 3}  # keys, then counts
 
 
 async def _aggregates(sessions: async_sessionmaker[AsyncSession]) -> dict[str, set[Any]]:
@@ -84,6 +84,9 @@ async def test_incremental_aggregates_equal_a_recount_and_survive_a_rebuild(
         (_day(20) + timedelta(hours=20), _day(21) + timedelta(hours=3)),  # across one midnight
         (_day(7) + timedelta(minutes=1), _day(52) - timedelta(microseconds=1)),
         (_day(31) + timedelta(hours=23, minutes=59), None),
+        # A whole month (February) from the touch times' histograms, partial ones at both ends.
+        (_day(20) + timedelta(hours=3), _day(59) + timedelta(hours=5)),
+        (None, _day(59)),  # January and February whole, no edge
     ]
     scopes = [
         m.Scope(start=start, end=end, tier=tier, team=team)
@@ -94,3 +97,23 @@ async def test_incremental_aggregates_equal_a_recount_and_survive_a_rebuild(
         ours = await metrics_store.alignment_report(sessions, scope)
         async with sessions() as session:
             assert ours == await metric_facts.reference_report(session, scope), scope
+
+
+async def test_touch_buckets_are_in_value_order(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    # The percentiles take a bucket's rank for the rank of its values: buckets must never
+    # decrease as the touch time grows, and must cut each doubling finely.
+    values = sorted(
+        {-5.0, 0.0, 0.999, 1.0, 1.0001, 59.9, 60.0, 3600.0, 86400.5, 1e9}
+        | {2 ** (n / 7) for n in range(200)}
+    )
+    ordered = "SELECT array_agg(touch_bucket(v) ORDER BY v) FROM unnest(CAST(:v AS float8[])) v"
+    async with sessions() as session:
+        found = await session.scalar(sa.text(ordered), {"v": values})
+    assert found[: values.index(1.0)] == [0] * values.index(1.0)  # under a second
+    assert found == sorted(found)
+    by_bucket: dict[int, list[float]] = {}
+    for bucket, value in zip(found, values, strict=True):
+        by_bucket.setdefault(bucket, []).append(value)
+    assert all(max(v) < 1.25 * min(v) for b, v in by_bucket.items() if b)  # an eighth of 2x

@@ -7,15 +7,17 @@ the worker takes the destination's lease in a short transaction (FOR UPDATE SKIP
 replicas share destinations and never send the same delivery twice), asks the circuit breaker and
 the pacer what may go now (up to `messages_per_lease` messages, so a backlog costs one claim per
 lease, not per alert), and commits. The sends happen with no transaction open,
-one after another and only while the lease has half its time left (a worker stalled past that
-sends nothing more); the first failure ends the lease's sends. Each send's outcome, attempt and
-outgoing events are recorded in a short transaction right after it (the last one releases the
-lease), retried while the database is away: a message that is out must not be sent again for
-want of its record (delivery_record.OutcomeRecorder says for how long). A worker that dies
-mid-send leaves a lease that expires, and marks on what it took: the next sender looks for a
-marked Slack message in its conversation before posting it (chat.postMessage takes no
-idempotency key; the message's metadata names its deliveries); an email goes again, with its
-Message-ID, the one at-least-once window left.
+one after another in the admitted order and only while the lease has half its time left (a
+worker stalled past that sends nothing more); the first failure ends the lease's sends. Each
+send's outcome, attempt and outgoing events are recorded in a short transaction (the last one
+releases the lease), retried while the database is away: a message that is out must not be sent
+again for want of its record (delivery_record.OutcomeRecorder says for how long). A Slack
+message's record runs while the next message goes out (one record at a time, in order; the
+sends that went out meanwhile share the next one); an email's or a log line's comes before the
+next send. A worker that dies mid-send leaves a lease that expires, and marks on what it took:
+the next sender looks for a marked Slack message in its conversation before posting it
+(chat.postMessage takes no idempotency key; the message's metadata names its deliveries); an
+email goes again, with its Message-ID, the one at-least-once window left.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ import structlog
 
 from tandem_alerts.adapters import destinations as dest
 from tandem_alerts.adapters import repository as repo
+from tandem_alerts.adapters import sends
+from tandem_alerts.adapters.destinations import DestinationState
 from tandem_alerts.adapters.repository import DeliveryRow
 from tandem_alerts.adapters.senders import SendResult, transport_missing
 from tandem_alerts.delivery_record import Job, OutcomeRecorder, Sent
@@ -46,6 +50,10 @@ from tandem_shared.telemetry import context_from, links_to, tracer
 log = structlog.get_logger(__name__)
 _tracer = tracer(__name__)
 
+# Slack messages of a lease out but not yet recorded, at most, besides the one going out (a
+# sender that dies leaves them marked, and the next one finds them in the conversation). Records
+# catch up in batches when the database falls behind the sends.
+UNRECORDED_MOST = 4
 # Looked for from a little before the earlier lease took it: Slack's clock is not ours.
 _CLOCK_SKEW = timedelta(minutes=1)
 
@@ -97,7 +105,9 @@ class DeliveryWorker(SendingWorker):
         self._raise_failures()
         free = places - len(serving)
         async with self._sessions() as session, session.begin():
-            due = await repo.due_destinations(session, now=self._clock(), limit=free + len(serving))
+            due = await sends.due_destinations(
+                session, now=self._clock(), limit=free + len(serving)
+            )
             await self.refresh_people(session)
         started = [key for key in due if key not in serving][:free]
         for key in started:
@@ -124,25 +134,55 @@ class DeliveryWorker(SendingWorker):
         job = await self._claim(channel, destination)
         if job is None:
             return 0
-        done = 0
-        for n, message in enumerate(job.messages, start=1):
-            if not job.lasts():
-                log.warning(
-                    "destination lease ran short; the rest goes with the next lease",
-                    channel=channel.value,
-                    destination=destination,
-                    unsent=[d.alert_id for m in job.messages[n - 1 :] for d in m],
+        done, last = 0, False
+        # Records run behind the sends, one transaction at a time and in order (each starts from
+        # the state the one before left): what went out while one ran waits for the next. Only
+        # Slack's: an email out and unrecorded at a crash would go twice.
+        behind_most = UNRECORDED_MOST if channel is DeliveryChannel.SLACK else 0
+        recording: asyncio.Task[DestinationState] | None = None
+        behind: list[Sent] = []  # sent, not yet in a record
+        in_record = 0  # messages in the running record
+        try:
+            for n, message in enumerate(job.messages, start=1):
+                if not job.lasts():
+                    log.warning(
+                        "destination lease ran short; the rest goes with the next lease",
+                        channel=channel.value,
+                        destination=destination,
+                        unsent=[d.alert_id for m in job.messages[n - 1 :] for d in m],
+                    )
+                    break
+                sent = await self._found_posted(job, message) or await self._send_traced(
+                    job, message
                 )
-                await self._recorder.release(job, unsent=_ids(job.messages[n - 1 :]))
-                break
-            sent = await self._found_posted(job, message) or await self._send_traced(job, message)
-            last = n == len(job.messages) or not sent.result.ok
-            unsent = _ids(job.messages[n:]) if last else []
-            state = await self._recorder.record(job, sent, release=last, unsent=unsent)
-            job = replace(job, state=state)
-            done += len(message)
-            if last:
-                break  # a failure ends the lease: the breaker and the pacer have heard of it
+                behind.append(sent)
+                done += len(message)
+                last = n == len(job.messages) or not sent.result.ok
+                if recording is not None and (
+                    last or recording.done() or in_record + len(behind) >= behind_most
+                ):
+                    job, recording = replace(job, state=await recording), None
+                if recording is None:
+                    unsent = _ids(job.messages[n:]) if last else []
+                    record = self._recorder.record(job, behind, release=last, unsent=unsent)
+                    recording, in_record, behind = asyncio.create_task(record), len(behind), []
+                    if not behind_most:
+                        job, recording = replace(job, state=await recording), None
+                if last:
+                    break  # a failure ends the lease: the breaker and the pacer have heard of it
+        except Exception:
+            # A send raised (a bug, a vanished alert row): what went out before it is recorded,
+            # and the lease runs out.
+            if recording is not None:
+                job, recording = replace(job, state=await recording), None
+            if behind:
+                await self._recorder.record(job, behind, release=False)
+            raise
+        if recording is not None:
+            job = replace(job, state=await recording)
+        if not last:  # stopped short: what went out is recorded, and the lease ends
+            unsent = _ids(job.messages[n - 1 :])
+            await self._recorder.record(job, behind, release=True, unsent=unsent)
         return done
 
     async def _found_posted(self, job: Job, message: list[DeliveryRow]) -> Sent | None:
@@ -190,18 +230,21 @@ class DeliveryWorker(SendingWorker):
         async with self._sessions() as session, session.begin():
             now = self._clock()
             until = now + timedelta(seconds=lease_seconds)
-            state = await dest.lease_destination(
-                session, channel, destination, now=now, until=until
+            claim = await dest.claim_destination(
+                session,
+                channel,
+                destination,
+                now=now,
+                until=until,
+                limit=self._options.batch_size,
             )
-            if state is None:
+            if claim is None:
                 return None  # another worker serves this destination
-            due = await repo.due_deliveries(
-                session, channel, destination, now=now, limit=self._options.batch_size
-            )
+            due = claim.due
             admission = admit(
                 [QueuedAlert(alert_id=str(d.id), enqueued_at=d.created_at) for d in due],
-                pacer=state.pacer,
-                circuit=state.circuit,
+                pacer=claim.state.pacer,
+                circuit=claim.state.circuit,
                 paced=channel is DeliveryChannel.SLACK,
                 most=self._options.messages_per_lease,
                 now=now,
@@ -211,15 +254,21 @@ class DeliveryWorker(SendingWorker):
             if admission.held:
                 held = [int(i) for i in admission.held]
                 await repo.reschedule(session, held, due_at=admission.held_until or now)
-            state = replace(state, pacer=admission.pacer, circuit=admission.circuit)
+            state = replace(claim.state, pacer=admission.pacer, circuit=admission.circuit)
             if not admission.messages:
                 await dest.save_destination(session, state, release=True)
                 return None
-            await dest.save_destination(session, state, release=False)
+            if state != claim.state:  # the lease itself is written already
+                await dest.save_destination(session, state, release=False)
             by_id = {str(d.id): d for d in due}
             messages = [[by_id[i] for i in ids] for ids in admission.messages]
             await repo.mark_sending(session, [d.id for m in messages for d in m], now=now)
-            stored = await repo.load_alerts(session, {d.alert_id for m in messages for d in m})
+            sending = {d.alert_id for m in messages for d in m}
+            stored = {
+                alert_id: repo.stored_alert(row)
+                for alert_id, row in claim.requests.items()
+                if alert_id in sending
+            }
         return Job(state, messages, stored, lease_ends, lease_seconds)
 
     async def _send(self, job: Job, message: list[DeliveryRow]) -> SendResult:

@@ -1,8 +1,9 @@
 """Recording what a destination's lease sent: outcomes, attempts, outgoing events, its state.
 
-One short transaction per message, right after its send: the deliveries marked in one statement,
-the attempts logged in one, the outgoing events, and the destination's pacing and circuit state
-only when the send changed them or the lease ends.
+One short transaction per batch of messages sent one after another (one message, unless the
+database falls behind the sends): the deliveries marked sent and their attempts logged in one
+statement, the outgoing events, and the destination's pacing and circuit state only when the sends
+changed them or the lease ends.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tandem_alerts.adapters import destinations as dest
 from tandem_alerts.adapters import repository as repo
+from tandem_alerts.adapters import sends as sends_sql
 from tandem_alerts.adapters.destinations import DestinationState
 from tandem_alerts.adapters.outcomes import delivery_failure, publish_delivered, publish_failed
 from tandem_alerts.adapters.repository import AttemptRecord, DeliveryRow
@@ -99,24 +101,25 @@ class OutcomeRecorder:
         self._stopping = stopping
 
     async def record(
-        self, job: Job, sent: Sent, *, release: bool, unsent: Sequence[int] = ()
+        self, job: Job, sends: Sequence[Sent], *, release: bool, unsent: Sequence[int] = ()
     ) -> DestinationState:
-        """Record one message's outcome right after its send: a sender that dies mid-lease repeats
-        at most the message it was sending. Return the destination's state after it."""
+        """Record the outcomes of messages sent one after another, in one transaction; `unsent`:
+        the lease's messages that will not go (their marks go). Return the destination's state
+        after them."""
         delay = 0.1
         while True:
             try:
-                return await self.record_once(job, sent, release=release, unsent=unsent)
+                return await self.record_once(job, sends, release=release, unsent=unsent)
             except _DB_ERRORS as exc:
                 left = job.lease_ends - time.monotonic()
-                out = sent.result.ok and not self._stopping()
+                out = any(s.result.ok for s in sends) and not self._stopping()
                 if not is_transient(exc) or (left <= delay and not out):
                     raise
                 log.warning(
                     "recording a send failed; retrying",
                     channel=job.state.channel.value,
                     destination=job.state.destination,
-                    sent=sent.result.ok,
+                    sent=[s.result.ok for s in sends],
                     error=repr(exc),
                     lease_left=round(left, 1),
                 )
@@ -125,81 +128,97 @@ class OutcomeRecorder:
             delay = min(delay * 2, 2.0)
 
     async def record_once(
-        self, job: Job, sent: Sent, *, release: bool, unsent: Sequence[int] = ()
+        self, job: Job, sends: Sequence[Sent], *, release: bool, unsent: Sequence[int] = ()
     ) -> DestinationState:
-        """Record one send; `unsent`: the lease's messages that will not go (their marks go)."""
         async with unit_of_work(self._sessions) as uow:
             if unsent:
                 await repo.unmark_sending(uow.session, unsent)
             now = self._clock()
-            if sent.result.ok:
-                state = await self._record_sent(uow, job, sent, now)
-            else:
-                state = await self._record_failure(uow, job, sent, now)
-            if release or state != job.state:
+            # A failure ends a lease's sends: only the last one may have failed.
+            sent = [s for s in sends if s.result.ok]
+            failed = [s for s in sends if not s.result.ok]
+            state, saved = job.state, False
+            if sent:
+                # With no failure after them, the state they leave is saved with their record.
+                after = replace(state, circuit=state.circuit.on_success())
+                save = not failed and (release or after != job.state)
+                state, saved = await self._record_sent(uow, job, sent, now, save, release)
+                if save and not saved:
+                    self._lost(state)
+            for one in failed:
+                state = await self._record_failure(uow, replace(job, state=state), one, now)
+            if not saved and (failed or not sent) and (release or state != job.state):
                 await self._save(uow.session, state, release=release)
         return state
 
-    async def release(self, job: Job, *, unsent: Sequence[int]) -> None:
-        """End a lease whose holder stops before sending all it was given."""
-        async with self._sessions() as session, session.begin():
-            await repo.unmark_sending(session, unsent)
-            await self._save(session, job.state, release=True)
+    @classmethod
+    async def _save(cls, session: AsyncSession, state: DestinationState, *, release: bool) -> None:
+        if not await dest.save_destination(session, state, release=release):
+            cls._lost(state)
 
     @staticmethod
-    async def _save(session: AsyncSession, state: DestinationState, *, release: bool) -> None:
-        if not await dest.save_destination(session, state, release=release):
-            log.warning(
-                "destination lease lost while sending; its state is the new holder's",
-                channel=state.channel.value,
-                destination=state.destination,
-            )
-
-    async def _record_sent(
-        self, uow: UnitOfWork, job: Job, sent: Sent, now: datetime
-    ) -> DestinationState:
-        state, ids = job.state, [d.id for d in sent.deliveries]
-        marked = await repo.mark_sent(
-            uow.session,
-            ids,
-            sent_at=now,
-            slack_ts=sent.result.slack_ts,
-            slack_channel=sent.result.slack_channel,
-            coalesced=sent.coalesced,
-        )
-        if repeats := [d.alert_id for d in sent.deliveries if d.id not in marked]:
-            # Recorded already: by another sender that took over an expired lease (this send
-            # was a repeat), or by our own commit whose answer the database never sent.
-            log.warning(
-                "alert already recorded as sent or failed; this send may be a repeat",
-                channel=state.channel.value,
-                destination=state.destination,
-                alerts=repeats,
-            )
-        fresh = [d for d in sent.deliveries if d.id in marked]
-        records = [
-            AttemptRecord(d.id, d.attempts + 1, "sent", None, sent.duration_ms, now, sent.coalesced)
-            for d in fresh
-        ]
-        await repo.log_attempts(uow.session, records)
-        for delivery in fresh:
-            publish_delivered(
-                uow,
-                delivery,
-                job.alerts.get(delivery.alert_id),
-                attempts=delivery.attempts + 1,
-                coalesced=sent.coalesced,
-                now=now,
-            )
-        ATTEMPTS.labels(state.channel.value, "sent").inc(len(ids))
-        log.info(
-            "alert delivered",
+    def _lost(state: DestinationState) -> None:
+        log.warning(
+            "destination lease lost while sending; its state is the new holder's",
             channel=state.channel.value,
             destination=state.destination,
-            alerts=[d.alert_id for d in sent.deliveries],
-            coalesced=sent.coalesced,
         )
-        return replace(state, circuit=state.circuit.on_success())
+
+    async def _record_sent(
+        self,
+        uow: UnitOfWork,
+        job: Job,
+        sends: Sequence[Sent],
+        now: datetime,
+        save: bool,
+        release: bool,
+    ) -> tuple[DestinationState, bool]:
+        state = replace(job.state, circuit=job.state.circuit.on_success())
+        marked, saved = await sends_sql.record_sent(
+            uow.session,
+            [
+                sends_sql.SentMessage(
+                    ids=[d.id for d in sent.deliveries],
+                    slack_ts=sent.result.slack_ts,
+                    slack_channel=sent.result.slack_channel,
+                    coalesced=sent.coalesced,
+                    duration_ms=sent.duration_ms,
+                )
+                for sent in sends
+            ],
+            sent_at=now,
+            state=state,
+            save=save,
+            release=release,
+        )
+        for sent in sends:
+            if repeats := [d.alert_id for d in sent.deliveries if d.id not in marked]:
+                # Recorded already: by another sender that took over an expired lease (this
+                # send was a repeat), or by our own commit whose answer the database never sent.
+                log.warning(
+                    "alert already recorded as sent or failed; this send may be a repeat",
+                    channel=state.channel.value,
+                    destination=state.destination,
+                    alerts=repeats,
+                )
+            for delivery in (d for d in sent.deliveries if d.id in marked):
+                publish_delivered(
+                    uow,
+                    delivery,
+                    job.alerts.get(delivery.alert_id),
+                    attempts=marked[delivery.id],
+                    coalesced=sent.coalesced,
+                    now=now,
+                )
+            ATTEMPTS.labels(state.channel.value, "sent").inc(len(sent.deliveries))
+            log.info(
+                "alert delivered",
+                channel=state.channel.value,
+                destination=state.destination,
+                alerts=[d.alert_id for d in sent.deliveries],
+                coalesced=sent.coalesced,
+            )
+        return state, saved
 
     async def _record_failure(
         self,

@@ -111,6 +111,8 @@ def build_service(
         after_commit=after_commit,
     )
     digests = sender(DigestWorker)
+    if senders.slack is not None:
+        infra.on_start(_nothing, stop=senders.slack.aclose)
     infra.workers += [delivery, digests] + ([calls] if calls is not None else [])
     interactions = interactions_router(
         signing_secret=settings.slack_signing_secret(),
@@ -140,6 +142,10 @@ def build_service(
         log_sink=not (transports.slack and transports.email),
     )
     return AlertsService(infra, app, delivery, digests)
+
+
+async def _nothing() -> None:
+    """No start-up work: the Slack session opens at the first post, and closes on the way out."""
 
 
 def build_slack_actions(settings: AlertsSettings) -> SlackActionsClient | None:

@@ -62,7 +62,7 @@ async def test_a_transient_database_failure_is_retried_until_the_outcome_is_reco
 ) -> None:
     worker, flaky = _worker(), _Flaky([_gone(), OSError("connection refused")])
     monkeypatch.setattr(worker, "record_once", flaky)
-    await worker.record(_job(lease_left=30), _SENT, release=True)
+    await worker.record(_job(lease_left=30), [_SENT], release=True)
     assert flaky.calls == 3
 
 
@@ -74,7 +74,7 @@ async def test_a_failure_that_is_not_the_database_being_away_is_raised_at_once(
     flaky = _Flaky([failure])
     monkeypatch.setattr(worker, "record_once", flaky)
     with pytest.raises(sa_exc.DBAPIError):
-        await worker.record(_job(lease_left=30), _SENT, release=True)
+        await worker.record(_job(lease_left=30), [_SENT], release=True)
     assert flaky.calls == 1
 
 
@@ -85,7 +85,7 @@ async def test_a_failures_record_stops_retrying_when_the_lease_would_run_out(
     worker, flaky = _worker(), _Flaky([_gone() for _ in range(100)])
     monkeypatch.setattr(worker, "record_once", flaky)
     with pytest.raises(sa_exc.DBAPIError):
-        await worker.record(_job(lease_left=0.5), _FAILED, release=True)
+        await worker.record(_job(lease_left=0.5), [_FAILED], release=True)
     assert 1 < flaky.calls < 10
 
 
@@ -94,7 +94,7 @@ async def test_a_sent_messages_record_outlasts_the_lease(monkeypatch: pytest.Mon
     worker, flaky = _worker(), _Flaky([_gone() for _ in range(3)])
     monkeypatch.setattr(worker, "record_once", flaky)
     started = time.monotonic()
-    await worker.record(_job(lease_left=0.2), _SENT, release=True)
+    await worker.record(_job(lease_left=0.2), [_SENT], release=True)
     assert flaky.calls == 4
     assert time.monotonic() - started > 0.2  # it went on after the lease
 
@@ -105,5 +105,5 @@ async def test_a_stopping_worker_records_a_sent_message_only_while_the_lease_las
     worker, flaky = _worker(stopping=True), _Flaky([_gone() for _ in range(100)])
     monkeypatch.setattr(worker, "record_once", flaky)
     with pytest.raises(sa_exc.DBAPIError):
-        await worker.record(_job(lease_left=0.5), _SENT, release=True)
+        await worker.record(_job(lease_left=0.5), [_SENT], release=True)
     assert 1 < flaky.calls < 10

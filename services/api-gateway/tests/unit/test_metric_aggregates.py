@@ -1,5 +1,6 @@
-"""Percentiles from two order statistics equal `metrics.percentile`, bit for bit; a period
-splits into whole UTC days and the partial days at its edges."""
+"""Percentiles from two order statistics equal `metrics.percentile`, bit for bit; a rank is
+found in a histogram's buckets; a period splits into whole UTC days (months) and the partial
+days (months) at its edges."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ from tandem_api_gateway.domain.metric_aggregates import (
     DaySplit,
     TouchGroup,
     interpolated,
+    locate,
     order_statistics,
     split_days,
+    split_months,
     touch_times,
 )
 from tandem_api_gateway.domain.metrics import percentile
@@ -100,3 +103,33 @@ def test_days_are_utc_days_whatever_the_bounds_offset() -> None:
     split = split_days(datetime(2025, 3, 4, 0, 30, tzinfo=paris), None)  # 3 March, 23:30 UTC
     assert split.first_day == date(2025, 3, 4)
     assert split.edges == ((datetime(2025, 3, 4, 0, 30, tzinfo=paris), _at(4)),)
+
+
+def test_a_period_splits_into_whole_utc_months_and_its_edges() -> None:
+    start, end = datetime(2025, 1, 30, 5, tzinfo=UTC), datetime(2025, 4, 2, tzinfo=UTC)
+    split = split_months(start, end)
+    assert (split.days, split.first_day, split.end_day) == (
+        True,
+        date(2025, 2, 1),
+        date(2025, 4, 1),
+    )
+    february, april = datetime(2025, 2, 1, tzinfo=UTC), datetime(2025, 4, 1, tzinfo=UTC)
+    assert split.edges == ((start, february), (april, end))
+    december = datetime(2024, 12, 31, 23, tzinfo=UTC)  # the year's last month rolls over
+    assert split_months(december, None).first_day == date(2025, 1, 1)
+    assert split_months(None, None) == DaySplit(True, None, None, ())
+    within = split_months(start, datetime(2025, 2, 20, tzinfo=UTC))  # no whole month
+    assert within == DaySplit(False, None, None, ((start, datetime(2025, 2, 20, tzinfo=UTC)),))
+
+
+@given(st.lists(st.tuples(st.integers(0, 20), st.integers(0, 5)), min_size=1, max_size=30))
+def test_a_rank_is_found_in_its_bucket(counted: list[tuple[int, int]]) -> None:
+    counts: dict[int, int] = {}
+    for bucket, n in counted:
+        counts[bucket] = counts.get(bucket, 0) + n
+    # The values as the buckets hold them, in order: bucket b's i-th value is (b, i).
+    values = [(b, i) for b in sorted(counts) for i in range(counts[b])]
+    for rank, value in enumerate(values):
+        assert locate(counts, rank) == value
+    with pytest.raises(ValueError, match="beyond"):
+        locate(counts, len(values))

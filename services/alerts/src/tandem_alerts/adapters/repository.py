@@ -15,7 +15,6 @@ from tandem_alerts.adapters.tables import (
     alerts,
     deliveries,
     delivery_attempts,
-    destinations,
     digests,
 )
 from tandem_alerts.domain.delivery_policy import RATE_LIMITED_REASON
@@ -97,12 +96,14 @@ _LOAD_ALERTS = Statement.of(
 async def load_alerts(session: AsyncSession, alert_ids: Iterable[str]) -> dict[str, StoredAlert]:
     """Return the stored requests with these ids."""
     rows = await fetch(session, _LOAD_ALERTS, {"ids": list(alert_ids)})
-    return {
-        r["alert_id"]: StoredAlert(
-            AlertRequested.model_validate(r["payload"]), r["request_event_id"], r["trace_context"]
-        )
-        for r in rows
-    }
+    return {r["alert_id"]: stored_alert(r) for r in rows}
+
+
+def stored_alert(row: Mapping[str, Any]) -> StoredAlert:
+    """A stored request from its row: payload, request_event_id, trace_context."""
+    return StoredAlert(
+        AlertRequested.model_validate(row["payload"]), row["request_event_id"], row["trace_context"]
+    )
 
 
 async def account_of_handoff(session: AsyncSession, handoff_id: str) -> str | None:
@@ -157,58 +158,6 @@ async def record_unplannable(
     return result.first() is not None
 
 
-async def due_destinations(
-    session: AsyncSession, *, now: datetime, limit: int
-) -> list[tuple[DeliveryChannel, str]]:
-    """Return destinations with a delivery due and no live lease: those with an urgent one
-    first (a meeting request never waits behind a backlog of intent surges), then oldest due."""
-    lease = destinations.c.leased_until
-    query = (
-        sa.select(deliveries.c.channel, deliveries.c.destination)
-        .select_from(
-            deliveries.outerjoin(
-                destinations,
-                sa.and_(
-                    destinations.c.channel == deliveries.c.channel,
-                    destinations.c.destination == deliveries.c.destination,
-                ),
-            )
-        )
-        .where(deliveries.c.status == PENDING, deliveries.c.due_at <= now)
-        .where(sa.or_(lease.is_(None), lease < now))
-        .group_by(deliveries.c.channel, deliveries.c.destination)
-        .order_by(sa.func.min(deliveries.c.priority), sa.func.min(deliveries.c.due_at))
-        .limit(limit)
-    )
-    return [(DeliveryChannel(r.channel), r.destination) for r in await session.execute(query)]
-
-
-_DUE_DELIVERIES = Statement.of(
-    f"SELECT {', '.join(c.name for c in deliveries.columns)} FROM deliveries "
-    "WHERE channel = :channel AND destination = :destination AND status = :pending "
-    "AND due_at <= :now ORDER BY priority, created_at, id LIMIT :limit"
-)
-
-
-async def due_deliveries(
-    session: AsyncSession,
-    channel: DeliveryChannel,
-    destination: str,
-    *,
-    now: datetime,
-    limit: int,
-) -> list[DeliveryRow]:
-    """Return the destination's due pending deliveries, most urgent first, then oldest."""
-    params = {
-        "channel": channel.value,
-        "destination": destination,
-        "pending": PENDING,
-        "now": now,
-        "limit": limit,
-    }
-    return [_delivery(r) for r in await fetch(session, _DUE_DELIVERIES, params)]
-
-
 async def deferred_deliveries(session: AsyncSession, recipient_id: str) -> list[DeliveryRow]:
     """Return the recipient's digest queue."""
     rows = await session.execute(
@@ -216,7 +165,7 @@ async def deferred_deliveries(session: AsyncSession, recipient_id: str) -> list[
         .where(deliveries.c.recipient_id == recipient_id, deliveries.c.status == DEFERRED)
         .order_by(deliveries.c.created_at, deliveries.c.id)
     )
-    return [_delivery(r._mapping) for r in rows]
+    return [delivery_of(r._mapping) for r in rows]
 
 
 async def reschedule(session: AsyncSession, ids: Sequence[int], *, due_at: datetime) -> None:
@@ -405,7 +354,7 @@ async def release_digest(
     )
 
 
-def _delivery(row: Mapping[Any, Any]) -> DeliveryRow:
+def delivery_of(row: Mapping[Any, Any]) -> DeliveryRow:
     """A delivery from a row of either driver (SQLAlchemy's mapping, or asyncpg's record)."""
     return DeliveryRow(
         id=row["id"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Collection
 from datetime import datetime
 from typing import Any
@@ -35,7 +36,27 @@ class SlackSender:
         self._client = AsyncWebClient(
             token=token, base_url=base_url, timeout=int(max(1, timeout)), retry_handlers=[]
         )
+        self._timeout = aiohttp.ClientTimeout(total=int(max(1, timeout)))
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._url = base_url.rstrip("/") + "/chat.postMessage"
+
+    def _keep_alive(self) -> None:
+        """Post through one HTTP session per event loop, its connections kept alive.
+
+        Without a session of its own, slack_sdk opens a session, a TCP connection and a TLS
+        context per message and closes them after: most of a message's CPU.
+        """
+        loop = asyncio.get_running_loop()
+        session = self._client.session
+        if session is None or session.closed or self._loop is not loop:
+            self._client.session = aiohttp.ClientSession(timeout=self._timeout)
+            self._loop = loop
+
+    async def aclose(self) -> None:
+        """Close the kept-alive session (at shut-down; a later post opens a new one)."""
+        session, self._client.session = self._client.session, None
+        if session is not None and not session.closed:
+            await session.close()
 
     async def post(
         self, destination: str, message: SlackMessage, *, deliveries: Collection[int] = ()
@@ -60,6 +81,7 @@ class SlackSender:
         """The message carrying any of `deliveries` posted to `destination` since `since`, as
         its send's result; None when Slack has none, or cannot say (then sending again is the
         only way not to lose it: the app may lack the history scopes)."""
+        self._keep_alive()
         wanted = {str(d) for d in deliveries}
         try:
             channel = destination
@@ -95,6 +117,7 @@ class SlackSender:
     async def _post(
         self, destination: str, message: SlackMessage, deliveries: Collection[int]
     ) -> SendResult:
+        self._keep_alive()
         metadata = None
         if deliveries:
             payload = {"deliveries": [str(d) for d in deliveries]}

@@ -9,10 +9,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tandem_api_gateway.adapters import touch_percentiles
 from tandem_api_gateway.adapters.metric_scope import (
     RESOLVED,
     Shape,
-    in_period,
     measured_handoffs,
     on_edges,
     summed,
@@ -21,7 +21,7 @@ from tandem_api_gateway.adapters.metric_scope import (
 from tandem_api_gateway.adapters.tables import handoff_days
 from tandem_api_gateway.adapters.tables import handoff_measures as handoffs
 from tandem_api_gateway.domain import metrics as m
-from tandem_api_gateway.domain.metric_aggregates import PERCENTILES, TouchGroup, order_statistics
+from tandem_api_gateway.domain.metric_aggregates import PERCENTILES, TouchGroup
 from tandem_shared.events import Signal, Tier
 
 
@@ -31,10 +31,8 @@ async def cohort_groups(
     """The period's cohort (handoffs made in it) per tier and per (tier, signal): its size,
     verdicts and touch times' order statistics; a signal without handoffs has no group.
 
-    Counted from `handoff_days` for whole days and the rows for the edges' partial days.
-    Percentiles cannot be added up day by day: in the same snapshot (so the ranks fit the
-    counts), the period's touch times come off `handoffs_handed_off_at` alone, one unsorted
-    array per tier and signal (a few rows to decode), and are sorted here.
+    Counted from `handoff_days` for whole days and the rows for the edges' partial days; the
+    order statistics in the same snapshot (so the ranks fit the counts) by touch_percentiles.
     """
     await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
     groups: _Groups = {}
@@ -43,7 +41,8 @@ async def cohort_groups(
             group = groups.setdefault(key, dict.fromkeys(_COHORT[2:], 0))
             for name in _COHORT[2:]:
                 group[name] += int(row[name])
-    around = await _around(session, shape, params, groups)
+    touched = {key: group["touched"] for key, group in groups.items()}
+    around = await touch_percentiles.around(session, shape, params, touched)
     return [
         TouchGroup(
             tier=Tier(tier),
@@ -61,39 +60,6 @@ async def cohort_groups(
 
 _COHORT = ("tier", "signal", "handoffs", "touched", "met", "resolved")
 _Groups = dict[tuple[str, str | None], dict[str, int]]
-_Around = dict[tuple[str, str | None], dict[int, tuple[float | None, float | None]]]
-
-
-async def _around(
-    session: AsyncSession, shape: Shape, params: dict[str, Any], groups: _Groups
-) -> _Around:
-    values: dict[tuple[str, str | None], list[float]] = {}
-    for tier, signal, seconds in await session.execute(_touches_query(shape), params):
-        values.setdefault((tier, None), []).extend(seconds)
-        values[tier, signal] = seconds
-    around: _Around = {}
-    for key, found in values.items():
-        if len(found) != groups.get(key, {}).get("touched"):
-            raise RuntimeError(f"{len(found)} touch times in group {key}, {groups.get(key)}")
-        found.sort()
-        ranks = {pct: order_statistics(len(found), pct) for pct in PERCENTILES}
-        around[key] = {pct: (found[low], found[high]) for pct, (low, high) in ranks.items()}
-    return around
-
-
-@cache
-def _touches_query(scope: Shape) -> sa.Select[Any]:
-    seconds = handoffs.c.touch_seconds
-    tier, signal = handoffs.c.tier, handoffs.c.signal
-    return (
-        sa.select(tier, signal, sa.func.array_agg(seconds))
-        .where(
-            *measured_handoffs(
-                scope, in_period(handoffs.c.handed_off_at, scope), seconds.is_not(None)
-            )
-        )
-        .group_by(tier, signal)
-    )
 
 
 @cache

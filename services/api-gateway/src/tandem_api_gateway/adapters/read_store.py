@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tandem_api_gateway.adapters.tables import (
     accounts,
+    alert_channels,
     alert_deliveries,
     alerts,
     deals,
@@ -200,24 +201,24 @@ async def list_alerts(
     after: tuple[Any, ...] | None = None,
     limit: int,
 ) -> list[Row]:
-    """Return up to limit+1 alerts, newest first; `visible_to` restricts a rep to theirs."""
-    order = (alerts.c.sort_at, alerts.c.alert_id)
-    query = (
-        sa.select(alerts)
-        .where(_alerts_visible_to(visible_to))
-        .order_by(*(c.desc() for c in order))
-        .limit(limit + 1)
-    )
+    """Return up to limit+1 alerts, newest first; `visible_to` restricts a rep to theirs.
+
+    By channel, the page reads `alert_channels` (the alerts delivered on each channel, in the
+    same order) and joins their alerts.
+    """
+    order: tuple[sa.ColumnElement[Any], ...] = (alerts.c.sort_at, alerts.c.alert_id)
+    query = sa.select(alerts).where(_alerts_visible_to(visible_to))
+    if channel is not None:
+        listed = alert_channels
+        order = (listed.c.sort_at, listed.c.alert_id)
+        query = query.join(
+            listed, sa.and_(listed.c.alert_id == alerts.c.alert_id, listed.c.channel == channel)
+        )
+    query = query.order_by(*(c.desc() for c in order)).limit(limit + 1)
     if kind is not None:
         query = query.where(alerts.c.kind == kind)
     if account_key is not None:
         query = query.where(alerts.c.account_key == account_key)
-    if channel is not None:
-        delivered_on = sa.select(alert_deliveries.c.alert_id).where(
-            alert_deliveries.c.alert_id == alerts.c.alert_id,
-            alert_deliveries.c.channel == channel,
-        )
-        query = query.where(delivered_on.exists())
     if after is not None:
         query = query.where(sa.tuple_(*order) < sa.tuple_(*after))
     return await _rows(session, query)

@@ -134,6 +134,22 @@ alert_deliveries = sa.Table(
     sa.Column("at", _TS, nullable=False),
 )
 
+# The alerts delivered on each channel, with the alert's sort time: one row per alert and
+# channel it has a delivery on, kept by triggers (migration 0013) for the channel's listing.
+alert_channels = sa.Table(
+    "alert_channels",
+    metadata,
+    sa.Column("alert_id", sa.Text, primary_key=True),
+    sa.Column("channel", sa.Text, primary_key=True),
+    sa.Column("sort_at", _TS, nullable=False),
+)
+sa.Index(
+    "alert_channels_listing",
+    alert_channels.c.channel,
+    alert_channels.c.sort_at,
+    alert_channels.c.alert_id,
+)
+
 deals = sa.Table(
     "deals",
     metadata,
@@ -250,6 +266,20 @@ handoff_days = sa.Table(
     sa.Column("open_breaches", sa.Integer, nullable=False),  # breached, still without a touch
 )
 
+# Histograms of the touch times per UTC month, kept by a trigger (migration 0012): touched
+# handoffs per month (of the handoff), tier, signal, team and bucket (touch_bucket: an eighth
+# of a doubling of seconds, buckets numbered in value order).
+handoff_touch_months = sa.Table(
+    "handoff_touch_months",
+    metadata,
+    sa.Column("month", sa.Date, primary_key=True),  # its first day (UTC)
+    sa.Column("tier", sa.Text, primary_key=True),
+    sa.Column("signal", sa.Text, primary_key=True),
+    sa.Column("team", sa.Text, primary_key=True),
+    sa.Column("bucket", sa.Integer, primary_key=True),
+    sa.Column("touched", sa.Integer, nullable=False),
+)
+
 deal_counts = sa.Table(
     "deal_counts",
     metadata,
@@ -289,7 +319,7 @@ READ_MODELS = (
 # Derived from read models, not projected from topics: a rebuild empties them too (the metric
 # aggregates fill again as the replay writes the rows; retention's roll-ups as it runs).
 ROLL_UPS = (activity_days, delivery_days)
-METRIC_DAYS = (handoff_days, deal_counts, deal_days)
+METRIC_DAYS = (handoff_days, handoff_touch_months, deal_counts, deal_days)
 
 # ---- records of the gateway itself: kept by `rebuild` ----------------------------------------
 

@@ -8,7 +8,7 @@ cut of a period into whole UTC days (the per-day aggregates) and partial days (t
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -91,11 +91,23 @@ class DaySplit:
 
 def split_days(start: datetime | None, end: datetime | None) -> DaySplit:
     """Cut [start, end) into whole UTC days and the spans left at its edges."""
-    first = None if start is None else _ceil_day(start)
-    last = None if end is None else _floor_day(end)
+    return _split(start, end, _floor_day)
+
+
+def split_months(start: datetime | None, end: datetime | None) -> DaySplit:
+    """Cut [start, end) into whole UTC months (first_day and end_day the first days of months)
+    and the spans left at its edges."""
+    return _split(start, end, _floor_month)
+
+
+def _split(
+    start: datetime | None, end: datetime | None, floor: Callable[[datetime], datetime]
+) -> DaySplit:
+    first = None if start is None else _ceil(start, floor)
+    last = None if end is None else floor(end)
     within_a_day = first is not None and last is not None and first >= last
     if start is not None and end is not None and within_a_day:
-        # No whole day inside: the rows answer the whole period.
+        # No whole day (month) inside: the rows answer the whole period.
         return DaySplit(days=False, first_day=None, end_day=None, edges=((start, end),))
     edges: list[tuple[datetime, datetime]] = []
     if start is not None and first is not None and start < first:
@@ -116,6 +128,25 @@ def _floor_day(at: datetime) -> datetime:
     return datetime.combine(at.astimezone(UTC).date(), time(), UTC)
 
 
-def _ceil_day(at: datetime) -> datetime:
-    floor = _floor_day(at)
-    return floor if floor == at else floor + timedelta(days=1)
+def _floor_month(at: datetime) -> datetime:
+    return _floor_day(at).replace(day=1)
+
+
+def _ceil(at: datetime, floor: Callable[[datetime], datetime]) -> datetime:
+    # The next boundary: the floor of a time past this floor's span (a day, or a month of at
+    # most 31 days).
+    below = floor(at)
+    return (
+        below if below == at else floor(below + timedelta(days=31 if floor is _floor_month else 1))
+    )
+
+
+def locate(counts: Mapping[int, int], rank: int) -> tuple[int, int]:
+    """Return the bucket of a histogram (buckets numbered in value order) that holds the value
+    of 0-based `rank`, and that value's rank among the bucket's values."""
+    seen = 0
+    for bucket in sorted(counts):
+        if rank < seen + counts[bucket]:
+            return bucket, rank - seen
+        seen += counts[bucket]
+    raise ValueError(f"rank {rank} is beyond the {seen} values counted")

@@ -256,9 +256,15 @@ _COMPUTED = [
     "current time of day) from the rows themselves: the numbers equal the definitions above for "
     "any period, tier and team.",
     "",
-    "Percentiles cannot be added up day by day: for the median and p90 time to first touch, "
-    "the period's touch times come off an index by handoff time (one array per tier and "
-    "signal), in the same snapshot as the counts, and are sorted in the gateway. Coverage "
+    "Percentiles cannot be added up day by day, but the ranks they lie between can be found "
+    "from counts: `handoff_touch_months` counts touched handoffs per UTC month, tier, signal, "
+    "team and bucket of touch time (an eighth of a doubling of seconds, buckets numbered in "
+    "value order), kept by a trigger like the per-day tables. A period adds up its whole "
+    "months' buckets and counts its partial months' touch times from the rows, which tells the "
+    "bucket that holds each order statistic and the rank inside it; only those buckets' touch "
+    "times in the period are read (an index by tier, bucket and handoff time), sorted, and the "
+    "exact values picked: the median and p90 equal the definition's, bit for bit (a period "
+    "without a whole month sorts its own touch times), in the snapshot of the counts. Coverage "
     "reads each account's latest activity for periods without an end, else probes the "
     "timeline once per TAL account. A rebuild empties the aggregates with the read models and "
     "the replay counts them again.",
