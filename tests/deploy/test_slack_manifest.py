@@ -19,6 +19,9 @@ SCOPES_BY_METHOD = {
     "chat.update": {"chat:write"},
     "chat.postEphemeral": {"chat:write"},
     "views.open": set(),
+    # Looking for a message a dead sender may have posted: a DM's id, then its history.
+    "conversations.open": {"im:write"},
+    "conversations.history": {"channels:history", "groups:history", "im:history"},
 }
 COMMAND_SCOPES = {"commands"}
 # Calls by name (`_client.chat_postMessage(`) or through a generic call with the method's name.
