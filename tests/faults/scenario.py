@@ -12,9 +12,9 @@ from itertools import cycle
 
 import httpx
 from fault_report import record
-from fault_stack import SERVICES, FaultStack, long_mode
+from fault_stack import SERVICES, SLACK_TIMEOUT, FaultStack, long_mode
 from ledger import Signature, Verdict, settle
-from workload import BUILDERS, KINDS, Driver, Webhook
+from workload import BUILDERS, KINDS, Driver, Webhook, meeting
 
 # Webhooks per second: steady, well below what the stack takes (no backlog of its own).
 RATE = 4.0 if long_mode() else 2.0
@@ -125,3 +125,22 @@ async def all_ready(stack: FaultStack, timeout: float = 60) -> None:
                         status = 0
                     await asyncio.sleep(0.5)
                 assert status == 200, f"{name} not ready: {proc.log.read_text()[-2000:]}"
+
+
+async def meeting_while_slack_answers_late(stack: FaultStack) -> Webhook:
+    """Post one meeting request while Slack takes messages but answers half a client timeout
+    late; return once Slack has the first one, its answer still on its way."""
+    slow = {"seconds": 60, "status": 200, "delay": SLACK_TIMEOUT / 2, "label": "slow ok"}
+    await stack.outside.storm([slow])
+    [hook] = [meeting(n) for n in stack.pool.take(1)]
+    driver = Driver(lambda: stack.url("ingest"))
+    try:
+        await driver.send(hook)
+    finally:
+        await driver.close()
+    deadline = now() + 60
+    while not (await stack.outside.counts())["storm_answers"]:
+        if now() > deadline:  # the setup failed, not the promise
+            raise RuntimeError("no Slack request")
+        await asyncio.sleep(0.05)
+    return hook

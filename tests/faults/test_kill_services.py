@@ -9,10 +9,9 @@ import random
 
 import pytest
 from fault_config import TEAM
-from fault_stack import LEASE, SERVICES, SLACK_TIMEOUT, FaultStack, long_mode
+from fault_stack import LEASE, SERVICES, FaultStack, long_mode
 from ledger import Signature, settle
-from scenario import Injected, judge, now, under_load
-from workload import Driver, meeting
+from scenario import Injected, judge, meeting_while_slack_answers_late, now, under_load
 
 pytestmark = pytest.mark.integration
 
@@ -61,19 +60,7 @@ async def test_a_slack_message_whose_sender_was_killed_before_recording_it_goes_
     # Slack takes the messages but answers late; alerts is killed while the answers are on
     # their way, so nothing is recorded. The next sender, once the lease expired, finds the
     # messages in their conversations (by the deliveries in their metadata) and records them.
-    slow = {"seconds": 60, "status": 200, "delay": SLACK_TIMEOUT / 2, "label": "slow ok"}
-    await stack.outside.storm([slow])
-    [hook] = [meeting(n) for n in stack.pool.take(1)]
-    driver = Driver(lambda: stack.url("ingest"))
-    try:
-        await driver.send(hook)
-    finally:
-        await driver.close()
-    deadline = now() + 60
-    while not (await stack.outside.counts())["storm_answers"]:
-        if now() > deadline:  # the setup failed, not the promise
-            raise RuntimeError("no Slack request")
-        await asyncio.sleep(0.05)
+    hook = await meeting_while_slack_answers_late(stack)
     await stack.kill("alerts")
     await stack.start("alerts")
     await stack.outside.storm([])

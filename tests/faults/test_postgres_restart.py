@@ -10,8 +10,14 @@ from collections import Counter
 import pytest
 from fault_stack import LEASE, FaultStack, long_mode
 from ledger import Signature, settle
-from scenario import Injected, all_ready, judge, now, under_load
-from workload import Driver, meeting
+from scenario import (
+    Injected,
+    all_ready,
+    judge,
+    meeting_while_slack_answers_late,
+    now,
+    under_load,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -59,19 +65,7 @@ async def test_an_alert_sent_while_the_database_restarts_is_sent_once(
     if not stack.database.restartable:
         pytest.skip("DATABASE_URL points at an external PostgreSQL: the harness cannot restart it")
     # Slack answers late, and the database stops while the answer is on its way.
-    slow = {"seconds": 60, "status": 200, "delay": 2.0, "label": "slow ok"}
-    await stack.outside.storm([slow])
-    [hook] = [meeting(n) for n in stack.pool.take(1)]
-    driver = Driver(lambda: stack.url("ingest"))
-    try:
-        await driver.send(hook)
-    finally:
-        await driver.close()
-    deadline = now() + 60
-    while not (await stack.outside.counts())["storm_answers"]:
-        if now() > deadline:  # the setup failed, not the promise
-            raise RuntimeError("no Slack request")
-        await asyncio.sleep(0.05)
+    hook = await meeting_while_slack_answers_late(stack)
     await asyncio.to_thread(stack.database.stop, "fast")
     await asyncio.sleep(3)
     await asyncio.to_thread(stack.database.start)

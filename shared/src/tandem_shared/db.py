@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -205,28 +205,10 @@ async def fetch(
         _json_dumps(params[name]) if name in statement.json else params[name]
         for name in statement.names
     ]
-    try:
-        records: list[asyncpg.Record] = await connection.fetch(statement.sql, *args)
-    except asyncpg.PostgresError as exc:
-        # The consumer tells transient failures (SQLSTATE) from the others as for any statement.
-        raise DBAPIError(statement.sql, None, exc) from exc
-    except asyncpg.InterfaceError as exc:
-        raise InterfaceError(statement.sql, None, exc) from exc
-    except _BrokenProtocol as exc:
-        raise await _invalidated(session, statement.sql, exc) from exc
+    records: list[asyncpg.Record] = await _run(
+        session, statement, connection.fetch(statement.sql, *args)
+    )
     return records
-
-
-# asyncpg's protocol left mid-operation (the server went away under it): the connection is of no
-# further use, and SQLAlchemy, which did not run the statement, does not know.
-_BrokenProtocol = asyncpg.exceptions._base.InternalClientError
-
-
-async def _invalidated(session: AsyncSession, sql: str | None, exc: Exception) -> InterfaceError:
-    """Drop the session's connection from the pool; the error, retryable, to raise."""
-    with contextlib.suppress(Exception):
-        await (await session.connection()).invalidate(exc)
-    return InterfaceError(sql, None, exc, connection_invalidated=True)
 
 
 async def execute_many(
@@ -240,14 +222,27 @@ async def execute_many(
         [_json_dumps(p[name]) if name in statement.json else p[name] for name in statement.names]
         for p in params
     ]
+    await _run(session, statement, connection.executemany(statement.sql, args))
+
+
+# asyncpg's protocol left mid-operation (the server went away under it): the connection is of no
+# further use, and SQLAlchemy, which did not run the statement, does not know.
+_BrokenProtocol = asyncpg.exceptions._base.InternalClientError
+
+
+async def _run(session: AsyncSession, statement: Statement, call: Awaitable[T]) -> T:
+    """Await a driver call, raising its failures as SQLAlchemy's (the consumer tells transient
+    ones apart by SQLSTATE as for any statement)."""
     try:
-        await connection.executemany(statement.sql, args)
+        return await call
     except asyncpg.PostgresError as exc:
         raise DBAPIError(statement.sql, None, exc) from exc
     except asyncpg.InterfaceError as exc:
         raise InterfaceError(statement.sql, None, exc) from exc
     except _BrokenProtocol as exc:
-        raise await _invalidated(session, statement.sql, exc) from exc
+        with contextlib.suppress(Exception):  # drop it from the pool
+            await (await session.connection()).invalidate(exc)
+        raise InterfaceError(statement.sql, None, exc, connection_invalidated=True) from exc
 
 
 async def _driver(session: AsyncSession) -> asyncpg.Connection:
