@@ -45,3 +45,17 @@ def test_manager_chain_stops_on_cycles() -> None:
         {"people": [_person("a", manager_id="b"), _person("b", manager_id="a")]}
     )
     assert [p.id for p in directory.manager_chain("a")] == ["b"]
+
+
+def test_a_copy_with_other_people_finds_its_own() -> None:
+    # Run-time availability replaces people in a copy (availability.py): the copy must not
+    # answer from the index of the directory it was copied from.
+    directory = load_directory(ROOT / "config/example/people.yaml")
+    ava = directory.get("ava.ae")
+    assert ava is not None and directory.get("nobody") is None
+    away = ava.model_copy(update={"active": False})
+    copied = directory.model_copy(
+        update={"people": tuple(away if p.id == "ava.ae" else p for p in directory.people)}
+    )
+    assert copied.get("ava.ae") is away
+    assert directory.get("ava.ae") is ava

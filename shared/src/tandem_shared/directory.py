@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, time
 from enum import StrEnum
+from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -135,9 +137,19 @@ class Directory(Strict):
                     raise ValueError(f"{p.id}.{ref} names unknown person {value!r}")
         return self
 
+    @cached_property
+    def _by_id(self) -> dict[str, Person]:
+        # Looked up on every render and routing decision: by key, not by scanning everyone.
+        return {p.id: p for p in self.people}
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        copied = super().model_copy(update=update, deep=deep)
+        copied.__dict__.pop("_by_id", None)  # a copy with other people indexes its own
+        return copied
+
     def get(self, person_id: str) -> Person | None:
         """Return the person with this id, or None."""
-        return next((p for p in self.people if p.id == person_id), None)
+        return self._by_id.get(person_id)
 
     def by_crm_user(self, crm_user_id: str) -> Person | None:
         """Return the person a CRM user id, person id or email address belongs to, or None.
