@@ -240,8 +240,7 @@ async def _run(session: AsyncSession, statement: Statement, call: Awaitable[T]) 
     except asyncpg.InterfaceError as exc:
         raise InterfaceError(statement.sql, None, exc) from exc
     except _BrokenProtocol as exc:
-        with contextlib.suppress(Exception):  # drop it from the pool
-            await (await session.connection()).invalidate(exc)
+        await _drop(await session.connection(), exc)
         raise InterfaceError(statement.sql, None, exc, connection_invalidated=True) from exc
 
 
@@ -278,8 +277,13 @@ async def _begin(bound: AsyncConnection) -> None:
         async with mutex:
             await start()
     except Exception as exc:
-        # As a failing statement would raise it: the consumer tells transient ones apart. Not
-        # run by SQLAlchemy, so it would not drop a connection the server left: drop it here.
-        with contextlib.suppress(Exception):
-            await bound.invalidate(exc)
+        # As a failing statement would raise it: the consumer tells transient ones apart.
+        await _drop(bound, exc)
         raise DBAPIError("BEGIN", None, exc, connection_invalidated=True) from exc
+
+
+async def _drop(bound: AsyncConnection, exc: Exception) -> None:
+    """Drop from the pool a connection that failed where SQLAlchemy did not see it (its own
+    statements invalidate such a connection themselves); it may be gone already."""
+    with contextlib.suppress(Exception):
+        await bound.invalidate(exc)

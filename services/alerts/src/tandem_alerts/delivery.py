@@ -190,14 +190,11 @@ class DeliveryWorker(SendingWorker):
         the conversation (its metadata names the deliveries), so it is not posted twice. Email
         has no such look-up; its resend keeps the Message-ID, which mail clients collapse."""
         doubted = [d.sending_since for d in message if d.sending_since is not None]
-        if not doubted or message[0].channel is not DeliveryChannel.SLACK:
-            return None
-        if self._senders.slack is None:
+        slack = self._senders.slack if message[0].channel is DeliveryChannel.SLACK else None
+        if not doubted or slack is None:
             return None
         since = min(doubted) - _CLOCK_SKEW
-        found = await self._senders.slack.find_posted(
-            job.state.destination, [d.id for d in message], since=since
-        )
+        found = await slack.find_posted(job.state.destination, [d.id for d in message], since=since)
         log.warning(
             "a delivery an earlier sender took was not recorded; "
             + ("found it posted, recording it" if found else "not posted, posting it"),

@@ -177,24 +177,21 @@ async def reschedule(session: AsyncSession, ids: Sequence[int], *, due_at: datet
     )
 
 
-_MARK_SENDING = Statement.of(
-    "UPDATE deliveries SET sending_since = :now WHERE id = ANY(CAST(:ids AS bigint[]))"
+# Set when a lease takes deliveries to send, cleared when it will not send them after all.
+_SET_SENDING = Statement.of(
+    "UPDATE deliveries SET sending_since = CAST(:at AS timestamptz) "
+    "WHERE id = ANY(CAST(:ids AS bigint[]))"
 )
 
 
 async def mark_sending(session: AsyncSession, ids: Sequence[int], *, now: datetime) -> None:
     """Mark deliveries a lease is about to send; their recorded outcome clears the mark."""
-    await fetch(session, _MARK_SENDING, {"ids": list(ids), "now": now})
-
-
-_UNMARK_SENDING = Statement.of(
-    "UPDATE deliveries SET sending_since = NULL WHERE id = ANY(CAST(:ids AS bigint[]))"
-)
+    await fetch(session, _SET_SENDING, {"ids": list(ids), "at": now})
 
 
 async def unmark_sending(session: AsyncSession, ids: Sequence[int]) -> None:
     """Unmark deliveries a lease took but will not send (the lease ended first)."""
-    await fetch(session, _UNMARK_SENDING, {"ids": list(ids)})
+    await fetch(session, _SET_SENDING, {"ids": list(ids), "at": None})
 
 
 # Hot: once per message out, so prepared once per connection rather than compiled per call.
