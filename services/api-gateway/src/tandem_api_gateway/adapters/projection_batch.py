@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -106,13 +108,8 @@ class Batch:
             await execute_many(session, statement, rows)
         await execute_many(session, statements.add_entry, list(timeline.values()))
         # A delivery's outcome depends on the one before it: runs of one shape, in order.
-        run: list[dict[str, Any]] = []
-        for index, (statement, params) in enumerate(deliveries):
-            run.append(params)
-            following = deliveries[index + 1][0] if index + 1 < len(deliveries) else None
-            if following is not statement:
-                await execute_many(session, statement, run)
-                run = []
+        for statement, run in groupby(deliveries, key=itemgetter(0)):
+            await execute_many(session, statement, [params for _, params in run])
         await execute_many(session, statements.notify, notices)
 
 
